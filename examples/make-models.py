@@ -1,0 +1,195 @@
+"""Train small scikit-learn models, convert them to ONNX and record expected outputs.
+
+Run through examples/make-models.sh, which creates examples/.venv with pinned packages.
+Outputs, per model, under examples/models/<name>/:
+  model.onnx          the converted model (what the runtime serves)
+  model.onnx.sha256   its sha256 (hex, as `sha256sum` prints it)
+  expected.json       inputs and the outputs scikit-learn computed for them
+  model.joblib        (iris only) the fitted scikit-learn model, for the benchmark peers
+                      (Flask + pickle, MLServer); the runtime never loads it.
+Plus examples/models/broken/model.onnx: bytes that are not an ONNX model.
+"""
+
+import hashlib
+import json
+import os
+import sys
+
+import joblib
+import numpy as np
+import onnx
+import onnxruntime as ort
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType, Int64TensorType
+from sklearn.compose import ColumnTransformer
+from sklearn.datasets import load_diabetes, load_iris
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models")
+# onnxruntime-node 1.30 reads IR <= 10 and opset <= 21 (ai.onnx.ml <= 4); pin below both.
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+IR_VERSION = 8
+
+
+def rename(model: onnx.ModelProto, mapping: dict) -> None:
+    """Rename graph outputs (and every reference to them)."""
+    for node in model.graph.node:
+        for i, name in enumerate(node.output):
+            if name in mapping:
+                node.output[i] = mapping[name]
+        for i, name in enumerate(node.input):
+            if name in mapping:
+                node.input[i] = mapping[name]
+    for out in model.graph.output:
+        if out.name in mapping:
+            out.name = mapping[out.name]
+
+
+def save(name: str, model: onnx.ModelProto, expected: dict) -> None:
+    model.ir_version = IR_VERSION
+    model.graph.name = name  # skl2onnx picks a random uuid; fix it so reruns give identical files
+    onnx.checker.check_model(model)
+    d = os.path.join(ROOT, name)
+    os.makedirs(d, exist_ok=True)
+    data = model.SerializeToString()
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(data)
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(d, "model.onnx.sha256"), "w") as f:
+        f.write(f"{digest}  model.onnx\n")
+    # Cross-check with onnxruntime (python) so a conversion problem fails here, not in tests.
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    feeds = {
+        i["name"]: np.array(i["data"], dtype=DTYPES[i["datatype"]]).reshape(i["shape"])
+        for i in expected["inputs"]
+    }
+    got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    for o in expected["outputs"]:
+        g = np.asarray(got[o["name"]]).reshape(-1).astype(np.float64)
+        e = np.asarray(o["data"], dtype=np.float64).reshape(-1)
+        if not np.allclose(g, e, rtol=1e-4, atol=1e-4):
+            sys.exit(f"{name}: onnxruntime output {o['name']} {g} differs from scikit-learn {e}")
+    with open(os.path.join(d, "expected.json"), "w") as f:
+        json.dump(expected, f, indent=1)
+        f.write("\n")
+    print(f"{name}: {len(data)} bytes sha256 {digest}")
+
+
+DTYPES = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64}
+
+
+def tensor(name: str, datatype: str, arr: np.ndarray) -> dict:
+    arr = np.asarray(arr)
+    flat = arr.reshape(-1)
+    # FP32 values written with their shortest float32 repr (5.1, not 5.099999904632568)
+    data = [float(str(np.float32(v))) for v in flat] if datatype == "FP32" else flat.tolist()
+    return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}
+
+
+def iris() -> None:
+    X, y = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    clf = LogisticRegression(max_iter=1000).fit(X, y)
+    onx = convert_sklearn(
+        clf,
+        initial_types=[("input", FloatTensorType([None, 4]))],
+        options={id(clf): {"zipmap": False}},
+        target_opset=TARGET_OPSET,
+    )
+    rename(onx, {"output_label": "label", "output_probability": "probabilities"})
+    # rows far from decision boundaries, one per class, plus one more
+    rows = X[[0, 50, 100, 149]]
+    expected = {
+        "description": "LogisticRegression on iris; probabilities FP32 [-1,3], label INT64 [-1]",
+        "inputs": [tensor("input", "FP32", rows)],
+        "outputs": [
+            tensor("probabilities", "FP32", clf.predict_proba(rows).astype(np.float32)),
+            tensor("label", "INT64", clf.predict(rows).astype(np.int64)),
+        ],
+    }
+    save("iris", onx, expected)
+    joblib.dump(clf, os.path.join(ROOT, "iris", "model.joblib"))
+
+
+def regressor() -> None:
+    X, y = load_diabetes(return_X_y=True)
+    X = X.astype(np.float32)
+    reg = LinearRegression().fit(X, y)
+    onx = convert_sklearn(reg, initial_types=[("input", FloatTensorType([None, 10]))], target_opset=TARGET_OPSET)
+    rename(onx, {"variable": "prediction"})
+    rows = X[:3]
+    expected = {
+        "description": "LinearRegression on diabetes; input FP32 [-1,10], prediction FP32 [-1,1]",
+        "inputs": [tensor("input", "FP32", rows)],
+        "outputs": [tensor("prediction", "FP32", reg.predict(rows).reshape(-1, 1).astype(np.float32))],
+    }
+    save("regressor", onx, expected)
+
+
+def two_inputs() -> None:
+    """Two named inputs of different types: numeric features FP32 [-1,2] and a category id INT64 [-1,1]."""
+    rng = np.random.default_rng(7)
+    n = 200
+    features = np.round(rng.normal(size=(n, 2)), 2).astype(np.float32)
+    cat = rng.integers(0, 3, size=(n, 1)).astype(np.int64)
+    y = features[:, 0] * 2.0 - features[:, 1] + cat[:, 0] * 3.0
+    X = np.hstack([features.astype(np.float64), cat.astype(np.float64)])
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), [0, 1]), ("cat", OneHotEncoder(handle_unknown="ignore"), [2])]
+    )
+    pipe = Pipeline([("pre", pre), ("reg", LinearRegression())]).fit(X, y)
+    onx = convert_sklearn(
+        pipe,
+        initial_types=[("features", FloatTensorType([None, 2])), ("cat", Int64TensorType([None, 1]))],
+        target_opset=TARGET_OPSET,
+    )
+    rename(onx, {"variable": "prediction"})
+    rows = slice(0, 3)
+    expected = {
+        "description": "ColumnTransformer(StandardScaler, OneHotEncoder) + LinearRegression; "
+        "inputs features FP32 [-1,2], cat INT64 [-1,1]; prediction FP32 [-1,1]",
+        "inputs": [tensor("features", "FP32", features[rows]), tensor("cat", "INT64", cat[rows])],
+        "outputs": [tensor("prediction", "FP32", pipe.predict(X[rows]).reshape(-1, 1).astype(np.float32))],
+    }
+    save("two-inputs", onx, expected)
+
+
+def fixed_shape() -> None:
+    """A fixed [3,4] input (no batch dimension): StandardScaler fitted on iris."""
+    X, _ = load_iris(return_X_y=True)
+    X = X.astype(np.float32)
+    sc = StandardScaler().fit(X)
+    onx = convert_sklearn(sc, initial_types=[("matrix", FloatTensorType([3, 4]))], target_opset=TARGET_OPSET)
+    rename(onx, {"variable": "scaled"})
+    # make the output shape explicit too
+    for d, v in zip(onx.graph.output[0].type.tensor_type.shape.dim, [3, 4]):
+        d.ClearField("dim_param")
+        d.dim_value = v
+    rows = X[[0, 50, 100]]
+    expected = {
+        "description": "StandardScaler on iris with a fixed input shape [3,4]; scaled FP32 [3,4]",
+        "inputs": [tensor("matrix", "FP32", rows)],
+        "outputs": [tensor("scaled", "FP32", sc.transform(rows).astype(np.float32))],
+    }
+    save("fixed-shape", onx, expected)
+
+
+def broken() -> None:
+    d = os.path.join(ROOT, "broken")
+    os.makedirs(d, exist_ok=True)
+    data = b"this is not an ONNX model\n"
+    with open(os.path.join(d, "model.onnx"), "wb") as f:
+        f.write(data)
+    with open(os.path.join(d, "model.onnx.sha256"), "w") as f:
+        f.write(f"{hashlib.sha256(data).hexdigest()}  model.onnx\n")
+    print("broken: written")
+
+
+if __name__ == "__main__":
+    iris()
+    regressor()
+    two_inputs()
+    fixed_shape()
+    broken()
