@@ -1,0 +1,29 @@
+/** Label and annotation keys the operator writes on the objects it owns. */
+export const LABEL_NAME = 'app.kubernetes.io/name';
+export const LABEL_INSTANCE = 'app.kubernetes.io/instance';
+export const LABEL_MANAGED_BY = 'app.kubernetes.io/managed-by';
+export const LABEL_MODEL_VERSION = 'modelship.dev/model-version';
+
+export const RUNTIME_APP_NAME = 'modelship-runtime';
+export const MANAGED_BY = 'modelship';
+export const MANAGED_BY_SELECTOR = `${LABEL_MANAGED_BY}=${MANAGED_BY}`;
+
+/** Hash of the rendered pod template; identifies a rollout revision across ReplicaSets. */
+export const ANNOTATION_TEMPLATE_HASH = 'modelship.dev/template-hash';
+
+/** The field manager for every server-side apply the operator makes. Stable across releases. */
+export const FIELD_MANAGER = 'modelship-operator';
+
+export function selectorLabels(instance: string): Record<string, string> {
+  return { [LABEL_NAME]: RUNTIME_APP_NAME, [LABEL_INSTANCE]: instance };
+}
+
+export function commonLabels(instance: string): Record<string, string> {
+  return { ...selectorLabels(instance), [LABEL_MANAGED_BY]: MANAGED_BY };
+}
+
+export function formatSelector(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}

@@ -1,0 +1,155 @@
+import { parseArgs } from 'node:util';
+import os from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { ConfigError } from './errors.ts';
+
+export interface LeaderElectionConfig {
+  enabled: boolean;
+  namespace: string;
+  leaseName: string;
+  identity: string;
+  leaseDurationMs: number;
+  renewDeadlineMs: number;
+  retryPeriodMs: number;
+}
+
+export interface RuntimeDefaults {
+  image: string;
+  imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never';
+  maxBatchSize: number;
+  maxBatchDelayMicroseconds: number;
+  drainDelaySeconds: number;
+}
+
+export interface OperatorConfig {
+  /** Path of a kubeconfig file; undefined means the default chain (KUBECONFIG, ~/.kube/config, in-cluster). */
+  kubeconfig: string | undefined;
+  /** Namespace to watch; undefined means all namespaces. */
+  watchNamespace: string | undefined;
+  concurrency: number;
+  resyncPeriodMs: number;
+  httpBindAddress: string;
+  httpPort: number;
+  logLevel: string;
+  runtime: RuntimeDefaults;
+  leaderElection: LeaderElectionConfig;
+}
+
+const OPTIONS = {
+  kubeconfig: { type: 'string', env: 'KUBECONFIG', help: 'kubeconfig file (default: KUBECONFIG, ~/.kube/config, then in-cluster)' },
+  namespace: { type: 'string', env: 'MODELSHIP_WATCH_NAMESPACE', help: 'watch only this namespace (default: all)' },
+  concurrency: { type: 'string', env: 'MODELSHIP_CONCURRENCY', help: 'parallel reconciles (default 4)' },
+  'resync-period': { type: 'string', env: 'MODELSHIP_RESYNC_PERIOD', help: 'periodic full resync, e.g. 10m (default 10m)' },
+  'http-bind-address': { type: 'string', env: 'MODELSHIP_HTTP_BIND_ADDRESS', help: 'address for /healthz /readyz /metrics (default 0.0.0.0)' },
+  'http-port': { type: 'string', env: 'MODELSHIP_HTTP_PORT', help: 'port for /healthz /readyz /metrics (default 8081; 0 = random)' },
+  'log-level': { type: 'string', env: 'MODELSHIP_LOG_LEVEL', help: 'error|warn|info|debug (default info)' },
+  'runtime-image': { type: 'string', env: 'MODELSHIP_RUNTIME_IMAGE', help: 'default runtime image (default modelship/runtime:0.1.0)' },
+  'runtime-image-pull-policy': { type: 'string', env: 'MODELSHIP_RUNTIME_IMAGE_PULL_POLICY', help: 'Always|IfNotPresent|Never (default IfNotPresent)' },
+  'default-max-batch-size': { type: 'string', env: 'MODELSHIP_DEFAULT_MAX_BATCH_SIZE', help: 'default batching max size (default 1 = off)' },
+  'default-max-batch-delay-us': { type: 'string', env: 'MODELSHIP_DEFAULT_MAX_BATCH_DELAY_US', help: 'default batching max delay in microseconds (default 0)' },
+  'drain-delay-seconds': { type: 'string', env: 'MODELSHIP_DRAIN_DELAY_SECONDS', help: 'runtime drain delay after SIGTERM (default 5)' },
+  'leader-elect': { type: 'string', env: 'MODELSHIP_LEADER_ELECT', help: 'true|false: elect a leader on a Lease (default false)' },
+  'leader-election-namespace': { type: 'string', env: 'MODELSHIP_LEADER_ELECTION_NAMESPACE', help: 'namespace of the Lease (default: POD_NAMESPACE or default)' },
+  'leader-election-id': { type: 'string', env: 'MODELSHIP_LEADER_ELECTION_ID', help: 'name of the Lease (default modelship-operator)' },
+  'leader-identity': { type: 'string', env: 'POD_NAME', help: 'identity in the Lease (default hostname + random suffix)' },
+  'lease-duration': { type: 'string', env: 'MODELSHIP_LEASE_DURATION', help: 'e.g. 15s (default 15s)' },
+  'renew-deadline': { type: 'string', env: 'MODELSHIP_RENEW_DEADLINE', help: 'e.g. 10s (default 10s)' },
+  'retry-period': { type: 'string', env: 'MODELSHIP_RETRY_PERIOD', help: 'e.g. 2s (default 2s)' },
+  help: { type: 'boolean', env: '', help: 'print this help' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+
+export function usage(): string {
+  const lines = Object.entries(OPTIONS).map(
+    ([name, o]) => `  --${name.padEnd(28)} ${o.help}${o.env ? ` [env ${o.env}]` : ''}`,
+  );
+  return `Usage: modelship-operator [options]\n${lines.join('\n')}\n`;
+}
+
+/** Parses a duration such as "500ms", "15s", "10m", "1h" into milliseconds. */
+export function parseDuration(value: string, what: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(value.trim());
+  if (!m) throw new ConfigError(`${what}: "${value}" is not a duration like 500ms, 15s, 10m or 1h`);
+  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * factor);
+}
+
+function parseIntIn(value: string, what: string, min: number, max: number): number {
+  if (!/^\d+$/.test(value.trim())) throw new ConfigError(`${what}: "${value}" is not a whole number`);
+  const n = Number(value);
+  if (n < min || n > max) throw new ConfigError(`${what}: ${n} is outside ${min}..${max}`);
+  return n;
+}
+
+function parseBool(value: string, what: string): boolean {
+  if (/^(true|1|yes)$/i.test(value)) return true;
+  if (/^(false|0|no)$/i.test(value)) return false;
+  throw new ConfigError(`${what}: "${value}" is not true or false`);
+}
+
+/** Flags win over environment variables, which win over defaults. Parsed once, at start. */
+export function parseConfig(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): OperatorConfig | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    const parsed = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries(Object.entries(OPTIONS).map(([k, o]) => [k, { type: o.type }])),
+      strict: true,
+      allowPositionals: false,
+    });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  if (values.help) return 'help';
+  const get = (name: OptionName): string | undefined => {
+    const flag = values[name];
+    if (typeof flag === 'string') return flag;
+    const envName = OPTIONS[name].env;
+    const fromEnv = envName ? env[envName] : undefined;
+    return fromEnv === '' ? undefined : fromEnv;
+  };
+
+  const pullPolicy = get('runtime-image-pull-policy') ?? 'IfNotPresent';
+  if (pullPolicy !== 'Always' && pullPolicy !== 'IfNotPresent' && pullPolicy !== 'Never') {
+    throw new ConfigError(`--runtime-image-pull-policy: "${pullPolicy}" must be Always, IfNotPresent or Never`);
+  }
+  const logLevel = get('log-level') ?? 'info';
+  if (!['error', 'warn', 'info', 'debug'].includes(logLevel)) {
+    throw new ConfigError(`--log-level: "${logLevel}" must be error, warn, info or debug`);
+  }
+
+  const leaseDurationMs = parseDuration(get('lease-duration') ?? '15s', '--lease-duration');
+  const renewDeadlineMs = parseDuration(get('renew-deadline') ?? '10s', '--renew-deadline');
+  const retryPeriodMs = parseDuration(get('retry-period') ?? '2s', '--retry-period');
+  if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
+    throw new ConfigError('leader election needs lease-duration > renew-deadline > retry-period');
+  }
+
+  return {
+    kubeconfig: get('kubeconfig'),
+    watchNamespace: get('namespace'),
+    concurrency: parseIntIn(get('concurrency') ?? '4', '--concurrency', 1, 64),
+    resyncPeriodMs: parseDuration(get('resync-period') ?? '10m', '--resync-period'),
+    httpBindAddress: get('http-bind-address') ?? '0.0.0.0',
+    httpPort: parseIntIn(get('http-port') ?? '8081', '--http-port', 0, 65535),
+    logLevel,
+    runtime: {
+      image: get('runtime-image') ?? 'modelship/runtime:0.1.0',
+      imagePullPolicy: pullPolicy,
+      maxBatchSize: parseIntIn(get('default-max-batch-size') ?? '1', '--default-max-batch-size', 1, 1024),
+      maxBatchDelayMicroseconds: parseIntIn(get('default-max-batch-delay-us') ?? '0', '--default-max-batch-delay-us', 0, 1_000_000),
+      drainDelaySeconds: parseIntIn(get('drain-delay-seconds') ?? '5', '--drain-delay-seconds', 0, 300),
+    },
+    leaderElection: {
+      enabled: parseBool(get('leader-elect') ?? 'false', '--leader-elect'),
+      namespace: get('leader-election-namespace') ?? env.POD_NAMESPACE ?? 'default',
+      leaseName: get('leader-election-id') ?? 'modelship-operator',
+      identity: get('leader-identity') ?? `${os.hostname()}_${randomBytes(4).toString('hex')}`,
+      leaseDurationMs,
+      renewDeadlineMs,
+      retryPeriodMs,
+    },
+  };
+}

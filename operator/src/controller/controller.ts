@@ -1,0 +1,210 @@
+import type { KubeConfig, KubernetesObject, V1Deployment, V1Pod, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import type { ModelDeployment } from '../api/types.generated.ts';
+import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
+import { LABEL_INSTANCE, MANAGED_BY_SELECTOR } from '../api/labels.ts';
+import type { OperatorConfig } from '../config.ts';
+import { describeApiError } from '../errors.ts';
+import type { KubeClients } from '../kube/clients.ts';
+import { EventRecorder } from '../kube/events.ts';
+import type { Logger } from '../log.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { ResilientInformer } from './informer.ts';
+import { controllerOf } from './ownership.ts';
+import { Reconciler } from './reconciler.ts';
+import { WorkQueue } from './workqueue.ts';
+
+function collectionPath(group: string, version: string, plural: string, namespace: string | undefined): string {
+  const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+  return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
+}
+
+/** Maps a child's event to the key of the ModelDeployment that controls it. */
+function ownerKey(obj: KubernetesObject): string | undefined {
+  const owner = controllerOf(obj);
+  if (owner?.kind === MODELDEPLOYMENT_KIND) return `${obj.metadata?.namespace}/${owner.name}`;
+  // Pods are controlled by ReplicaSets; their instance label names the ModelDeployment.
+  const instance = obj.metadata?.labels?.[LABEL_INSTANCE];
+  return instance ? `${obj.metadata?.namespace}/${instance}` : undefined;
+}
+
+/**
+ * Informers feed keys into the work queue; workers run one reconcile per key at a time.
+ * Event payloads are only hints: reconcile reads the caches afresh.
+ */
+export class Controller {
+  private readonly cfg: OperatorConfig;
+  private readonly log: Logger;
+  private readonly metrics: OperatorMetrics;
+  private readonly queue = new WorkQueue();
+  private readonly reconciler: Reconciler;
+  readonly informers: {
+    modelDeployments: ResilientInformer<ModelDeployment>;
+    deployments: ResilientInformer<V1Deployment>;
+    services: ResilientInformer<V1Service>;
+    hpas: ResilientInformer<V2HorizontalPodAutoscaler>;
+    pods: ResilientInformer<V1Pod>;
+  };
+  private workers: Promise<void>[] = [];
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private running = false;
+
+  constructor(kc: KubeConfig, clients: KubeClients, cfg: OperatorConfig, log: Logger, metrics: OperatorMetrics) {
+    this.cfg = cfg;
+    this.log = log;
+    this.metrics = metrics;
+    const ns = cfg.watchNamespace;
+    const onRestart = (name: string) => metrics.informerRestarts.inc({ informer: name });
+    const managed = { labelSelector: MANAGED_BY_SELECTOR };
+    this.informers = {
+      modelDeployments: new ResilientInformer<ModelDeployment>(
+        kc,
+        {
+          name: 'modeldeployments',
+          path: collectionPath(MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_PLURAL, ns),
+          list: () =>
+            ns
+              ? clients.custom.listNamespacedCustomObject({ group: MODELDEPLOYMENT_GROUP, version: MODELDEPLOYMENT_VERSION, plural: MODELDEPLOYMENT_PLURAL, namespace: ns })
+              : clients.custom.listClusterCustomObject({ group: MODELDEPLOYMENT_GROUP, version: MODELDEPLOYMENT_VERSION, plural: MODELDEPLOYMENT_PLURAL }),
+        },
+        log,
+        onRestart,
+      ),
+      deployments: new ResilientInformer<V1Deployment>(
+        kc,
+        {
+          name: 'deployments',
+          path: collectionPath('apps', 'v1', 'deployments', ns),
+          list: () => (ns ? clients.apps.listNamespacedDeployment({ namespace: ns, ...managed }) : clients.apps.listDeploymentForAllNamespaces(managed)),
+          ...managed,
+        },
+        log,
+        onRestart,
+      ),
+      services: new ResilientInformer<V1Service>(
+        kc,
+        {
+          name: 'services',
+          path: collectionPath('', 'v1', 'services', ns),
+          list: () => (ns ? clients.core.listNamespacedService({ namespace: ns, ...managed }) : clients.core.listServiceForAllNamespaces(managed)),
+          ...managed,
+        },
+        log,
+        onRestart,
+      ),
+      hpas: new ResilientInformer<V2HorizontalPodAutoscaler>(
+        kc,
+        {
+          name: 'horizontalpodautoscalers',
+          path: collectionPath('autoscaling', 'v2', 'horizontalpodautoscalers', ns),
+          list: () =>
+            ns
+              ? clients.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: ns, ...managed })
+              : clients.autoscaling.listHorizontalPodAutoscalerForAllNamespaces(managed),
+          ...managed,
+        },
+        log,
+        onRestart,
+      ),
+      pods: new ResilientInformer<V1Pod>(
+        kc,
+        {
+          name: 'pods',
+          path: collectionPath('', 'v1', 'pods', ns),
+          list: () => (ns ? clients.core.listNamespacedPod({ namespace: ns, ...managed }) : clients.core.listPodForAllNamespaces(managed)),
+          ...managed,
+        },
+        log,
+        onRestart,
+      ),
+    };
+
+    this.informers.modelDeployments.onChange((md) => this.enqueue(`${md.metadata?.namespace}/${md.metadata?.name}`));
+    for (const inf of [this.informers.deployments, this.informers.services, this.informers.hpas, this.informers.pods] as ResilientInformer<KubernetesObject>[]) {
+      inf.onChange((obj) => {
+        const key = ownerKey(obj);
+        if (key) this.enqueue(key);
+      });
+    }
+
+    this.reconciler = new Reconciler({
+      clients,
+      modelDeployments: this.informers.modelDeployments,
+      deployments: this.informers.deployments,
+      services: this.informers.services,
+      hpas: this.informers.hpas,
+      pods: this.informers.pods,
+      events: new EventRecorder(clients, log, cfg.leaderElection.identity),
+      runtimeDefaults: cfg.runtime,
+      metrics,
+      log,
+    });
+  }
+
+  private enqueue(key: string): void {
+    this.queue.add(key);
+    this.metrics.queueDepth.set(this.queue.length);
+  }
+
+  /** True once every informer has listed at least once. */
+  get synced(): boolean {
+    return Object.values(this.informers).every((i) => i.hasSynced);
+  }
+
+  get healthy(): boolean {
+    return Object.values(this.informers).every((i) => i.healthy);
+  }
+
+  async start(): Promise<void> {
+    this.running = true;
+    // Children first, so the first reconcile of each ModelDeployment already sees them.
+    const { modelDeployments, ...children } = this.informers;
+    await Promise.all(Object.values(children).map((i) => i.start()));
+    await modelDeployments.start();
+    this.workers = Array.from({ length: this.cfg.concurrency }, () => this.work());
+    this.resyncTimer = setInterval(() => this.resync(), this.cfg.resyncPeriodMs);
+    this.resyncTimer.unref();
+    this.log.info('controller started', { concurrency: this.cfg.concurrency, namespace: this.cfg.watchNamespace ?? '(all)' });
+  }
+
+  /** Stops handing out work, waits for in-flight reconciles, stops the informers. */
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    this.queue.shutdown();
+    await Promise.all(this.workers);
+    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    this.log.info('controller stopped');
+  }
+
+  private resync(): void {
+    for (const md of this.informers.modelDeployments.list()) this.enqueue(`${md.metadata?.namespace}/${md.metadata?.name}`);
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      this.metrics.queueDepth.set(this.queue.length);
+      const end = this.metrics.reconcileDuration.startTimer();
+      try {
+        const result = await this.reconciler.reconcile(key);
+        this.queue.forget(key);
+        if (result.requeueAfterMs) {
+          this.queue.addAfter(key, result.requeueAfterMs);
+          this.metrics.reconciles.inc({ result: 'requeue' });
+        } else {
+          this.metrics.reconciles.inc({ result: 'success' });
+        }
+      } catch (err) {
+        const info = describeApiError(err);
+        const delay = this.queue.addRateLimited(key);
+        this.metrics.reconciles.inc({ result: 'error' });
+        this.log.warn('reconcile failed; will retry', { modelDeployment: key, status: info.status, error: info.message, retryInMs: delay });
+      } finally {
+        end();
+        this.queue.done(key);
+      }
+    }
+  }
+}

@@ -1,0 +1,108 @@
+import {
+  AppsV1Api,
+  AutoscalingV2Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubernetesObject,
+} from '@kubernetes/client-node';
+import type { ModelDeployment, ModelDeploymentStatus } from '../api/types.generated.ts';
+import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_KIND } from '../api/types.generated.ts';
+import { FIELD_MANAGER } from '../api/labels.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+
+export type ChildKind = 'Deployment' | 'Service' | 'HorizontalPodAutoscaler';
+
+const SSA = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+
+export function loadKubeConfig(path: string | undefined): KubeConfig {
+  const kc = new KubeConfig();
+  if (path) kc.loadFromFile(path);
+  else kc.loadFromDefault();
+  return kc;
+}
+
+/** The typed API clients, and every write the operator makes (each one counted). */
+export class KubeClients {
+  readonly kc: KubeConfig;
+  readonly core: CoreV1Api;
+  readonly apps: AppsV1Api;
+  readonly autoscaling: AutoscalingV2Api;
+  readonly custom: CustomObjectsApi;
+  readonly coordination: CoordinationV1Api;
+  private readonly metrics: OperatorMetrics;
+
+  constructor(kc: KubeConfig, metrics: OperatorMetrics) {
+    this.kc = kc;
+    this.metrics = metrics;
+    this.core = kc.makeApiClient(CoreV1Api);
+    this.apps = kc.makeApiClient(AppsV1Api);
+    this.autoscaling = kc.makeApiClient(AutoscalingV2Api);
+    this.custom = kc.makeApiClient(CustomObjectsApi);
+    this.coordination = kc.makeApiClient(CoordinationV1Api);
+  }
+
+  countWrite(verb: string, resource: string): void {
+    this.metrics.apiWrites.inc({ verb, resource });
+  }
+
+  /** Server-side apply of a child object with the operator's field manager. */
+  async apply(kind: ChildKind, obj: KubernetesObject): Promise<KubernetesObject> {
+    const name = obj.metadata?.name as string;
+    const namespace = obj.metadata?.namespace as string;
+    const req = { name, namespace, body: obj, fieldManager: FIELD_MANAGER, force: true };
+    switch (kind) {
+      case 'Deployment':
+        this.countWrite('apply', 'deployments');
+        return this.apps.patchNamespacedDeployment(req, SSA());
+      case 'Service':
+        this.countWrite('apply', 'services');
+        return this.core.patchNamespacedService(req, SSA());
+      case 'HorizontalPodAutoscaler':
+        this.countWrite('apply', 'horizontalpodautoscalers');
+        return this.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, SSA());
+    }
+  }
+
+  async read(kind: ChildKind, name: string, namespace: string): Promise<KubernetesObject> {
+    switch (kind) {
+      case 'Deployment':
+        return this.apps.readNamespacedDeployment({ name, namespace });
+      case 'Service':
+        return this.core.readNamespacedService({ name, namespace });
+      case 'HorizontalPodAutoscaler':
+        return this.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace });
+    }
+  }
+
+  async deleteHpa(name: string, namespace: string, uid: string): Promise<void> {
+    this.countWrite('delete', 'horizontalpodautoscalers');
+    await this.autoscaling.deleteNamespacedHorizontalPodAutoscaler({ name, namespace, body: { preconditions: { uid } } });
+  }
+
+  /** Server-side apply of the status subresource; only the fields given are owned. */
+  async applyStatus(md: ModelDeployment, status: ModelDeploymentStatus): Promise<void> {
+    this.countWrite('apply', 'modeldeployments/status');
+    await this.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: MODELDEPLOYMENT_GROUP,
+        version: MODELDEPLOYMENT_VERSION,
+        plural: MODELDEPLOYMENT_PLURAL,
+        namespace: md.metadata?.namespace as string,
+        name: md.metadata?.name as string,
+        body: {
+          apiVersion: `${MODELDEPLOYMENT_GROUP}/${MODELDEPLOYMENT_VERSION}`,
+          kind: MODELDEPLOYMENT_KIND,
+          metadata: { name: md.metadata?.name, namespace: md.metadata?.namespace },
+          status,
+        },
+        fieldManager: FIELD_MANAGER,
+        force: true,
+      },
+      SSA(),
+    );
+  }
+}

@@ -1,0 +1,101 @@
+import type {
+  V1Deployment,
+  V1OwnerReference,
+  V1PodTemplateSpec,
+  V1Service,
+  V2HorizontalPodAutoscaler,
+} from '@kubernetes/client-node';
+import type { ModelDeployment } from '../api/types.generated.ts';
+import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
+import { commonLabels, selectorLabels } from '../api/labels.ts';
+import { RUNTIME_PORT } from './pod-template.ts';
+
+export const DEFAULT_SERVICE_PORT = 80;
+
+export function ownerReference(md: ModelDeployment): V1OwnerReference {
+  return {
+    apiVersion: `${MODELDEPLOYMENT_GROUP}/${MODELDEPLOYMENT_VERSION}`,
+    kind: MODELDEPLOYMENT_KIND,
+    name: md.metadata?.name as string,
+    uid: md.metadata?.uid as string,
+    controller: true,
+    blockOwnerDeletion: true,
+  };
+}
+
+function childMetadata(md: ModelDeployment) {
+  return {
+    name: md.metadata?.name as string,
+    namespace: md.metadata?.namespace as string,
+    labels: commonLabels(md.metadata?.name as string),
+    ownerReferences: [ownerReference(md)],
+  };
+}
+
+/**
+ * The Deployment for a given pod template. `replicas` is left out while an HPA owns the count,
+ * so server-side apply never fights the autoscaler.
+ */
+export function renderDeployment(md: ModelDeployment, template: V1PodTemplateSpec): V1Deployment {
+  const rollout = md.spec.rollout ?? {};
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: childMetadata(md),
+    spec: {
+      ...(md.spec.autoscaling ? {} : { replicas: md.spec.replicas ?? 1 }),
+      selector: { matchLabels: selectorLabels(md.metadata?.name as string) },
+      strategy: {
+        type: 'RollingUpdate',
+        rollingUpdate: { maxSurge: rollout.maxSurge ?? 1, maxUnavailable: rollout.maxUnavailable ?? 0 },
+      },
+      progressDeadlineSeconds: rollout.progressDeadlineSeconds ?? 300,
+      revisionHistoryLimit: rollout.historyLimit ?? 10,
+      template,
+    },
+  };
+}
+
+export function renderService(md: ModelDeployment): V1Service {
+  const service = md.spec.service ?? {};
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: childMetadata(md),
+    spec: {
+      type: service.type ?? 'ClusterIP',
+      selector: selectorLabels(md.metadata?.name as string),
+      ports: [{ name: 'http', port: service.port ?? DEFAULT_SERVICE_PORT, targetPort: 'http', protocol: 'TCP' }],
+    },
+  };
+}
+
+/** Undefined when the ModelDeployment does not ask for autoscaling. */
+export function renderHpa(md: ModelDeployment): V2HorizontalPodAutoscaler | undefined {
+  const a = md.spec.autoscaling;
+  if (!a) return undefined;
+  return {
+    apiVersion: 'autoscaling/v2',
+    kind: 'HorizontalPodAutoscaler',
+    metadata: childMetadata(md),
+    spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: md.metadata?.name as string },
+      minReplicas: a.minReplicas ?? 1,
+      maxReplicas: a.maxReplicas,
+      metrics: [
+        {
+          type: 'Resource',
+          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage ?? 80 } },
+        },
+      ],
+    },
+  };
+}
+
+export function serviceUrl(md: ModelDeployment, modelName: string): string {
+  const port = md.spec.service?.port ?? DEFAULT_SERVICE_PORT;
+  const host = `${md.metadata?.name}.${md.metadata?.namespace}.svc.cluster.local${port === 80 ? '' : `:${port}`}`;
+  return `http://${host}/v2/models/${modelName}`;
+}
+
+export { RUNTIME_PORT };

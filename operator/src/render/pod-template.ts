@@ -1,0 +1,115 @@
+import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1SecurityContext } from '@kubernetes/client-node';
+import type { ModelDeployment, ModelSpec } from '../api/types.generated.ts';
+import type { RuntimeDefaults } from '../config.ts';
+import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
+import { contentHash } from './hash.ts';
+import { modelSource } from './model-source.ts';
+
+export const RUNTIME_PORT = 8080;
+export const MODEL_DIR = '/models';
+export const MODEL_PATH = `${MODEL_DIR}/model.onnx`;
+const TERMINATION_GRACE_SECONDS = 30;
+
+/** Passes the `restricted` Pod Security Standard. */
+const CONTAINER_SECURITY: V1SecurityContext = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  runAsNonRoot: true,
+  capabilities: { drop: ['ALL'] },
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+
+export function servedModelName(md: ModelDeployment): string {
+  return md.spec.model.name ?? (md.metadata?.name as string);
+}
+
+/**
+ * Renders the runtime pod for one model version. `model` is passed separately from `md` because
+ * a rollback renders an older version with the rest of the current spec.
+ */
+export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, defaults: RuntimeDefaults): V1PodTemplateSpec {
+  const name = md.metadata?.name as string;
+  const runtime = md.spec.runtime ?? {};
+  const image = runtime.image ?? defaults.image;
+  const imagePullPolicy = runtime.imagePullPolicy ?? defaults.imagePullPolicy;
+  const source = modelSource(model.uri);
+
+  const fetchEnv: V1EnvVar[] = [
+    { name: 'MODELSHIP_MODEL_URI', value: source.fetchUri },
+    { name: 'MODELSHIP_MODEL_PATH', value: MODEL_PATH },
+  ];
+  if (model.sha256) fetchEnv.push({ name: 'MODELSHIP_MODEL_SHA256', value: model.sha256 });
+
+  const serveEnv: V1EnvVar[] = [
+    { name: 'MODELSHIP_MODEL_PATH', value: MODEL_PATH },
+    { name: 'MODELSHIP_MODEL_NAME', value: model.name ?? servedModelName(md) },
+    { name: 'MODELSHIP_MODEL_VERSION', value: model.version },
+    { name: 'MODELSHIP_PORT', value: String(RUNTIME_PORT) },
+    { name: 'MODELSHIP_MAX_BATCH_SIZE', value: String(runtime.batching?.maxBatchSize ?? defaults.maxBatchSize) },
+    {
+      name: 'MODELSHIP_MAX_BATCH_DELAY_US',
+      value: String(runtime.batching?.maxDelayMicroseconds ?? defaults.maxBatchDelayMicroseconds),
+    },
+    { name: 'MODELSHIP_DRAIN_DELAY_SECONDS', value: String(defaults.drainDelaySeconds) },
+  ];
+  if (runtime.apiKeySecretRef) {
+    serveEnv.push({
+      name: 'MODELSHIP_API_KEY',
+      valueFrom: { secretKeyRef: { name: runtime.apiKeySecretRef.name, key: runtime.apiKeySecretRef.key } },
+    });
+  }
+
+  const fetch: V1Container = {
+    name: 'fetch',
+    image,
+    imagePullPolicy,
+    args: ['fetch'],
+    env: fetchEnv,
+    volumeMounts: [{ name: 'model', mountPath: MODEL_DIR }, { name: 'tmp', mountPath: '/tmp' }, ...source.mounts],
+    resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+    securityContext: CONTAINER_SECURITY,
+  };
+
+  const serve: V1Container = {
+    name: 'serve',
+    image,
+    imagePullPolicy,
+    args: ['serve'],
+    env: serveEnv,
+    ports: [{ name: 'http', containerPort: RUNTIME_PORT, protocol: 'TCP' }],
+    volumeMounts: [{ name: 'model', mountPath: MODEL_DIR, readOnly: true }, { name: 'tmp', mountPath: '/tmp' }],
+    readinessProbe: { httpGet: { path: '/v2/health/ready', port: 'http' }, periodSeconds: 2, failureThreshold: 2, timeoutSeconds: 2 },
+    livenessProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
+    startupProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
+    securityContext: CONTAINER_SECURITY,
+    ...(md.spec.resources ? { resources: md.spec.resources } : {}),
+  };
+
+  const template: V1PodTemplateSpec = {
+    metadata: {
+      labels: { ...commonLabels(name), [LABEL_MODEL_VERSION]: model.version },
+      annotations: {},
+    },
+    spec: {
+      automountServiceAccountToken: false,
+      enableServiceLinks: false,
+      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: 10001,
+        runAsGroup: 10001,
+        fsGroup: 10001,
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      initContainers: [fetch],
+      containers: [serve],
+      volumes: [{ name: 'model', emptyDir: {} }, { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }, ...source.volumes],
+    },
+  };
+  (template.metadata!.annotations as Record<string, string>)[ANNOTATION_TEMPLATE_HASH] = contentHash(template);
+  return template;
+}
+
+export function templateHashOf(template: V1PodTemplateSpec | undefined): string | undefined {
+  return template?.metadata?.annotations?.[ANNOTATION_TEMPLATE_HASH];
+}

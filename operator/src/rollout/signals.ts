@@ -1,0 +1,95 @@
+import type { V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-node';
+
+/** A hard failure signal: evidence that a rollout cannot succeed, never mere slowness. */
+export interface FailureSignal {
+  reason: 'ProgressDeadlineExceeded' | 'FetchFailed' | 'CrashLoop' | 'ImagePullFailed';
+  message: string;
+  /** When the signal was first observable (for rollback latency reporting). */
+  since: string | undefined;
+}
+
+export interface SignalThresholds {
+  /** `serve` restarts before a crash loop counts as failure. */
+  crashLoopRestarts: number;
+  /** How long an image pull may keep failing before it counts as failure. */
+  imagePullFailureMs: number;
+}
+
+export const DEFAULT_THRESHOLDS: SignalThresholds = { crashLoopRestarts: 3, imagePullFailureMs: 60_000 };
+
+const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff']);
+const IMAGE_FATAL_REASONS = new Set(['InvalidImageName', 'ErrImageNeverPull']);
+
+function firstLine(text: string | undefined): string {
+  const line = (text ?? '').trim().split('\n').filter(Boolean).pop() ?? '';
+  return line.length > 300 ? `${line.slice(0, 299)}…` : line;
+}
+
+function toIso(t: Date | string | undefined): string | undefined {
+  if (!t) return undefined;
+  return t instanceof Date ? t.toISOString() : t;
+}
+
+function fetchFailure(status: V1ContainerStatus): FailureSignal | undefined {
+  const terminated = status.state?.terminated ?? status.lastState?.terminated;
+  if (terminated && terminated.exitCode !== 0) {
+    const detail = firstLine(terminated.message) || `exit code ${terminated.exitCode}`;
+    return { reason: 'FetchFailed', message: `model fetch failed: ${detail}`, since: toIso(terminated.finishedAt) };
+  }
+  return undefined;
+}
+
+function imageFailure(status: V1ContainerStatus, podCreated: Date | undefined, now: Date, t: SignalThresholds): FailureSignal | undefined {
+  const waiting = status.state?.waiting;
+  if (!waiting?.reason) return undefined;
+  if (IMAGE_FATAL_REASONS.has(waiting.reason)) {
+    return { reason: 'ImagePullFailed', message: `image ${status.image}: ${waiting.reason}: ${firstLine(waiting.message)}`, since: toIso(podCreated) };
+  }
+  if (IMAGE_PULL_REASONS.has(waiting.reason) && podCreated && now.getTime() - podCreated.getTime() >= t.imagePullFailureMs) {
+    return { reason: 'ImagePullFailed', message: `image ${status.image} cannot be pulled: ${firstLine(waiting.message) || waiting.reason}`, since: toIso(podCreated) };
+  }
+  return undefined;
+}
+
+function crashLoop(status: V1ContainerStatus, t: SignalThresholds): FailureSignal | undefined {
+  if (status.restartCount < t.crashLoopRestarts) return undefined;
+  const last = status.lastState?.terminated;
+  const detail = firstLine(last?.message) || (last ? `exit code ${last.exitCode}` : status.state?.waiting?.reason ?? 'restarting');
+  return {
+    reason: 'CrashLoop',
+    message: `container serve restarted ${status.restartCount} times: ${detail}`,
+    since: toIso(last?.finishedAt),
+  };
+}
+
+/** Hard failure signals on the pods of one pod-template revision, plus the Deployment's own deadline. */
+export function detectFailure(
+  deployment: V1Deployment | undefined,
+  podsOfRevision: readonly V1Pod[],
+  now: Date,
+  thresholds: SignalThresholds = DEFAULT_THRESHOLDS,
+): FailureSignal | undefined {
+  for (const pod of podsOfRevision) {
+    const created = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : undefined;
+    for (const s of pod.status?.initContainerStatuses ?? []) {
+      if (s.name !== 'fetch') continue;
+      const signal = fetchFailure(s) ?? imageFailure(s, created, now, thresholds);
+      if (signal) return signal;
+    }
+    for (const s of pod.status?.containerStatuses ?? []) {
+      if (s.name !== 'serve') continue;
+      const signal = imageFailure(s, created, now, thresholds) ?? crashLoop(s, thresholds);
+      if (signal) return signal;
+    }
+  }
+  const progressing = deployment?.status?.conditions?.find((c) => c.type === 'Progressing');
+  const observed = (deployment?.status?.observedGeneration ?? -1) >= (deployment?.metadata?.generation ?? 0);
+  if (observed && progressing?.status === 'False' && progressing.reason === 'ProgressDeadlineExceeded') {
+    return {
+      reason: 'ProgressDeadlineExceeded',
+      message: progressing.message ?? 'the Deployment did not progress within progressDeadlineSeconds',
+      since: toIso(progressing.lastUpdateTime ?? progressing.lastTransitionTime),
+    };
+  }
+  return undefined;
+}

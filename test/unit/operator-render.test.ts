@@ -1,0 +1,88 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderDeployment, renderHpa, renderService, serviceUrl } from '../../operator/src/render/children.ts';
+import { renderPodTemplate, templateHashOf } from '../../operator/src/render/pod-template.ts';
+import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
+
+const env = (c: { env?: { name: string; value?: string }[] } | undefined, name: string) => c?.env?.find((e) => e.name === name)?.value;
+
+test('pod template: fetch init container, serve container, probes, restricted security context', () => {
+  const md = modelDeployment({ model: { version: '3', uri: 'https://m/iris.onnx', sha256: 'a'.repeat(64), format: 'onnx' } });
+  const t = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
+  const spec = t.spec!;
+  const fetch = spec.initContainers?.[0];
+  const serve = spec.containers[0];
+  assert.equal(fetch?.name, 'fetch');
+  assert.deepEqual(fetch?.args, ['fetch']);
+  assert.equal(env(fetch, 'MODELSHIP_MODEL_URI'), 'https://m/iris.onnx');
+  assert.equal(env(fetch, 'MODELSHIP_MODEL_SHA256'), 'a'.repeat(64));
+  assert.equal(serve?.name, 'serve');
+  assert.equal(env(serve, 'MODELSHIP_MODEL_VERSION'), '3');
+  assert.equal(env(serve, 'MODELSHIP_MODEL_NAME'), 'iris');
+  assert.equal(serve?.readinessProbe?.httpGet?.path, '/v2/health/ready');
+  assert.equal(serve?.livenessProbe?.httpGet?.path, '/v2/health/live');
+  assert.ok(serve?.startupProbe);
+  assert.equal(spec.securityContext?.runAsNonRoot, true);
+  assert.equal(spec.securityContext?.seccompProfile?.type, 'RuntimeDefault');
+  for (const c of [fetch, serve]) {
+    assert.equal(c?.securityContext?.allowPrivilegeEscalation, false);
+    assert.equal(c?.securityContext?.readOnlyRootFilesystem, true);
+    assert.deepEqual(c?.securityContext?.capabilities?.drop, ['ALL']);
+  }
+  assert.equal(t.metadata?.labels?.['app.kubernetes.io/managed-by'], 'modelship');
+  assert.match(templateHashOf(t) ?? '', /^[0-9a-f]{10}$/);
+});
+
+test('template hash changes with the version and nothing else changes it', () => {
+  const md = modelDeployment();
+  const a = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
+  const b = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
+  const c = renderPodTemplate(md, { ...md.spec.model, version: '2' }, RUNTIME_DEFAULTS);
+  assert.equal(templateHashOf(a), templateHashOf(b));
+  assert.notEqual(templateHashOf(a), templateHashOf(c));
+  const scaled = modelDeployment({ replicas: 7 });
+  assert.equal(templateHashOf(renderPodTemplate(scaled, scaled.spec.model, RUNTIME_DEFAULTS)), templateHashOf(a), 'replicas is not a rollout');
+});
+
+test('pvc:// mounts the claim read-only and fetches from the file', () => {
+  const md = modelDeployment({ model: { version: '1', uri: 'pvc://models/iris/1/model.onnx', format: 'onnx' } });
+  const t = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
+  assert.equal(env(t.spec?.initContainers?.[0], 'MODELSHIP_MODEL_URI'), 'file:///mnt/model-pvc/iris/1/model.onnx');
+  assert.deepEqual(t.spec?.volumes?.find((v) => v.name === 'model-pvc')?.persistentVolumeClaim, { claimName: 'models', readOnly: true });
+});
+
+test('api key comes from the Secret, never inline', () => {
+  const md = modelDeployment({ runtime: { apiKeySecretRef: { name: 'iris-key', key: 'token' } } });
+  const serve = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS).spec?.containers[0];
+  const key = serve?.env?.find((e) => e.name === 'MODELSHIP_API_KEY');
+  assert.deepEqual(key?.valueFrom?.secretKeyRef, { name: 'iris-key', key: 'token' });
+  assert.equal(key?.value, undefined);
+});
+
+test('deployment: owner reference, labels, strategy, replicas left to the HPA when autoscaling', () => {
+  const md = modelDeployment({ rollout: { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 120, historyLimit: 4, autoRollback: true } });
+  const d = renderDeployment(md, renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS));
+  assert.equal(d.spec?.replicas, 2);
+  assert.equal(d.spec?.progressDeadlineSeconds, 120);
+  assert.equal(d.spec?.revisionHistoryLimit, 4);
+  assert.deepEqual(d.spec?.strategy?.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 });
+  assert.deepEqual(d.metadata?.ownerReferences?.[0], { apiVersion: 'modelship.dev/v1alpha1', kind: 'ModelDeployment', name: 'iris', uid: 'uid-1', controller: true, blockOwnerDeletion: true });
+  assert.deepEqual(d.spec?.selector?.matchLabels, { 'app.kubernetes.io/name': 'modelship-runtime', 'app.kubernetes.io/instance': 'iris' });
+
+  const auto = modelDeployment({ autoscaling: { minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 70 } });
+  assert.equal(renderDeployment(auto, renderPodTemplate(auto, auto.spec.model, RUNTIME_DEFAULTS)).spec?.replicas, undefined);
+  const hpa = renderHpa(auto);
+  assert.equal(hpa?.spec?.minReplicas, 2);
+  assert.equal(hpa?.spec?.maxReplicas, 5);
+  assert.equal(hpa?.spec?.metrics?.[0]?.resource?.target.averageUtilization, 70);
+  assert.equal(renderHpa(md), undefined);
+});
+
+test('service and url', () => {
+  const md = modelDeployment({ service: { type: 'ClusterIP', port: 8000 } });
+  const s = renderService(md);
+  assert.equal(s.spec?.ports?.[0]?.port, 8000);
+  assert.equal(s.spec?.ports?.[0]?.targetPort, 'http');
+  assert.equal(serviceUrl(md, 'iris'), 'http://iris.ml.svc.cluster.local:8000/v2/models/iris');
+  assert.equal(serviceUrl(modelDeployment(), 'iris'), 'http://iris.ml.svc.cluster.local/v2/models/iris');
+});
