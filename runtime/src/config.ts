@@ -1,0 +1,202 @@
+/**
+ * Configuration: parsed once at start from flags and environment variables (a flag wins over
+ * its variable), validated, then passed down. Nothing else reads process.env.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError } from './errors.ts';
+
+export interface ServeConfig {
+  command: 'serve';
+  modelPath: string;
+  modelName: string;
+  modelVersion: string;
+  /** optional: refuse to serve a file whose sha256 differs */
+  modelSha256: string | undefined;
+  host: string;
+  port: number;
+  /** worker threads, one onnxruntime session each; 0 = derived from the CPU limit */
+  workers: number;
+  intraOpThreads: number;
+  /** 1 disables dynamic batching */
+  maxBatchSize: number;
+  maxBatchDelayUs: number;
+  /** queued requests beyond this get 429 */
+  maxQueueSize: number;
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+  apiKey: string | undefined;
+  drainDelaySeconds: number;
+  shutdownTimeoutSeconds: number;
+  logLevel: string;
+}
+
+export interface FetchConfig {
+  command: 'fetch';
+  modelUri: string;
+  modelPath: string;
+  modelSha256: string | undefined;
+  timeoutSeconds: number;
+  retries: number;
+  backoffMs: number;
+  maxBytes: number;
+  /** pvc://<claim>/<path> is read from <pvcRoot>/<claim>/<path> */
+  pvcRoot: string;
+  terminationLogPath: string;
+  logLevel: string;
+}
+
+export type Config = ServeConfig | FetchConfig;
+
+type Kind = 'string' | 'int' | 'secret';
+interface Option {
+  flag: string;
+  env: string;
+  kind: Kind;
+  default?: string;
+  min?: number;
+  max?: number;
+  required?: boolean;
+  help: string;
+}
+
+const common: Option[] = [
+  { flag: 'log-level', env: 'MODELSHIP_LOG_LEVEL', kind: 'string', default: 'info', help: 'error | warn | info | debug' },
+];
+
+export const serveOptions: Option[] = [
+  { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'ONNX file to serve' },
+  { flag: 'model-name', env: 'MODELSHIP_MODEL_NAME', kind: 'string', default: 'model', help: 'name in the URLs' },
+  { flag: 'model-version', env: 'MODELSHIP_MODEL_VERSION', kind: 'string', default: '1', help: 'version reported and accepted in /versions/{v}' },
+  { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'refuse to serve a file with another sha256' },
+  { flag: 'host', env: 'MODELSHIP_HOST', kind: 'string', default: '0.0.0.0', help: 'listen address' },
+  { flag: 'port', env: 'MODELSHIP_PORT', kind: 'int', default: '8080', min: 0, max: 65535, help: 'listen port (0 = any free port)' },
+  { flag: 'workers', env: 'MODELSHIP_WORKERS', kind: 'int', default: '0', min: 0, max: 256, help: 'inference worker threads; 0 = from the CPU limit' },
+  { flag: 'intra-op-threads', env: 'MODELSHIP_INTRA_OP_THREADS', kind: 'int', default: '1', min: 1, max: 256, help: 'onnxruntime threads per worker' },
+  { flag: 'max-batch-size', env: 'MODELSHIP_MAX_BATCH_SIZE', kind: 'int', default: '32', min: 1, max: 65536, help: 'rows per batched run; 1 = batching off' },
+  { flag: 'max-batch-delay-us', env: 'MODELSHIP_MAX_BATCH_DELAY_US', kind: 'int', default: '0', min: 0, max: 10_000_000, help: 'longest wait for a batch to fill (0 = batch only what is queued)' },
+  { flag: 'max-queue-size', env: 'MODELSHIP_MAX_QUEUE_SIZE', kind: 'int', default: '1024', min: 1, max: 1_000_000, help: 'queued requests before 429' },
+  { flag: 'request-timeout-ms', env: 'MODELSHIP_REQUEST_TIMEOUT_MS', kind: 'int', default: '30000', min: 1, max: 3_600_000, help: 'per-request deadline (queue + compute), 504 after' },
+  { flag: 'max-body-bytes', env: 'MODELSHIP_MAX_BODY_BYTES', kind: 'int', default: String(16 * 1024 * 1024), min: 1024, max: 2 ** 31 - 1, help: 'request body limit, 413 above' },
+  { flag: 'api-key', env: 'MODELSHIP_API_KEY', kind: 'secret', help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var' },
+  { flag: 'drain-delay-seconds', env: 'MODELSHIP_DRAIN_DELAY_SECONDS', kind: 'int', default: '5', min: 0, max: 3600, help: 'after SIGTERM: not ready but still serving for this long' },
+  { flag: 'shutdown-timeout-seconds', env: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS', kind: 'int', default: '25', min: 1, max: 3600, help: 'after the drain delay: longest wait for in-flight requests' },
+  ...common,
+];
+
+export const fetchOptions: Option[] = [
+  { flag: 'model-uri', env: 'MODELSHIP_MODEL_URI', kind: 'string', required: true, help: 'http(s)://, file:// or pvc://<claim>/<path>' },
+  { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'destination file (written atomically)' },
+  { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'expected sha256 (64 hex)' },
+  { flag: 'timeout-seconds', env: 'MODELSHIP_FETCH_TIMEOUT_SECONDS', kind: 'int', default: '300', min: 1, max: 86400, help: 'per attempt' },
+  { flag: 'retries', env: 'MODELSHIP_FETCH_RETRIES', kind: 'int', default: '3', min: 0, max: 100, help: 'extra attempts after a retryable failure' },
+  { flag: 'backoff-ms', env: 'MODELSHIP_FETCH_BACKOFF_MS', kind: 'int', default: '500', min: 0, max: 600_000, help: 'first retry delay, doubled each time' },
+  { flag: 'max-bytes', env: 'MODELSHIP_FETCH_MAX_BYTES', kind: 'int', default: String(2 * 1024 ** 3), min: 1, max: Number.MAX_SAFE_INTEGER, help: 'size limit' },
+  { flag: 'pvc-root', env: 'MODELSHIP_PVC_ROOT', kind: 'string', default: '/mnt/pvc', help: 'where pvc://<claim>/ is mounted' },
+  { flag: 'termination-log', env: 'MODELSHIP_TERMINATION_LOG', kind: 'string', default: '/dev/termination-log', help: 'failure message also written here (Kubernetes termination message)' },
+  ...common,
+];
+
+function readOptions(options: Option[], args: string[], env: NodeJS.ProcessEnv): Map<string, string | undefined> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: Object.fromEntries(options.map((o) => [o.flag, { type: 'string' as const }])),
+      strict: true,
+      allowPositionals: false,
+    });
+  } catch (err) {
+    throw new ConfigError((err as Error).message);
+  }
+  const values = new Map<string, string | undefined>();
+  for (const o of options) {
+    const fromFlag = parsed.values[o.flag];
+    const raw = typeof fromFlag === 'string' ? fromFlag : env[o.env];
+    const value = raw === undefined || raw === '' ? o.default : raw;
+    if (value === undefined && o.required) throw new ConfigError(`--${o.flag} (or ${o.env}) is required`);
+    values.set(o.flag, value);
+  }
+  return values;
+}
+
+function int(values: Map<string, string | undefined>, options: Option[], flag: string): number {
+  const o = options.find((x) => x.flag === flag);
+  const raw = values.get(flag);
+  if (!o || raw === undefined) throw new ConfigError(`--${flag} is required`);
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`--${flag} (${o.env}) must be a non-negative integer, got "${raw}"`);
+  const n = Number(raw.trim());
+  if (o.min !== undefined && n < o.min) throw new ConfigError(`--${flag} (${o.env}) must be >= ${o.min}, got ${n}`);
+  if (o.max !== undefined && n > o.max) throw new ConfigError(`--${flag} (${o.env}) must be <= ${o.max}, got ${n}`);
+  return n;
+}
+
+function sha256(value: string | undefined, flag: string): string | undefined {
+  if (value === undefined) return undefined;
+  const v = value.trim().toLowerCase();
+  if (!/^[0-9a-f]{64}$/.test(v)) throw new ConfigError(`--${flag} (MODELSHIP_MODEL_SHA256) must be 64 hex characters`);
+  return v;
+}
+
+function str(values: Map<string, string | undefined>, flag: string): string {
+  const v = values.get(flag);
+  if (v === undefined) throw new ConfigError(`--${flag} is required`);
+  return v;
+}
+
+export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig {
+  const v = readOptions(serveOptions, args, env);
+  const i = (f: string) => int(v, serveOptions, f);
+  return {
+    command: 'serve',
+    modelPath: str(v, 'model-path'),
+    modelName: str(v, 'model-name'),
+    modelVersion: str(v, 'model-version'),
+    modelSha256: sha256(v.get('model-sha256'), 'model-sha256'),
+    host: str(v, 'host'),
+    port: i('port'),
+    workers: i('workers'),
+    intraOpThreads: i('intra-op-threads'),
+    maxBatchSize: i('max-batch-size'),
+    maxBatchDelayUs: i('max-batch-delay-us'),
+    maxQueueSize: i('max-queue-size'),
+    requestTimeoutMs: i('request-timeout-ms'),
+    maxBodyBytes: i('max-body-bytes'),
+    apiKey: v.get('api-key'),
+    drainDelaySeconds: i('drain-delay-seconds'),
+    shutdownTimeoutSeconds: i('shutdown-timeout-seconds'),
+    logLevel: str(v, 'log-level'),
+  };
+}
+
+export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig {
+  const v = readOptions(fetchOptions, args, env);
+  const i = (f: string) => int(v, fetchOptions, f);
+  const uri = str(v, 'model-uri');
+  if (!/^(https?|file|pvc):\/\//.test(uri)) throw new ConfigError(`--model-uri (MODELSHIP_MODEL_URI) must start with http://, https://, file:// or pvc://, got "${uri}"`);
+  return {
+    command: 'fetch',
+    modelUri: uri,
+    modelPath: str(v, 'model-path'),
+    modelSha256: sha256(v.get('model-sha256'), 'model-sha256'),
+    timeoutSeconds: i('timeout-seconds'),
+    retries: i('retries'),
+    backoffMs: i('backoff-ms'),
+    maxBytes: i('max-bytes'),
+    pvcRoot: str(v, 'pvc-root'),
+    terminationLogPath: str(v, 'termination-log'),
+    logLevel: str(v, 'log-level'),
+  };
+}
+
+export function usage(): string {
+  const fmt = (opts: Option[]) =>
+    opts.map((o) => `  --${o.flag.padEnd(26)} ${o.env.padEnd(36)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${o.required ? ' (required)' : ''}`).join('\n');
+  return `usage: node runtime/src/main.ts <serve|fetch> [flags]\n\nserve:\n${fmt(serveOptions)}\n\nfetch:\n${fmt(fetchOptions)}\n`;
+}
+
+export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
+  const [command, ...rest] = argv;
+  if (command === 'serve') return parseServe(rest, env);
+  if (command === 'fetch') return parseFetch(rest, env);
+  throw new ConfigError(`unknown command "${command ?? ''}": expected serve or fetch`);
+}

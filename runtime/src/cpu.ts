@@ -1,0 +1,36 @@
+/**
+ * CPUs this container may use: the cgroup CPU limit (v2 cpu.max, v1 cfs quota), capped by the
+ * CPUs the process can run on. onnxruntime sizes its pools from the host's cores otherwise.
+ */
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+
+function read(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Parse cgroup v2 `cpu.max` ("max 100000" or "150000 100000") into CPUs, undefined = no limit. */
+export function parseCpuMax(text: string | undefined): number | undefined {
+  if (!text) return undefined;
+  const [quota, period] = text.split(/\s+/);
+  if (!quota || quota === 'max') return undefined;
+  const q = Number(quota);
+  const p = Number(period ?? '100000');
+  if (!(q > 0) || !(p > 0)) return undefined;
+  return q / p;
+}
+
+export function cpuLimit(): number {
+  const host = availableParallelism();
+  let limit = parseCpuMax(read('/sys/fs/cgroup/cpu.max'));
+  if (limit === undefined) {
+    const q = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_quota_us'));
+    const p = Number(read('/sys/fs/cgroup/cpu/cpu.cfs_period_us'));
+    if (q > 0 && p > 0) limit = q / p;
+  }
+  return Math.max(1, Math.min(host, Math.ceil(limit ?? host)));
+}

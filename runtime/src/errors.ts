@@ -1,0 +1,50 @@
+/**
+ * Typed errors, all in one place.
+ * - HttpError: a request failed; carries the HTTP status and the message sent as {"error": message}.
+ * - ConfigError: bad flags/environment; the process exits 2 with the message.
+ * - FetchError: `fetch` failed; the process exits 1 with the message.
+ * - ModelLoadError: `serve` could not load/verify/warm up the model; the process exits 1.
+ */
+export class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.name = 'HttpError';
+    this.status = status;
+  }
+}
+
+/** 400: the request is wrong (shape, datatype, names, JSON ...). */
+export const badRequest = (message: string): HttpError => new HttpError(400, message);
+/** 404: unknown model, version or route. */
+export const notFound = (message: string): HttpError => new HttpError(404, message);
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export class FetchError extends Error {
+  /** false for failures a retry cannot fix (404, checksum mismatch, too large). */
+  readonly retryable: boolean;
+  constructor(message: string, retryable: boolean) {
+    super(message);
+    this.name = 'FetchError';
+    this.retryable = retryable;
+  }
+}
+
+export class ModelLoadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ModelLoadError';
+  }
+}
+
+/** A message safe to show to a client or in a log line: no stack, never undefined. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

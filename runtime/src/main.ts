@@ -1,0 +1,59 @@
+/**
+ * Entry point: `node runtime/src/main.ts serve|fetch [flags]` (flags or MODELSHIP_* env vars,
+ * see runtime/README.md). Exit codes: 0 ok, 1 failure (fetch or model load), 2 bad configuration.
+ */
+import { writeFileSync } from 'node:fs';
+import { parseConfig, usage, type Config } from './config.ts';
+import { ConfigError, errorMessage } from './errors.ts';
+import { fetchModel } from './fetch.ts';
+import { createLogger } from './logger.ts';
+import { serve } from './serve.ts';
+
+async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+    process.stdout.write(usage());
+    return argv.length === 0 ? 2 : 0;
+  }
+  let config: Config;
+  try {
+    config = parseConfig(argv, process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      createLogger('error', 'runtime').error(`invalid configuration: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+  if (config.command === 'fetch') {
+    const log = createLogger(config.logLevel, 'fetch');
+    try {
+      await fetchModel(config, log);
+      return 0;
+    } catch (err) {
+      const message = `fetch failed: ${errorMessage(err)}`;
+      log.error(message);
+      try {
+        writeFileSync(config.terminationLogPath, `${message}\n`);
+      } catch {
+        // not in Kubernetes
+      }
+      return 1;
+    }
+  }
+  const log = createLogger(config.logLevel, 'serve');
+  const running = await serve(config, log);
+  return running.done;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+    // let the logger flush, then leave even if a handle lingers
+    setTimeout(() => process.exit(code), 50).unref();
+  },
+  (err: unknown) => {
+    createLogger('error', 'runtime').error(`fatal: ${errorMessage(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,58 @@
+/**
+ * What the server knows about itself: lifecycle phase and, once loaded, the model and its
+ * scheduler. Shared by the hot path, the express routes and the lifecycle code.
+ */
+import { HttpError, notFound } from './errors.ts';
+import type { ModelSpec } from './model.ts';
+import type { Scheduler } from './scheduler.ts';
+
+/** loading -> ready -> draining (SIGTERM: not ready, still serving) -> stopping (not accepting) */
+export type Phase = 'loading' | 'ready' | 'draining' | 'stopping' | 'failed';
+
+export class ServerState {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  phase: Phase = 'loading';
+  model: ModelSpec | undefined;
+  scheduler: Scheduler | undefined;
+  /** constant start of every V2 response */
+  v2Prefix = '';
+
+  constructor(modelName: string, modelVersion: string) {
+    this.modelName = modelName;
+    this.modelVersion = modelVersion;
+  }
+
+  get ready(): boolean {
+    return this.phase === 'ready';
+  }
+
+  /** server.close() was called: responses carry Connection: close */
+  get closing(): boolean {
+    return this.phase === 'stopping';
+  }
+
+  notReadyReason(): string {
+    switch (this.phase) {
+      case 'loading':
+        return 'the model is loading';
+      case 'draining':
+      case 'stopping':
+        return 'the server is shutting down';
+      case 'failed':
+        return 'the model failed to load';
+      default:
+        return 'ready';
+    }
+  }
+
+  /** 404 for another model or version; 503 while the model is not loaded. */
+  resolve(name: string, version: string | undefined): ModelSpec {
+    if (name !== this.modelName) throw notFound(`model "${name}" does not exist: this server serves model "${this.modelName}"`);
+    if (version !== undefined && version !== this.modelVersion) {
+      throw notFound(`model "${name}" has no version "${version}": this server serves version "${this.modelVersion}"`);
+    }
+    if (!this.model) throw new HttpError(503, `model "${name}" is not ready: ${this.notReadyReason()}`);
+    return this.model;
+  }
+}

@@ -1,0 +1,141 @@
+/**
+ * Open Inference Protocol (V2) request parsing and response encoding, JSON and the binary
+ * tensor data extension (Inference-Header-Content-Length).
+ */
+import { binaryBytes, decodeBinaryData, decodeJsonData, jsonArray } from './codec.ts';
+import type { Tensor } from './datatypes.ts';
+import { badRequest } from './errors.ts';
+import type { ModelSpec } from './model.ts';
+import { allOutputs, checkShape, finishInputs, inputSpec, outputSpec, parseShape, type InferRequest, type RequestedOutput } from './request.ts';
+
+const NON_JSON_NUMBER = /(?:^|[[,:]\s*)-?(?:NaN|Infinity)\s*(?:[,\]}]|$)/;
+
+/** JSON.parse with a 400 that says what was wrong. */
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    if (NON_JSON_NUMBER.test(text)) {
+      throw badRequest('malformed JSON: NaN and Infinity are not JSON numbers, and numeric tensors accept finite numbers only');
+    }
+    throw badRequest(`malformed JSON: ${(err as Error).message}`);
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Parse a V2 infer body. `headerLength` is the Inference-Header-Content-Length header (raw
+ * string) when present: the JSON is body[0, headerLength) and the rest is binary tensor data.
+ */
+export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: string | undefined): InferRequest {
+  let jsonEnd = body.length;
+  if (headerLength !== undefined) {
+    if (!/^\d+$/.test(headerLength.trim())) throw badRequest(`Inference-Header-Content-Length must be a non-negative integer, got "${headerLength}"`);
+    jsonEnd = Number(headerLength.trim());
+    if (jsonEnd > body.length) throw badRequest(`Inference-Header-Content-Length ${jsonEnd} is larger than the request body (${body.length} bytes)`);
+  }
+  const doc = parseJson(body.toString('utf8', 0, jsonEnd));
+  if (!isObject(doc)) throw badRequest('the request body must be a JSON object with an "inputs" array');
+  const { id, inputs, outputs, parameters } = doc;
+  if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
+  if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest('"inputs" must be a non-empty array');
+  if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
+  const binaryDefault = parameters?.['binary_data_output'] === true;
+
+  let offset = jsonEnd;
+  const tensors = new Map<string, Tensor>();
+  for (const input of inputs) {
+    if (!isObject(input)) throw badRequest('every element of "inputs" must be an object');
+    const spec = inputSpec(model, input['name']);
+    if (tensors.has(spec.name)) throw badRequest(`input "${spec.name}" is given more than once`);
+    if (typeof input['datatype'] !== 'string') throw badRequest(`input "${spec.name}": "datatype" must be a string such as "${spec.datatype}"`);
+    if (input['datatype'] !== spec.datatype) {
+      throw badRequest(`input "${spec.name}": datatype ${input['datatype']} does not match the model's ${spec.datatype}`);
+    }
+    const shape = parseShape(spec.name, input['shape']);
+    checkShape(spec, shape);
+    const params = input['parameters'];
+    const binarySize = isObject(params) ? params['binary_data_size'] : undefined;
+    let data;
+    if (binarySize !== undefined) {
+      if (typeof binarySize !== 'number' || !Number.isSafeInteger(binarySize) || binarySize < 0) {
+        throw badRequest(`input "${spec.name}": binary_data_size must be a non-negative integer`);
+      }
+      if (headerLength === undefined) throw badRequest(`input "${spec.name}" has binary_data_size but the request has no Inference-Header-Content-Length header`);
+      if (input['data'] !== undefined) throw badRequest(`input "${spec.name}" has both "data" and binary_data_size`);
+      if (offset + binarySize > body.length) {
+        throw badRequest(`input "${spec.name}": binary_data_size ${binarySize} runs past the end of the body (${body.length - offset} bytes of binary data left)`);
+      }
+      data = decodeBinaryData(spec.name, spec.info, body.subarray(offset, offset + binarySize), shape);
+      offset += binarySize;
+    } else {
+      if (input['data'] === undefined) throw badRequest(`input "${spec.name}" has no "data"`);
+      data = decodeJsonData(spec.name, spec.info, input['data'], shape);
+    }
+    tensors.set(spec.name, { type: spec.info.ort, dims: shape, data });
+  }
+  if (offset !== body.length) {
+    throw badRequest(`the body has ${body.length - offset} bytes of binary data that no input's binary_data_size accounts for (Inference-Header-Content-Length ${headerLength ?? 'absent'})`);
+  }
+  const rows = finishInputs(model, tensors);
+
+  let requested: RequestedOutput[];
+  if (outputs === undefined) {
+    requested = allOutputs(model, binaryDefault);
+  } else {
+    if (!Array.isArray(outputs)) throw badRequest('"outputs" must be an array');
+    requested = [];
+    const seen = new Set<string>();
+    for (const o of outputs) {
+      if (!isObject(o)) throw badRequest('every element of "outputs" must be an object with a "name"');
+      const spec = outputSpec(model, o['name']);
+      if (seen.has(spec.name)) throw badRequest(`output "${spec.name}" is requested more than once`);
+      seen.add(spec.name);
+      const p = o['parameters'];
+      const b = isObject(p) && typeof p['binary_data'] === 'boolean' ? (p['binary_data'] as boolean) : binaryDefault;
+      requested.push({ spec, binary: b });
+    }
+  }
+  return { id, inputs: tensors, outputs: requested, rows };
+}
+
+export interface EncodedResponse {
+  body: string | Buffer;
+  /** set when binary tensor data follows the JSON header */
+  headerLength?: number;
+}
+
+/** V2 infer response; outputs marked binary go after the JSON header. */
+export function encodeV2Response(model: ModelSpec, req: InferRequest, results: Map<string, Tensor>, prefix: string): EncodedResponse {
+  let json = prefix;
+  if (req.id !== undefined) json += `,"id":${JSON.stringify(req.id)}`;
+  json += ',"outputs":[';
+  const binaries: Buffer[] = [];
+  for (let i = 0; i < req.outputs.length; i++) {
+    const o = req.outputs[i] as RequestedOutput;
+    const t = results.get(o.spec.name);
+    if (!t) throw new Error(`output ${o.spec.name} missing from the inference result`);
+    if (i > 0) json += ',';
+    json += `{"name":${JSON.stringify(o.spec.name)},"datatype":"${o.spec.datatype}","shape":[${t.dims.join(',')}]`;
+    if (o.binary) {
+      const bytes = binaryBytes(t);
+      binaries.push(bytes);
+      json += `,"parameters":{"binary_data_size":${bytes.length}}}`;
+    } else {
+      json += `,"data":${jsonArray(t, o.spec.name)}}`;
+    }
+  }
+  json += ']}';
+  if (binaries.length === 0) return { body: json };
+  const header = Buffer.from(json, 'utf8');
+  return { body: Buffer.concat([header, ...binaries]), headerLength: header.length };
+}
+
+/** The constant start of every response for this model: {"model_name":..,"model_version":.. */
+export function v2ResponsePrefix(model: ModelSpec): string {
+  return `{"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)}`;
+}
+
