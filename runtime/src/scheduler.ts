@@ -79,7 +79,7 @@ export class Scheduler {
       const now = performance.now();
       const job: Job = {
         inputs,
-        rows: this.batching ? rows : 1,
+        rows: this.opts.batchable ? rows : 1,
         key: this.batching ? batchKey(this.opts.inputNames, inputs) : '',
         solo: !this.batching,
         // a batched run computes every output; a solo run only the requested ones

@@ -1,0 +1,58 @@
+/** API key on (env MODELSHIP_API_KEY): inference and metadata need it; health and metrics stay open. */
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { post, request, startRuntime, type Runtime } from './helpers.ts';
+
+const KEY = 's3cret-key-value';
+let rt: Runtime;
+before(async () => {
+  rt = await startRuntime({ model: 'iris', env: { MODELSHIP_API_KEY: KEY } });
+});
+after(async () => {
+  await rt?.stop();
+});
+
+const body = { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] };
+
+test('inference without a key -> 401 naming the missing key', async () => {
+  for (const path of ['/v2/models/iris/infer', '/v1/models/iris:predict']) {
+    const r = await post(rt.url + path, path.includes('v1') ? { instances: [[5.1, 3.5, 1.4, 0.2]] } : body);
+    assert.equal(r.status, 401, path);
+    assert.match(r.json()['error'] as string, /missing API key/);
+  }
+});
+
+test('wrong key -> 401 invalid API key (Bearer and x-api-key)', async () => {
+  for (const headers of [{ authorization: 'Bearer nope' }, { 'x-api-key': 'nope' }, { 'x-api-key': `${KEY}x` }, { authorization: `Basic ${KEY}` }]) {
+    const r = await post(`${rt.url}/v2/models/iris/infer`, body, headers);
+    assert.equal(r.status, 401, JSON.stringify(headers));
+    assert.match(r.json()['error'] as string, /(invalid|missing) API key/);
+  }
+});
+
+test('right key -> 200 with Authorization: Bearer or x-api-key', async () => {
+  assert.equal((await post(`${rt.url}/v2/models/iris/infer`, body, { authorization: `Bearer ${KEY}` })).status, 200);
+  assert.equal((await post(`${rt.url}/v2/models/iris/infer`, body, { 'x-api-key': KEY })).status, 200);
+  assert.equal((await post(`${rt.url}/v1/models/iris:predict`, { instances: [[5.1, 3.5, 1.4, 0.2]] }, { 'x-api-key': KEY })).status, 200);
+});
+
+test('metadata routes need the key', async () => {
+  for (const path of ['/v2', '/v2/models/iris', '/v2/models/iris/ready', '/v1/models/iris', '/v1/models/iris/metadata']) {
+    const r = await request(rt.url + path);
+    assert.equal(r.status, 401, path);
+    assert.match(r.json()['error'] as string, /missing API key/);
+    assert.equal((await request(rt.url + path, { headers: { authorization: `Bearer ${KEY}` } })).status, 200, path);
+  }
+});
+
+test('health, metrics and OpenAPI stay open', async () => {
+  for (const path of ['/v2/health/live', '/v2/health/ready', '/metrics', '/openapi.json']) {
+    assert.equal((await request(rt.url + path)).status, 200, path);
+  }
+});
+
+test('the key never appears in the logs', () => {
+  assert.ok(rt.logs.length > 0);
+  assert.equal(rt.output().includes(KEY), false);
+  assert.equal(rt.logs.find((l) => l.message === 'listening')?.['apiKey'], 'required');
+});
