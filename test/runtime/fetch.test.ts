@@ -1,0 +1,188 @@
+/**
+ * `fetch` against a real HTTP server on loopback (good and bad checksum, 404, oversized,
+ * retry after 503, file://), and `serve` refusing a corrupt or mismatching model.
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { after, before, test } from 'node:test';
+import { modelPath, request, spawnRuntime, startRuntime } from './helpers.ts';
+
+const IRIS = readFileSync(modelPath('iris'));
+const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');
+let server: Server;
+let base = '';
+const hits = new Map<string, number>();
+let dir = '';
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'modelship-fetch-'));
+  server = createServer((req, res) => {
+    const path = req.url ?? '/';
+    hits.set(path, (hits.get(path) ?? 0) + 1);
+    if (path === '/iris/model.onnx') {
+      res.writeHead(200, { 'content-length': IRIS.length });
+      res.end(IRIS);
+    } else if (path === '/big/model.onnx') {
+      res.writeHead(200, { 'content-length': 5000 });
+      res.end(Buffer.alloc(5000, 1));
+    } else if (path === '/big-chunked/model.onnx') {
+      // no Content-Length: the limit must be enforced while streaming
+      res.writeHead(200);
+      res.write(Buffer.alloc(3000, 1));
+      res.end(Buffer.alloc(3000, 1));
+    } else if (path === '/flaky/model.onnx' && hits.get(path) === 1) {
+      res.writeHead(503);
+      res.end('try later');
+    } else if (path === '/flaky/model.onnx') {
+      res.end(IRIS);
+    } else {
+      res.writeHead(404);
+      res.end('not found');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+after(async () => {
+  await new Promise((r) => server.close(r));
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function runFetch(uri: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string; dest: string; termLog: string }> {
+  const dest = join(mkdtempSync(join(dir, 'case-')), 'models', 'model.onnx');
+  const termLog = join(dir, `termination-${Math.random().toString(36).slice(2)}.log`);
+  const p = spawnRuntime(['fetch'], { MODELSHIP_MODEL_URI: uri, MODELSHIP_MODEL_PATH: dest, MODELSHIP_TERMINATION_LOG: termLog, MODELSHIP_FETCH_BACKOFF_MS: '10', ...env });
+  const code = await p.exited;
+  return { code, output: p.output(), dest, termLog };
+}
+
+function noLeftovers(dest: string): void {
+  const folder = join(dest, '..');
+  if (existsSync(folder)) assert.deepEqual(readdirSync(folder).filter((f) => f.includes('.part')), [], 'no temporary file left');
+}
+
+test('fetch with the right sha256 writes the model and exits 0', async () => {
+  const r = await runFetch(`${base}/iris/model.onnx`, { MODELSHIP_MODEL_SHA256: IRIS_SHA });
+  assert.equal(r.code, 0, r.output);
+  assert.deepEqual(readFileSync(r.dest), IRIS);
+  assert.match(r.output, /"verified":true/);
+  noLeftovers(r.dest);
+});
+
+test('fetch with a wrong sha256 fails with one clear line, writes nothing', async () => {
+  const wrong = 'b'.repeat(64);
+  const r = await runFetch(`${base}/iris/model.onnx`, { MODELSHIP_MODEL_SHA256: wrong });
+  assert.equal(r.code, 1);
+  assert.match(r.output, new RegExp(`sha256 mismatch for .*: got ${IRIS_SHA}, expected ${wrong}`));
+  assert.equal(r.output.trim().split('\n').filter((l) => l.includes('"level":"error"')).length, 1, 'exactly one error line');
+  assert.equal(existsSync(r.dest), false);
+  noLeftovers(r.dest);
+  assert.match(readFileSync(r.termLog, 'utf8'), /sha256 mismatch/, 'Kubernetes termination message written');
+});
+
+test('fetch of a 404 URL fails without retrying', async () => {
+  const r = await runFetch(`${base}/missing/model.onnx`);
+  assert.equal(r.code, 1);
+  assert.match(r.output, /HTTP 404 Not Found/);
+  assert.equal(hits.get('/missing/model.onnx'), 1, 'a 404 is not retried');
+  assert.equal(existsSync(r.dest), false);
+});
+
+test('fetch of an oversized file fails (declared length and streamed)', async () => {
+  const a = await runFetch(`${base}/big/model.onnx`, { MODELSHIP_FETCH_MAX_BYTES: '4096' });
+  assert.equal(a.code, 1);
+  assert.match(a.output, /5000 bytes, larger than the limit of 4096 bytes/);
+  assert.equal(existsSync(a.dest), false);
+  const b = await runFetch(`${base}/big-chunked/model.onnx`, { MODELSHIP_FETCH_MAX_BYTES: '4096' });
+  assert.equal(b.code, 1);
+  assert.match(b.output, /larger than the limit of 4096 bytes/);
+  assert.equal(existsSync(b.dest), false);
+  noLeftovers(b.dest);
+});
+
+test('fetch retries a 503 with backoff, then succeeds', async () => {
+  const r = await runFetch(`${base}/flaky/model.onnx`, { MODELSHIP_MODEL_SHA256: IRIS_SHA });
+  assert.equal(r.code, 0, r.output);
+  assert.equal(hits.get('/flaky/model.onnx'), 2);
+  assert.match(r.output, /retrying/);
+  assert.deepEqual(readFileSync(r.dest), IRIS);
+});
+
+test('fetch of an unreachable host fails after the retries', async () => {
+  // a port that was just free: nothing listens there
+  const tmp = createServer();
+  await new Promise<void>((r) => tmp.listen(0, '127.0.0.1', r));
+  const port = (tmp.address() as AddressInfo).port;
+  await new Promise((r) => tmp.close(r));
+  const r = await runFetch(`http://127.0.0.1:${port}/model.onnx`, { MODELSHIP_FETCH_RETRIES: '2' });
+  assert.equal(r.code, 1);
+  assert.match(r.output, /ECONNREFUSED/);
+  assert.equal((r.output.match(/retrying/g) ?? []).length, 2);
+});
+
+test('fetch copies file:// and fails clearly on a missing file', async () => {
+  const ok = await runFetch(pathToFileURL(modelPath('iris')).href, { MODELSHIP_MODEL_SHA256: IRIS_SHA });
+  assert.equal(ok.code, 0, ok.output);
+  assert.deepEqual(readFileSync(ok.dest), IRIS);
+  const missing = await runFetch(pathToFileURL(join(dir, 'nope.onnx')).href);
+  assert.equal(missing.code, 1);
+  assert.match(missing.output, /cannot read .*nope.onnx: ENOENT/);
+});
+
+test('fetch rejects bad configuration with exit code 2', async () => {
+  const r = await runFetch('ftp://example/model.onnx');
+  assert.equal(r.code, 2);
+  assert.match(r.output, /must start with http:\/\/, https:\/\/, file:\/\/ or pvc:\/\//);
+  const s = await runFetch(`${base}/iris/model.onnx`, { MODELSHIP_MODEL_SHA256: 'xyz' });
+  assert.equal(s.code, 2);
+  assert.match(s.output, /must be 64 hex characters/);
+});
+
+async function neverReady(args: string[], pattern: RegExp): Promise<void> {
+  const p = spawnRuntime(['serve', '--host', '127.0.0.1', '--port', '0', '--model-name', 'm', ...args]);
+  let readySeen = false;
+  let exited = false;
+  void p.exited.then(() => (exited = true));
+  const deadline = Date.now() + 20_000;
+  while (!exited && Date.now() < deadline) {
+    const port = p.logs.find((l) => l.message === 'listening')?.['port'];
+    if (port) {
+      try {
+        if ((await request(`http://127.0.0.1:${port}/v2/health/ready`)).status === 200) readySeen = true;
+      } catch {
+        // closed while exiting
+      }
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  const code = await p.exited;
+  assert.notEqual(code, 0, 'serve exits non-zero');
+  assert.equal(code, 1);
+  assert.equal(readySeen, false, 'never reported ready');
+  assert.match(p.output(), pattern);
+  assert.equal(p.logs.some((l) => l.message === 'ready'), false);
+}
+
+test('serve exits non-zero and is never ready with a corrupt model', async () => {
+  await neverReady(['--model-path', modelPath('broken')], /cannot serve model: cannot load model .*broken\/model.onnx: .*Protobuf parsing failed/);
+});
+
+test('serve exits non-zero and is never ready when the sha256 does not match', async () => {
+  await neverReady(['--model-path', modelPath('iris'), '--model-sha256', 'c'.repeat(64)], /sha256 of .* is [0-9a-f]{64}, expected c{64}/);
+});
+
+test('serve exits non-zero when the model file is missing', async () => {
+  await neverReady(['--model-path', join(dir, 'absent.onnx')], /model file .*absent.onnx does not exist/);
+});
+
+test('serve accepts the right sha256', async () => {
+  const rt = await startRuntime({ model: 'iris', args: ['--model-sha256', IRIS_SHA] });
+  assert.equal((await request(`${rt.url}/v2/health/ready`)).status, 200);
+  assert.equal(await rt.stop(), 0);
+});

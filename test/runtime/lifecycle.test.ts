@@ -1,0 +1,82 @@
+/**
+ * SIGTERM under load: the runtime turns not-ready, keeps serving through the drain delay, stops
+ * accepting, answers every request it had accepted (including ones still queued), exits 0.
+ */
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { test } from 'node:test';
+import { request, startRuntime } from './helpers.ts';
+
+const BODY = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] });
+
+interface Outcome {
+  status?: number;
+  error?: string;
+  startedAt: number;
+}
+
+/** One request on a fresh connection; resolves with the status or the socket error code. */
+function once(port: number): Promise<Outcome> {
+  const startedAt = Date.now();
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port, path: '/v2/models/iris/infer', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode, startedAt }));
+      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, startedAt }));
+    });
+    req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, startedAt }));
+    req.end(BODY);
+  });
+}
+
+test('SIGTERM during load drops no accepted request and exits 0', async () => {
+  // 1 s drain delay; a 150 ms batching window keeps requests queued at the moment the server
+  // stops accepting, so "finish in-flight requests" is really exercised
+  const rt = await startRuntime({ model: 'iris', args: ['--drain-delay-seconds', '1', '--max-batch-size', '1000', '--max-batch-delay-us', '150000', '--shutdown-timeout-seconds', '10'] });
+  const outcomes: Outcome[] = [];
+  let stopLoad = false;
+  const clients = Array.from({ length: 8 }, async () => {
+    while (!stopLoad) {
+      const o = await once(rt.port);
+      outcomes.push(o);
+      if (o.error === 'ECONNREFUSED') break;
+    }
+  });
+  await new Promise((r) => setTimeout(r, 400));
+  const sigtermAt = Date.now();
+  rt.proc.kill('SIGTERM');
+
+  // during the drain delay: not ready, but inference still served
+  await new Promise((r) => setTimeout(r, 200));
+  const ready = await request(`${rt.url}/v2/health/ready`);
+  assert.equal(ready.status, 503);
+  assert.match(ready.json()['error'] as string, /shutting down/);
+  const live = await request(`${rt.url}/v2/health/live`);
+  assert.equal(live.status, 200);
+
+  const code = await rt.exited;
+  stopLoad = true;
+  await Promise.all(clients);
+
+  assert.equal(code, 0, rt.output());
+  const served = outcomes.filter((o) => o.status !== undefined);
+  const failed = outcomes.filter((o) => o.error !== undefined);
+  assert.ok(served.length > 20, `load actually ran (${served.length} served)`);
+  assert.ok(served.every((o) => o.status === 200), `every accepted request answered 200: ${JSON.stringify(served.filter((o) => o.status !== 200).slice(0, 3))}`);
+  assert.ok(served.some((o) => o.startedAt > sigtermAt + 300), 'requests sent during the drain delay were served');
+  // the only failures allowed: connections refused after the server stopped accepting
+  assert.deepEqual([...new Set(failed.map((o) => o.error))].filter((e) => e !== 'ECONNREFUSED'), [], 'no reset or hang-up of an accepted request');
+  assert.ok(failed.every((o) => o.startedAt >= sigtermAt + 900), 'nothing refused before the drain delay ended');
+  const messages = rt.logs.map((l) => l.message);
+  assert.ok(messages.includes('shutdown: not ready, draining'));
+  assert.ok(messages.includes('shutdown: done'));
+  assert.equal(rt.logs.find((l) => l.message === 'shutdown: done')?.['forced'], false);
+});
+
+test('SIGTERM while the model is still loading exits at once with 0', async () => {
+  const rt = await startRuntime({ model: 'iris', args: ['--drain-delay-seconds', '30'], waitFor: 'listening' });
+  rt.proc.kill('SIGTERM');
+  const t0 = Date.now();
+  assert.equal(await rt.exited, 0);
+  assert.ok(Date.now() - t0 < 5000, 'no drain delay when never ready');
+});
