@@ -1,0 +1,36 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { makeKeyCheck, presentedKey } from '../../runtime/src/auth.ts';
+import { parseCpuMax } from '../../runtime/src/cpu.ts';
+import { HttpError } from '../../runtime/src/errors.ts';
+import { pvcPath, redactUri } from '../../runtime/src/fetch.ts';
+
+test('API key: Bearer or x-api-key, 401 otherwise; no key = open', () => {
+  const check = makeKeyCheck('abc');
+  assert.doesNotThrow(() => check({ authorization: 'Bearer abc' }));
+  assert.doesNotThrow(() => check({ authorization: 'bearer   abc' }));
+  assert.doesNotThrow(() => check({ 'x-api-key': 'abc' }));
+  for (const h of [{}, { authorization: 'Bearer abd' }, { authorization: 'abc' }, { 'x-api-key': 'ab' }, { 'x-api-key': 'abcd' }]) {
+    assert.throws(() => check(h), (e: unknown) => e instanceof HttpError && e.status === 401, JSON.stringify(h));
+  }
+  assert.throws(() => check({}), /missing API key/);
+  assert.throws(() => check({ 'x-api-key': 'x' }), /invalid API key/);
+  assert.doesNotThrow(() => makeKeyCheck(undefined)({}));
+  assert.equal(presentedKey({ authorization: 'Basic abc' }), undefined);
+});
+
+test('cgroup v2 cpu.max parsing', () => {
+  assert.equal(parseCpuMax('max 100000'), undefined);
+  assert.equal(parseCpuMax('150000 100000'), 1.5);
+  assert.equal(parseCpuMax('50000 100000'), 0.5);
+  assert.equal(parseCpuMax(''), undefined);
+  assert.equal(parseCpuMax(undefined), undefined);
+});
+
+test('fetch: URIs are logged without credentials or query; pvc paths stay in the claim', () => {
+  assert.equal(redactUri('https://user:pw@h.example/m/model.onnx?X-Amz-Signature=s'), 'https://h.example/m/model.onnx?<redacted>');
+  assert.equal(redactUri('http://h/m.onnx'), 'http://h/m.onnx');
+  assert.equal(pvcPath('pvc://models/iris/3/model.onnx', '/mnt/pvc'), '/mnt/pvc/models/iris/3/model.onnx');
+  assert.throws(() => pvcPath('pvc://models/../../etc/passwd', '/mnt/pvc'), /inside the claim/);
+  assert.throws(() => pvcPath('pvc://models', '/mnt/pvc'), /pvc:\/\/<claim>\/<path>/);
+});
