@@ -1,5 +1,7 @@
 // Runs the real operator (operator/src/main.ts) as a child process against the test control plane.
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { waitFor } from '../harness/wait.ts';
@@ -31,9 +33,12 @@ export async function startOperator(opts: { namespace: string; identity?: string
   );
   running.add(child);
   const lines: Array<Record<string, unknown>> = [];
+  const logFile = path.join(process.env.MODELSHIP_TEST_CP_DIR ?? os.tmpdir(), `operator-${identity}.log`);
+  const logStream = fs.createWriteStream(logFile, { flags: 'a' });
   let stderr = '';
   let buffered = '';
   child.stdout!.on('data', (chunk: Buffer) => {
+    logStream.write(chunk);
     buffered += chunk.toString();
     const parts = buffered.split('\n');
     buffered = parts.pop() ?? '';
@@ -45,7 +50,10 @@ export async function startOperator(opts: { namespace: string; identity?: string
       }
     }
   });
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    logStream.write(chunk);
+    stderr += chunk.toString();
+  });
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       running.delete(child);

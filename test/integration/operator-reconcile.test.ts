@@ -111,11 +111,20 @@ describe('operator reconcile against a real API server', () => {
     }, { description: 'Service recreated' });
     assert.equal(recreated.spec?.ports?.[0]?.port, 80);
 
-    await c.core.patchNamespacedService({ name: 'iris', namespace: ns, body: { spec: { ports: [{ name: 'http', port: 9999, targetPort: 'http', protocol: 'TCP' }] } } }, merge());
+    await c.core.patchNamespacedService({ name: 'iris', namespace: ns, body: { spec: { selector: { 'app.kubernetes.io/instance': 'hijacked' } } } }, merge());
     await waitFor(async () => {
       const s = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-      return s.spec?.ports?.length === 1 && s.spec.ports[0]?.port === 80;
-    }, { description: 'Service port restored to 80' });
+      return s.spec?.selector?.['app.kubernetes.io/instance'] === 'iris';
+    }, { description: 'Service selector restored' });
+
+    await c.apps.patchNamespacedDeployment(
+      { name: 'iris', namespace: ns, body: { spec: { template: { spec: { containers: [{ name: 'serve', image: 'evil/image:latest' }] } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
+    await waitFor(async () => {
+      const d = await c.apps.readNamespacedDeployment({ name: 'iris', namespace: ns });
+      return d.spec?.template.spec?.containers.find((x) => x.name === 'serve')?.image === 'modelship/runtime:test';
+    }, { description: 'serve image restored' });
 
     await c.apps.patchNamespacedDeployment({ name: 'iris', namespace: ns, body: { spec: { replicas: 5 } } }, merge());
     await waitFor(async () => (await c.apps.readNamespacedDeployment({ name: 'iris', namespace: ns })).spec?.replicas === 2, { description: 'replicas restored to 2' });
@@ -133,9 +142,12 @@ describe('operator reconcile against a real API server', () => {
     assert.equal(hpa.spec?.maxReplicas, 6);
     assert.equal(hpa.spec?.scaleTargetRef.name, 'iris');
     assert.equal(hpa.metadata?.ownerReferences?.[0]?.kind, 'ModelDeployment');
-    const dep = await c.apps.readNamespacedDeployment({ name: 'iris', namespace: ns });
-    const owners = (dep.metadata?.managedFields ?? []).filter((f) => f.manager === 'modelship-operator' && JSON.stringify(f.fieldsV1 ?? {}).includes('"f:replicas"'));
-    assert.equal(owners.length, 0, 'the operator no longer owns spec.replicas');
+    const dep = await waitFor(async () => {
+      const d = await c.apps.readNamespacedDeployment({ name: 'iris', namespace: ns });
+      const ours = (d.metadata?.managedFields ?? []).filter((f) => f.manager === 'modelship-operator' && JSON.stringify(f.fieldsV1 ?? {}).includes('"f:replicas"'));
+      return ours.length === 0 ? d : undefined;
+    }, { description: 'the operator lets go of spec.replicas' });
+    assert.equal(dep.spec?.replicas, 2, 'replicas kept at its value (not reset to the default of 1) while the HPA takes over');
 
     await patchMd(c, ns, 'iris', { spec: { autoscaling: null } });
     await waitFor(async () => !(await exists(() => c.autoscaling.readNamespacedHorizontalPodAutoscaler({ name: 'iris', namespace: ns }))), { description: 'HPA deleted' });

@@ -27,3 +27,6 @@ export function formatSelector(labels: Record<string, string>): string {
     .map(([k, v]) => `${k}=${v}`)
     .join(',');
 }
+
+/** Holds spec.replicas between the operator letting go of it and the HPA's first scale. */
+export const REPLICAS_HANDOVER_MANAGER = 'modelship-operator-handover-to-hpa';

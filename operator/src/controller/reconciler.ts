@@ -1,10 +1,10 @@
 import type { KubernetesObject, V1Deployment, V1Pod, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus, ModelSpec } from '../api/types.generated.ts';
-import { ANNOTATION_TEMPLATE_HASH, LABEL_INSTANCE, formatSelector, selectorLabels } from '../api/labels.ts';
+import { ANNOTATION_TEMPLATE_HASH, FIELD_MANAGER, LABEL_INSTANCE, formatSelector, selectorLabels } from '../api/labels.ts';
 import type { RuntimeDefaults } from '../config.ts';
 import { ResourceConflictError, describeApiError, isNotFound } from '../errors.ts';
 import type { KubeClients, ChildKind } from '../kube/clients.ts';
-import { isSubset } from '../kube/diff.ts';
+import { firstDifference, ownsField } from '../kube/diff.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
@@ -105,7 +105,14 @@ export class Reconciler {
       const template =
         decision.template.kind === 'desired' ? desiredTemplate : renderPodTemplate(md, decision.template.model, this.d.runtimeDefaults);
       try {
-        await this.ensure('Deployment', renderDeployment(md, template), existing.Deployment, created);
+        const desiredDeployment = renderDeployment(md, template);
+        const current = existing.Deployment;
+        if (md.spec.autoscaling && current && ownsField(current.metadata?.managedFields, FIELD_MANAGER, ['spec', 'replicas'])) {
+          await this.d.clients.handOverReplicas(name, namespace, current.spec?.replicas ?? 1);
+          await this.d.clients.apply('Deployment', desiredDeployment);
+        } else {
+          await this.ensure('Deployment', desiredDeployment, current, created);
+        }
         await this.ensure('Service', renderService(md), existing.Service, created);
         const hpa = renderHpa(md);
         if (hpa) await this.ensure('HorizontalPodAutoscaler', hpa, existing.HorizontalPodAutoscaler, created);
@@ -186,7 +193,11 @@ export class Reconciler {
   }
 
   private async ensure(kind: ChildKind, desired: KubernetesObject, actual: KubernetesObject | undefined, created: string[]): Promise<void> {
-    if (actual && isSubset(desired, actual)) return;
+    // Listed objects carry no apiVersion/kind (only watched ones do), so compare below them.
+    const { apiVersion: _v, kind: _k, ...comparable } = desired;
+    const difference = actual ? firstDifference(comparable, actual) : '(missing)';
+    if (difference === undefined) return;
+    this.d.log.debug('applying', { kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
     await this.d.clients.apply(kind, desired);
     if (!actual) created.push(kind);
   }

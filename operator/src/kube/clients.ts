@@ -11,7 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_KIND } from '../api/types.generated.ts';
-import { FIELD_MANAGER } from '../api/labels.ts';
+import { FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER } from '../api/labels.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 
 export type ChildKind = 'Deployment' | 'Service' | 'HorizontalPodAutoscaler';
@@ -65,6 +65,24 @@ export class KubeClients {
         this.countWrite('apply', 'horizontalpodautoscalers');
         return this.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, SSA());
     }
+  }
+
+  /**
+   * Hands `spec.replicas` over before the HPA takes the count: a separate manager applies the
+   * current value, so our next apply (which leaves replicas out) does not reset it to the default.
+   */
+  async handOverReplicas(name: string, namespace: string, replicas: number): Promise<void> {
+    this.countWrite('apply', 'deployments');
+    await this.apps.patchNamespacedDeployment(
+      {
+        name,
+        namespace,
+        body: { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name, namespace }, spec: { replicas } },
+        fieldManager: REPLICAS_HANDOVER_MANAGER,
+        force: true,
+      },
+      SSA(),
+    );
   }
 
   async read(kind: ChildKind, name: string, namespace: string): Promise<KubernetesObject> {

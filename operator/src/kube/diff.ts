@@ -2,20 +2,42 @@
  * Decides whether applying `desired` would change `actual`: every field we set must be present
  * with the same value. Fields the API server or other controllers add are ignored, so a
  * steady state produces no write. Quantities compare by value ("1000m" equals "1").
+ * Lists of objects mirror server-side apply's keyed lists: each desired entry must match one
+ * actual entry, and entries added by other field managers are tolerated (apply would keep them
+ * anyway, so treating them as a difference would only cause useless writes).
+ * Lists of scalars (args, command) must be equal.
  */
 export function isSubset(desired: unknown, actual: unknown): boolean {
-  if (desired === undefined) return true;
-  if (desired === null) return actual === null || actual === undefined;
+  return firstDifference(desired, actual) === undefined;
+}
+
+/** The path of the first field where `actual` does not satisfy `desired`, for logs; undefined if none. */
+export function firstDifference(desired: unknown, actual: unknown, path = ''): string | undefined {
+  if (desired === undefined) return undefined;
+  if (desired === null) return actual === null || actual === undefined ? undefined : path || '.';
   if (Array.isArray(desired)) {
-    if (!Array.isArray(actual) || actual.length !== desired.length) return false;
-    return desired.every((d, i) => isSubset(d, actual[i]));
+    if (!Array.isArray(actual)) return path || '.';
+    if (desired.every(isPlainObject)) {
+      const i = desired.findIndex((d) => !actual.some((a) => firstDifference(d, a) === undefined));
+      return i === -1 ? undefined : `${path}[${i}]`;
+    }
+    if (actual.length !== desired.length) return `${path}.length`;
+    for (let i = 0; i < desired.length; i++) {
+      const diff = firstDifference(desired[i], actual[i], `${path}[${i}]`);
+      if (diff) return diff;
+    }
+    return undefined;
   }
   if (typeof desired === 'object') {
-    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return false;
-    return Object.entries(desired as Record<string, unknown>).every(([k, v]) => isSubset(v, (actual as Record<string, unknown>)[k]));
+    if (!isPlainObject(actual) && !(actual instanceof Object)) return path || '.';
+    for (const [k, v] of Object.entries(desired as Record<string, unknown>)) {
+      const diff = firstDifference(v, (actual as Record<string, unknown>)[k], `${path}.${k}`);
+      if (diff) return diff;
+    }
+    return undefined;
   }
-  if (desired === actual) return true;
-  return sameQuantity(desired, actual);
+  if (desired === actual || sameQuantity(desired, actual)) return undefined;
+  return path || '.';
 }
 
 const QUANTITY = /^([+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
@@ -39,4 +61,27 @@ function sameQuantity(a: unknown, b: unknown): boolean {
   const y = parseQuantity(b);
   if (x === undefined || y === undefined) return false;
   return Math.abs(x - y) <= Math.abs(x) * 1e-9;
+}
+
+function isPlainObject(v: unknown): boolean {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+interface ManagedFieldsEntry {
+  manager?: string;
+  operation?: string;
+  fieldsV1?: unknown;
+}
+
+/** Whether `manager` owns the field at `path` (e.g. ['spec', 'replicas']) through an Apply. */
+export function ownsField(managedFields: readonly ManagedFieldsEntry[] | undefined, manager: string, path: readonly string[]): boolean {
+  return (managedFields ?? []).some((entry) => {
+    if (entry.manager !== manager || entry.operation !== 'Apply') return false;
+    let node: unknown = entry.fieldsV1;
+    for (const key of path) {
+      if (!node || typeof node !== 'object') return false;
+      node = (node as Record<string, unknown>)[`f:${key}`];
+    }
+    return node !== undefined;
+  });
 }

@@ -1,4 +1,4 @@
-import type { V1Lease } from '@kubernetes/client-node';
+import type { V1Lease, V1MicroTime } from '@kubernetes/client-node';
 import type { LeaderElectionConfig } from '../config.ts';
 import { describeApiError, isNotFound } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
@@ -7,6 +7,16 @@ import type { Logger } from '../log.ts';
 export interface LeaderCallbacks {
   onStartedLeading: () => Promise<void> | void;
   onStoppedLeading: () => Promise<void> | void;
+}
+
+/**
+ * Lease times are MicroTime: the API server insists on six fractional digits, but client-node
+ * serialises its Date with three. Strings pass through its serializer untouched.
+ */
+function microTime(t: Date | string | undefined): V1MicroTime | undefined {
+  if (t === undefined) return undefined;
+  const iso = new Date(t).toISOString();
+  return `${iso.slice(0, -1)}000Z` as unknown as V1MicroTime;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
@@ -82,7 +92,7 @@ export class LeaderElector {
           namespace,
           body: {
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+            spec: { holderIdentity: identity, leaseDurationSeconds: durationSeconds, acquireTime: microTime(now), renewTime: microTime(now), leaseTransitions: 0 },
           },
         });
         return true;
@@ -107,8 +117,9 @@ export class LeaderElector {
       ...spec,
       holderIdentity: identity,
       leaseDurationSeconds: durationSeconds,
-      renewTime: now,
-      ...(takingOver ? { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + (holder ? 1 : 0) } : {}),
+      acquireTime: microTime(takingOver ? now : spec.acquireTime),
+      renewTime: microTime(now),
+      ...(takingOver ? { leaseTransitions: (spec.leaseTransitions ?? 0) + (holder ? 1 : 0) } : {}),
     };
     try {
       this.clients.countWrite('update', 'leases');
@@ -131,7 +142,13 @@ export class LeaderElector {
     try {
       const lease = await this.clients.coordination.readNamespacedLease({ name, namespace });
       if (lease.spec?.holderIdentity !== identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: new Date() };
+      lease.spec = {
+        ...lease.spec,
+        holderIdentity: undefined,
+        leaseDurationSeconds: 1,
+        acquireTime: microTime(lease.spec.acquireTime),
+        renewTime: microTime(new Date()),
+      };
       this.clients.countWrite('update', 'leases');
       await this.clients.coordination.replaceNamespacedLease({ name, namespace, body: lease });
       this.log.info('released the Lease');

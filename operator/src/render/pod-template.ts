@@ -1,5 +1,5 @@
-import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1SecurityContext } from '@kubernetes/client-node';
-import type { ModelDeployment, ModelSpec } from '../api/types.generated.ts';
+import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1ResourceRequirements, V1SecurityContext } from '@kubernetes/client-node';
+import type { ModelDeployment, ModelSpec, ResourceRequirements } from '../api/types.generated.ts';
 import type { RuntimeDefaults } from '../config.ts';
 import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
 import { contentHash } from './hash.ts';
@@ -82,7 +82,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     livenessProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
     startupProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
     securityContext: CONTAINER_SECURITY,
-    ...(md.spec.resources ? { resources: md.spec.resources } : {}),
+    ...(md.spec.resources ? { resources: quantitiesAsStrings(md.spec.resources) } : {}),
   };
 
   const template: V1PodTemplateSpec = {
@@ -108,6 +108,13 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   };
   (template.metadata!.annotations as Record<string, string>)[ANNOTATION_TEMPLATE_HASH] = contentHash(template);
   return template;
+}
+
+/** The CRD accepts int-or-string quantities; the core API type wants strings. */
+function quantitiesAsStrings(r: ResourceRequirements): V1ResourceRequirements {
+  const conv = (m: Record<string, number | string> | undefined) =>
+    m && Object.fromEntries(Object.entries(m).map(([k, v]) => [k, String(v)]));
+  return { ...(r.requests ? { requests: conv(r.requests) } : {}), ...(r.limits ? { limits: conv(r.limits) } : {}) };
 }
 
 export function templateHashOf(template: V1PodTemplateSpec | undefined): string | undefined {
