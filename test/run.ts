@@ -1,0 +1,186 @@
+// The project's test runner: `node test/run.ts [unit|integration|all] [path-filter ...]`.
+//   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
+//   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
+//                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
+// Path filters (substrings) narrow the files of each phase. The last line printed is
+// "N passed, N failed" (both phases together); the exit code is non-zero if anything failed.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { repoRoot } from './harness/binaries.ts';
+import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
+import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './harness/summary.ts';
+import { errorMessage } from './harness/wait.ts';
+
+type Phase = 'unit' | 'integration';
+
+const PHASE_DIRS: Record<Phase, string[]> = {
+  unit: ['test/unit', 'test/runtime'],
+  integration: ['test/integration'],
+};
+/** Per-test hang guard (a test can set its own `timeout`). */
+const TEST_TIMEOUT_MS = 600_000;
+
+async function findTests(dirs: string[], filters: string[]): Promise<string[]> {
+  const files: string[] = [];
+  for (const dir of dirs) {
+    const abs = join(repoRoot, dir);
+    if (!existsSync(abs)) continue;
+    for (const entry of await readdir(abs, { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.test.ts')) continue;
+      const rel = relative(repoRoot, join(entry.parentPath, entry.name));
+      if (rel.split('/').includes('node_modules')) continue;
+      if (filters.length > 0 && !filters.some((f) => rel.includes(f))) continue;
+      files.push(rel);
+    }
+  }
+  return files.sort();
+}
+
+let currentChild: ChildProcess | undefined;
+let controlPlane: ControlPlane | undefined;
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    currentChild?.kill('SIGTERM');
+    // With a control plane running, the harness's own handler stops it and exits.
+    if (!controlPlane) process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+  });
+}
+
+async function runNodeTest(
+  files: string[],
+  extraArgs: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ code: number; summary: TapSummary | undefined }> {
+  const tapDir = await mkdtemp(join(tmpdir(), 'modelship-test-'));
+  const tapFile = join(tapDir, 'report.tap');
+  try {
+    const args = [
+      '--test',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=tap',
+      `--test-reporter-destination=${tapFile}`,
+      `--test-timeout=${TEST_TIMEOUT_MS}`,
+      ...extraArgs,
+      ...files,
+    ];
+    const child = spawn(process.execPath, args, { stdio: 'inherit', cwd: repoRoot, env });
+    currentChild = child;
+    const code = await new Promise<number>((resolve) => {
+      child.on('error', () => resolve(1));
+      child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+    });
+    currentChild = undefined;
+    let summary: TapSummary | undefined;
+    try {
+      summary = parseTapSummary(await readFile(tapFile, 'utf8'));
+    } catch {
+      summary = undefined;
+    }
+    return { code, summary };
+  } finally {
+    await rm(tapDir, { recursive: true, force: true });
+  }
+}
+
+function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env, ...extra };
+  if (!extra.KUBECONFIG) {
+    // unit tests must not reach whatever cluster the caller's shell points at
+    delete env.KUBECONFIG;
+    delete env.MODELSHIP_TEST_AUDIT_LOG;
+    delete env.MODELSHIP_TEST_CP_DIR;
+  }
+  return env;
+}
+
+interface PhaseResult {
+  passed: number;
+  failed: number;
+  ok: boolean;
+  summary?: TapSummary;
+}
+
+async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
+  const files = await findTests(PHASE_DIRS[phase], filters);
+  if (files.length === 0) {
+    process.stdout.write(`\n${phase}: no test files\n`);
+    return { passed: 0, failed: 0, ok: true };
+  }
+  process.stdout.write(`\n── ${phase} tests (${files.length} files) ──\n`);
+  let env = childEnv();
+  const extra: string[] = [];
+  if (phase === 'integration') {
+    const started = Date.now();
+    try {
+      controlPlane = await startControlPlane({
+        crdDir: join(repoRoot, 'crds'),
+        log: (line) => process.stderr.write(`harness: ${line}\n`),
+      });
+    } catch (err) {
+      process.stderr.write(`harness: could not start the control plane: ${errorMessage(err)}\n`);
+      return { passed: 0, failed: 1, ok: false };
+    }
+    process.stderr.write(`harness: control plane up in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    env = childEnv({
+      KUBECONFIG: controlPlane.kubeconfigPath,
+      MODELSHIP_TEST_AUDIT_LOG: controlPlane.auditLogPath,
+      MODELSHIP_TEST_CP_DIR: controlPlane.dir,
+    });
+    extra.push('--test-concurrency=1');
+  }
+  try {
+    const { code, summary } = await runNodeTest(files, extra, env);
+    const passed = summary?.pass ?? 0;
+    let failed = (summary?.fail ?? 0) + (summary?.cancelled ?? 0);
+    // a crash outside any test (or a missing report) must not read as "0 failed"
+    if (code !== 0 && failed === 0) failed = 1;
+    return summary ? { passed, failed, ok: code === 0, summary } : { passed, failed, ok: code === 0 };
+  } finally {
+    if (controlPlane) {
+      const cp = controlPlane;
+      await cp.stop();
+      controlPlane = undefined;
+    }
+  }
+}
+
+async function main(): Promise<number> {
+  const [first, ...rest] = process.argv.slice(2);
+  let phases: Phase[];
+  let filters = rest;
+  if (first === 'unit' || first === 'integration') phases = [first];
+  else if (first === 'all' || first === undefined) phases = ['unit', 'integration'];
+  else {
+    phases = ['unit', 'integration'];
+    filters = [first, ...rest];
+  }
+  let passed = 0;
+  let failed = 0;
+  let ok = true;
+  const summaries: TapSummary[] = [];
+  for (const phase of phases) {
+    const r = await runPhase(phase, filters);
+    passed += r.passed;
+    failed += r.failed;
+    ok &&= r.ok;
+    if (r.summary) summaries.push(r.summary);
+  }
+  // node's spec reporter lists failing tests after its summary; repeat the (combined) summary so
+  // it really is the last thing printed, then the one-line total.
+  process.stdout.write(
+    `\n── total (${phases.join(' + ')}) ──\n${formatSummary(sumSummaries(summaries))}\n${combinedLine(passed, failed)}\n`,
+  );
+  return ok && failed === 0 ? 0 : 1;
+}
+
+process.exitCode = await main().catch((err: unknown) => {
+  process.stderr.write(`test/run.ts: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.stdout.write(`\n${combinedLine(0, 1)}\n`);
+  return 1;
+});
