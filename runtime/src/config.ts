@@ -70,7 +70,7 @@ export const serveOptions: Option[] = [
   { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'refuse to serve a file with another sha256' },
   { flag: 'host', env: 'MODELSHIP_HOST', kind: 'string', default: '0.0.0.0', help: 'listen address' },
   { flag: 'port', env: 'MODELSHIP_PORT', kind: 'int', default: '8080', min: 0, max: 65535, help: 'listen port (0 = any free port)' },
-  { flag: 'workers', env: 'MODELSHIP_WORKERS', kind: 'int', default: '0', min: 0, max: 256, help: 'inference worker threads; 0 = from the CPU limit' },
+  { flag: 'workers', env: 'MODELSHIP_WORKERS', kind: 'int', default: '0', min: 0, max: 256, help: 'inference worker threads; 0 = CPU limit - 1 (at least 1)' },
   { flag: 'intra-op-threads', env: 'MODELSHIP_INTRA_OP_THREADS', kind: 'int', default: '1', min: 1, max: 256, help: 'onnxruntime threads per worker' },
   { flag: 'max-batch-size', env: 'MODELSHIP_MAX_BATCH_SIZE', kind: 'int', default: '32', min: 1, max: 65536, help: 'rows per batched run; 1 = batching off' },
   { flag: 'max-batch-delay-us', env: 'MODELSHIP_MAX_BATCH_DELAY_US', kind: 'int', default: '0', min: 0, max: 10_000_000, help: 'longest wait for a batch to fill (0 = batch only what is queued)' },

@@ -34,3 +34,12 @@ export function cpuLimit(): number {
   }
   return Math.max(1, Math.min(host, Math.ceil(limit ?? host)));
 }
+
+/**
+ * Default inference worker count: one CPU stays with the main thread (HTTP, JSON, batching),
+ * the others run onnxruntime. Measured on 2 CPUs with the iris model: 1 worker + batching
+ * served more than 2 workers, because the main thread is the bottleneck for small models.
+ */
+export function defaultWorkers(cpus: number): number {
+  return Math.max(1, Math.floor(cpus) - 1);
+}

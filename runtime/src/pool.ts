@@ -29,10 +29,16 @@ export interface RunResult {
   computeMs: number;
 }
 
+interface Job {
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+}
+
 interface Slot {
   worker: Worker;
-  busy: boolean;
-  job: { id: number; resolve: (r: RunResult) => void; reject: (e: Error) => void } | undefined;
+  loaded: boolean;
+  /** runs posted to this worker and not answered yet (it executes them in order) */
+  jobs: Map<number, Job>;
 }
 
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
@@ -43,12 +49,15 @@ export class WorkerPool {
   private readonly log: Logger;
   private slots: Slot[] = [];
   private nextId = 1;
+  /** runs posted ahead to one worker: >1 hides the message round trip behind the current run */
+  private readonly depth: number;
   private closing = false;
   /** called whenever a worker becomes idle */
   onIdle: () => void = () => {};
 
-  constructor(size: number, data: WorkerData, log: Logger) {
+  constructor(size: number, data: WorkerData, log: Logger, depth = 1) {
     this.size = size;
+    this.depth = Math.max(1, depth);
     this.data = data;
     this.log = log;
   }
@@ -62,12 +71,12 @@ export class WorkerPool {
   private spawn(): Promise<{ inputs: RawValueMetadata[]; outputs: RawValueMetadata[]; slot: Slot }> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.data });
-      const slot: Slot = { worker, busy: true, job: undefined };
+      const slot: Slot = { worker, loaded: false, jobs: new Map() };
       let loaded = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
           loaded = true;
-          slot.busy = false;
+          slot.loaded = true;
           this.slots.push(slot);
           resolve({ inputs: msg.inputs, outputs: msg.outputs, slot });
           this.onIdle();
@@ -75,10 +84,9 @@ export class WorkerPool {
           reject(new ModelLoadError(msg.message));
           void worker.terminate();
         } else {
-          const job = slot.job;
-          slot.job = undefined;
-          slot.busy = false;
-          if (job && job.id === msg.id) {
+          const job = slot.jobs.get(msg.id);
+          slot.jobs.delete(msg.id);
+          if (job) {
             if (msg.error !== undefined) job.reject(new Error(msg.error));
             else job.resolve({ outputs: new Map(Object.entries(msg.outputs ?? {})), computeMs: msg.computeMs });
           }
@@ -95,10 +103,8 @@ export class WorkerPool {
       worker.on('exit', (code) => {
         const i = this.slots.indexOf(slot);
         if (i >= 0) this.slots.splice(i, 1);
-        if (slot.job) {
-          slot.job.reject(new Error(`inference worker exited (code ${code}) during the request`));
-          slot.job = undefined;
-        }
+        for (const job of slot.jobs.values()) job.reject(new Error(`inference worker exited (code ${code}) during the request`));
+        slot.jobs.clear();
         if (!loaded) {
           reject(new ModelLoadError(`inference worker exited with code ${code} while loading the model`));
           return;
@@ -111,16 +117,23 @@ export class WorkerPool {
     });
   }
 
-  hasIdle(): boolean {
-    for (const s of this.slots) if (!s.busy) return true;
-    return false;
+  /** The least loaded worker that can take another run, if any. */
+  private pick(): Slot | undefined {
+    let best: Slot | undefined;
+    for (const s of this.slots) {
+      if (s.jobs.size < this.depth && (!best || s.jobs.size < best.jobs.size)) best = s;
+    }
+    return best;
   }
 
-  /** Run on an idle worker (the caller checks hasIdle() first). */
+  hasIdle(): boolean {
+    return this.pick() !== undefined;
+  }
+
+  /** Post a run to the least loaded worker (the caller checks hasIdle() first). */
   run(feeds: Map<string, Tensor>, fetches: string[] | undefined): Promise<RunResult> {
-    const slot = this.slots.find((s) => !s.busy);
+    const slot = this.pick();
     if (!slot) return Promise.reject(new Error('no idle inference worker'));
-    slot.busy = true;
     const id = this.nextId++;
     const feedObj: Record<string, Tensor> = {};
     const transfer: ArrayBuffer[] = [];
@@ -133,7 +146,7 @@ export class WorkerPool {
       }
     }
     return new Promise<RunResult>((resolve, reject) => {
-      slot.job = { id, resolve, reject };
+      slot.jobs.set(id, { resolve, reject });
       const msg: RunRequest = fetches ? { id, feeds: feedObj, fetches } : { id, feeds: feedObj };
       slot.worker.postMessage(msg, transfer);
     });

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { makeKeyCheck } from './auth.ts';
 import type { ServeConfig } from './config.ts';
-import { cpuLimit } from './cpu.ts';
+import { cpuLimit, defaultWorkers } from './cpu.ts';
 import type { Tensor } from './datatypes.ts';
 import { errorMessage, ModelLoadError } from './errors.ts';
 import { handleInference } from './inference.ts';
@@ -131,7 +131,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         const got = await sha256File(config.modelPath);
         if (got !== config.modelSha256) throw new ModelLoadError(`sha256 of ${config.modelPath} is ${got}, expected ${config.modelSha256}`);
       }
-      const workers = config.workers > 0 ? config.workers : cpuLimit();
+      const workers = config.workers > 0 ? config.workers : defaultWorkers(cpuLimit());
       pool = new WorkerPool(workers, { modelPath: config.modelPath, intraOpThreads: config.intraOpThreads }, log);
       const meta = await pool.start();
       const model = buildModelSpec(config.modelName, config.modelVersion, meta.inputs, meta.outputs);

@@ -34,3 +34,11 @@ test('fetch: URIs are logged without credentials or query; pvc paths stay in the
   assert.throws(() => pvcPath('pvc://models/../../etc/passwd', '/mnt/pvc'), /inside the claim/);
   assert.throws(() => pvcPath('pvc://models', '/mnt/pvc'), /pvc:\/\/<claim>\/<path>/);
 });
+
+test('default worker count keeps one CPU for the HTTP thread', async () => {
+  const { defaultWorkers } = await import('../../runtime/src/cpu.ts');
+  assert.equal(defaultWorkers(1), 1);
+  assert.equal(defaultWorkers(2), 1);
+  assert.equal(defaultWorkers(4), 3);
+  assert.equal(defaultWorkers(1.5), 1);
+});
