@@ -1,5 +1,5 @@
 // Small typed-client helpers for integration tests.
-import { AppsV1Api, AutoscalingV2Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, AutoscalingV2Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 
 export function kubeConfig(): KubeConfig {
@@ -19,6 +19,7 @@ export function clients() {
     autoscaling: kc.makeApiClient(AutoscalingV2Api),
     custom: kc.makeApiClient(CustomObjectsApi),
     coordination: kc.makeApiClient(CoordinationV1Api),
+    rbac: kc.makeApiClient(RbacAuthorizationV1Api),
   };
 }
 
