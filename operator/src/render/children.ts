@@ -8,7 +8,6 @@ import type {
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { commonLabels, selectorLabels } from '../api/labels.ts';
-import { RUNTIME_PORT } from './pod-template.ts';
 
 export const DEFAULT_SERVICE_PORT = 80;
 
@@ -98,4 +97,3 @@ export function serviceUrl(md: ModelDeployment, modelName: string): string {
   return `http://${host}/v2/models/${modelName}`;
 }
 
-export { RUNTIME_PORT };
