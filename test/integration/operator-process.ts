@@ -24,11 +24,21 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
-export async function startOperator(opts: { namespace: string; identity?: string; args?: string[]; env?: Record<string, string> }): Promise<OperatorProcess> {
+export async function startOperator(opts: {
+  /** Namespace to watch; `null` watches all namespaces (the operator's default). */
+  namespace: string | null;
+  identity?: string;
+  args?: string[];
+  env?: Record<string, string>;
+  /** Run with this kubeconfig (e.g. a user with only the chart's RBAC) instead of $KUBECONFIG. */
+  kubeconfig?: string;
+}): Promise<OperatorProcess> {
   const identity = opts.identity ?? `op-${process.pid}-${Math.random().toString(16).slice(2, 8)}`;
+  const scope = opts.namespace === null ? [] : ['--namespace', opts.namespace];
+  const kubeconfig = opts.kubeconfig ? ['--kubeconfig', opts.kubeconfig] : [];
   const child = spawn(
     process.execPath,
-    [MAIN, '--namespace', opts.namespace, '--http-port', '0', '--http-bind-address', '127.0.0.1', '--log-level', 'debug', '--leader-identity', identity, '--runtime-image', 'modelship/runtime:test', ...(opts.args ?? [])],
+    [MAIN, ...scope, ...kubeconfig, '--http-port', '0', '--http-bind-address', '127.0.0.1', '--log-level', 'debug', '--leader-identity', identity, '--runtime-image', 'modelship/runtime:test', ...(opts.args ?? [])],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);
