@@ -81,8 +81,11 @@ export interface HelmResult {
   stderr: string;
 }
 
-/** Runs helm with a private HOME-less config (no repositories, no plugins, no cache of the user). */
-export async function runHelm(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<HelmResult> {
+/**
+ * Runs helm with private config/cache/data dirs (no repositories or plugins of the user) and no
+ * cluster unless `kubeconfig` is given (install, upgrade, uninstall, status).
+ */
+export async function runHelm(args: string[], opts: { input?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<HelmResult> {
   const bin = await resolveHelm();
   const scratch = join(cacheRoot(), 'helm-home');
   return new Promise((res, rej) => {
@@ -94,15 +97,15 @@ export async function runHelm(args: string[], opts: { input?: string; timeoutMs?
         HELM_CACHE_HOME: join(scratch, 'cache'),
         HELM_CONFIG_HOME: join(scratch, 'config'),
         HELM_DATA_HOME: join(scratch, 'data'),
-        // helm template/lint never need a cluster; keep any KUBECONFIG of the caller out of it
-        KUBECONFIG: '/dev/null',
+        // helm template/lint never need a cluster; keep any KUBECONFIG of the caller out of them
+        KUBECONFIG: opts.kubeconfig ?? '/dev/null',
       },
     });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
     child.on('error', (err) => {
       clearTimeout(timer);
       rej(err);
