@@ -2,8 +2,8 @@
 
 Flask + a pickled (joblib) scikit-learn model on POST /predict with {"instances": [[...], ...]},
 answering {"predictions": [...], "probabilities": [...]} (the same work as the runtime: label
-and class probabilities). Run under gunicorn (`gunicorn -w <cores> flask_app:app`) or Flask's
-own server (`python flask_app.py <port>`). MODEL_PATH points at the joblib file.
+and class probabilities). Run under gunicorn (`gunicorn -w <cores> flask_app:app`, optionally `-k gthread`) or
+Flask's own server (`python flask_app.py <port>`). MODEL_PATH points at the joblib file.
 """
 
 import os

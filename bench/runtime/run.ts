@@ -32,7 +32,43 @@ interface AutocannonInstance {
   on(event: 'response', fn: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
 }
 type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => AutocannonInstance;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+const requireCjs = createRequire(import.meta.url);
+const autocannon = requireCjs('autocannon') as Autocannon;
+
+/**
+ * autocannon 9 mishandles servers that close the connection after every response (gunicorn's
+ * sync worker, Flask's own server): it writes the next request into the closing socket, then
+ * reconnects and sends another, so the lost request's start time stays queued and every later
+ * latency is measured from it (seconds), and Werkzeug's server stalls it completely. Patch its
+ * client: after a response that says `Connection: close`, open a new connection for the next
+ * request, as any HTTP client does. Keep-alive servers are not affected.
+ */
+function patchAutocannonForConnectionClose(): void {
+  interface Client {
+    emit(ev: string, ...args: unknown[]): boolean;
+    _doRequest(): void;
+    _destroyConnection(): void;
+    _connect(): void;
+    __close?: boolean;
+  }
+  const Client = requireCjs('autocannon/lib/httpClient.js') as { prototype: Client };
+  const emit = Client.prototype.emit;
+  Client.prototype.emit = function (this: Client, ev: string, ...args: unknown[]) {
+    if (ev === 'headers') this.__close = (args[0] as { shouldKeepAlive?: boolean } | undefined)?.shouldKeepAlive === false;
+    return emit.call(this, ev, ...args);
+  };
+  const doRequest = Client.prototype._doRequest;
+  Client.prototype._doRequest = function (this: Client) {
+    if (this.__close) {
+      this.__close = false;
+      this._destroyConnection();
+      this._connect(); // sends the request on the new connection
+      return;
+    }
+    doRequest.call(this);
+  };
+}
+patchAutocannonForConnectionClose();
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -106,7 +142,7 @@ async function makePeers(): Promise<Peer[]> {
   const peers: Peer[] = [];
   const runtime = (id: string, label: string, batch: number) => {
     const port = portFor[id] as number;
-    const args = ['runtime/src/main.ts', 'serve', '--model-path', 'examples/models/iris/model.onnx', '--model-name', 'iris', '--host', '127.0.0.1', '--port', String(port), '--max-batch-size', String(batch), '--log-level', 'warn'];
+    const args = ['runtime/src/main.ts', 'serve', '--model-path', 'examples/models/iris/model.onnx', '--model-name', 'iris', '--host', '127.0.0.1', '--port', String(port), '--max-batch-size', String(batch), '--drain-delay-seconds', '0', '--log-level', 'warn'];
     peers.push({
       id,
       label,
@@ -118,7 +154,7 @@ async function makePeers(): Promise<Peer[]> {
       check: v2Label,
     });
   };
-  const ids = ['runtime-batch-off', 'runtime-batch-on', 'raw-node-http', 'gunicorn-flask', 'flask-dev', 'mlserver'];
+  const ids = ['runtime-batch-off', 'runtime-batch-on', 'raw-node-http', 'gunicorn-flask', 'gunicorn-gthread', 'flask-dev', 'mlserver'];
   const portFor: Record<string, number> = {};
   for (const id of ids) portFor[id] = await freePort();
   runtime('runtime-batch-off', 'Modelship runtime, batching off', 1);
@@ -132,8 +168,15 @@ async function makePeers(): Promise<Peer[]> {
   const flaskCheck = (j: Record<string, unknown>) => (j['predictions'] as number[])[0] === 0 && Array.isArray(j['probabilities']);
   {
     const port = portFor['gunicorn-flask'] as number;
+    // gunicorn's default sync worker: one request per connection (Connection: close)
     const args = ['-w', String(CORES), '-b', `127.0.0.1:${port}`, '--chdir', HERE, '--log-level', 'warning', 'flask_app:app'];
     peers.push({ id: 'gunicorn-flask', label: `gunicorn (${CORES} sync workers) + Flask + pickle`, command: `MODEL_PATH=examples/models/iris/model.joblib gunicorn ${args.join(' ')}`, url: `http://127.0.0.1:${port}/predict`, readyUrl: `http://127.0.0.1:${port}/health`, body: flaskBody, start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: JOBLIB }), check: flaskCheck });
+  }
+  {
+    const port = portFor['gunicorn-gthread'] as number;
+    // gthread worker: keeps connections alive
+    const args = ['-w', String(CORES), '-k', 'gthread', '--threads', '4', '-b', `127.0.0.1:${port}`, '--chdir', HERE, '--log-level', 'warning', 'flask_app:app'];
+    peers.push({ id: 'gunicorn-gthread', label: `gunicorn (${CORES} gthread workers × 4 threads, keep-alive) + Flask + pickle`, command: `MODEL_PATH=examples/models/iris/model.joblib gunicorn ${args.join(' ')}`, url: `http://127.0.0.1:${port}/predict`, readyUrl: `http://127.0.0.1:${port}/health`, body: flaskBody, start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: JOBLIB }), check: flaskCheck });
   }
   {
     const port = portFor['flask-dev'] as number;
@@ -243,7 +286,7 @@ function stopAll(peers: Peer[]): void {
 }
 
 async function main(): Promise<void> {
-  const needPython = !ONLY || ONLY.some((id) => ['gunicorn-flask', 'flask-dev', 'mlserver'].includes(id));
+  const needPython = !ONLY || ONLY.some((id) => ['gunicorn-flask', 'gunicorn-gthread', 'flask-dev', 'mlserver'].includes(id));
   if (needPython) ensureVenv();
   const peers = await makePeers();
   process.on('SIGINT', () => {
@@ -324,7 +367,8 @@ function report(peers: Peer[], cells: Map<string, Cell[]>, loop: Cell[]): void {
   lines.push('| ratio | req/s | ratio | target | |');
   lines.push('|---|---:|---:|---:|---|');
   ratio('raw-node-http', 0.9, 'raw node:http');
-  ratio('gunicorn-flask', 5, 'gunicorn+Flask');
+  ratio('gunicorn-flask', 5, 'gunicorn+Flask (sync)');
+  ratio('gunicorn-gthread', 5, 'gunicorn+Flask (gthread)');
   ratio('flask-dev', 5, 'Flask dev server');
   ratio('mlserver', 3, 'MLServer');
   if (has('runtime-batch-on')) {
