@@ -67,6 +67,10 @@ def save(name: str, model: onnx.ModelProto, expected: dict) -> None:
     }
     got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
     for o in expected["outputs"]:
+        if o["datatype"] in ("BYTES", "BOOL"):
+            if np.asarray(got[o["name"]]).reshape(-1).tolist() != o["data"]:
+                sys.exit(f"{name}: onnxruntime output {o['name']} differs")
+            continue
         g = np.asarray(got[o["name"]]).reshape(-1).astype(np.float64)
         e = np.asarray(o["data"], dtype=np.float64).reshape(-1)
         if not np.allclose(g, e, rtol=1e-4, atol=1e-4):
@@ -77,7 +81,11 @@ def save(name: str, model: onnx.ModelProto, expected: dict) -> None:
     print(f"{name}: {len(data)} bytes sha256 {digest}")
 
 
-DTYPES = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64}
+DTYPES = {
+    "BOOL": np.bool_, "UINT8": np.uint8, "INT8": np.int8, "UINT16": np.uint16, "INT16": np.int16,
+    "UINT32": np.uint32, "INT32": np.int32, "UINT64": np.uint64, "INT64": np.int64,
+    "FP16": np.float16, "FP32": np.float32, "FP64": np.float64, "BYTES": object,
+}
 
 
 def tensor(name: str, datatype: str, arr: np.ndarray) -> dict:
@@ -176,6 +184,39 @@ def fixed_shape() -> None:
     save("fixed-shape", onx, expected)
 
 
+def dtypes() -> None:
+    """Identity for every V2 datatype onnxruntime supports (a protocol fixture, not a trained model)."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    types = [
+        ("b", "BOOL", TensorProto.BOOL, [True, False, False, True]),
+        ("u8", "UINT8", TensorProto.UINT8, [0, 255, 7, 8]),
+        ("i8", "INT8", TensorProto.INT8, [-128, 127, -1, 0]),
+        ("u16", "UINT16", TensorProto.UINT16, [0, 65535, 1, 2]),
+        ("i16", "INT16", TensorProto.INT16, [-32768, 32767, -3, 4]),
+        ("u32", "UINT32", TensorProto.UINT32, [0, 4294967295, 5, 6]),
+        ("i32", "INT32", TensorProto.INT32, [-2147483648, 2147483647, -7, 8]),
+        ("u64", "UINT64", TensorProto.UINT64, [0, 9007199254740991, 9, 10]),
+        ("i64", "INT64", TensorProto.INT64, [-9007199254740991, 9007199254740991, -11, 12]),
+        ("f16", "FP16", TensorProto.FLOAT16, [0.5, -2.25, 65504.0, 0.0]),
+        ("f32", "FP32", TensorProto.FLOAT, [0.5, -2.25, 3.0e38, 1.0e-30]),
+        ("f64", "FP64", TensorProto.DOUBLE, [0.1, -2.25, 1.0e300, 5.0e-324]),
+        ("s", "BYTES", TensorProto.STRING, ["hello", "", "wörld", "a\"b"]),
+    ]
+    inputs = [helper.make_tensor_value_info(n, t, ["batch", 2]) for n, _, t, _ in types]
+    outputs = [helper.make_tensor_value_info(f"out_{n}", t, ["batch", 2]) for n, _, t, _ in types]
+    nodes = [helper.make_node("Identity", [n], [f"out_{n}"]) for n, _, _, _ in types]
+    graph = helper.make_graph(nodes, "dtypes", inputs, outputs)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="modelship-examples")
+    tensors = [{"name": n, "datatype": dt, "shape": [2, 2], "data": data} for n, dt, _, data in types]
+    expected = {
+        "description": "Identity per datatype: inputs <name> [-1,2] -> outputs out_<name>; every V2 datatype onnxruntime supports",
+        "inputs": tensors,
+        "outputs": [{**t, "name": f"out_{t['name']}"} for t in tensors],
+    }
+    save("dtypes", model, expected)
+
+
 def broken() -> None:
     d = os.path.join(ROOT, "broken")
     os.makedirs(d, exist_ok=True)
@@ -192,4 +233,5 @@ if __name__ == "__main__":
     regressor()
     two_inputs()
     fixed_shape()
+    dtypes()
     broken()

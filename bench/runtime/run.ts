@@ -92,7 +92,7 @@ function ensureVenv(): void {
   const want = createHash('sha256').update(readFileSync(req)).digest('hex');
   const marker = join(VENV, '.modelship-requirements.sha256');
   if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
-  log(`creating Python venv ${VENV} (flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn from PyPI)`);
+  log(`creating Python venv ${VENV} (flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn, tritonclient from PyPI)`);
   mkdirSync(dirname(VENV), { recursive: true });
   if (!existsSync(join(VENV, 'bin', 'python'))) execFileSync(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
   execFileSync(join(VENV, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', req], { stdio: 'inherit' });

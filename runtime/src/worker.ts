@@ -16,6 +16,17 @@ function send(msg: WorkerMessage): void {
   port!.postMessage(msg);
 }
 
+/**
+ * onnxruntime-node 1.30 on Node >= 24: the Tensor constructor turns float16 Uint16Array data into
+ * a Float16Array (the global exists), which the native binding then rejects ("not enough space:
+ * expected 4, got 0"). Hand it the raw half-float bits as a Uint16Array again.
+ */
+function toOrt(t: Tensor): ort.Tensor {
+  const tensor = new ort.Tensor(t.type, t.data as never, t.dims);
+  if (t.type === 'float16' && t.data instanceof Uint16Array) (tensor as unknown as { cpuData: unknown }).cpuData = t.data;
+  return tensor;
+}
+
 async function main(): Promise<void> {
   let session: ort.InferenceSession;
   try {
@@ -39,11 +50,15 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     try {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = new ort.Tensor(t.type, t.data as never, t.dims);
+      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = toOrt(t);
       const result = msg.fetches ? await session.run(feeds, msg.fetches) : await session.run(feeds);
       const outputs: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(result)) {
-        outputs[name] = { type: t.type as Tensor['type'], dims: [...t.dims], data: t.data as Tensor['data'] };
+        let out = t.data as Tensor['data'];
+        // float16 comes back as a Float16Array where the global exists (Node 24); the rest of the
+        // runtime carries half floats as their raw bits
+        if (t.type === 'float16' && !(out instanceof Uint16Array) && !Array.isArray(out)) out = new Uint16Array(out.buffer, out.byteOffset, out.length);
+        outputs[name] = { type: t.type as Tensor['type'], dims: [...t.dims], data: out };
       }
       send({ type: 'result', id: msg.id, outputs, computeMs: performance.now() - t0 });
     } catch (err) {

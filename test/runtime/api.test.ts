@@ -20,14 +20,14 @@ function flatten(v: unknown): number[] {
   return Array.isArray(v) ? v.flatMap(flatten) : [v as number];
 }
 
-function checkOutputs(got: { name: string; datatype: string; shape: number[]; data: number[] }[], want: ExpectedTensor[], how: string): void {
+function checkOutputs(got: { name: string; datatype: string; shape: number[]; data: unknown[] }[], want: ExpectedTensor[], how: string): void {
   assert.deepEqual(got.map((o) => o.name).sort(), want.map((o) => o.name).sort(), `${how}: output names`);
   for (const w of want) {
     const g = got.find((o) => o.name === w.name)!;
     assert.equal(g.datatype, w.datatype, `${how}: ${w.name} datatype`);
     assert.deepEqual(g.shape, w.shape, `${how}: ${w.name} shape`);
     if (w.datatype === 'INT64') assert.deepEqual(g.data, w.data, `${how}: ${w.name} data`);
-    else assertClose(g.data, w.data, 1e-4, `${how}: ${w.name}`);
+    else assertClose(g.data as number[], w.data, 1e-4, `${how}: ${w.name}`);
   }
 }
 
