@@ -16,7 +16,10 @@ const server = createServer((req, res) => {
   req.on('data', (c: Buffer) => chunks.push(c));
   req.on('end', async () => {
     try {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { id?: string; inputs: { name: string; shape: number[]; data: number[] }[] };
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+        id?: string;
+        inputs: { name: string; shape: number[]; data: number[] }[];
+      };
       const feeds: Record<string, ort.Tensor> = {};
       for (const i of body.inputs) feeds[i.name] = new ort.Tensor('float32', Float32Array.from(i.data.flat(Infinity) as number[]), i.shape);
       const out = await session.run(feeds);

@@ -94,7 +94,8 @@ function ensureVenv(): void {
   if (existsSync(marker) && readFileSync(marker, 'utf8') === want) return;
   log(`creating Python venv ${VENV} (flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn, tritonclient from PyPI)`);
   mkdirSync(dirname(VENV), { recursive: true });
-  if (!existsSync(join(VENV, 'bin', 'python'))) execFileSync(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+  if (!existsSync(join(VENV, 'bin', 'python')))
+    execFileSync(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
   execFileSync(join(VENV, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', req], { stdio: 'inherit' });
   writeFileSync(marker, want);
 }
@@ -142,7 +143,24 @@ async function makePeers(): Promise<Peer[]> {
   const peers: Peer[] = [];
   const runtime = (id: string, label: string, batch: number) => {
     const port = portFor[id] as number;
-    const args = ['runtime/src/main.ts', 'serve', '--model-path', 'examples/models/iris/model.onnx', '--model-name', 'iris', '--host', '127.0.0.1', '--port', String(port), '--max-batch-size', String(batch), '--drain-delay-seconds', '0', '--log-level', 'warn'];
+    const args = [
+      'runtime/src/main.ts',
+      'serve',
+      '--model-path',
+      'examples/models/iris/model.onnx',
+      '--model-name',
+      'iris',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--max-batch-size',
+      String(batch),
+      '--drain-delay-seconds',
+      '0',
+      '--log-level',
+      'warn',
+    ];
     peers.push({
       id,
       label,
@@ -162,7 +180,16 @@ async function makePeers(): Promise<Peer[]> {
   {
     const port = portFor['raw-node-http'] as number;
     const args = ['bench/runtime/raw-server.ts', 'examples/models/iris/model.onnx', String(port)];
-    peers.push({ id: 'raw-node-http', label: 'raw node:http + session.run (main thread)', command: `node ${args.join(' ')}`, url: `http://127.0.0.1:${port}/v2/models/iris/infer`, readyUrl: '', body: v2Body, start: () => spawnPeer(NODE, args), check: v2Label });
+    peers.push({
+      id: 'raw-node-http',
+      label: 'raw node:http + session.run (main thread)',
+      command: `node ${args.join(' ')}`,
+      url: `http://127.0.0.1:${port}/v2/models/iris/infer`,
+      readyUrl: '',
+      body: v2Body,
+      start: () => spawnPeer(NODE, args),
+      check: v2Label,
+    });
   }
   const flaskBody = JSON.stringify({ instances: [ROW] });
   const flaskCheck = (j: Record<string, unknown>) => (j['predictions'] as number[])[0] === 0 && Array.isArray(j['probabilities']);
@@ -170,18 +197,59 @@ async function makePeers(): Promise<Peer[]> {
     const port = portFor['gunicorn-flask'] as number;
     // gunicorn's default sync worker: one request per connection (Connection: close)
     const args = ['-w', String(CORES), '-b', `127.0.0.1:${port}`, '--chdir', HERE, '--log-level', 'warning', 'flask_app:app'];
-    peers.push({ id: 'gunicorn-flask', label: `gunicorn (${CORES} sync workers) + Flask + pickle`, command: `MODEL_PATH=examples/models/iris/model.joblib gunicorn ${args.join(' ')}`, url: `http://127.0.0.1:${port}/predict`, readyUrl: `http://127.0.0.1:${port}/health`, body: flaskBody, start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: JOBLIB }), check: flaskCheck });
+    peers.push({
+      id: 'gunicorn-flask',
+      label: `gunicorn (${CORES} sync workers) + Flask + pickle`,
+      command: `MODEL_PATH=examples/models/iris/model.joblib gunicorn ${args.join(' ')}`,
+      url: `http://127.0.0.1:${port}/predict`,
+      readyUrl: `http://127.0.0.1:${port}/health`,
+      body: flaskBody,
+      start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: JOBLIB }),
+      check: flaskCheck,
+    });
   }
   {
     const port = portFor['gunicorn-gthread'] as number;
     // gthread worker: keeps connections alive
-    const args = ['-w', String(CORES), '-k', 'gthread', '--threads', '4', '-b', `127.0.0.1:${port}`, '--chdir', HERE, '--log-level', 'warning', 'flask_app:app'];
-    peers.push({ id: 'gunicorn-gthread', label: `gunicorn (${CORES} gthread workers × 4 threads, keep-alive) + Flask + pickle`, command: `MODEL_PATH=examples/models/iris/model.joblib gunicorn ${args.join(' ')}`, url: `http://127.0.0.1:${port}/predict`, readyUrl: `http://127.0.0.1:${port}/health`, body: flaskBody, start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: JOBLIB }), check: flaskCheck });
+    const args = [
+      '-w',
+      String(CORES),
+      '-k',
+      'gthread',
+      '--threads',
+      '4',
+      '-b',
+      `127.0.0.1:${port}`,
+      '--chdir',
+      HERE,
+      '--log-level',
+      'warning',
+      'flask_app:app',
+    ];
+    peers.push({
+      id: 'gunicorn-gthread',
+      label: `gunicorn (${CORES} gthread workers × 4 threads, keep-alive) + Flask + pickle`,
+      command: `MODEL_PATH=examples/models/iris/model.joblib gunicorn ${args.join(' ')}`,
+      url: `http://127.0.0.1:${port}/predict`,
+      readyUrl: `http://127.0.0.1:${port}/health`,
+      body: flaskBody,
+      start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: JOBLIB }),
+      check: flaskCheck,
+    });
   }
   {
     const port = portFor['flask-dev'] as number;
     const args = [join(HERE, 'flask_app.py'), String(port)];
-    peers.push({ id: 'flask-dev', label: "Flask's own server (threaded) + pickle", command: `MODEL_PATH=examples/models/iris/model.joblib python bench/runtime/flask_app.py ${port}`, url: `http://127.0.0.1:${port}/predict`, readyUrl: `http://127.0.0.1:${port}/health`, body: flaskBody, start: () => spawnPeer(join(VENV, 'bin', 'python'), args, { MODEL_PATH: JOBLIB }), check: flaskCheck });
+    peers.push({
+      id: 'flask-dev',
+      label: "Flask's own server (threaded) + pickle",
+      command: `MODEL_PATH=examples/models/iris/model.joblib python bench/runtime/flask_app.py ${port}`,
+      url: `http://127.0.0.1:${port}/predict`,
+      readyUrl: `http://127.0.0.1:${port}/health`,
+      body: flaskBody,
+      start: () => spawnPeer(join(VENV, 'bin', 'python'), args, { MODEL_PATH: JOBLIB }),
+      check: flaskCheck,
+    });
   }
   {
     const port = portFor['mlserver'] as number;
@@ -190,10 +258,28 @@ async function makePeers(): Promise<Peer[]> {
     const modelDir = join(dir, 'iris');
     mkdirSync(modelDir);
     copyFileSync(JOBLIB, join(modelDir, 'model.joblib'));
-    writeFileSync(join(modelDir, 'model-settings.json'), JSON.stringify({ name: 'iris', implementation: 'mlserver_sklearn.SKLearnModel', parameters: { uri: './model.joblib' } }));
-    writeFileSync(join(dir, 'settings.json'), JSON.stringify({ http_port: port, grpc_port: await freePort(), metrics_port: await freePort() }));
-    const body = JSON.stringify({ inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: ROW }], outputs: [{ name: 'predict' }, { name: 'predict_proba' }] });
-    peers.push({ id: 'mlserver', label: 'MLServer + mlserver-sklearn (defaults)', command: `mlserver start <dir with settings.json and iris/model-settings.json>`, url: `http://127.0.0.1:${port}/v2/models/iris/infer`, readyUrl: `http://127.0.0.1:${port}/v2/models/iris/ready`, body, start: () => spawnPeer(join(VENV, 'bin', 'mlserver'), ['start', dir], {}, dir), check: v2Label });
+    writeFileSync(
+      join(modelDir, 'model-settings.json'),
+      JSON.stringify({ name: 'iris', implementation: 'mlserver_sklearn.SKLearnModel', parameters: { uri: './model.joblib' } }),
+    );
+    writeFileSync(
+      join(dir, 'settings.json'),
+      JSON.stringify({ http_port: port, grpc_port: await freePort(), metrics_port: await freePort() }),
+    );
+    const body = JSON.stringify({
+      inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: ROW }],
+      outputs: [{ name: 'predict' }, { name: 'predict_proba' }],
+    });
+    peers.push({
+      id: 'mlserver',
+      label: 'MLServer + mlserver-sklearn (defaults)',
+      command: `mlserver start <dir with settings.json and iris/model-settings.json>`,
+      url: `http://127.0.0.1:${port}/v2/models/iris/infer`,
+      readyUrl: `http://127.0.0.1:${port}/v2/models/iris/ready`,
+      body,
+      start: () => spawnPeer(join(VENV, 'bin', 'mlserver'), ['start', dir], {}, dir),
+      check: v2Label,
+    });
   }
   return ONLY ? peers.filter((p) => ONLY.includes(p.id)) : peers;
 }
@@ -313,7 +399,9 @@ async function main(): Promise<void> {
           const cell = await load(p, c, DURATION);
           const key = `${p.id}|${c}`;
           cells.set(key, [...(cells.get(key) ?? []), cell]);
-          log(`round ${round + 1}/${RUNS} c=${c} ${p.id}: ${cell.rps.toFixed(0)} req/s p50 ${cell.p50.toFixed(2)} ms p99 ${cell.p99.toFixed(2)} ms${cell.errors ? ` errors ${cell.errors}` : ''}`);
+          log(
+            `round ${round + 1}/${RUNS} c=${c} ${p.id}: ${cell.rps.toFixed(0)} req/s p50 ${cell.p50.toFixed(2)} ms p99 ${cell.p99.toFixed(2)} ms${cell.errors ? ` errors ${cell.errors}` : ''}`,
+          );
         }
       }
     }
@@ -326,7 +414,12 @@ async function main(): Promise<void> {
 function report(peers: Peer[], cells: Map<string, Cell[]>, loop: Cell[]): void {
   const med = (id: string, c: number): Cell => {
     const xs = cells.get(`${id}|${c}`) ?? [];
-    return { rps: median(xs.map((x) => x.rps)), p50: median(xs.map((x) => x.p50)), p99: median(xs.map((x) => x.p99)), errors: xs.reduce((a, x) => a + x.errors, 0) };
+    return {
+      rps: median(xs.map((x) => x.rps)),
+      p50: median(xs.map((x) => x.p50)),
+      p99: median(xs.map((x) => x.p99)),
+      errors: xs.reduce((a, x) => a + x.errors, 0),
+    };
   };
   const best = (id: string): { c: number; cell: Cell } => {
     let b = { c: 0, cell: { rps: 0, p50: 0, p99: 0, errors: 0 } };
@@ -340,7 +433,9 @@ function report(peers: Peer[], cells: Map<string, Cell[]>, loop: Cell[]): void {
   const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
   const lines: string[] = [];
   const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
-  lines.push(`Machine: ${CORES} CPUs (${cpuModel}), Node ${process.version}; load generator autocannon in the same machine; ${RUNS} interleaved rounds x ${DURATION} s per cell, medians; latency in ms (client-side, exact, 2xx only).`);
+  lines.push(
+    `Machine: ${CORES} CPUs (${cpuModel}), Node ${process.version}; load generator autocannon in the same machine; ${RUNS} interleaved rounds x ${DURATION} s per cell, medians; latency in ms (client-side, exact, 2xx only).`,
+  );
   lines.push('');
   lines.push(`| server | ${CONCURRENCY.map((c) => `c=${c} req/s | p50 | p99`).join(' | ')} | best req/s (c) |`);
   lines.push(`|---|${CONCURRENCY.map(() => '---:|---:|---:').join('|')}|---:|`);
@@ -353,16 +448,26 @@ function report(peers: Peer[], cells: Map<string, Cell[]>, loop: Cell[]): void {
     lines.push(`| ${p.label} | ${row.join(' | ')} | **${f0(b.cell.rps)}** (${b.c}) |`);
   }
   const lm = { rps: median(loop.map((x) => x.rps)), p50: median(loop.map((x) => x.p50)), p99: median(loop.map((x) => x.p99)) };
-  lines.push(`| in-process session.run loop, batch 1, no HTTP (1 thread) | ${CONCURRENCY.map(() => '– | – | –').join(' | ')} | **${f0(lm.rps)}** runs/s (p50 ${lm.p50.toFixed(3)} ms, p99 ${lm.p99.toFixed(3)} ms) |`);
+  lines.push(
+    `| in-process session.run loop, batch 1, no HTTP (1 thread) | ${CONCURRENCY.map(() => '– | – | –').join(' | ')} | **${f0(lm.rps)}** runs/s (p50 ${lm.p50.toFixed(3)} ms, p99 ${lm.p99.toFixed(3)} ms) |`,
+  );
   lines.push('');
   const has = (id: string) => peers.some((p) => p.id === id);
-  const rt = [has('runtime-batch-on') ? best('runtime-batch-on') : undefined, has('runtime-batch-off') ? best('runtime-batch-off') : undefined].filter((x) => x !== undefined);
-  const rtBest = rt.reduce((a, b) => (b.cell.rps > a.cell.rps ? b : a), rt[0] ?? { c: 0, cell: { rps: NaN, p50: NaN, p99: NaN, errors: 0 } });
+  const rt = [
+    has('runtime-batch-on') ? best('runtime-batch-on') : undefined,
+    has('runtime-batch-off') ? best('runtime-batch-off') : undefined,
+  ].filter((x) => x !== undefined);
+  const rtBest = rt.reduce(
+    (a, b) => (b.cell.rps > a.cell.rps ? b : a),
+    rt[0] ?? { c: 0, cell: { rps: NaN, p50: NaN, p99: NaN, errors: 0 } },
+  );
   const ratio = (id: string, target: number, what: string) => {
     if (!has(id)) return;
     const b = best(id);
     const r = rtBest.cell.rps / b.cell.rps;
-    lines.push(`| runtime best / ${what} best | ${f0(rtBest.cell.rps)} / ${f0(b.cell.rps)} | **${r.toFixed(2)}x** | ≥ ${target}x | ${r >= target ? 'met' : 'NOT met'} |`);
+    lines.push(
+      `| runtime best / ${what} best | ${f0(rtBest.cell.rps)} / ${f0(b.cell.rps)} | **${r.toFixed(2)}x** | ≥ ${target}x | ${r >= target ? 'met' : 'NOT met'} |`,
+    );
   };
   lines.push('| ratio | req/s | ratio | target | |');
   lines.push('|---|---:|---:|---:|---|');
@@ -374,25 +479,34 @@ function report(peers: Peer[], cells: Map<string, Cell[]>, loop: Cell[]): void {
   if (has('runtime-batch-on')) {
     const b = best('runtime-batch-on');
     const r = b.cell.rps / lm.rps;
-    lines.push(`| runtime batching on, rows/s (1 row per request) / session.run batch-1 loop | ${f0(b.cell.rps)} / ${f0(lm.rps)} | **${r.toFixed(2)}x** | ≥ 1x | ${r >= 1 ? 'met' : 'NOT met'} |`);
+    lines.push(
+      `| runtime batching on, rows/s (1 row per request) / session.run batch-1 loop | ${f0(b.cell.rps)} / ${f0(lm.rps)} | **${r.toFixed(2)}x** | ≥ 1x | ${r >= 1 ? 'met' : 'NOT met'} |`,
+    );
   }
   if (has('raw-node-http')) {
     for (const id of ['runtime-batch-off', 'runtime-batch-on']) {
       if (!has(id)) continue;
       const d = med(id, 1).p99 - med('raw-node-http', 1).p99;
-      lines.push(`| p99 at c=1: ${id} − raw node:http | ${f2(med(id, 1).p99)} − ${f2(med('raw-node-http', 1).p99)} ms | **${d >= 0 ? '+' : ''}${d.toFixed(2)} ms** | ≤ +1 ms | ${d <= 1 ? 'met' : 'NOT met'} |`);
+      lines.push(
+        `| p99 at c=1: ${id} − raw node:http | ${f2(med(id, 1).p99)} − ${f2(med('raw-node-http', 1).p99)} ms | **${d >= 0 ? '+' : ''}${d.toFixed(2)} ms** | ≤ +1 ms | ${d <= 1 ? 'met' : 'NOT met'} |`,
+      );
     }
   }
   lines.push('');
   lines.push('Commands (ports chosen at random):');
   for (const p of peers) lines.push(`- ${p.id}: \`${p.command}\``);
   lines.push(`- session.run loop: \`node bench/runtime/session-loop.ts examples/models/iris/model.onnx ${DURATION}\``);
-  lines.push(`- load: autocannon (in bench/runtime/run.ts) \`{ method: 'POST', connections: c, duration: ${DURATION} }\` with a one-row iris request in each server's own format`);
+  lines.push(
+    `- load: autocannon (in bench/runtime/run.ts) \`{ method: 'POST', connections: c, duration: ${DURATION} }\` with a one-row iris request in each server's own format`,
+  );
   const md = lines.join('\n');
   const outDir = join(HERE, 'results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'latest.md'), `${md}\n`);
-  writeFileSync(join(outDir, 'latest.json'), `${JSON.stringify({ date: new Date().toISOString(), cores: CORES, cpu: cpuModel, node: process.version, duration: DURATION, runs: RUNS, concurrency: CONCURRENCY, cells: Object.fromEntries(cells), sessionLoop: loop }, null, 1)}\n`);
+  writeFileSync(
+    join(outDir, 'latest.json'),
+    `${JSON.stringify({ date: new Date().toISOString(), cores: CORES, cpu: cpuModel, node: process.version, duration: DURATION, runs: RUNS, concurrency: CONCURRENCY, cells: Object.fromEntries(cells), sessionLoop: loop }, null, 1)}\n`,
+  );
   process.stdout.write(`${md}\n`);
 }
 

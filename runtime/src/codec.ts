@@ -131,7 +131,8 @@ export function decodeNested(tensorName: string, info: DatatypeInfo, value: unkn
   let idx = 0;
   const walk = (node: unknown, depth: number, path: string): void => {
     if (depth === dims.length) {
-      if (Array.isArray(node)) throw badRequest(`input "${tensorName}": ragged nesting at ${path || 'top level'}: expected a value, got an array`);
+      if (Array.isArray(node))
+        throw badRequest(`input "${tensorName}": ragged nesting at ${path || 'top level'}: expected a value, got an array`);
       write(out, idx++, node);
       return;
     }
@@ -155,19 +156,24 @@ export function decodeBinaryData(tensorName: string, info: DatatypeInfo, bytes: 
     let off = 0;
     const dec = new TextDecoder('utf-8', { fatal: false });
     for (let i = 0; i < count; i++) {
-      if (off + 4 > bytes.length) throw badRequest(`input "${tensorName}": binary BYTES data ends inside element ${i} (needs ${count} length-prefixed elements)`);
+      if (off + 4 > bytes.length)
+        throw badRequest(`input "${tensorName}": binary BYTES data ends inside element ${i} (needs ${count} length-prefixed elements)`);
       const len = view.getUint32(off, true);
       off += 4;
-      if (off + len > bytes.length) throw badRequest(`input "${tensorName}": binary BYTES element ${i} claims ${len} bytes but only ${bytes.length - off} remain`);
+      if (off + len > bytes.length)
+        throw badRequest(`input "${tensorName}": binary BYTES element ${i} claims ${len} bytes but only ${bytes.length - off} remain`);
       out[i] = dec.decode(bytes.subarray(off, off + len));
       off += len;
     }
-    if (off !== bytes.length) throw badRequest(`input "${tensorName}": binary BYTES data has ${bytes.length - off} bytes left over after ${count} elements`);
+    if (off !== bytes.length)
+      throw badRequest(`input "${tensorName}": binary BYTES data has ${bytes.length - off} bytes left over after ${count} elements`);
     return out;
   }
   const need = count * info.bytes;
   if (bytes.length !== need) {
-    throw badRequest(`input "${tensorName}": binary_data_size is ${bytes.length} bytes but shape [${shape.join(',')}] of ${info.v2} needs ${count} x ${info.bytes} = ${need} bytes`);
+    throw badRequest(
+      `input "${tensorName}": binary_data_size is ${bytes.length} bytes but shape [${shape.join(',')}] of ${info.v2} needs ${count} x ${info.bytes} = ${need} bytes`,
+    );
   }
   const out = info.create(count) as NumericArray;
   new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
@@ -175,7 +181,10 @@ export function decodeBinaryData(tensorName: string, info: DatatypeInfo, bytes: 
 }
 
 function outOfRange(name: string, v: bigint): HttpError {
-  return new HttpError(500, `output "${name}" value ${v} is outside the JSON safe integer range; request it with the binary data extension`);
+  return new HttpError(
+    500,
+    `output "${name}" value ${v} is outside the JSON safe integer range; request it with the binary data extension`,
+  );
 }
 
 /** One element as JSON text. */

@@ -66,20 +66,103 @@ const common: Option[] = [
 export const serveOptions: Option[] = [
   { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'ONNX file to serve' },
   { flag: 'model-name', env: 'MODELSHIP_MODEL_NAME', kind: 'string', default: 'model', help: 'name in the URLs' },
-  { flag: 'model-version', env: 'MODELSHIP_MODEL_VERSION', kind: 'string', default: '1', help: 'version reported and accepted in /versions/{v}' },
+  {
+    flag: 'model-version',
+    env: 'MODELSHIP_MODEL_VERSION',
+    kind: 'string',
+    default: '1',
+    help: 'version reported and accepted in /versions/{v}',
+  },
   { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'refuse to serve a file with another sha256' },
   { flag: 'host', env: 'MODELSHIP_HOST', kind: 'string', default: '0.0.0.0', help: 'listen address' },
   { flag: 'port', env: 'MODELSHIP_PORT', kind: 'int', default: '8080', min: 0, max: 65535, help: 'listen port (0 = any free port)' },
-  { flag: 'workers', env: 'MODELSHIP_WORKERS', kind: 'int', default: '0', min: 0, max: 256, help: 'inference worker threads; 0 = CPU limit - 1 (at least 1)' },
-  { flag: 'intra-op-threads', env: 'MODELSHIP_INTRA_OP_THREADS', kind: 'int', default: '1', min: 1, max: 256, help: 'onnxruntime threads per worker' },
-  { flag: 'max-batch-size', env: 'MODELSHIP_MAX_BATCH_SIZE', kind: 'int', default: '32', min: 1, max: 65536, help: 'rows per batched run; 1 = batching off' },
-  { flag: 'max-batch-delay-us', env: 'MODELSHIP_MAX_BATCH_DELAY_US', kind: 'int', default: '0', min: 0, max: 10_000_000, help: 'longest wait for a batch to fill (0 = batch only what is queued)' },
-  { flag: 'max-queue-size', env: 'MODELSHIP_MAX_QUEUE_SIZE', kind: 'int', default: '1024', min: 1, max: 1_000_000, help: 'queued requests before 429' },
-  { flag: 'request-timeout-ms', env: 'MODELSHIP_REQUEST_TIMEOUT_MS', kind: 'int', default: '30000', min: 1, max: 3_600_000, help: 'per-request deadline (queue + compute), 504 after' },
-  { flag: 'max-body-bytes', env: 'MODELSHIP_MAX_BODY_BYTES', kind: 'int', default: String(16 * 1024 * 1024), min: 1024, max: 2 ** 31 - 1, help: 'request body limit, 413 above' },
-  { flag: 'api-key', env: 'MODELSHIP_API_KEY', kind: 'secret', help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var' },
-  { flag: 'drain-delay-seconds', env: 'MODELSHIP_DRAIN_DELAY_SECONDS', kind: 'int', default: '5', min: 0, max: 3600, help: 'after SIGTERM: not ready but still serving for this long' },
-  { flag: 'shutdown-timeout-seconds', env: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS', kind: 'int', default: '25', min: 1, max: 3600, help: 'after the drain delay: longest wait for in-flight requests' },
+  {
+    flag: 'workers',
+    env: 'MODELSHIP_WORKERS',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 256,
+    help: 'inference worker threads; 0 = CPU limit - 1 (at least 1)',
+  },
+  {
+    flag: 'intra-op-threads',
+    env: 'MODELSHIP_INTRA_OP_THREADS',
+    kind: 'int',
+    default: '1',
+    min: 1,
+    max: 256,
+    help: 'onnxruntime threads per worker',
+  },
+  {
+    flag: 'max-batch-size',
+    env: 'MODELSHIP_MAX_BATCH_SIZE',
+    kind: 'int',
+    default: '32',
+    min: 1,
+    max: 65536,
+    help: 'rows per batched run; 1 = batching off',
+  },
+  {
+    flag: 'max-batch-delay-us',
+    env: 'MODELSHIP_MAX_BATCH_DELAY_US',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 10_000_000,
+    help: 'longest wait for a batch to fill (0 = batch only what is queued)',
+  },
+  {
+    flag: 'max-queue-size',
+    env: 'MODELSHIP_MAX_QUEUE_SIZE',
+    kind: 'int',
+    default: '1024',
+    min: 1,
+    max: 1_000_000,
+    help: 'queued requests before 429',
+  },
+  {
+    flag: 'request-timeout-ms',
+    env: 'MODELSHIP_REQUEST_TIMEOUT_MS',
+    kind: 'int',
+    default: '30000',
+    min: 1,
+    max: 3_600_000,
+    help: 'per-request deadline (queue + compute), 504 after',
+  },
+  {
+    flag: 'max-body-bytes',
+    env: 'MODELSHIP_MAX_BODY_BYTES',
+    kind: 'int',
+    default: String(16 * 1024 * 1024),
+    min: 1024,
+    max: 2 ** 31 - 1,
+    help: 'request body limit, 413 above',
+  },
+  {
+    flag: 'api-key',
+    env: 'MODELSHIP_API_KEY',
+    kind: 'secret',
+    help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var',
+  },
+  {
+    flag: 'drain-delay-seconds',
+    env: 'MODELSHIP_DRAIN_DELAY_SECONDS',
+    kind: 'int',
+    default: '5',
+    min: 0,
+    max: 3600,
+    help: 'after SIGTERM: not ready but still serving for this long',
+  },
+  {
+    flag: 'shutdown-timeout-seconds',
+    env: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
+    kind: 'int',
+    default: '25',
+    min: 1,
+    max: 3600,
+    help: 'after the drain delay: longest wait for in-flight requests',
+  },
   ...common,
 ];
 
@@ -88,11 +171,41 @@ export const fetchOptions: Option[] = [
   { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'destination file (written atomically)' },
   { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'expected sha256 (64 hex)' },
   { flag: 'timeout-seconds', env: 'MODELSHIP_FETCH_TIMEOUT_SECONDS', kind: 'int', default: '300', min: 1, max: 86400, help: 'per attempt' },
-  { flag: 'retries', env: 'MODELSHIP_FETCH_RETRIES', kind: 'int', default: '3', min: 0, max: 100, help: 'extra attempts after a retryable failure' },
-  { flag: 'backoff-ms', env: 'MODELSHIP_FETCH_BACKOFF_MS', kind: 'int', default: '500', min: 0, max: 600_000, help: 'first retry delay, doubled each time' },
-  { flag: 'max-bytes', env: 'MODELSHIP_FETCH_MAX_BYTES', kind: 'int', default: String(2 * 1024 ** 3), min: 1, max: Number.MAX_SAFE_INTEGER, help: 'size limit' },
+  {
+    flag: 'retries',
+    env: 'MODELSHIP_FETCH_RETRIES',
+    kind: 'int',
+    default: '3',
+    min: 0,
+    max: 100,
+    help: 'extra attempts after a retryable failure',
+  },
+  {
+    flag: 'backoff-ms',
+    env: 'MODELSHIP_FETCH_BACKOFF_MS',
+    kind: 'int',
+    default: '500',
+    min: 0,
+    max: 600_000,
+    help: 'first retry delay, doubled each time',
+  },
+  {
+    flag: 'max-bytes',
+    env: 'MODELSHIP_FETCH_MAX_BYTES',
+    kind: 'int',
+    default: String(2 * 1024 ** 3),
+    min: 1,
+    max: Number.MAX_SAFE_INTEGER,
+    help: 'size limit',
+  },
   { flag: 'pvc-root', env: 'MODELSHIP_PVC_ROOT', kind: 'string', default: '/mnt/pvc', help: 'where pvc://<claim>/ is mounted' },
-  { flag: 'termination-log', env: 'MODELSHIP_TERMINATION_LOG', kind: 'string', default: '/dev/termination-log', help: 'failure message also written here (Kubernetes termination message)' },
+  {
+    flag: 'termination-log',
+    env: 'MODELSHIP_TERMINATION_LOG',
+    kind: 'string',
+    default: '/dev/termination-log',
+    help: 'failure message also written here (Kubernetes termination message)',
+  },
   ...common,
 ];
 
@@ -172,7 +285,8 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
   const v = readOptions(fetchOptions, args, env);
   const i = (f: string) => int(v, fetchOptions, f);
   const uri = str(v, 'model-uri');
-  if (!/^(https?|file|pvc):\/\//.test(uri)) throw new ConfigError(`--model-uri (MODELSHIP_MODEL_URI) must start with http://, https://, file:// or pvc://, got "${uri}"`);
+  if (!/^(https?|file|pvc):\/\//.test(uri))
+    throw new ConfigError(`--model-uri (MODELSHIP_MODEL_URI) must start with http://, https://, file:// or pvc://, got "${uri}"`);
   return {
     command: 'fetch',
     modelUri: uri,
@@ -190,7 +304,12 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
 
 export function usage(): string {
   const fmt = (opts: Option[]) =>
-    opts.map((o) => `  --${o.flag.padEnd(26)} ${o.env.padEnd(36)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${o.required ? ' (required)' : ''}`).join('\n');
+    opts
+      .map(
+        (o) =>
+          `  --${o.flag.padEnd(26)} ${o.env.padEnd(36)} ${o.help}${o.default !== undefined ? ` (default ${o.default})` : ''}${o.required ? ' (required)' : ''}`,
+      )
+      .join('\n');
   return `usage: node runtime/src/main.ts <serve|fetch> [flags]\n\nserve:\n${fmt(serveOptions)}\n\nfetch:\n${fmt(fetchOptions)}\n`;
 }
 

@@ -4,16 +4,22 @@
  */
 
 export type OrtType =
-  | 'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32'
-  | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64' | 'string';
+  'bool' | 'uint8' | 'int8' | 'uint16' | 'int16' | 'uint32' | 'int32' | 'uint64' | 'int64' | 'float16' | 'float32' | 'float64' | 'string';
 
 export type V2Datatype =
-  | 'BOOL' | 'UINT8' | 'INT8' | 'UINT16' | 'INT16' | 'UINT32' | 'INT32'
-  | 'UINT64' | 'INT64' | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
+  'BOOL' | 'UINT8' | 'INT8' | 'UINT16' | 'INT16' | 'UINT32' | 'INT32' | 'UINT64' | 'INT64' | 'FP16' | 'FP32' | 'FP64' | 'BYTES';
 
 export type NumericArray =
-  | Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array
-  | BigUint64Array | BigInt64Array | Float32Array | Float64Array;
+  | Uint8Array
+  | Int8Array
+  | Uint16Array
+  | Int16Array
+  | Uint32Array
+  | Int32Array
+  | BigUint64Array
+  | BigInt64Array
+  | Float32Array
+  | Float64Array;
 
 export type TensorValues = NumericArray | string[];
 

@@ -63,7 +63,8 @@ async function once(cfg: FetchConfig, tmp: string): Promise<string> {
         res = await fetch(cfg.modelUri, { signal: AbortSignal.timeout(cfg.timeoutSeconds * 1000), redirect: 'follow' });
       } catch (err) {
         const e = err as Error & { cause?: { code?: string; message?: string } };
-        const detail = e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+        const detail =
+          e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : (e.cause?.code ?? e.cause?.message ?? e.message);
         throw new FetchError(`cannot download ${shown}: ${detail}`, true);
       }
       if (!res.ok) {
@@ -82,7 +83,10 @@ async function once(cfg: FetchConfig, tmp: string): Promise<string> {
       } catch (err) {
         if (err instanceof FetchError) throw err;
         const e = err as Error;
-        throw new FetchError(`download of ${shown} failed: ${e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : e.message}`, true);
+        throw new FetchError(
+          `download of ${shown} failed: ${e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : e.message}`,
+          true,
+        );
       }
     } else {
       const path = cfg.modelUri.startsWith('pvc://') ? pvcPath(cfg.modelUri, cfg.pvcRoot) : fileURLToPath(cfg.modelUri);
@@ -106,7 +110,11 @@ async function once(cfg: FetchConfig, tmp: string): Promise<string> {
   return hash.digest('hex');
 }
 
-export async function fetchModel(cfg: FetchConfig, log: Logger, sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms))): Promise<{ sha256: string }> {
+export async function fetchModel(
+  cfg: FetchConfig,
+  log: Logger,
+  sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
+): Promise<{ sha256: string }> {
   await mkdir(dirname(cfg.modelPath), { recursive: true });
   const tmp = `${cfg.modelPath}.part-${process.pid}`;
   const shown = redactUri(cfg.modelUri);
@@ -117,7 +125,13 @@ export async function fetchModel(cfg: FetchConfig, log: Logger, sleep: (ms: numb
         throw new FetchError(`sha256 mismatch for ${shown}: got ${sha256}, expected ${cfg.modelSha256}`, false);
       }
       await rename(tmp, cfg.modelPath);
-      log.info('model fetched', { uri: shown, path: cfg.modelPath, sha256, verified: cfg.modelSha256 !== undefined, attempts: attempt + 1 });
+      log.info('model fetched', {
+        uri: shown,
+        path: cfg.modelPath,
+        sha256,
+        verified: cfg.modelSha256 !== undefined,
+        attempts: attempt + 1,
+      });
       return { sha256 };
     } catch (err) {
       await rm(tmp, { force: true });

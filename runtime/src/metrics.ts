@@ -27,12 +27,42 @@ export class Metrics {
     this.labels = { model, version };
     client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 5 });
     const r = [this.registry];
-    this.requests = new client.Counter({ name: 'modelship_requests_total', help: 'Inference and metadata requests by model, version, protocol and HTTP status code', labelNames: ['model', 'version', 'protocol', 'code'], registers: r });
-    this.requestDuration = new client.Histogram({ name: 'modelship_request_duration_seconds', help: 'Inference request latency, body read to response written', labelNames: ['model', 'version', 'protocol'], buckets: LATENCY_BUCKETS, registers: r });
-    this.queueDuration = new client.Histogram({ name: 'modelship_queue_duration_seconds', help: 'Time an inference request waited for a worker', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: r });
-    this.computeDuration = new client.Histogram({ name: 'modelship_compute_duration_seconds', help: 'onnxruntime run() time per executed batch', labelNames: ['model', 'version'], buckets: LATENCY_BUCKETS, registers: r });
-    this.batchSize = new client.Histogram({ name: 'modelship_batch_size', help: 'Rows per executed onnxruntime run', labelNames: ['model', 'version'], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024], registers: r });
-    const self = this;
+    this.requests = new client.Counter({
+      name: 'modelship_requests_total',
+      help: 'Inference and metadata requests by model, version, protocol and HTTP status code',
+      labelNames: ['model', 'version', 'protocol', 'code'],
+      registers: r,
+    });
+    this.requestDuration = new client.Histogram({
+      name: 'modelship_request_duration_seconds',
+      help: 'Inference request latency, body read to response written',
+      labelNames: ['model', 'version', 'protocol'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.queueDuration = new client.Histogram({
+      name: 'modelship_queue_duration_seconds',
+      help: 'Time an inference request waited for a worker',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.computeDuration = new client.Histogram({
+      name: 'modelship_compute_duration_seconds',
+      help: 'onnxruntime run() time per executed batch',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.batchSize = new client.Histogram({
+      name: 'modelship_batch_size',
+      help: 'Rows per executed onnxruntime run',
+      labelNames: ['model', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers: r,
+    });
+    const inflightCount = () => this.inflightCount;
+    const labels = this.labels;
     this.inflight = new client.Gauge({
       name: 'modelship_inflight_requests',
       help: 'Inference requests being handled',
@@ -40,11 +70,20 @@ export class Metrics {
       registers: r,
       // sampled at scrape time instead of on every request
       collect() {
-        this.labels(self.labels).set(self.inflightCount);
+        this.labels(labels).set(inflightCount());
       },
     });
-    this.queueDepthGauge = new client.Gauge({ name: 'modelship_queue_depth', help: 'Inference requests waiting for a worker', labelNames: ['model', 'version'], registers: r });
-    this.ready = new client.Gauge({ name: 'modelship_ready', help: '1 when the model is loaded, warmed up and the server is not draining', registers: r });
+    this.queueDepthGauge = new client.Gauge({
+      name: 'modelship_queue_depth',
+      help: 'Inference requests waiting for a worker',
+      labelNames: ['model', 'version'],
+      registers: r,
+    });
+    this.ready = new client.Gauge({
+      name: 'modelship_ready',
+      help: '1 when the model is loaded, warmed up and the server is not draining',
+      registers: r,
+    });
     this.ready.set(0);
     const q = this.queueDuration.labels(this.labels);
     const c = this.computeDuration.labels(this.labels);

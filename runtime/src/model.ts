@@ -34,7 +34,9 @@ export interface ModelSpec {
 
 function toSpec(m: RawValueMetadata, kind: 'input' | 'output'): TensorSpec {
   if (!m.isTensor || m.type === undefined) {
-    throw new ModelLoadError(`${kind} "${m.name}" is not a tensor (sequence/map outputs such as a ZipMap are not supported: convert with zipmap disabled)`);
+    throw new ModelLoadError(
+      `${kind} "${m.name}" is not a tensor (sequence/map outputs such as a ZipMap are not supported: convert with zipmap disabled)`,
+    );
   }
   const info = fromOrt(m.type);
   if (!info) throw new ModelLoadError(`${kind} "${m.name}" has unsupported type ${m.type}`);
@@ -65,7 +67,13 @@ export function shapeText(shape: readonly number[]): string {
 /** V2 model metadata response. */
 export function v2Metadata(model: ModelSpec): object {
   const t = (s: TensorSpec) => ({ name: s.name, datatype: s.datatype, shape: s.shape });
-  return { name: model.name, versions: [model.version], platform: 'onnx_onnxv1', inputs: model.inputs.map(t), outputs: model.outputs.map(t) };
+  return {
+    name: model.name,
+    versions: [model.version],
+    platform: 'onnx_onnxv1',
+    inputs: model.inputs.map(t),
+    outputs: model.outputs.map(t),
+  };
 }
 
 /** Zero-filled inputs of batch 1 (dynamic dims = 1) for the warm-up run. */

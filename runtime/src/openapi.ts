@@ -14,7 +14,13 @@ export function openApiDocument(modelName: string, serverVersion: string): objec
     parameters: [
       model,
       ...(withVersion ? [version] : []),
-      { name: 'Inference-Header-Content-Length', in: 'header', required: false, schema: { type: 'integer' }, description: 'Binary tensor extension: length of the JSON header; raw tensor bytes follow it' },
+      {
+        name: 'Inference-Header-Content-Length',
+        in: 'header',
+        required: false,
+        schema: { type: 'integer' },
+        description: 'Binary tensor extension: length of the JSON header; raw tensor bytes follow it',
+      },
     ],
     requestBody: {
       required: true,
@@ -24,7 +30,13 @@ export function openApiDocument(modelName: string, serverVersion: string): objec
       },
     },
     responses: {
-      200: { description: 'Inference result', content: { 'application/json': { schema: { $ref: '#/components/schemas/InferenceResponse' } }, 'application/octet-stream': { schema: { type: 'string', format: 'binary' } } } },
+      200: {
+        description: 'Inference result',
+        content: {
+          'application/json': { schema: { $ref: '#/components/schemas/InferenceResponse' } },
+          'application/octet-stream': { schema: { type: 'string', format: 'binary' } },
+        },
+      },
       400: err('Invalid request (JSON, names, datatype, shape, data)'),
       401: err('Missing or invalid API key'),
       404: err('Unknown model or version'),
@@ -39,12 +51,33 @@ export function openApiDocument(modelName: string, serverVersion: string): objec
     security: secured,
     parameters: [model, ...(withVersion ? [version] : [])],
     requestBody: { required: true, content: { 'application/json': { schema: { $ref: '#/components/schemas/PredictRequest' } } } },
-    responses: { 200: json({ $ref: '#/components/schemas/PredictResponse' }), 400: err('Invalid request'), 401: err('API key'), 404: err('Unknown model or version'), 413: err('Too large'), 429: err('Queue full'), 503: err('Not ready'), 504: err('Timed out') },
+    responses: {
+      200: json({ $ref: '#/components/schemas/PredictResponse' }),
+      400: err('Invalid request'),
+      401: err('API key'),
+      404: err('Unknown model or version'),
+      413: err('Too large'),
+      429: err('Queue full'),
+      503: err('Not ready'),
+      504: err('Timed out'),
+    },
   });
-  const metadataTensor = { type: 'object', required: ['name', 'datatype', 'shape'], properties: { name: { type: 'string' }, datatype: { type: 'string', enum: V2_DATATYPES }, shape: { type: 'array', items: { type: 'integer' } } } };
+  const metadataTensor = {
+    type: 'object',
+    required: ['name', 'datatype', 'shape'],
+    properties: {
+      name: { type: 'string' },
+      datatype: { type: 'string', enum: V2_DATATYPES },
+      shape: { type: 'array', items: { type: 'integer' } },
+    },
+  };
   return {
     openapi: '3.0.3',
-    info: { title: 'Modelship inference runtime', version: serverVersion, description: `Serves one ONNX model ("${modelName}") over the Open Inference Protocol (V2) REST and TF-Serving style REST.` },
+    info: {
+      title: 'Modelship inference runtime',
+      version: serverVersion,
+      description: `Serves one ONNX model ("${modelName}") over the Open Inference Protocol (V2) REST and TF-Serving style REST.`,
+    },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
       schemas: {
@@ -61,7 +94,11 @@ export function openApiDocument(modelName: string, serverVersion: string): objec
             data: { description: 'flat or nested array, row-major; absent when binary_data_size is set' },
           },
         },
-        RequestOutput: { type: 'object', required: ['name'], properties: { name: { type: 'string' }, parameters: { type: 'object', properties: { binary_data: { type: 'boolean' } } } } },
+        RequestOutput: {
+          type: 'object',
+          required: ['name'],
+          properties: { name: { type: 'string' }, parameters: { type: 'object', properties: { binary_data: { type: 'boolean' } } } },
+        },
         InferenceRequest: {
           type: 'object',
           required: ['inputs'],
@@ -72,28 +109,132 @@ export function openApiDocument(modelName: string, serverVersion: string): objec
             outputs: { type: 'array', items: { $ref: '#/components/schemas/RequestOutput' } },
           },
         },
-        ResponseOutput: { type: 'object', required: ['name', 'shape', 'datatype'], properties: { name: { type: 'string' }, shape: { type: 'array', items: { type: 'integer' } }, datatype: { type: 'string' }, parameters: { type: 'object' }, data: { type: 'array', items: {} } } },
-        InferenceResponse: { type: 'object', required: ['model_name', 'outputs'], properties: { model_name: { type: 'string' }, model_version: { type: 'string' }, id: { type: 'string' }, outputs: { type: 'array', items: { $ref: '#/components/schemas/ResponseOutput' } } } },
-        PredictRequest: { type: 'object', properties: { signature_name: { type: 'string' }, instances: { type: 'array', items: {} }, inputs: {} } },
+        ResponseOutput: {
+          type: 'object',
+          required: ['name', 'shape', 'datatype'],
+          properties: {
+            name: { type: 'string' },
+            shape: { type: 'array', items: { type: 'integer' } },
+            datatype: { type: 'string' },
+            parameters: { type: 'object' },
+            data: { type: 'array', items: {} },
+          },
+        },
+        InferenceResponse: {
+          type: 'object',
+          required: ['model_name', 'outputs'],
+          properties: {
+            model_name: { type: 'string' },
+            model_version: { type: 'string' },
+            id: { type: 'string' },
+            outputs: { type: 'array', items: { $ref: '#/components/schemas/ResponseOutput' } },
+          },
+        },
+        PredictRequest: {
+          type: 'object',
+          properties: { signature_name: { type: 'string' }, instances: { type: 'array', items: {} }, inputs: {} },
+        },
         PredictResponse: { type: 'object', properties: { predictions: { type: 'array', items: {} }, outputs: {} } },
       },
     },
     paths: {
-      '/v2/health/live': { get: { summary: 'Server live', responses: { 200: json({ type: 'object', properties: { live: { type: 'boolean' } } }) } } },
-      '/v2/health/ready': { get: { summary: 'Server ready (model loaded and warmed up, not shutting down)', responses: { 200: json({ type: 'object', properties: { ready: { type: 'boolean' } } }), 503: err('Not ready') } } },
-      '/v2': { get: { summary: 'Server metadata', security: secured, responses: { 200: json({ type: 'object', properties: { name: { type: 'string' }, version: { type: 'string' }, extensions: { type: 'array', items: { type: 'string' } } } }), 401: err('API key') } } },
-      '/v2/models/{model}': { get: { summary: 'Model metadata', security: secured, parameters: [model], responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown model'), 503: err('Not loaded') } } },
-      '/v2/models/{model}/versions/{version}': { get: { summary: 'Model metadata (version)', security: secured, parameters: [model, version], responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown model or version'), 503: err('Not loaded') } } },
-      '/v2/models/{model}/ready': { get: { summary: 'Model ready', security: secured, parameters: [model], responses: { 200: json({ type: 'object', properties: { name: { type: 'string' }, ready: { type: 'boolean' } } }), 401: err('API key'), 404: err('Unknown model'), 503: err('Not ready') } } },
-      '/v2/models/{model}/versions/{version}/ready': { get: { summary: 'Model version ready', security: secured, parameters: [model, version], responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown'), 503: err('Not ready') } } },
+      '/v2/health/live': {
+        get: { summary: 'Server live', responses: { 200: json({ type: 'object', properties: { live: { type: 'boolean' } } }) } },
+      },
+      '/v2/health/ready': {
+        get: {
+          summary: 'Server ready (model loaded and warmed up, not shutting down)',
+          responses: { 200: json({ type: 'object', properties: { ready: { type: 'boolean' } } }), 503: err('Not ready') },
+        },
+      },
+      '/v2': {
+        get: {
+          summary: 'Server metadata',
+          security: secured,
+          responses: {
+            200: json({
+              type: 'object',
+              properties: {
+                name: { type: 'string' },
+                version: { type: 'string' },
+                extensions: { type: 'array', items: { type: 'string' } },
+              },
+            }),
+            401: err('API key'),
+          },
+        },
+      },
+      '/v2/models/{model}': {
+        get: {
+          summary: 'Model metadata',
+          security: secured,
+          parameters: [model],
+          responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown model'), 503: err('Not loaded') },
+        },
+      },
+      '/v2/models/{model}/versions/{version}': {
+        get: {
+          summary: 'Model metadata (version)',
+          security: secured,
+          parameters: [model, version],
+          responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown model or version'), 503: err('Not loaded') },
+        },
+      },
+      '/v2/models/{model}/ready': {
+        get: {
+          summary: 'Model ready',
+          security: secured,
+          parameters: [model],
+          responses: {
+            200: json({ type: 'object', properties: { name: { type: 'string' }, ready: { type: 'boolean' } } }),
+            401: err('API key'),
+            404: err('Unknown model'),
+            503: err('Not ready'),
+          },
+        },
+      },
+      '/v2/models/{model}/versions/{version}/ready': {
+        get: {
+          summary: 'Model version ready',
+          security: secured,
+          parameters: [model, version],
+          responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown'), 503: err('Not ready') },
+        },
+      },
       '/v2/models/{model}/infer': { post: inferOp(false) },
       '/v2/models/{model}/versions/{version}/infer': { post: inferOp(true) },
-      '/v1/models/{model}': { get: { summary: 'TF-Serving model status', security: secured, parameters: [model], responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown model') } } },
-      '/v1/models/{model}/versions/{version}': { get: { summary: 'TF-Serving model status (version)', security: secured, parameters: [model, version], responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown') } } },
-      '/v1/models/{model}/metadata': { get: { summary: 'TF-Serving style model metadata', security: secured, parameters: [model], responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown'), 503: err('Not loaded') } } },
+      '/v1/models/{model}': {
+        get: {
+          summary: 'TF-Serving model status',
+          security: secured,
+          parameters: [model],
+          responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown model') },
+        },
+      },
+      '/v1/models/{model}/versions/{version}': {
+        get: {
+          summary: 'TF-Serving model status (version)',
+          security: secured,
+          parameters: [model, version],
+          responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown') },
+        },
+      },
+      '/v1/models/{model}/metadata': {
+        get: {
+          summary: 'TF-Serving style model metadata',
+          security: secured,
+          parameters: [model],
+          responses: { 200: json({ type: 'object' }), 401: err('API key'), 404: err('Unknown'), 503: err('Not loaded') },
+        },
+      },
       '/v1/models/{model}:predict': { post: predictOp(false) },
       '/v1/models/{model}/versions/{version}:predict': { post: predictOp(true) },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
+      '/metrics': {
+        get: {
+          summary: 'Prometheus metrics',
+          responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
+        },
+      },
       '/openapi.json': { get: { summary: 'This document', responses: { 200: json({ type: 'object' }) } } },
     },
   };

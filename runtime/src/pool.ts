@@ -142,7 +142,8 @@ export class WorkerPool {
       if (!Array.isArray(t.data)) {
         const buf = t.data.buffer;
         // transfer only buffers the tensor owns whole (decoded inputs); never a shared one
-        if (buf instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !transfer.includes(buf)) transfer.push(buf);
+        if (buf instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !transfer.includes(buf))
+          transfer.push(buf);
       }
     }
     return new Promise<RunResult>((resolve, reject) => {

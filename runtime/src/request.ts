@@ -23,21 +23,25 @@ export interface InferRequest {
 export function inputSpec(model: ModelSpec, name: unknown): TensorSpec {
   if (typeof name !== 'string') throw badRequest(`every input needs a "name" string`);
   const spec = model.inputByName.get(name);
-  if (!spec) throw badRequest(`unknown input "${name}": model ${model.name} has inputs ${model.inputs.map((i) => `"${i.name}"`).join(', ')}`);
+  if (!spec)
+    throw badRequest(`unknown input "${name}": model ${model.name} has inputs ${model.inputs.map((i) => `"${i.name}"`).join(', ')}`);
   return spec;
 }
 
 export function outputSpec(model: ModelSpec, name: unknown): TensorSpec {
   if (typeof name !== 'string') throw badRequest(`every requested output needs a "name" string`);
   const spec = model.outputByName.get(name);
-  if (!spec) throw badRequest(`unknown output "${name}": model ${model.name} has outputs ${model.outputs.map((o) => `"${o.name}"`).join(', ')}`);
+  if (!spec)
+    throw badRequest(`unknown output "${name}": model ${model.name} has outputs ${model.outputs.map((o) => `"${o.name}"`).join(', ')}`);
   return spec;
 }
 
 /** Rank and fixed dimensions against the model's metadata. */
 export function checkShape(spec: TensorSpec, shape: readonly number[]): void {
   if (shape.length !== spec.shape.length) {
-    throw badRequest(`input "${spec.name}": shape ${shapeText(shape)} has rank ${shape.length}, the model expects rank ${spec.shape.length} (shape ${shapeText(spec.shape)})`);
+    throw badRequest(
+      `input "${spec.name}": shape ${shapeText(shape)} has rank ${shape.length}, the model expects rank ${spec.shape.length} (shape ${shapeText(spec.shape)})`,
+    );
   }
   for (let i = 0; i < shape.length; i++) {
     const want = spec.shape[i] as number;
@@ -62,7 +66,9 @@ export function parseShape(name: string, shape: unknown): number[] {
 export function finishInputs(model: ModelSpec, inputs: Map<string, Tensor>): number {
   for (const spec of model.inputs) {
     if (!inputs.has(spec.name)) {
-      throw badRequest(`missing input "${spec.name}": model ${model.name} expects inputs ${model.inputs.map((i) => `"${i.name}"`).join(', ')}`);
+      throw badRequest(
+        `missing input "${spec.name}": model ${model.name} expects inputs ${model.inputs.map((i) => `"${i.name}"`).join(', ')}`,
+      );
     }
   }
   if (!model.batchable) return 0;

@@ -104,10 +104,13 @@ export class Scheduler {
         const waitedUs = (performance.now() - head.enqueued) * 1000;
         if (waitedUs < this.opts.maxBatchDelayUs && !head.solo && totalRows(this.queue) < this.opts.maxBatchSize) {
           if (!this.delayTimer) {
-            this.delayTimer = setTimeout(() => {
-              this.delayTimer = undefined;
-              this.pump();
-            }, Math.max(0, Math.ceil((this.opts.maxBatchDelayUs - waitedUs) / 1000)));
+            this.delayTimer = setTimeout(
+              () => {
+                this.delayTimer = undefined;
+                this.pump();
+              },
+              Math.max(0, Math.ceil((this.opts.maxBatchDelayUs - waitedUs) / 1000)),
+            );
           }
           return;
         }
@@ -127,7 +130,12 @@ export class Scheduler {
       this.hooks.queueSeconds((now - j.enqueued) / 1000);
     }
     const single = live.length === 1;
-    const feeds = single ? (live[0] as Job).inputs : concatInputs(this.opts.inputNames, live.map((j) => j.inputs));
+    const feeds = single
+      ? (live[0] as Job).inputs
+      : concatInputs(
+          this.opts.inputNames,
+          live.map((j) => j.inputs),
+        );
     const rows = live.map((j) => j.rows);
     this.hooks.batchRows(single ? (live[0] as Job).rows : totalRows(live));
     this.exec.run(feeds, single ? (live[0] as Job).fetches : undefined).then(

@@ -72,7 +72,13 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     });
   });
   const port = (server.address() as AddressInfo).port;
-  log.info('listening', { host: config.host, port, model: config.modelName, version: config.modelVersion, apiKey: config.apiKey ? 'required' : 'off' });
+  log.info('listening', {
+    host: config.host,
+    port,
+    model: config.modelName,
+    version: config.modelVersion,
+    apiKey: config.apiKey ? 'required' : 'off',
+  });
 
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
@@ -100,7 +106,9 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     await Promise.race([closed, timeout]);
     clearInterval(idleSweep);
     if (forced) {
-      log.warn('shutdown: timeout reached with requests still in flight; closing connections', { shutdownTimeoutSeconds: config.shutdownTimeoutSeconds });
+      log.warn('shutdown: timeout reached with requests still in flight; closing connections', {
+        shutdownTimeoutSeconds: config.shutdownTimeoutSeconds,
+      });
       server.closeAllConnections();
     }
     state.scheduler?.close();
@@ -166,7 +174,10 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         version: model.version,
         workers,
         intraOpThreads: config.intraOpThreads,
-        batching: model.batchable && config.maxBatchSize > 1 ? { maxBatchSize: config.maxBatchSize, maxBatchDelayUs: config.maxBatchDelayUs } : 'off',
+        batching:
+          model.batchable && config.maxBatchSize > 1
+            ? { maxBatchSize: config.maxBatchSize, maxBatchDelayUs: config.maxBatchDelayUs }
+            : 'off',
         inputs: model.inputs.map((i) => `${i.name} ${i.datatype} [${i.shape.join(',')}]`),
         outputs: model.outputs.map((o) => `${o.name} ${o.datatype} [${o.shape.join(',')}]`),
       });

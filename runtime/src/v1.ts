@@ -48,7 +48,9 @@ export function parseV1Request(model: ModelSpec, body: Buffer): { req: InferRequ
     } else if (model.inputs.length === 1) {
       add((model.inputs[0] as { name: string }).name, instances);
     } else {
-      throw badRequest(`model ${model.name} has ${model.inputs.length} inputs: each instance must be an object {${model.inputs.map((i) => `"${i.name}": ...`).join(', ')}}`);
+      throw badRequest(
+        `model ${model.name} has ${model.inputs.length} inputs: each instance must be an object {${model.inputs.map((i) => `"${i.name}": ...`).join(', ')}}`,
+      );
     }
   } else {
     format = 'inputs';
@@ -72,14 +74,18 @@ export function encodeV1Response(format: V1Format, model: ModelSpec, req: InferR
     return { name: o.spec.name, t };
   });
   if (format === 'inputs') {
-    if (outs.length === 1) return `{"outputs":${jsonNested((outs[0] as { t: Tensor }).t, model.outputs[0]?.name ?? '', (outs[0] as { t: Tensor }).t.dims, 0)}}`;
+    if (outs.length === 1)
+      return `{"outputs":${jsonNested((outs[0] as { t: Tensor }).t, model.outputs[0]?.name ?? '', (outs[0] as { t: Tensor }).t.dims, 0)}}`;
     return `{"outputs":{${outs.map((o) => `${JSON.stringify(o.name)}:${jsonNested(o.t, o.name, o.t.dims, 0)}`).join(',')}}}`;
   }
   const first = req.inputs.values().next().value as Tensor;
   const n = first.dims[0] ?? 1;
   for (const o of outs) {
     if (o.t.dims[0] !== n) {
-      throw new HttpError(400, `output "${o.name}" has shape [${o.t.dims.join(',')}], not one row per instance (${n}): use "inputs" for this model`);
+      throw new HttpError(
+        400,
+        `output "${o.name}" has shape [${o.t.dims.join(',')}], not one row per instance (${n}): use "inputs" for this model`,
+      );
     }
   }
   const rows = new Array<string>(n);

@@ -6,7 +6,16 @@ import { binaryBytes, decodeBinaryData, decodeJsonData, jsonArray } from './code
 import type { Tensor } from './datatypes.ts';
 import { badRequest } from './errors.ts';
 import type { ModelSpec } from './model.ts';
-import { allOutputs, checkShape, finishInputs, inputSpec, outputSpec, parseShape, type InferRequest, type RequestedOutput } from './request.ts';
+import {
+  allOutputs,
+  checkShape,
+  finishInputs,
+  inputSpec,
+  outputSpec,
+  parseShape,
+  type InferRequest,
+  type RequestedOutput,
+} from './request.ts';
 
 const NON_JSON_NUMBER = /(?:^|[[,:]\s*)-?(?:NaN|Infinity)\s*(?:[,\]}]|$)/;
 
@@ -33,9 +42,11 @@ function isObject(v: unknown): v is Record<string, unknown> {
 export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: string | undefined): InferRequest {
   let jsonEnd = body.length;
   if (headerLength !== undefined) {
-    if (!/^\d+$/.test(headerLength.trim())) throw badRequest(`Inference-Header-Content-Length must be a non-negative integer, got "${headerLength}"`);
+    if (!/^\d+$/.test(headerLength.trim()))
+      throw badRequest(`Inference-Header-Content-Length must be a non-negative integer, got "${headerLength}"`);
     jsonEnd = Number(headerLength.trim());
-    if (jsonEnd > body.length) throw badRequest(`Inference-Header-Content-Length ${jsonEnd} is larger than the request body (${body.length} bytes)`);
+    if (jsonEnd > body.length)
+      throw badRequest(`Inference-Header-Content-Length ${jsonEnd} is larger than the request body (${body.length} bytes)`);
   }
   const doc = parseJson(body.toString('utf8', 0, jsonEnd));
   if (!isObject(doc)) throw badRequest('the request body must be a JSON object with an "inputs" array');
@@ -51,7 +62,8 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
     if (!isObject(input)) throw badRequest('every element of "inputs" must be an object');
     const spec = inputSpec(model, input['name']);
     if (tensors.has(spec.name)) throw badRequest(`input "${spec.name}" is given more than once`);
-    if (typeof input['datatype'] !== 'string') throw badRequest(`input "${spec.name}": "datatype" must be a string such as "${spec.datatype}"`);
+    if (typeof input['datatype'] !== 'string')
+      throw badRequest(`input "${spec.name}": "datatype" must be a string such as "${spec.datatype}"`);
     if (input['datatype'] !== spec.datatype) {
       throw badRequest(`input "${spec.name}": datatype ${input['datatype']} does not match the model's ${spec.datatype}`);
     }
@@ -64,10 +76,13 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
       if (typeof binarySize !== 'number' || !Number.isSafeInteger(binarySize) || binarySize < 0) {
         throw badRequest(`input "${spec.name}": binary_data_size must be a non-negative integer`);
       }
-      if (headerLength === undefined) throw badRequest(`input "${spec.name}" has binary_data_size but the request has no Inference-Header-Content-Length header`);
+      if (headerLength === undefined)
+        throw badRequest(`input "${spec.name}" has binary_data_size but the request has no Inference-Header-Content-Length header`);
       if (input['data'] !== undefined) throw badRequest(`input "${spec.name}" has both "data" and binary_data_size`);
       if (offset + binarySize > body.length) {
-        throw badRequest(`input "${spec.name}": binary_data_size ${binarySize} runs past the end of the body (${body.length - offset} bytes of binary data left)`);
+        throw badRequest(
+          `input "${spec.name}": binary_data_size ${binarySize} runs past the end of the body (${body.length - offset} bytes of binary data left)`,
+        );
       }
       data = decodeBinaryData(spec.name, spec.info, body.subarray(offset, offset + binarySize), shape);
       offset += binarySize;
@@ -78,7 +93,9 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
     tensors.set(spec.name, { type: spec.info.ort, dims: shape, data });
   }
   if (offset !== body.length) {
-    throw badRequest(`the body has ${body.length - offset} bytes of binary data that no input's binary_data_size accounts for (Inference-Header-Content-Length ${headerLength ?? 'absent'})`);
+    throw badRequest(
+      `the body has ${body.length - offset} bytes of binary data that no input's binary_data_size accounts for (Inference-Header-Content-Length ${headerLength ?? 'absent'})`,
+    );
   }
   const rows = finishInputs(model, tensors);
 
@@ -138,4 +155,3 @@ export function encodeV2Response(model: ModelSpec, req: InferRequest, results: M
 export function v2ResponsePrefix(model: ModelSpec): string {
   return `{"model_name":${JSON.stringify(model.name)},"model_version":${JSON.stringify(model.version)}`;
 }
-

@@ -57,7 +57,8 @@ async function main(): Promise<void> {
         let out = t.data as Tensor['data'];
         // float16 comes back as a Float16Array where the global exists (Node 24); the rest of the
         // runtime carries half floats as their raw bits
-        if (t.type === 'float16' && !(out instanceof Uint16Array) && !Array.isArray(out)) out = new Uint16Array(out.buffer, out.byteOffset, out.length);
+        if (t.type === 'float16' && !(out instanceof Uint16Array) && !Array.isArray(out))
+          out = new Uint16Array(out.buffer, out.byteOffset, out.length);
         outputs[name] = { type: t.type as Tensor['type'], dims: [...t.dims], data: out };
       }
       send({ type: 'result', id: msg.id, outputs, computeMs: performance.now() - t0 });

@@ -20,7 +20,11 @@ function flatten(v: unknown): number[] {
   return Array.isArray(v) ? v.flatMap(flatten) : [v as number];
 }
 
-function checkOutputs(got: { name: string; datatype: string; shape: number[]; data: unknown[] }[], want: ExpectedTensor[], how: string): void {
+function checkOutputs(
+  got: { name: string; datatype: string; shape: number[]; data: unknown[] }[],
+  want: ExpectedTensor[],
+  how: string,
+): void {
   assert.deepEqual(got.map((o) => o.name).sort(), want.map((o) => o.name).sort(), `${how}: output names`);
   for (const w of want) {
     const g = got.find((o) => o.name === w.name)!;
@@ -93,7 +97,9 @@ describe('health, metadata, metrics, OpenAPI', () => {
   test('GET /v1/models/{m} (TF-Serving status) and /metadata', async () => {
     const r = await request(`${url('iris')}/v1/models/iris`);
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json(), { model_version_status: [{ version: '3', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }] });
+    assert.deepEqual(r.json(), {
+      model_version_status: [{ version: '3', state: 'AVAILABLE', status: { error_code: 'OK', error_message: '' } }],
+    });
     const v = await request(`${url('iris')}/v1/models/iris/versions/3`);
     assert.equal(v.status, 200);
     const m = await request(`${url('iris')}/v1/models/iris/metadata`);
@@ -103,7 +109,9 @@ describe('health, metadata, metrics, OpenAPI', () => {
   });
 
   test('GET /metrics: request counts, sub-millisecond latency buckets, batch size, in-flight, event-loop lag', async () => {
-    await post(`${url('iris')}/v2/models/iris/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] });
+    await post(`${url('iris')}/v2/models/iris/infer`, {
+      inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
+    });
     const r = await request(`${url('iris')}/metrics`);
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
@@ -123,7 +131,19 @@ describe('health, metadata, metrics, OpenAPI', () => {
     assert.equal(r.status, 200);
     const doc = r.json() as { openapi: string; paths: Record<string, unknown> };
     assert.match(doc.openapi, /^3\./);
-    for (const p of ['/v2/health/live', '/v2/health/ready', '/v2', '/v2/models/{model}', '/v2/models/{model}/ready', '/v2/models/{model}/infer', '/v2/models/{model}/versions/{version}/infer', '/v1/models/{model}', '/v1/models/{model}:predict', '/v1/models/{model}/versions/{version}:predict', '/metrics']) {
+    for (const p of [
+      '/v2/health/live',
+      '/v2/health/ready',
+      '/v2',
+      '/v2/models/{model}',
+      '/v2/models/{model}/ready',
+      '/v2/models/{model}/infer',
+      '/v2/models/{model}/versions/{version}/infer',
+      '/v1/models/{model}',
+      '/v1/models/{model}:predict',
+      '/v1/models/{model}/versions/{version}:predict',
+      '/metrics',
+    ]) {
       assert.ok(doc.paths[p], `missing ${p}`);
     }
   });
@@ -141,7 +161,8 @@ describe('health, metadata, metrics, OpenAPI', () => {
 describe('expected outputs of every example model', () => {
   for (const m of MODELS) {
     const exp = expected(m);
-    const v2Inputs = (nested: boolean) => exp.inputs.map((i) => ({ name: i.name, shape: i.shape, datatype: i.datatype, data: nested ? nest(i.data, i.shape) : i.data }));
+    const v2Inputs = (nested: boolean) =>
+      exp.inputs.map((i) => ({ name: i.name, shape: i.shape, datatype: i.datatype, data: nested ? nest(i.data, i.shape) : i.data }));
 
     test(`${m}: V2 JSON flat`, async () => {
       const r = await post(`${url(m)}/v2/models/${m}/infer`, { inputs: v2Inputs(false) });
@@ -178,7 +199,9 @@ describe('expected outputs of every example model', () => {
       const instances =
         exp.inputs.length === 1
           ? perInput[0]
-          : Array.from({ length: rows }, (_, r) => Object.fromEntries(exp.inputs.map((inp, k) => [inp.name, (perInput[k] as unknown[])[r]])));
+          : Array.from({ length: rows }, (_, r) =>
+              Object.fromEntries(exp.inputs.map((inp, k) => [inp.name, (perInput[k] as unknown[])[r]])),
+            );
       const r = await post(`${url(m)}/v1/models/${m}:predict`, { instances });
       assert.equal(r.status, 200, r.text);
       const preds = r.json()['predictions'] as unknown[];
@@ -192,7 +215,10 @@ describe('expected outputs of every example model', () => {
     });
 
     test(`${m}: V1 inputs (columnar format), versioned URL`, async () => {
-      const inputs = exp.inputs.length === 1 ? nest((exp.inputs[0] as ExpectedTensor).data, (exp.inputs[0] as ExpectedTensor).shape) : Object.fromEntries(exp.inputs.map((i) => [i.name, nest(i.data, i.shape)]));
+      const inputs =
+        exp.inputs.length === 1
+          ? nest((exp.inputs[0] as ExpectedTensor).data, (exp.inputs[0] as ExpectedTensor).shape)
+          : Object.fromEntries(exp.inputs.map((i) => [i.name, nest(i.data, i.shape)]));
       const r = await post(`${url(m)}/v1/models/${m}/versions/3:predict`, { inputs });
       assert.equal(r.status, 200, r.text);
       const outs = r.json()['outputs'];
@@ -212,16 +238,29 @@ describe('expected outputs of every example model', () => {
       outputs: [{ name: 'label' }],
     });
     assert.equal(r.status, 200);
-    assert.deepEqual(r.json(), { model_name: 'iris', model_version: '3', id: 'req-42', outputs: [{ name: 'label', datatype: 'INT64', shape: [2], data: [0, 2] }] });
+    assert.deepEqual(r.json(), {
+      model_name: 'iris',
+      model_version: '3',
+      id: 'req-42',
+      outputs: [{ name: 'label', datatype: 'INT64', shape: [2], data: [0, 2] }],
+    });
   });
 
   test('iris: mixed binary input, one JSON output and one binary output', async () => {
     const exp = expected('iris');
-    const { body, headers } = binaryRequest(exp.inputs, { outputs: [{ name: 'label' }, { name: 'probabilities', parameters: { binary_data: true } }] });
+    const { body, headers } = binaryRequest(exp.inputs, {
+      outputs: [{ name: 'label' }, { name: 'probabilities', parameters: { binary_data: true } }],
+    });
     const r = await request(`${url('iris')}/v2/models/iris/infer`, { body, headers });
     assert.equal(r.status, 200, r.text);
     const dec = decodeBinaryResponse(r.body, r.headers.get('inference-header-content-length'));
-    assert.deepEqual(dec.outputs.map((o) => [o.name, o.binary]), [['label', false], ['probabilities', true]]);
+    assert.deepEqual(
+      dec.outputs.map((o) => [o.name, o.binary]),
+      [
+        ['label', false],
+        ['probabilities', true],
+      ],
+    );
     checkOutputs(dec.outputs, exp.outputs, 'mixed');
   });
 
@@ -236,9 +275,16 @@ describe('expected outputs of every example model', () => {
 
   test('the classic TF Serving curl example works', async () => {
     const { execFileSync } = await import('node:child_process');
-    const out = execFileSync('curl', ['-s', '-d', '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}', '-X', 'POST', `${url('iris')}/v1/models/iris:predict`], { encoding: 'utf8' });
+    const out = execFileSync(
+      'curl',
+      ['-s', '-d', '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]}', '-X', 'POST', `${url('iris')}/v1/models/iris:predict`],
+      { encoding: 'utf8' },
+    );
     const preds = (JSON.parse(out) as { predictions: { label: number; probabilities: number[] }[] }).predictions;
-    assert.deepEqual(preds.map((p) => p.label), [0, 2]);
+    assert.deepEqual(
+      preds.map((p) => p.label),
+      [0, 2],
+    );
     assert.equal(preds[0]!.probabilities.length, 3);
   });
 });

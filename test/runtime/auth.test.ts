@@ -23,7 +23,12 @@ test('inference without a key -> 401 naming the missing key', async () => {
 });
 
 test('wrong key -> 401 invalid API key (Bearer and x-api-key)', async () => {
-  for (const headers of [{ authorization: 'Bearer nope' }, { 'x-api-key': 'nope' }, { 'x-api-key': `${KEY}x` }, { authorization: `Basic ${KEY}` }] as Record<string, string>[]) {
+  for (const headers of [
+    { authorization: 'Bearer nope' },
+    { 'x-api-key': 'nope' },
+    { 'x-api-key': `${KEY}x` },
+    { authorization: `Basic ${KEY}` },
+  ] as Record<string, string>[]) {
     const r = await post(`${rt.url}/v2/models/iris/infer`, body, headers);
     assert.equal(r.status, 401, JSON.stringify(headers));
     assert.match(r.json()['error'] as string, /(invalid|missing) API key/);

@@ -26,7 +26,9 @@ after(async () => {
 });
 
 const infer = (r: Runtime, model = 'iris') => `${r.url}/v2/models/${model}/infer`;
-const irisInput = (over: Record<string, unknown> = {}) => ({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2], ...over }] });
+const irisInput = (over: Record<string, unknown> = {}) => ({
+  inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2], ...over }],
+});
 
 function assertError(r: Reply, status: number, pattern: RegExp): void {
   assert.equal(r.status, status, `status (body: ${r.text})`);
@@ -52,7 +54,12 @@ test('body over the limit -> 413 (declared length and chunked)', async () => {
       c.close();
     },
   });
-  const res = await fetch(infer(iris), { method: 'POST', body: stream, duplex: 'half', headers: { 'content-type': 'application/json' } } as RequestInit);
+  const res = await fetch(infer(iris), {
+    method: 'POST',
+    body: stream,
+    duplex: 'half',
+    headers: { 'content-type': 'application/json' },
+  } as RequestInit);
   assert.equal(res.status, 413);
   assert.match(((await res.json()) as { error: string }).error, /larger than the limit/);
 });
@@ -67,22 +74,42 @@ test('unknown model or version -> 404', async () => {
 
 test('unknown input name -> 400', async () => {
   assertError(await post(infer(iris), irisInput({ name: 'foo' })), 400, /unknown input "foo".*"input"/);
-  assertError(await post(`${two.url}/v1/models/two-inputs:predict`, { instances: [{ features: [1, 2], cat: [1], extra: 1 }] }), 400, /unknown input "extra"/);
+  assertError(
+    await post(`${two.url}/v1/models/two-inputs:predict`, { instances: [{ features: [1, 2], cat: [1], extra: 1 }] }),
+    400,
+    /unknown input "extra"/,
+  );
 });
 
 test('unknown output name -> 400', async () => {
-  assertError(await post(infer(iris), { ...irisInput(), outputs: [{ name: 'bar' }] }), 400, /unknown output "bar".*"label", "probabilities"/);
+  assertError(
+    await post(infer(iris), { ...irisInput(), outputs: [{ name: 'bar' }] }),
+    400,
+    /unknown output "bar".*"label", "probabilities"/,
+  );
 });
 
 test('wrong datatype -> 400', async () => {
-  assertError(await post(infer(iris), irisInput({ datatype: 'FP64' })), 400, /input "input": datatype FP64 does not match the model's FP32/);
+  assertError(
+    await post(infer(iris), irisInput({ datatype: 'FP64' })),
+    400,
+    /input "input": datatype FP64 does not match the model's FP32/,
+  );
   assertError(await post(infer(iris), irisInput({ datatype: 'NOPE' })), 400, /datatype NOPE does not match/);
 });
 
 test('wrong rank or fixed dimension -> 400', async () => {
-  assertError(await post(infer(iris), irisInput({ shape: [4] })), 400, /shape \[4\] has rank 1, the model expects rank 2 \(shape \[-1,4\]\)/);
+  assertError(
+    await post(infer(iris), irisInput({ shape: [4] })),
+    400,
+    /shape \[4\] has rank 1, the model expects rank 2 \(shape \[-1,4\]\)/,
+  );
   assertError(await post(infer(iris), irisInput({ shape: [1, 3], data: [1, 2, 3] })), 400, /dimension 1 is 3, the model expects 4/);
-  assertError(await post(infer(fixed, 'fixed-shape'), { inputs: [{ name: 'matrix', shape: [2, 4], datatype: 'FP32', data: new Array(8).fill(1) }] }), 400, /dimension 0 is 2, the model expects 3 \(shape \[3,4\]\)/);
+  assertError(
+    await post(infer(fixed, 'fixed-shape'), { inputs: [{ name: 'matrix', shape: [2, 4], datatype: 'FP32', data: new Array(8).fill(1) }] }),
+    400,
+    /dimension 0 is 2, the model expects 3 \(shape \[3,4\]\)/,
+  );
   assertError(await post(`${iris.url}/v1/models/iris:predict`, { instances: [[1, 2, 3]] }), 400, /dimension 1 is 3, the model expects 4/);
   assertError(await post(infer(iris), irisInput({ shape: [1, -4] })), 400, /"shape" must be an array of non-negative integers/);
 });
@@ -90,49 +117,117 @@ test('wrong rank or fixed dimension -> 400', async () => {
 test('data length != product(shape) -> 400', async () => {
   assertError(await post(infer(iris), irisInput({ shape: [2, 4] })), 400, /data has 4 elements but shape \[2,4\] needs 8/);
   assertError(await post(infer(iris), irisInput({ data: [[1, 2], [3]] })), 400, /data has 3 elements but shape \[1,4\] needs 4/);
-  assertError(await post(`${iris.url}/v1/models/iris:predict`, { instances: [[1, 2, 3, 4], [1, 2, 3]] }), 400, /ragged nesting/);
+  assertError(
+    await post(`${iris.url}/v1/models/iris:predict`, {
+      instances: [
+        [1, 2, 3, 4],
+        [1, 2, 3],
+      ],
+    }),
+    400,
+    /ragged nesting/,
+  );
 });
 
 test('missing inputs -> 400', async () => {
-  assertError(await post(infer(two, 'two-inputs'), { inputs: [{ name: 'features', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }), 400, /missing input "cat"/);
+  assertError(
+    await post(infer(two, 'two-inputs'), { inputs: [{ name: 'features', shape: [1, 2], datatype: 'FP32', data: [1, 2] }] }),
+    400,
+    /missing input "cat"/,
+  );
   assertError(await post(infer(iris), { inputs: [] }), 400, /"inputs" must be a non-empty array/);
   assertError(await post(infer(iris), { id: 'x' }), 400, /"inputs" must be a non-empty array/);
   assertError(await post(`${two.url}/v1/models/two-inputs:predict`, { instances: [{ features: [1, 2] }] }), 400, /missing input "cat"/);
 });
 
 test('strings, null, NaN and out-of-range integers in numeric tensors -> 400', async () => {
-  assertError(await post(infer(iris), irisInput({ data: [5.1, 'abc', 1.4, 0.2] })), 400, /input "input": element 1 is a string \("abc"\), expected a finite number for FP32/);
+  assertError(
+    await post(infer(iris), irisInput({ data: [5.1, 'abc', 1.4, 0.2] })),
+    400,
+    /input "input": element 1 is a string \("abc"\), expected a finite number for FP32/,
+  );
   assertError(await post(infer(iris), irisInput({ data: [null, 3.5, 1.4, 0.2] })), 400, /element 0 is null, expected a finite number/);
-  assertError(await post(infer(iris), '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[NaN,3.5,1.4,0.2]}]}'), 400, /NaN and Infinity are not JSON numbers/);
+  assertError(
+    await post(infer(iris), '{"inputs":[{"name":"input","shape":[1,4],"datatype":"FP32","data":[NaN,3.5,1.4,0.2]}]}'),
+    400,
+    /NaN and Infinity are not JSON numbers/,
+  );
   assertError(await post(`${iris.url}/v1/models/iris:predict`, '{"instances":[[1,2,3,Infinity]]}'), 400, /NaN and Infinity/);
   assertError(await post(`${iris.url}/v1/models/iris:predict`, { instances: [[1, 2, 3, 'x']] }), 400, /element 3 is a string/);
-  const cat = (v: unknown) => ({ inputs: [{ name: 'features', shape: [1, 2], datatype: 'FP32', data: [1, 2] }, { name: 'cat', shape: [1, 1], datatype: 'INT64', data: [v] }] });
+  const cat = (v: unknown) => ({
+    inputs: [
+      { name: 'features', shape: [1, 2], datatype: 'FP32', data: [1, 2] },
+      { name: 'cat', shape: [1, 1], datatype: 'INT64', data: [v] },
+    ],
+  });
   assertError(await post(infer(two, 'two-inputs'), cat(1.5)), 400, /input "cat": element 0 is 1.5, expected an integer .* for INT64/);
-  assertError(await post(infer(two, 'two-inputs'), cat(2 ** 60)), 400, /input "cat": element 0 is 1152921504606847000, expected an integer/);
+  assertError(
+    await post(infer(two, 'two-inputs'), cat(2 ** 60)),
+    400,
+    /input "cat": element 0 is 1152921504606847000, expected an integer/,
+  );
 });
 
 test('binary header length inconsistent with the body -> 400', async () => {
   const good = binaryRequest([{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }]);
   // header length larger than the body
-  assertError(await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': '99999' } }), 400, /Inference-Header-Content-Length 99999 is larger than the request body/);
+  assertError(
+    await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': '99999' } }),
+    400,
+    /Inference-Header-Content-Length 99999 is larger than the request body/,
+  );
   // header length not a number
-  assertError(await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': 'abc' } }), 400, /Inference-Header-Content-Length must be a non-negative integer/);
+  assertError(
+    await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': 'abc' } }),
+    400,
+    /Inference-Header-Content-Length must be a non-negative integer/,
+  );
   // header length cutting the JSON short
   const hl = Number(good.headers['inference-header-content-length']);
-  assertError(await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': String(hl - 5) } }), 400, /malformed JSON/);
+  assertError(
+    await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': String(hl - 5) } }),
+    400,
+    /malformed JSON/,
+  );
   // binary_data_size disagreeing with shape x datatype
-  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }));
+  const header = Buffer.from(
+    JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }),
+  );
   const short = Buffer.concat([header, tensorBytes('FP32', [1, 2, 3])]);
-  assertError(await request(infer(iris), { body: short, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) } }), 400, /binary_data_size is 12 bytes but shape \[1,4\] of FP32 needs 4 x 4 = 16 bytes/);
+  assertError(
+    await request(infer(iris), {
+      body: short,
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    }),
+    400,
+    /binary_data_size is 12 bytes but shape \[1,4\] of FP32 needs 4 x 4 = 16 bytes/,
+  );
   // more binary bytes than the inputs declare
   const extra = Buffer.concat([good.body, Buffer.from([1, 2, 3])]);
-  assertError(await request(infer(iris), { body: extra, headers: good.headers }), 400, /3 bytes of binary data that no input's binary_data_size accounts for/);
+  assertError(
+    await request(infer(iris), { body: extra, headers: good.headers }),
+    400,
+    /3 bytes of binary data that no input's binary_data_size accounts for/,
+  );
   // binary_data_size running past the end of the body
-  const header2 = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }));
+  const header2 = Buffer.from(
+    JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }),
+  );
   const cut = Buffer.concat([header2, tensorBytes('FP32', [1, 2])]);
-  assertError(await request(infer(iris), { body: cut, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header2.length) } }), 400, /binary_data_size 16 runs past the end of the body/);
+  assertError(
+    await request(infer(iris), {
+      body: cut,
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header2.length) },
+    }),
+    400,
+    /binary_data_size 16 runs past the end of the body/,
+  );
   // binary_data_size without the header
-  assertError(await post(infer(iris), { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }), 400, /no Inference-Header-Content-Length header/);
+  assertError(
+    await post(infer(iris), { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] }),
+    400,
+    /no Inference-Header-Content-Length header/,
+  );
 });
 
 test('model not ready -> 503 (server live, model still loading)', async () => {

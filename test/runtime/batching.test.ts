@@ -21,14 +21,22 @@ after(async () => {
 
 function rows(i: number): number[][] {
   const n = 1 + (i % 3);
-  return Array.from({ length: n }, (_, r) => [4.3 + ((i * 7 + r) % 36) / 10, 2 + ((i + r) % 24) / 10, 1 + ((i * 3 + r) % 59) / 10, 0.1 + ((i + 2 * r) % 24) / 10]);
+  return Array.from({ length: n }, (_, r) => [
+    4.3 + ((i * 7 + r) % 36) / 10,
+    2 + ((i + r) % 24) / 10,
+    1 + ((i * 3 + r) % 59) / 10,
+    0.1 + ((i + 2 * r) % 24) / 10,
+  ]);
 }
 
 async function runAll(rt: Runtime): Promise<{ label: number[]; probabilities: number[] }[]> {
   return Promise.all(
     Array.from({ length: 48 }, async (_, i) => {
       const data = rows(i);
-      const r = await post(`${rt.url}/v2/models/iris/infer`, { id: String(i), inputs: [{ name: 'input', shape: [data.length, 4], datatype: 'FP32', data }] });
+      const r = await post(`${rt.url}/v2/models/iris/infer`, {
+        id: String(i),
+        inputs: [{ name: 'input', shape: [data.length, 4], datatype: 'FP32', data }],
+      });
       assert.equal(r.status, 200, r.text);
       const body = r.json() as { id: string; outputs: { name: string; shape: number[]; data: number[] }[] };
       assert.equal(body.id, String(i), 'each reply belongs to its request');
@@ -65,7 +73,10 @@ test('batching on and off give identical outputs for the same concurrent request
 
 test('a full queue answers 429 and the queued requests still complete', async () => {
   // one worker, 1 s batching window, queue of 2: the first two wait, the third is refused
-  const rt = await startRuntime({ model: 'iris', args: ['--max-batch-size', '64', '--max-batch-delay-us', '1000000', '--max-queue-size', '2'] });
+  const rt = await startRuntime({
+    model: 'iris',
+    args: ['--max-batch-size', '64', '--max-batch-delay-us', '1000000', '--max-queue-size', '2'],
+  });
   try {
     const body = { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] };
     const first = [post(`${rt.url}/v2/models/iris/infer`, body), post(`${rt.url}/v2/models/iris/infer`, body)];
@@ -80,9 +91,14 @@ test('a full queue answers 429 and the queued requests still complete', async ()
 });
 
 test('a request past its deadline answers 504', async () => {
-  const rt = await startRuntime({ model: 'iris', args: ['--max-batch-size', '64', '--max-batch-delay-us', '2000000', '--request-timeout-ms', '100'] });
+  const rt = await startRuntime({
+    model: 'iris',
+    args: ['--max-batch-size', '64', '--max-batch-delay-us', '2000000', '--request-timeout-ms', '100'],
+  });
   try {
-    const r = await post(`${rt.url}/v2/models/iris/infer`, { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] });
+    const r = await post(`${rt.url}/v2/models/iris/infer`, {
+      inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }],
+    });
     assert.equal(r.status, 504);
     assert.match(r.json()['error'] as string, /timed out after 100 ms/);
     assert.equal((await request(`${rt.url}/v2/health/ready`)).status, 200);
@@ -95,7 +111,11 @@ test('models without a dynamic batch dimension are never batched', async () => {
   const rt = await startRuntime({ model: 'fixed-shape', args: ['--max-batch-size', '64', '--max-batch-delay-us', '20000'] });
   try {
     const data = Array.from({ length: 12 }, (_, i) => i / 2);
-    const replies = await Promise.all(Array.from({ length: 8 }, () => post(`${rt.url}/v2/models/fixed-shape/infer`, { inputs: [{ name: 'matrix', shape: [3, 4], datatype: 'FP32', data }] })));
+    const replies = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        post(`${rt.url}/v2/models/fixed-shape/infer`, { inputs: [{ name: 'matrix', shape: [3, 4], datatype: 'FP32', data }] }),
+      ),
+    );
     for (const r of replies) assert.equal(r.status, 200, r.text);
     const stats = await batchStats(rt);
     assert.equal(stats.count, 8);

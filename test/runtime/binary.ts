@@ -64,7 +64,7 @@ export function bytesToNumbers(datatype: string, b: Buffer): unknown[] {
       return Array.from(new Float16Array(copy));
     case 'BYTES': {
       const out: string[] = [];
-      for (let off = 0; off < b.length; ) {
+      for (let off = 0; off < b.length;) {
         const len = b.readUInt32LE(off);
         out.push(b.toString('utf8', off + 4, off + 4 + len));
         off += 4 + len;
@@ -90,11 +90,19 @@ export interface BinaryInput {
 }
 
 /** Body + headers as tritonclient sends them (binary inputs; outputs binary unless told). */
-export function binaryRequest(inputs: BinaryInput[], extra: Record<string, unknown> = {}): { body: Buffer; headers: Record<string, string> } {
+export function binaryRequest(
+  inputs: BinaryInput[],
+  extra: Record<string, unknown> = {},
+): { body: Buffer; headers: Record<string, string> } {
   const blobs = inputs.map((i) => tensorBytes(i.datatype, i.data));
   const header = Buffer.from(
     JSON.stringify({
-      inputs: inputs.map((i, k) => ({ name: i.name, shape: i.shape, datatype: i.datatype, parameters: { binary_data_size: (blobs[k] as Buffer).length } })),
+      inputs: inputs.map((i, k) => ({
+        name: i.name,
+        shape: i.shape,
+        datatype: i.datatype,
+        parameters: { binary_data_size: (blobs[k] as Buffer).length },
+      })),
       ...extra,
     }),
   );
@@ -113,9 +121,14 @@ export interface DecodedOutput {
 }
 
 /** Split a binary-extension response into its JSON header and the tensors after it. */
-export function decodeBinaryResponse(body: Buffer, headerLength: string | null): { header: Record<string, unknown>; outputs: DecodedOutput[] } {
+export function decodeBinaryResponse(
+  body: Buffer,
+  headerLength: string | null,
+): { header: Record<string, unknown>; outputs: DecodedOutput[] } {
   const hl = headerLength === null ? body.length : Number(headerLength);
-  const header = JSON.parse(body.subarray(0, hl).toString('utf8')) as { outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[] };
+  const header = JSON.parse(body.subarray(0, hl).toString('utf8')) as {
+    outputs: { name: string; datatype: string; shape: number[]; data?: unknown[]; parameters?: { binary_data_size?: number } }[];
+  };
   let off = hl;
   const outputs = header.outputs.map((o) => {
     const size = o.parameters?.binary_data_size;

@@ -26,7 +26,12 @@ after(async () => {
 function same(got: unknown[], want: unknown[], datatype: string, what: string): void {
   if (datatype === 'FP32') {
     // float32 rounding of the JSON values
-    want.forEach((w, i) => assert.ok(Math.abs((got[i] as number) - Math.fround(w as number)) <= Math.abs(Math.fround(w as number)) * 1e-7, `${what}[${i}]: ${got[i]} vs ${w}`));
+    want.forEach((w, i) =>
+      assert.ok(
+        Math.abs((got[i] as number) - Math.fround(w as number)) <= Math.abs(Math.fround(w as number)) * 1e-7,
+        `${what}[${i}]: ${got[i]} vs ${w}`,
+      ),
+    );
   } else {
     assert.deepEqual(got, want, what);
   }
@@ -34,7 +39,10 @@ function same(got: unknown[], want: unknown[], datatype: string, what: string): 
 
 test('metadata lists every datatype', async () => {
   const meta = (await request(`${rt.url}/v2/models/dtypes`)).json() as { inputs: { datatype: string }[] };
-  assert.deepEqual(meta.inputs.map((i) => i.datatype), ['BOOL', 'UINT8', 'INT8', 'UINT16', 'INT16', 'UINT32', 'INT32', 'UINT64', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES']);
+  assert.deepEqual(
+    meta.inputs.map((i) => i.datatype),
+    ['BOOL', 'UINT8', 'INT8', 'UINT16', 'INT16', 'UINT32', 'INT32', 'UINT64', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'],
+  );
 });
 
 test('JSON in, JSON out, for every datatype', async () => {

@@ -54,17 +54,31 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function runFetch(uri: string, env: Record<string, string> = {}): Promise<{ code: number | null; output: string; dest: string; termLog: string }> {
+async function runFetch(
+  uri: string,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; output: string; dest: string; termLog: string }> {
   const dest = join(mkdtempSync(join(dir, 'case-')), 'models', 'model.onnx');
   const termLog = join(dir, `termination-${Math.random().toString(36).slice(2)}.log`);
-  const p = spawnRuntime(['fetch'], { MODELSHIP_MODEL_URI: uri, MODELSHIP_MODEL_PATH: dest, MODELSHIP_TERMINATION_LOG: termLog, MODELSHIP_FETCH_BACKOFF_MS: '10', ...env });
+  const p = spawnRuntime(['fetch'], {
+    MODELSHIP_MODEL_URI: uri,
+    MODELSHIP_MODEL_PATH: dest,
+    MODELSHIP_TERMINATION_LOG: termLog,
+    MODELSHIP_FETCH_BACKOFF_MS: '10',
+    ...env,
+  });
   const code = await p.exited;
   return { code, output: p.output(), dest, termLog };
 }
 
 function noLeftovers(dest: string): void {
   const folder = join(dest, '..');
-  if (existsSync(folder)) assert.deepEqual(readdirSync(folder).filter((f) => f.includes('.part')), [], 'no temporary file left');
+  if (existsSync(folder))
+    assert.deepEqual(
+      readdirSync(folder).filter((f) => f.includes('.part')),
+      [],
+      'no temporary file left',
+    );
 }
 
 test('fetch with the right sha256 writes the model and exits 0', async () => {
@@ -80,7 +94,14 @@ test('fetch with a wrong sha256 fails with one clear line, writes nothing', asyn
   const r = await runFetch(`${base}/iris/model.onnx`, { MODELSHIP_MODEL_SHA256: wrong });
   assert.equal(r.code, 1);
   assert.match(r.output, new RegExp(`sha256 mismatch for .*: got ${IRIS_SHA}, expected ${wrong}`));
-  assert.equal(r.output.trim().split('\n').filter((l) => l.includes('"level":"error"')).length, 1, 'exactly one error line');
+  assert.equal(
+    r.output
+      .trim()
+      .split('\n')
+      .filter((l) => l.includes('"level":"error"')).length,
+    1,
+    'exactly one error line',
+  );
   assert.equal(existsSync(r.dest), false);
   noLeftovers(r.dest);
   assert.match(readFileSync(r.termLog, 'utf8'), /sha256 mismatch/, 'Kubernetes termination message written');
@@ -166,11 +187,17 @@ async function neverReady(args: string[], pattern: RegExp): Promise<void> {
   assert.equal(code, 1);
   assert.equal(readySeen, false, 'never reported ready');
   assert.match(p.output(), pattern);
-  assert.equal(p.logs.some((l) => l.message === 'ready'), false);
+  assert.equal(
+    p.logs.some((l) => l.message === 'ready'),
+    false,
+  );
 }
 
 test('serve exits non-zero and is never ready with a corrupt model', async () => {
-  await neverReady(['--model-path', modelPath('broken')], /cannot serve model: cannot load model .*broken\/model.onnx: .*Protobuf parsing failed/);
+  await neverReady(
+    ['--model-path', modelPath('broken')],
+    /cannot serve model: cannot load model .*broken\/model.onnx: .*Protobuf parsing failed/,
+  );
 });
 
 test('serve exits non-zero and is never ready when the sha256 does not match', async () => {

@@ -53,7 +53,10 @@ export interface StartOptions {
 }
 
 /** Spawn any runtime command with Node 24 (this process's node) and collect its output. */
-export function spawnRuntime(args: string[], env: Record<string, string> = {}): { proc: ChildProcess; output: () => string; logs: LogLine[]; exited: Promise<number | null> } {
+export function spawnRuntime(
+  args: string[],
+  env: Record<string, string> = {},
+): { proc: ChildProcess; output: () => string; logs: LogLine[]; exited: Promise<number | null> } {
   const proc = spawn(process.execPath, [MAIN, ...args], {
     cwd: ROOT,
     env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '', ...env },
@@ -86,13 +89,20 @@ export async function startRuntime(opts: StartOptions): Promise<Runtime> {
   const name = opts.name ?? opts.model ?? 'iris';
   const args = [
     'serve',
-    '--model-path', opts.modelPath ?? modelPath(opts.model ?? 'iris'),
-    '--model-name', name,
-    '--model-version', opts.version ?? '1',
-    '--host', '127.0.0.1',
-    '--port', '0',
-    '--workers', '1',
-    '--drain-delay-seconds', '0',
+    '--model-path',
+    opts.modelPath ?? modelPath(opts.model ?? 'iris'),
+    '--model-name',
+    name,
+    '--model-version',
+    opts.version ?? '1',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--workers',
+    '1',
+    '--drain-delay-seconds',
+    '0',
     ...(opts.args ?? []),
   ];
   const { proc, output, logs, exited } = spawnRuntime(args, opts.env);
@@ -129,11 +139,24 @@ export interface Reply {
   json: () => Record<string, unknown>;
 }
 
-export async function request(url: string, init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {}): Promise<Reply> {
-  const res = await fetch(url, { method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'), body: init.body, headers: { 'content-type': 'application/json', ...(init.headers ?? {}) } });
+export async function request(
+  url: string,
+  init: { method?: string; body?: string | Uint8Array; headers?: Record<string, string> } = {},
+): Promise<Reply> {
+  const res = await fetch(url, {
+    method: init.method ?? (init.body !== undefined ? 'POST' : 'GET'),
+    body: init.body,
+    headers: { 'content-type': 'application/json', ...(init.headers ?? {}) },
+  });
   const buf = Buffer.from(await res.arrayBuffer());
   const text = buf.toString('latin1');
-  return { status: res.status, headers: res.headers, text, body: buf, json: () => JSON.parse(buf.toString('utf8')) as Record<string, unknown> };
+  return {
+    status: res.status,
+    headers: res.headers,
+    text,
+    body: buf,
+    json: () => JSON.parse(buf.toString('utf8')) as Record<string, unknown>,
+  };
 }
 
 export const post = (url: string, body: unknown, headers: Record<string, string> = {}): Promise<Reply> =>

@@ -19,11 +19,21 @@ interface Outcome {
 function once(port: number): Promise<Outcome> {
   const startedAt = Date.now();
   return new Promise((resolve) => {
-    const req = http.request({ host: '127.0.0.1', port, path: '/v2/models/iris/infer', method: 'POST', agent: false, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode, startedAt }));
-      res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, startedAt }));
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/v2/models/iris/infer',
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode, startedAt }));
+        res.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, startedAt }));
+      },
+    );
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message, startedAt }));
     req.end(BODY);
   });
@@ -32,7 +42,10 @@ function once(port: number): Promise<Outcome> {
 test('SIGTERM during load drops no accepted request and exits 0', async () => {
   // 1 s drain delay; a 150 ms batching window keeps requests queued at the moment the server
   // stops accepting, so "finish in-flight requests" is really exercised
-  const rt = await startRuntime({ model: 'iris', args: ['--drain-delay-seconds', '1', '--max-batch-size', '1000', '--max-batch-delay-us', '150000', '--shutdown-timeout-seconds', '10'] });
+  const rt = await startRuntime({
+    model: 'iris',
+    args: ['--drain-delay-seconds', '1', '--max-batch-size', '1000', '--max-batch-delay-us', '150000', '--shutdown-timeout-seconds', '10'],
+  });
   const outcomes: Outcome[] = [];
   let stopLoad = false;
   const clients = Array.from({ length: 8 }, async () => {
@@ -62,11 +75,24 @@ test('SIGTERM during load drops no accepted request and exits 0', async () => {
   const served = outcomes.filter((o) => o.status !== undefined);
   const failed = outcomes.filter((o) => o.error !== undefined);
   assert.ok(served.length > 20, `load actually ran (${served.length} served)`);
-  assert.ok(served.every((o) => o.status === 200), `every accepted request answered 200: ${JSON.stringify(served.filter((o) => o.status !== 200).slice(0, 3))}`);
-  assert.ok(served.some((o) => o.startedAt > sigtermAt + 300), 'requests sent during the drain delay were served');
+  assert.ok(
+    served.every((o) => o.status === 200),
+    `every accepted request answered 200: ${JSON.stringify(served.filter((o) => o.status !== 200).slice(0, 3))}`,
+  );
+  assert.ok(
+    served.some((o) => o.startedAt > sigtermAt + 300),
+    'requests sent during the drain delay were served',
+  );
   // the only failures allowed: connections refused after the server stopped accepting
-  assert.deepEqual([...new Set(failed.map((o) => o.error))].filter((e) => e !== 'ECONNREFUSED'), [], 'no reset or hang-up of an accepted request');
-  assert.ok(failed.every((o) => o.startedAt >= sigtermAt + 900), 'nothing refused before the drain delay ended');
+  assert.deepEqual(
+    [...new Set(failed.map((o) => o.error))].filter((e) => e !== 'ECONNREFUSED'),
+    [],
+    'no reset or hang-up of an accepted request',
+  );
+  assert.ok(
+    failed.every((o) => o.startedAt >= sigtermAt + 900),
+    'nothing refused before the drain delay ended',
+  );
   const messages = rt.logs.map((l) => l.message);
   assert.ok(messages.includes('shutdown: not ready, draining'));
   assert.ok(messages.includes('shutdown: done'));

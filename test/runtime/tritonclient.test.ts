@@ -23,13 +23,26 @@ function findPython(): string | undefined {
 const python = findPython();
 
 for (const model of ['iris', 'two-inputs', 'dtypes']) {
-  test(`tritonclient (binary and JSON) gets ${model}'s expected outputs`, { skip: python ? false : 'no Python with tritonclient[http] found' }, async () => {
-    const rt = await startRuntime({ model });
-    try {
-      const out = execFileSync(python!, [join(ROOT, 'test', 'runtime', 'tritonclient_check.py'), `127.0.0.1:${rt.port}`, join(ROOT, 'examples', 'models', model, 'expected.json'), model], { encoding: 'utf8' });
-      assert.match(out, /tritonclient ok/);
-    } finally {
-      await rt.stop();
-    }
-  });
+  test(
+    `tritonclient (binary and JSON) gets ${model}'s expected outputs`,
+    { skip: python ? false : 'no Python with tritonclient[http] found' },
+    async () => {
+      const rt = await startRuntime({ model });
+      try {
+        const out = execFileSync(
+          python!,
+          [
+            join(ROOT, 'test', 'runtime', 'tritonclient_check.py'),
+            `127.0.0.1:${rt.port}`,
+            join(ROOT, 'examples', 'models', model, 'expected.json'),
+            model,
+          ],
+          { encoding: 'utf8' },
+        );
+        assert.match(out, /tritonclient ok/);
+      } finally {
+        await rt.stop();
+      }
+    },
+  );
 }

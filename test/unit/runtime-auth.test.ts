@@ -11,7 +11,11 @@ test('API key: Bearer or x-api-key, 401 otherwise; no key = open', () => {
   assert.doesNotThrow(() => check({ authorization: 'bearer   abc' }));
   assert.doesNotThrow(() => check({ 'x-api-key': 'abc' }));
   for (const h of [{}, { authorization: 'Bearer abd' }, { authorization: 'abc' }, { 'x-api-key': 'ab' }, { 'x-api-key': 'abcd' }]) {
-    assert.throws(() => check(h), (e: unknown) => e instanceof HttpError && e.status === 401, JSON.stringify(h));
+    assert.throws(
+      () => check(h),
+      (e: unknown) => e instanceof HttpError && e.status === 401,
+      JSON.stringify(h),
+    );
   }
   assert.throws(() => check({}), /missing API key/);
   assert.throws(() => check({ 'x-api-key': 'x' }), /invalid API key/);

@@ -10,44 +10,102 @@ const q = (rows: number, key = 'k', solo = false, id = 0) => ({ rows, key, solo,
 
 test('takeBatch: FIFO prefix up to maxRows', () => {
   const queue = [q(2, 'k', false, 1), q(3, 'k', false, 2), q(4, 'k', false, 3)];
-  assert.deepEqual(takeBatch(queue, 5).map((x) => x.id), [1, 2]);
-  assert.deepEqual(queue.map((x) => x.id), [3]);
+  assert.deepEqual(
+    takeBatch(queue, 5).map((x) => x.id),
+    [1, 2],
+  );
+  assert.deepEqual(
+    queue.map((x) => x.id),
+    [3],
+  );
 });
 
 test('takeBatch: skips incompatible keys and solo requests but keeps their order', () => {
   const queue = [q(1, 'a', false, 1), q(1, 'b', false, 2), q(1, 'a', false, 3), q(1, 'a', true, 4), q(1, 'a', false, 5)];
-  assert.deepEqual(takeBatch(queue, 10).map((x) => x.id), [1, 3, 5]);
-  assert.deepEqual(queue.map((x) => x.id), [2, 4]);
-  assert.deepEqual(takeBatch(queue, 10).map((x) => x.id), [2]);
-  assert.deepEqual(takeBatch(queue, 10).map((x) => x.id), [4]);
+  assert.deepEqual(
+    takeBatch(queue, 10).map((x) => x.id),
+    [1, 3, 5],
+  );
+  assert.deepEqual(
+    queue.map((x) => x.id),
+    [2, 4],
+  );
+  assert.deepEqual(
+    takeBatch(queue, 10).map((x) => x.id),
+    [2],
+  );
+  assert.deepEqual(
+    takeBatch(queue, 10).map((x) => x.id),
+    [4],
+  );
   assert.deepEqual(takeBatch([], 10), []);
 });
 
 test('takeBatch: a request larger than maxRows runs alone; maxRows 1 = no batching', () => {
   const queue = [q(50, 'k', false, 1), q(1, 'k', false, 2), q(1, 'k', false, 3)];
-  assert.deepEqual(takeBatch(queue, 32).map((x) => x.id), [1]);
-  assert.deepEqual(takeBatch(queue, 1).map((x) => x.id), [2]);
+  assert.deepEqual(
+    takeBatch(queue, 32).map((x) => x.id),
+    [1],
+  );
+  assert.deepEqual(
+    takeBatch(queue, 1).map((x) => x.id),
+    [2],
+  );
 });
 
 test('batchKey: the non-batch dimensions of every input', () => {
   const t = (dims: number[]): Tensor => ({ type: 'float32', dims, data: new Float32Array(dims.reduce((a, b) => a * b, 1)) });
-  const k1 = batchKey(['a', 'b'], new Map([['a', t([2, 4])], ['b', t([2, 3, 5])]]));
-  const k2 = batchKey(['a', 'b'], new Map([['a', t([7, 4])], ['b', t([7, 3, 5])]]));
-  const k3 = batchKey(['a', 'b'], new Map([['a', t([7, 4])], ['b', t([7, 5, 3])]]));
+  const k1 = batchKey(
+    ['a', 'b'],
+    new Map([
+      ['a', t([2, 4])],
+      ['b', t([2, 3, 5])],
+    ]),
+  );
+  const k2 = batchKey(
+    ['a', 'b'],
+    new Map([
+      ['a', t([7, 4])],
+      ['b', t([7, 3, 5])],
+    ]),
+  );
+  const k3 = batchKey(
+    ['a', 'b'],
+    new Map([
+      ['a', t([7, 4])],
+      ['b', t([7, 5, 3])],
+    ]),
+  );
   assert.equal(k1, k2);
   assert.notEqual(k1, k3);
 });
 
 test('concatInputs + splitOutputs round-trip by rows', () => {
-  const a = new Map<string, Tensor>([['x', { type: 'float32', dims: [1, 2], data: Float32Array.from([1, 2]) }], ['s', { type: 'string', dims: [1], data: ['p'] }]]);
-  const b = new Map<string, Tensor>([['x', { type: 'float32', dims: [2, 2], data: Float32Array.from([3, 4, 5, 6]) }], ['s', { type: 'string', dims: [2], data: ['q', 'r'] }]]);
+  const a = new Map<string, Tensor>([
+    ['x', { type: 'float32', dims: [1, 2], data: Float32Array.from([1, 2]) }],
+    ['s', { type: 'string', dims: [1], data: ['p'] }],
+  ]);
+  const b = new Map<string, Tensor>([
+    ['x', { type: 'float32', dims: [2, 2], data: Float32Array.from([3, 4, 5, 6]) }],
+    ['s', { type: 'string', dims: [2], data: ['q', 'r'] }],
+  ]);
   const c = concatInputs(['x', 's'], [a, b]);
   assert.deepEqual(c.get('x')!.dims, [3, 2]);
   assert.deepEqual(Array.from(c.get('x')!.data as Float32Array), [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(c.get('s')!.data, ['p', 'q', 'r']);
   const parts = splitOutputs(new Map([['y', { type: 'int64', dims: [3], data: BigInt64Array.from([7n, 8n, 9n]) }]]), [1, 2])!;
-  assert.deepEqual(parts.map((p) => [p.get('y')!.dims, Array.from(p.get('y')!.data as BigInt64Array)]), [[[1], [7n]], [[2], [8n, 9n]]]);
-  assert.equal(splitOutputs(new Map([['y', { type: 'float32', dims: [1], data: Float32Array.from([1]) }]]), [1, 2]), undefined, 'output without the batch dimension');
+  assert.deepEqual(
+    parts.map((p) => [p.get('y')!.dims, Array.from(p.get('y')!.data as BigInt64Array)]),
+    [
+      [[1], [7n]],
+      [[2], [8n, 9n]],
+    ],
+  );
+  assert.equal(
+    splitOutputs(new Map([['y', { type: 'float32', dims: [1], data: Float32Array.from([1]) }]]), [1, 2]),
+    undefined,
+    'output without the batch dimension',
+  );
 });
 
 /** A fake worker pool: records each run, answers when told to. */
@@ -84,7 +142,10 @@ class FakeExec implements Executor {
   answer(i: number): void {
     const run = this.runs[i]!;
     const x = run.feeds.get('x')!;
-    run.resolve({ outputs: new Map([['y', { type: 'float32', dims: [...x.dims], data: (x.data as Float32Array).map((v) => v * 2) }]]), computeMs: 0.01 });
+    run.resolve({
+      outputs: new Map([['y', { type: 'float32', dims: [...x.dims], data: (x.data as Float32Array).map((v) => v * 2) }]]),
+      computeMs: 0.01,
+    });
   }
 }
 
@@ -149,7 +210,10 @@ test('Scheduler: a failing batch is retried request by request, only the bad one
   await tick();
   exec.runs[3]!.reject(new Error('negative input'));
   assert.deepEqual(Array.from((await good).outputs.get('y')!.data as Float32Array), [2]);
-  await assert.rejects(bad, (e: unknown) => e instanceof HttpError && e.status === 500 && /inference failed: negative input/.test(e.message));
+  await assert.rejects(
+    bad,
+    (e: unknown) => e instanceof HttpError && e.status === 500 && /inference failed: negative input/.test(e.message),
+  );
   s.close();
 });
 

@@ -18,7 +18,15 @@ function status(fn: () => unknown): { status: number; message: string } {
 
 test('flat and nested JSON data decode to the same typed array', () => {
   const flat = decodeJsonData('x', dt('FP32'), [1, 2, 3, 4, 5, 6], [2, 3]);
-  const nested = decodeJsonData('x', dt('FP32'), [[1, 2, 3], [4, 5, 6]], [2, 3]);
+  const nested = decodeJsonData(
+    'x',
+    dt('FP32'),
+    [
+      [1, 2, 3],
+      [4, 5, 6],
+    ],
+    [2, 3],
+  );
   assert.ok(flat instanceof Float32Array);
   assert.deepEqual(Array.from(flat as Float32Array), [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(Array.from(nested as Float32Array), [1, 2, 3, 4, 5, 6]);
@@ -35,7 +43,10 @@ test('every datatype: accepted values and the range check', () => {
   assert.deepEqual(Array.from(decodeJsonData('b', dt('BOOL'), [true, false, 1, 0], [4]) as Uint8Array), [1, 0, 1, 0]);
   assert.match(status(() => decodeJsonData('b', dt('BOOL'), ['yes'], [1])).message, /expected true or false for BOOL/);
   assert.deepEqual(Array.from(decodeJsonData('u', dt('UINT8'), [0, 255], [2]) as Uint8Array), [0, 255]);
-  assert.match(status(() => decodeJsonData('u', dt('UINT8'), [256], [1])).message, /element 0 is 256, expected an integer in \[0, 255\] for UINT8/);
+  assert.match(
+    status(() => decodeJsonData('u', dt('UINT8'), [256], [1])).message,
+    /element 0 is 256, expected an integer in \[0, 255\] for UINT8/,
+  );
   assert.match(status(() => decodeJsonData('i', dt('INT8'), [-129], [1])).message, /INT8/);
   assert.match(status(() => decodeJsonData('i', dt('INT16'), [1.5], [1])).message, /element 0 is 1.5, expected an integer/);
   assert.deepEqual(Array.from(decodeJsonData('i', dt('INT32'), [-5, 7], [2]) as Int32Array), [-5, 7]);
@@ -53,7 +64,10 @@ test('every datatype: accepted values and the range check', () => {
 });
 
 test('strings, null, booleans and NaN in numeric tensors are named', () => {
-  assert.match(status(() => decodeJsonData('x', dt('FP32'), [1, 'a'], [2])).message, /input "x": element 1 is a string \("a"\), expected a finite number for FP32/);
+  assert.match(
+    status(() => decodeJsonData('x', dt('FP32'), [1, 'a'], [2])).message,
+    /input "x": element 1 is a string \("a"\), expected a finite number for FP32/,
+  );
   assert.match(status(() => decodeJsonData('x', dt('FP32'), [null], [1])).message, /element 0 is null/);
   assert.match(status(() => decodeJsonData('x', dt('FP32'), [true], [1])).message, /element 0 is a boolean \(true\)/);
   assert.match(status(() => decodeJsonData('x', dt('FP32'), [NaN], [1])).message, /element 0 is NaN/);
@@ -69,11 +83,18 @@ test('half precision conversion round-trips and rounds', () => {
 });
 
 test('nested TF-Serving values: shape from the nesting, ragged rejected', () => {
-  const r = decodeNested('x', dt('FP32'), [[1, 2], [3, 4], [5, 6]]);
+  const r = decodeNested('x', dt('FP32'), [
+    [1, 2],
+    [3, 4],
+    [5, 6],
+  ]);
   assert.deepEqual(r.dims, [3, 2]);
   assert.deepEqual(Array.from(r.data as Float32Array), [1, 2, 3, 4, 5, 6]);
   assert.deepEqual(decodeNested('x', dt('FP32'), 7).dims, []);
-  assert.match(status(() => decodeNested('x', dt('FP32'), [[1, 2], [3]])).message, /ragged nesting at \[1\]: expected an array of 2, got an array of 1/);
+  assert.match(
+    status(() => decodeNested('x', dt('FP32'), [[1, 2], [3]])).message,
+    /ragged nesting at \[1\]: expected an array of 2, got an array of 1/,
+  );
   assert.match(status(() => decodeNested('x', dt('FP32'), [[1, 2], 3])).message, /ragged nesting at \[1\]/);
   assert.match(status(() => decodeNested('x', dt('FP32'), [1, [2]])).message, /ragged nesting at \[1\]: expected a value/);
 });
@@ -85,7 +106,10 @@ test('binary data: exact size, little-endian copy, BYTES length prefixes', () =>
   const shifted = new Uint8Array(bytes.length + 1);
   shifted.set(bytes, 1);
   assert.deepEqual(Array.from(decodeBinaryData('x', dt('FP32'), shifted.subarray(1), [2, 2]) as Float32Array), [1.5, -2, 3, 4]);
-  assert.match(status(() => decodeBinaryData('x', dt('FP32'), bytes.subarray(0, 12), [2, 2])).message, /binary_data_size is 12 bytes but shape \[2,2\] of FP32 needs 4 x 4 = 16 bytes/);
+  assert.match(
+    status(() => decodeBinaryData('x', dt('FP32'), bytes.subarray(0, 12), [2, 2])).message,
+    /binary_data_size is 12 bytes but shape \[2,2\] of FP32 needs 4 x 4 = 16 bytes/,
+  );
   const s = binaryBytes({ type: 'string', dims: [2], data: ['hé', ''] });
   assert.deepEqual(decodeBinaryData('s', dt('BYTES'), s, [2]), ['hé', '']);
   assert.match(status(() => decodeBinaryData('s', dt('BYTES'), s.subarray(0, 5), [2])).message, /claims 3 bytes but only 1 remain/);

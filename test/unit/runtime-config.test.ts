@@ -28,7 +28,11 @@ test('serve: the operator contract (env only) with defaults', () => {
 });
 
 test('a flag wins over its environment variable; empty env = default', () => {
-  const c = parseServe(['--model-path', '/a.onnx', '--port', '9000'], { MODELSHIP_MODEL_PATH: '/b.onnx', MODELSHIP_PORT: '1', MODELSHIP_MODEL_NAME: '' });
+  const c = parseServe(['--model-path', '/a.onnx', '--port', '9000'], {
+    MODELSHIP_MODEL_PATH: '/b.onnx',
+    MODELSHIP_PORT: '1',
+    MODELSHIP_MODEL_NAME: '',
+  });
   assert.equal(c.modelPath, '/a.onnx');
   assert.equal(c.port, 9000);
   assert.equal(c.modelName, 'model');
@@ -36,7 +40,10 @@ test('a flag wins over its environment variable; empty env = default', () => {
 
 test('bad values are ConfigErrors naming the flag and the variable', () => {
   assert.throws(() => parseServe([], {}), /--model-path \(or MODELSHIP_MODEL_PATH\) is required/);
-  assert.throws(() => parseServe(['--model-path', 'x', '--port', 'abc'], {}), /--port \(MODELSHIP_PORT\) must be a non-negative integer, got "abc"/);
+  assert.throws(
+    () => parseServe(['--model-path', 'x', '--port', 'abc'], {}),
+    /--port \(MODELSHIP_PORT\) must be a non-negative integer, got "abc"/,
+  );
   assert.throws(() => parseServe(['--model-path', 'x', '--port', '70000'], {}), /must be <= 65535/);
   assert.throws(() => parseServe(['--model-path', 'x', '--max-batch-size', '0'], {}), /--max-batch-size .* must be >= 1/);
   assert.throws(() => parseServe(['--model-path', 'x', '--nope', '1'], {}), ConfigError);
@@ -50,7 +57,11 @@ test('sha256 is normalised to lower case', () => {
 });
 
 test('fetch: env contract, scheme allow-list', () => {
-  const c = parseFetch([], { MODELSHIP_MODEL_URI: 'https://h/m.onnx', MODELSHIP_MODEL_PATH: '/models/model.onnx', MODELSHIP_MODEL_SHA256: 'f'.repeat(64) });
+  const c = parseFetch([], {
+    MODELSHIP_MODEL_URI: 'https://h/m.onnx',
+    MODELSHIP_MODEL_PATH: '/models/model.onnx',
+    MODELSHIP_MODEL_SHA256: 'f'.repeat(64),
+  });
   assert.equal(c.modelUri, 'https://h/m.onnx');
   assert.equal(c.modelPath, '/models/model.onnx');
   assert.equal(c.modelSha256, 'f'.repeat(64));
