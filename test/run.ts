@@ -2,6 +2,8 @@
 //   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
 //   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
+//   e2e:         (only when named) one real single-node cluster (test/harness/cluster.ts) shared by
+//                node --test --test-concurrency=1 over test/e2e/**/*.test.ts; needs root
 // Path filters (substrings) narrow the files of each phase. The last line printed is
 // "N passed, N failed" (both phases together); the exit code is non-zero if anything failed.
 
@@ -11,15 +13,17 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { repoRoot } from './harness/binaries.ts';
+import { startCluster, type Cluster } from './harness/cluster.ts';
 import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './harness/summary.ts';
 import { errorMessage } from './harness/wait.ts';
 
-type Phase = 'unit' | 'integration';
+type Phase = 'unit' | 'integration' | 'e2e';
 
 const PHASE_DIRS: Record<Phase, string[]> = {
   unit: ['test/unit', 'test/runtime'],
   integration: ['test/integration'],
+  e2e: ['test/e2e'],
 };
 /** Per-test hang guard (a test can set its own `timeout`). */
 const TEST_TIMEOUT_MS = 600_000;
@@ -42,12 +46,13 @@ async function findTests(dirs: string[], filters: string[]): Promise<string[]> {
 
 let currentChild: ChildProcess | undefined;
 let controlPlane: ControlPlane | undefined;
+let cluster: Cluster | undefined;
 
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(sig, () => {
     currentChild?.kill('SIGTERM');
     // With a control plane running, the harness's own handler stops it and exits.
-    if (!controlPlane) process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
+    if (!controlPlane && !cluster) process.exit(sig === 'SIGINT' ? 130 : sig === 'SIGTERM' ? 143 : 129);
   });
 }
 
@@ -95,6 +100,7 @@ function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     delete env.KUBECONFIG;
     delete env.MODELSHIP_TEST_AUDIT_LOG;
     delete env.MODELSHIP_TEST_CP_DIR;
+    delete env.MODELSHIP_TEST_CLUSTER_DIR;
   }
   return env;
 }
@@ -134,6 +140,23 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
     });
     extra.push('--test-concurrency=1');
   }
+  if (phase === 'e2e') {
+    // a real single-node cluster (test/harness/cluster.ts): kubelet, containerd, CNI, kube-proxy
+    const started = Date.now();
+    try {
+      cluster = await startCluster({ log: (line) => process.stderr.write(`cluster: ${line}\n`) });
+    } catch (err) {
+      process.stderr.write(`cluster: could not start the e2e cluster: ${errorMessage(err)}\n`);
+      return { passed: 0, failed: 1, ok: false };
+    }
+    process.stderr.write(`cluster: up in ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+    env = childEnv({
+      KUBECONFIG: cluster.kubeconfigPath,
+      MODELSHIP_TEST_CP_DIR: cluster.cp.dir,
+      MODELSHIP_TEST_CLUSTER_DIR: cluster.dir,
+    });
+    extra.push('--test-concurrency=1');
+  }
   try {
     const { code, summary } = await runNodeTest(files, extra, env);
     const passed = summary?.pass ?? 0;
@@ -147,6 +170,11 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
       await cp.stop();
       controlPlane = undefined;
     }
+    if (cluster) {
+      const c = cluster;
+      await c.stop();
+      cluster = undefined;
+    }
   }
 }
 
@@ -154,7 +182,8 @@ async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
   let filters = rest;
-  if (first === 'unit' || first === 'integration') phases = [first];
+  // e2e runs only when asked for (`npm run e2e`): it needs root, containerd and a built image
+  if (first === 'unit' || first === 'integration' || first === 'e2e') phases = [first];
   else if (first === 'all' || first === undefined) phases = ['unit', 'integration'];
   else {
     phases = ['unit', 'integration'];

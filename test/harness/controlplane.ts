@@ -46,6 +46,11 @@ export interface ControlPlaneOptions {
   detached?: boolean;
   /** Per-component health timeout (default 60 s). */
   startTimeoutMs?: number;
+  /**
+   * For a cluster with a real node (cluster.ts): also start kube-scheduler; authorization Node,RBAC
+   * with NodeRestriction and ServiceAccount admission; a client certificate for API server → kubelet.
+   */
+  withNodes?: boolean;
 }
 
 export interface KubectlResult {
@@ -120,7 +125,17 @@ export function apiserverArgs(o: {
   certDir: string;
   auditPolicyPath: string;
   auditLogPath: string;
+  /** withNodes: the API server's client certificate towards kubelets. */
+  kubeletClient?: CertPair;
 }): string[] {
+  const nodes = o.kubeletClient
+    ? [
+        `--authorization-mode=Node,RBAC`,
+        `--enable-admission-plugins=NodeRestriction`,
+        `--kubelet-client-certificate=${o.kubeletClient.cert}`,
+        `--kubelet-client-key=${o.kubeletClient.key}`,
+      ]
+    : [`--authorization-mode=RBAC`, `--disable-admission-plugins=ServiceAccount`];
   return [
     `--etcd-servers=${o.etcdUrl}`,
     `--bind-address=127.0.0.1`,
@@ -129,10 +144,9 @@ export function apiserverArgs(o: {
     `--tls-cert-file=${o.pki.serving.cert}`,
     `--tls-private-key-file=${o.pki.serving.key}`,
     `--client-ca-file=${o.pki.ca.cert}`,
-    `--authorization-mode=RBAC`,
+    ...nodes,
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     `--allow-privileged=true`,
-    `--disable-admission-plugins=ServiceAccount`,
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
     `--service-account-key-file=${o.pki.serviceAccount.pub}`,
     `--service-account-signing-key-file=${o.pki.serviceAccount.key}`,
@@ -158,6 +172,21 @@ export function controllerManagerArgs(o: { kubeconfigPath: string; port: number;
     `--secure-port=${o.port}`,
     `--cert-dir=${o.certDir}`,
   ];
+}
+
+/** kube-scheduler (withNodes): its config file and flags; no leader election on one node. */
+export function schedulerConfig(kubeconfigPath: string): string {
+  return `apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: ${JSON.stringify(kubeconfigPath)}
+leaderElection:
+  leaderElect: false
+`;
+}
+
+export function schedulerArgs(o: { configPath: string; port: number; certDir: string }): string[] {
+  return [`--config=${o.configPath}`, `--bind-address=127.0.0.1`, `--secure-port=${o.port}`, `--cert-dir=${o.certDir}`];
 }
 
 /** Metadata for writes, nothing else: the log is a count of write requests per user. */
@@ -406,6 +435,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   reapStaleControlPlanes(log);
   const binaries = await resolveBinaries(COMPONENTS);
+  const schedulerBin = opts.withNodes ? (await resolveBinaries(['kube-scheduler']))['kube-scheduler'] : undefined;
 
   const dir = await mkdtemp(join(tmpdir(), DIR_PREFIX));
   const procs: Proc[] = [];
@@ -510,6 +540,12 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   try {
     await mkdir(logsDir, { recursive: true });
     const [pki] = await Promise.all([generatePki(pkiDir), writeFile(auditPolicyPath, AUDIT_POLICY)]);
+    const [kubeletClient, schedulerCert] = schedulerBin
+      ? await Promise.all([
+          issueClientCert(pkiDir, pki.ca, 'apiserver-kubelet-client', 'kube-apiserver-kubelet-client', ['system:masters']),
+          issueClientCert(pkiDir, pki.ca, 'kube-scheduler', 'system:kube-scheduler', []),
+        ])
+      : [];
     const [caPem, adminCert, adminKey, kcmCert, kcmKey] = await Promise.all(
       [pki.ca.cert, pki.admin.cert, pki.admin.key, pki.controllerManager.cert, pki.controllerManager.key].map((f) => readFile(f, 'utf8')),
     );
@@ -543,6 +579,7 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           certDir: join(dir, 'apiserver-certs'),
           auditPolicyPath,
           auditLogPath,
+          ...(kubeletClient ? { kubeletClient } : {}),
         }),
       async ([port]) => (await httpGet(`https://127.0.0.1:${port}/readyz`, adminTls)).status === 200,
     );
@@ -581,6 +618,23 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       ([port]) => controllerManagerArgs({ kubeconfigPath: kcmKubeconfigPath, port: port!, pki, certDir: join(dir, 'kcm-certs') }),
       async ([port]) => (await httpGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status === 200,
     );
+
+    if (schedulerBin && schedulerCert) {
+      const schedKubeconfig = join(dir, 'kube-scheduler.kubeconfig');
+      const schedConfig = join(dir, 'kube-scheduler.yaml');
+      const [certPem, keyPem] = await Promise.all([readFile(schedulerCert.cert, 'utf8'), readFile(schedulerCert.key, 'utf8')]);
+      await writeFile(schedKubeconfig, renderKubeconfig({ server, caPem: caPem!, certPem, keyPem, user: 'system:kube-scheduler' }), {
+        mode: 0o600,
+      });
+      await writeFile(schedConfig, schedulerConfig(schedKubeconfig));
+      await startComponent(
+        'kube-scheduler',
+        schedulerBin,
+        1,
+        ([port]) => schedulerArgs({ configPath: schedConfig, port: port!, certDir: join(dir, 'scheduler-certs') }),
+        async ([port]) => (await httpGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status === 200,
+      );
+    }
 
     const handle = makeHandle(state, () => cleanup.stop());
     if (opts.crdDir) await installCrds(handle, opts.crdDir, log);

@@ -1,0 +1,161 @@
+// End to end on the real single-node cluster: examples/iris applied as written (only the model URI
+// points at the node's model server), real pods from the runtime image built from runtime/Dockerfile,
+// in a namespace that enforces the `restricted` Pod Security Standard; predictions through the
+// Service's ClusterIP (kube-proxy iptables), through the API server's service proxy, and the
+// README's TF-Serving curl; delete → pods and Service gone.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { load as loadYaml } from 'js-yaml';
+import { repoRoot } from '../harness/binaries.ts';
+import { waitFor } from '../harness/wait.ts';
+import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
+import { clients, condition, deleteMd, exists, getMd, type Clients } from '../integration/kube.ts';
+import { getE2eCluster, type E2eCluster } from './env.ts';
+import { curl, post } from './http.ts';
+
+const expected = JSON.parse(readFileSync(join(repoRoot, 'examples/models/iris/expected.json'), 'utf8')) as {
+  inputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
+  outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
+};
+
+export function assertIrisOutputs(body: string): void {
+  const res = JSON.parse(body) as {
+    model_name: string;
+    outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
+  };
+  assert.equal(res.model_name, 'iris');
+  for (const want of expected.outputs) {
+    const got = res.outputs.find((o) => o.name === want.name);
+    assert.ok(got, `output ${want.name} in ${body}`);
+    assert.equal(got.datatype, want.datatype);
+    assert.deepEqual(got.shape, want.shape);
+    for (let i = 0; i < want.data.length; i++)
+      assert.ok(Math.abs(Number(got.data[i]) - want.data[i]!) < 1e-5, `${want.name}[${i}]: ${got.data[i]} vs ${want.data[i]}`);
+  }
+}
+
+export async function restrictedNamespace(c: Clients, prefix: string): Promise<string> {
+  const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
+  await c.core.createNamespace({
+    body: {
+      metadata: {
+        name,
+        labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' },
+      },
+    },
+  });
+  return name;
+}
+
+export function exampleIris(modelServerUrl: string): Record<string, unknown> {
+  const md = loadYaml(readFileSync(join(repoRoot, 'examples/iris/modeldeployment.yaml'), 'utf8')) as {
+    spec: { model: { uri: string; sha256: string } };
+  };
+  md.spec.model.uri = `${modelServerUrl}/iris/model.onnx`;
+  return md as unknown as Record<string, unknown>;
+}
+
+describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
+  let cluster: E2eCluster;
+  let c: Clients;
+  let ns: string;
+  let op: OperatorProcess;
+  let clusterIP = '';
+
+  before(async () => {
+    cluster = await getE2eCluster();
+    c = clients();
+    ns = await restrictedNamespace(c, 'e2e-iris');
+    op = await startOperator({ namespace: ns, args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never'] });
+  });
+
+  after(async () => {
+    await op?.stop();
+    await c?.core.deleteNamespace({ name: ns }).catch(() => {});
+    await cluster?.stop();
+  });
+
+  it('kubectl apply examples/iris → Ready, pods Running and Ready (restricted Pod Security enforced)', async () => {
+    const md = exampleIris(cluster.modelServerUrl);
+    await c.custom.createNamespacedCustomObject({
+      group: 'modelship.dev',
+      version: 'v1alpha1',
+      plural: 'modeldeployments',
+      namespace: ns,
+      body: md,
+    });
+    const ready = await waitFor(
+      async () => {
+        const got = await getMd(c, ns, 'iris');
+        return condition(got, 'Ready')?.status === 'True' ? got : undefined;
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000, description: 'mdep/iris Ready' },
+    );
+    assert.equal(ready.status?.currentVersion, '1');
+    const pods = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
+    assert.equal(pods.length, 1);
+    const pod = pods[0]!;
+    assert.equal(pod.status?.phase, 'Running');
+    assert.equal(pod.status?.conditions?.find((x) => x.type === 'Ready')?.status, 'True');
+    assert.equal(pod.spec?.containers[0]?.image, cluster.runtimeImage);
+    assert.equal(pod.status?.initContainerStatuses?.[0]?.state?.terminated?.exitCode, 0, 'fetch downloaded and verified the model');
+    const nsObj = await c.core.readNamespace({ name: ns });
+    assert.equal(nsObj.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
+    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
+    clusterIP = svc.spec?.clusterIP ?? '';
+    assert.match(clusterIP, /^10\.0\.0\.\d+$/);
+  });
+
+  it('V2 infer through the Service ClusterIP returns the expected outputs', async () => {
+    const r = await waitFor(
+      async () => {
+        const res = await post(`http://${clusterIP}/v2/models/iris/infer`, { inputs: expected.inputs });
+        return res.status === 200 ? res : undefined;
+      },
+      { timeoutMs: 30_000, description: 'V2 infer via the ClusterIP' },
+    );
+    assertIrisOutputs(r.body);
+  });
+
+  it('V2 infer through the API server service proxy', async () => {
+    const r = await post(
+      `${cluster.server}/api/v1/namespaces/${ns}/services/iris:80/proxy/v2/models/iris/infer`,
+      { inputs: expected.inputs },
+      { cpDir: cluster.cpDir },
+    );
+    assert.equal(r.status, 200, r.body);
+    assertIrisOutputs(r.body);
+  });
+
+  it('the TF-Serving style curl works', async () => {
+    const out = await curl([
+      '-d',
+      '{"instances": [[5.1, 3.5, 1.4, 0.2], [6.3, 3.3, 6.0, 2.5]]}',
+      '-X',
+      'POST',
+      `http://${clusterIP}/v1/models/iris:predict`,
+    ]);
+    const res = JSON.parse(out) as { predictions: Array<Record<string, unknown>> };
+    assert.equal(res.predictions.length, 2, out);
+    assert.deepEqual(
+      res.predictions.map((p) => Number(p.label)),
+      [0, 2],
+      out,
+    );
+  });
+
+  it('delete the ModelDeployment → pods and Service gone', async () => {
+    await deleteMd(c, ns, 'iris');
+    await waitFor(
+      async () => {
+        const pods = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
+        const svc = await exists(() => c.core.readNamespacedService({ name: 'iris', namespace: ns }));
+        const dep = await exists(() => c.apps.readNamespacedDeployment({ name: 'iris', namespace: ns }));
+        return pods.length === 0 && !svc && !dep;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000, description: 'pods, Deployment and Service of iris gone' },
+    );
+  });
+});

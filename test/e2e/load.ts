@@ -1,0 +1,113 @@
+// Steady open-loop load for e2e tests: `rate` requests per second to one URL from this process
+// (keep-alive connections, like a real client), each checked by `check`; counts every failure with
+// its reason. Bounded: stops by itself after `maxSeconds` even if stop() is never called.
+import { Agent, request } from 'node:http';
+
+export interface LoadResult {
+  sent: number;
+  ok: number;
+  failed: number;
+  /** first few failure reasons with their time since start */
+  failures: string[];
+  /** requests per answering model version (from the response's model_version) */
+  byVersion: Record<string, number>;
+  seconds: number;
+}
+
+export interface Load {
+  stop(): Promise<LoadResult>;
+  snapshot(): LoadResult;
+}
+
+export function startLoad(opts: {
+  url: string;
+  body: string;
+  rate: number;
+  maxSeconds: number;
+  check: (status: number, body: string) => string | undefined;
+  version?: (body: string) => string | undefined;
+  timeoutMs?: number;
+}): Load {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const started = Date.now();
+  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byVersion: {}, seconds: 0 };
+  const inFlight = new Set<Promise<void>>();
+  const fail = (why: string) => {
+    result.failed++;
+    if (result.failures.length < 20) result.failures.push(`${((Date.now() - started) / 1000).toFixed(2)}s ${why}`);
+  };
+  const one = () =>
+    new Promise<void>((resolve) => {
+      result.sent++;
+      const req = request(
+        opts.url,
+        {
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) },
+          timeout: opts.timeoutMs ?? 10_000,
+        },
+        (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (body += c));
+          res.on('end', () => {
+            const problem = opts.check(res.statusCode ?? 0, body);
+            if (problem) fail(problem);
+            else {
+              result.ok++;
+              const v = opts.version?.(body);
+              if (v !== undefined) result.byVersion[v] = (result.byVersion[v] ?? 0) + 1;
+            }
+            resolve();
+          });
+          res.on('error', (err) => {
+            fail(`response error ${err.message}`);
+            resolve();
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error('timeout')));
+      req.on('error', (err) => {
+        fail(`request error ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`);
+        resolve();
+      });
+      req.end(opts.body);
+    });
+  const interval = 1000 / opts.rate;
+  let next = Date.now();
+  let stopped = false;
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    if (stopped) return;
+    const now = Date.now();
+    if (now - started > opts.maxSeconds * 1000) {
+      stopped = true;
+      return;
+    }
+    while (next <= now) {
+      const p = one();
+      inFlight.add(p);
+      void p.then(() => inFlight.delete(p));
+      next += interval;
+    }
+    timer = setTimeout(tick, Math.max(1, next - Date.now()));
+  };
+  tick();
+  const snapshot = () => ({
+    ...result,
+    failures: [...result.failures],
+    byVersion: { ...result.byVersion },
+    seconds: (Date.now() - started) / 1000,
+  });
+  return {
+    snapshot,
+    async stop() {
+      stopped = true;
+      clearTimeout(timer);
+      await Promise.all([...inFlight]);
+      agent.destroy();
+      return snapshot();
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// A small static HTTP server for model files, run on the node (the pod bridge's gateway address)
+// so the runtime's `fetch` init container downloads real files over real HTTP.
+//   node test/harness/model-server.ts --root examples/models --host 10.244.0.1 --port 0
+// prints `listening http://HOST:PORT` once ready. GET and HEAD only; paths never leave the root.
+
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import { resolve, sep } from 'node:path';
+import { parseArgs } from 'node:util';
+
+export interface ModelServer {
+  url: string;
+  server: Server;
+  /** Requests served, by path (for tests that check a download really happened). */
+  hits: Map<string, number>;
+  close(): Promise<void>;
+}
+
+export async function startModelServer(opts: { root: string; host: string; port?: number }): Promise<ModelServer> {
+  const root = resolve(opts.root);
+  const hits = new Map<string, number>();
+  const server = createServer((req, res) => {
+    void (async () => {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+        return;
+      }
+      let path: string;
+      try {
+        path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+      } catch {
+        res.writeHead(400).end();
+        return;
+      }
+      const file = resolve(root, `.${path}`);
+      if (!file.startsWith(root + sep)) {
+        res.writeHead(404).end();
+        return;
+      }
+      try {
+        const st = await stat(file);
+        if (!st.isFile()) throw new Error('not a file');
+        hits.set(path, (hits.get(path) ?? 0) + 1);
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
+        if (req.method === 'HEAD') res.end();
+        else createReadStream(file).pipe(res);
+      } catch {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+      }
+    })();
+  });
+  await new Promise<void>((resolvePromise, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, opts.host, () => resolvePromise());
+  });
+  const addr = server.address();
+  if (addr === null || typeof addr === 'string') throw new Error('unexpected address');
+  return {
+    url: `http://${opts.host}:${addr.port}`,
+    server,
+    hits,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { values } = parseArgs({
+    options: { root: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+  });
+  if (!values.root) {
+    process.stderr.write('usage: model-server.ts --root DIR [--host H] [--port P]\n');
+    process.exit(2);
+  }
+  const s = await startModelServer({ root: values.root, host: values.host, port: Number(values.port) });
+  process.stdout.write(`listening ${s.url}\n`);
+  const stop = () => void s.close().finally(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
