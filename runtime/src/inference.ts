@@ -98,6 +98,13 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
     }
     metrics.end(route.protocol, status, undefined);
   };
+  // the client went away before its answer (while sending the body or waiting for inference):
+  // count it as 499 and skip the work that is left
+  res.once('close', () => {
+    if (done) return;
+    done = true;
+    metrics.end(route.protocol, 499, undefined);
+  });
   let model;
   try {
     deps.checkKey(req.headers);
@@ -114,6 +121,7 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
     return;
   }
   readBody(req, deps.maxBodyBytes, (bodyErr, body) => {
+    if (done) return;
     if (bodyErr) {
       fail(bodyErr);
       return;

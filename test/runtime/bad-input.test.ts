@@ -251,6 +251,19 @@ test('model not ready -> 503 (server live, model still loading)', async () => {
   }
 });
 
+test('a client that disconnects mid-body is counted as 499 and leaves nothing in flight', async () => {
+  const { connect } = await import('node:net');
+  const sock = connect(iris.port, '127.0.0.1');
+  await new Promise((r) => sock.once('connect', r));
+  sock.write('POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"inputs": [');
+  await new Promise((r) => setTimeout(r, 100));
+  sock.destroy();
+  await new Promise((r) => setTimeout(r, 200));
+  const text = (await request(`${iris.url}/metrics`)).text;
+  assert.match(text, /modelship_requests_total\{model="iris",version="1",protocol="v2",code="499"\} 1/);
+  assert.match(text, /modelship_inflight_requests\{model="iris",version="1"\} 0/);
+});
+
 test('the process keeps serving after all of the above', async () => {
   for (const s of [iris, two, fixed]) {
     assert.equal(s.proc.exitCode, null);
