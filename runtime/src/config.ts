@@ -16,6 +16,7 @@ export interface ServeConfig {
   port: number;
   /** worker threads, one onnxruntime session each; 0 = derived from the CPU limit */
   workers: number;
+  /** onnxruntime intra-op threads per worker; 0 = derived from the CPU limit and the pool size */
   intraOpThreads: number;
   /** 1 disables dynamic batching */
   maxBatchSize: number;
@@ -89,10 +90,10 @@ export const serveOptions: Option[] = [
     flag: 'intra-op-threads',
     env: 'MODELSHIP_INTRA_OP_THREADS',
     kind: 'int',
-    default: '1',
-    min: 1,
+    default: '0',
+    min: 0,
     max: 256,
-    help: 'onnxruntime threads per worker',
+    help: 'onnxruntime threads per worker; 0 = (CPU limit - 1) / workers (at least 1)',
   },
   {
     flag: 'max-batch-size',

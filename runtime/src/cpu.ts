@@ -43,3 +43,13 @@ export function cpuLimit(): number {
 export function defaultWorkers(cpus: number): number {
   return Math.max(1, Math.floor(cpus) - 1);
 }
+
+/**
+ * Default onnxruntime intra-op threads per worker: the CPUs left after the HTTP thread, shared
+ * by the workers, at least 1. With the default pool (CPU limit - 1 workers) this is 1, which is
+ * what small models want (a second intra-op thread slows small batches down on 2 CPUs); with an
+ * explicit smaller pool, each worker gets the spare CPUs for its larger operators.
+ */
+export function defaultIntraOpThreads(cpus: number, workers: number): number {
+  return Math.max(1, Math.floor((Math.floor(cpus) - 1) / Math.max(1, workers)));
+}

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { makeKeyCheck } from './auth.ts';
 import type { ServeConfig } from './config.ts';
-import { cpuLimit, defaultWorkers } from './cpu.ts';
+import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './cpu.ts';
 import type { Tensor } from './datatypes.ts';
 import { errorMessage, ModelLoadError } from './errors.ts';
 import { handleInference } from './inference.ts';
@@ -139,8 +139,10 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         const got = await sha256File(config.modelPath);
         if (got !== config.modelSha256) throw new ModelLoadError(`sha256 of ${config.modelPath} is ${got}, expected ${config.modelSha256}`);
       }
-      const workers = config.workers > 0 ? config.workers : defaultWorkers(cpuLimit());
-      pool = new WorkerPool(workers, { modelPath: config.modelPath, intraOpThreads: config.intraOpThreads }, log);
+      const cpus = cpuLimit();
+      const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
+      const intraOpThreads = config.intraOpThreads > 0 ? config.intraOpThreads : defaultIntraOpThreads(cpus, workers);
+      pool = new WorkerPool(workers, { modelPath: config.modelPath, intraOpThreads }, log);
       const meta = await pool.start();
       const model = buildModelSpec(config.modelName, config.modelVersion, meta.inputs, meta.outputs);
       // warm up every worker (all idle now, so each run lands on a different one)
@@ -173,7 +175,8 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         model: model.name,
         version: model.version,
         workers,
-        intraOpThreads: config.intraOpThreads,
+        cpuLimit: cpus,
+        intraOpThreads,
         batching:
           model.batchable && config.maxBatchSize > 1
             ? { maxBatchSize: config.maxBatchSize, maxBatchDelayUs: config.maxBatchDelayUs }

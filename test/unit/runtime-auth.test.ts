@@ -46,3 +46,12 @@ test('default worker count keeps one CPU for the HTTP thread', async () => {
   assert.equal(defaultWorkers(4), 3);
   assert.equal(defaultWorkers(1.5), 1);
 });
+
+test('default intra-op threads share the CPUs left after the HTTP thread', async () => {
+  const { defaultIntraOpThreads } = await import('../../runtime/src/cpu.ts');
+  assert.equal(defaultIntraOpThreads(2, 1), 1);
+  assert.equal(defaultIntraOpThreads(4, 3), 1);
+  assert.equal(defaultIntraOpThreads(8, 2), 3);
+  assert.equal(defaultIntraOpThreads(1, 1), 1);
+  assert.equal(defaultIntraOpThreads(16, 1), 15);
+});

@@ -23,6 +23,7 @@ test('serve: the operator contract (env only) with defaults', () => {
   assert.equal(c.apiKey, 'k');
   assert.equal(c.drainDelaySeconds, 7);
   assert.equal(c.workers, 0);
+  assert.equal(c.intraOpThreads, 0);
   assert.equal(c.host, '0.0.0.0');
   assert.equal(c.modelSha256, undefined);
 });
