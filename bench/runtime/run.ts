@@ -507,6 +507,16 @@ function report(peers: Peer[], cells: Map<string, Cell[]>, loop: Cell[]): void {
     join(outDir, 'latest.json'),
     `${JSON.stringify({ date: new Date().toISOString(), cores: CORES, cpu: cpuModel, node: process.version, duration: DURATION, runs: RUNS, concurrency: CONCURRENCY, cells: Object.fromEntries(cells), sessionLoop: loop }, null, 1)}\n`,
   );
+  try {
+    // keep the committed results in the repository's format
+    execFileSync(
+      process.execPath,
+      [join(ROOT, 'node_modules', 'prettier', 'bin', 'prettier.cjs'), '--write', join(outDir, 'latest.json'), join(outDir, 'latest.md')],
+      { stdio: 'ignore' },
+    );
+  } catch {
+    // formatting is cosmetic
+  }
   process.stdout.write(`${md}\n`);
 }
 
