@@ -40,11 +40,11 @@ function once(port: number): Promise<Outcome> {
 }
 
 test('SIGTERM during load drops no accepted request and exits 0', async () => {
-  // 1 s drain delay; a 150 ms batching window keeps requests queued at the moment the server
+  // 2 s drain delay; a 150 ms batching window keeps requests queued at the moment the server
   // stops accepting, so "finish in-flight requests" is really exercised
   const rt = await startRuntime({
     model: 'iris',
-    args: ['--drain-delay-seconds', '1', '--max-batch-size', '1000', '--max-batch-delay-us', '150000', '--shutdown-timeout-seconds', '10'],
+    args: ['--drain-delay-seconds', '2', '--max-batch-size', '1000', '--max-batch-delay-us', '150000', '--shutdown-timeout-seconds', '10'],
   });
   const outcomes: Outcome[] = [];
   let stopLoad = false;
@@ -80,17 +80,18 @@ test('SIGTERM during load drops no accepted request and exits 0', async () => {
     `every accepted request answered 200: ${JSON.stringify(served.filter((o) => o.status !== 200).slice(0, 3))}`,
   );
   assert.ok(
-    served.some((o) => o.startedAt > sigtermAt + 300),
+    served.some((o) => o.startedAt > sigtermAt + 1000),
     'requests sent during the drain delay were served',
   );
-  // the only failures allowed: connections refused after the server stopped accepting
+  // the only failures allowed: connections refused after the server stopped accepting (with a
+  // margin for a loaded machine: a connection opened well inside the drain delay is accepted)
   assert.deepEqual(
     [...new Set(failed.map((o) => o.error))].filter((e) => e !== 'ECONNREFUSED'),
     [],
     'no reset or hang-up of an accepted request',
   );
   assert.ok(
-    failed.every((o) => o.startedAt >= sigtermAt + 900),
+    failed.every((o) => o.startedAt >= sigtermAt + 1500),
     'nothing refused before the drain delay ended',
   );
   const messages = rt.logs.map((l) => l.message);
