@@ -258,8 +258,12 @@ test('a client that disconnects mid-body is counted as 499 and leaves nothing in
   sock.write('POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"inputs": [');
   await new Promise((r) => setTimeout(r, 100));
   sock.destroy();
-  await new Promise((r) => setTimeout(r, 200));
-  const text = (await request(`${iris.url}/metrics`)).text;
+  // the server notices the closed socket asynchronously: poll (up to 5 s on a loaded machine)
+  let text = '';
+  for (let i = 0; i < 50 && !/code="499"/.test(text); i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    text = (await request(`${iris.url}/metrics`)).text;
+  }
   assert.match(text, /modelship_requests_total\{model="iris",version="1",protocol="v2",code="499"\} 1/);
   assert.match(text, /modelship_inflight_requests\{model="iris",version="1"\} 0/);
 });
