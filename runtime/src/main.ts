@@ -11,7 +11,8 @@ import { serve } from './serve.ts';
 
 async function main(): Promise<number> {
   const argv = process.argv.slice(2);
-  if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
+  const wantsHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
+  if (argv.length === 0 || wantsHelp(argv[0]) || argv.slice(1).some(wantsHelp)) {
     process.stdout.write(usage());
     return argv.length === 0 ? 2 : 0;
   }
