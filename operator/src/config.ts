@@ -40,16 +40,36 @@ const OPTIONS = {
   namespace: { type: 'string', env: 'MODELSHIP_WATCH_NAMESPACE', help: 'watch only this namespace (default: all)' },
   concurrency: { type: 'string', env: 'MODELSHIP_CONCURRENCY', help: 'parallel reconciles (default 4)' },
   'resync-period': { type: 'string', env: 'MODELSHIP_RESYNC_PERIOD', help: 'periodic full resync, e.g. 10m (default 10m)' },
-  'http-bind-address': { type: 'string', env: 'MODELSHIP_HTTP_BIND_ADDRESS', help: 'address for /healthz /readyz /metrics (default 0.0.0.0)' },
+  'http-bind-address': {
+    type: 'string',
+    env: 'MODELSHIP_HTTP_BIND_ADDRESS',
+    help: 'address for /healthz /readyz /metrics (default 0.0.0.0)',
+  },
   'http-port': { type: 'string', env: 'MODELSHIP_HTTP_PORT', help: 'port for /healthz /readyz /metrics (default 8081; 0 = random)' },
   'log-level': { type: 'string', env: 'MODELSHIP_LOG_LEVEL', help: 'error|warn|info|debug (default info)' },
   'runtime-image': { type: 'string', env: 'MODELSHIP_RUNTIME_IMAGE', help: 'default runtime image (default modelship/runtime:0.1.0)' },
-  'runtime-image-pull-policy': { type: 'string', env: 'MODELSHIP_RUNTIME_IMAGE_PULL_POLICY', help: 'Always|IfNotPresent|Never (default IfNotPresent)' },
-  'default-max-batch-size': { type: 'string', env: 'MODELSHIP_DEFAULT_MAX_BATCH_SIZE', help: 'default batching max size (default 1 = off)' },
-  'default-max-batch-delay-us': { type: 'string', env: 'MODELSHIP_DEFAULT_MAX_BATCH_DELAY_US', help: 'default batching max delay in microseconds (default 0)' },
+  'runtime-image-pull-policy': {
+    type: 'string',
+    env: 'MODELSHIP_RUNTIME_IMAGE_PULL_POLICY',
+    help: 'Always|IfNotPresent|Never (default IfNotPresent)',
+  },
+  'default-max-batch-size': {
+    type: 'string',
+    env: 'MODELSHIP_DEFAULT_MAX_BATCH_SIZE',
+    help: 'default batching max size (default 1 = off)',
+  },
+  'default-max-batch-delay-us': {
+    type: 'string',
+    env: 'MODELSHIP_DEFAULT_MAX_BATCH_DELAY_US',
+    help: 'default batching max delay in microseconds (default 0)',
+  },
   'drain-delay-seconds': { type: 'string', env: 'MODELSHIP_DRAIN_DELAY_SECONDS', help: 'runtime drain delay after SIGTERM (default 5)' },
   'leader-elect': { type: 'string', env: 'MODELSHIP_LEADER_ELECT', help: 'true|false: elect a leader on a Lease (default false)' },
-  'leader-election-namespace': { type: 'string', env: 'MODELSHIP_LEADER_ELECTION_NAMESPACE', help: 'namespace of the Lease (default: POD_NAMESPACE or default)' },
+  'leader-election-namespace': {
+    type: 'string',
+    env: 'MODELSHIP_LEADER_ELECTION_NAMESPACE',
+    help: 'namespace of the Lease (default: POD_NAMESPACE or default)',
+  },
   'leader-election-id': { type: 'string', env: 'MODELSHIP_LEADER_ELECTION_ID', help: 'name of the Lease (default modelship-operator)' },
   'leader-identity': { type: 'string', env: 'POD_NAME', help: 'identity in the Lease (default hostname + random suffix)' },
   'lease-duration': { type: 'string', env: 'MODELSHIP_LEASE_DURATION', help: 'e.g. 15s (default 15s)' },
@@ -61,9 +81,7 @@ const OPTIONS = {
 type OptionName = keyof typeof OPTIONS;
 
 export function usage(): string {
-  const lines = Object.entries(OPTIONS).map(
-    ([name, o]) => `  --${name.padEnd(28)} ${o.help}${o.env ? ` [env ${o.env}]` : ''}`,
-  );
+  const lines = Object.entries(OPTIONS).map(([name, o]) => `  --${name.padEnd(28)} ${o.help}${o.env ? ` [env ${o.env}]` : ''}`);
   return `Usage: modelship-operator [options]\n${lines.join('\n')}\n`;
 }
 

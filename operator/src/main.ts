@@ -26,7 +26,12 @@ async function main(): Promise<number> {
   const log = createLogger(cfg.logLevel, { identity: cfg.leaderElection.identity });
   const kc = loadKubeConfig(cfg.kubeconfig);
   const server = kc.getCurrentCluster()?.server;
-  log.info('starting', { apiServer: server, namespace: cfg.watchNamespace ?? '(all)', leaderElection: cfg.leaderElection.enabled, runtimeImage: cfg.runtime.image });
+  log.info('starting', {
+    apiServer: server,
+    namespace: cfg.watchNamespace ?? '(all)',
+    leaderElection: cfg.leaderElection.enabled,
+    runtimeImage: cfg.runtime.image,
+  });
 
   const metrics = new OperatorMetrics();
   const clients = new KubeClients(kc, metrics);
@@ -88,7 +93,9 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    process.stderr.write(`${JSON.stringify({ level: 'error', message: 'operator crashed', error: (err as Error)?.message ?? String(err) })}\n`);
+    process.stderr.write(
+      `${JSON.stringify({ level: 'error', message: 'operator crashed', error: (err as Error)?.message ?? String(err) })}\n`,
+    );
     process.exit(1);
   },
 );

@@ -31,7 +31,10 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
   {
     what: 'a uri scheme outside the allow-list (ftp://)',
     spec: { model: { version: '1', uri: 'ftp://models.example.com/iris.onnx' } },
-    expect: ['spec.model.uri: Invalid value: "ftp://models.example.com/iris.onnx"', 'uri must start with one of the schemes http://, https://, file:// or pvc://'],
+    expect: [
+      'spec.model.uri: Invalid value: "ftp://models.example.com/iris.onnx"',
+      'uri must start with one of the schemes http://, https://, file:// or pvc://',
+    ],
   },
   {
     what: 'a malformed sha256',
@@ -166,7 +169,13 @@ describe('ModelDeployment CRD on a real API server', () => {
     assert.equal(r.code, 0, output(r));
     const md = await get('partial');
     assert.deepEqual(md.spec.autoscaling, { minReplicas: 1, maxReplicas: 4, targetCPUUtilizationPercentage: 80 });
-    assert.deepEqual(md.spec.rollout, { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 300, autoRollback: false, historyLimit: 10 });
+    assert.deepEqual(md.spec.rollout, {
+      maxSurge: 1,
+      maxUnavailable: 0,
+      progressDeadlineSeconds: 300,
+      autoRollback: false,
+      historyLimit: 10,
+    });
     assert.deepEqual(md.spec.service, { type: 'ClusterIP', port: 8080 });
   });
 
@@ -176,7 +185,8 @@ describe('ModelDeployment CRD on a real API server', () => {
       const r = await kubectl(['apply', '-n', ns, '-f', '-'], manifest(name, bad.spec));
       assert.notEqual(r.code, 0, `expected a refusal\n${output(r)}`);
       for (const fragment of bad.expect) {
-        if (typeof fragment === 'string') assert.ok(r.stderr.includes(fragment), `expected ${JSON.stringify(fragment)} in the error\n${output(r)}`);
+        if (typeof fragment === 'string')
+          assert.ok(r.stderr.includes(fragment), `expected ${JSON.stringify(fragment)} in the error\n${output(r)}`);
         else assert.match(r.stderr, fragment);
       }
       const exists = await kubectl(['get', 'mdep', name, '-n', ns]);
@@ -192,7 +202,10 @@ describe('ModelDeployment CRD on a real API server', () => {
     assert.match(r.stderr, /unknown field "spec\.replicaCount"/);
     // The same for a server-side apply and for an update of an existing object.
     // (Server-side apply reports the unknown fields it meets first, in no fixed order: use one.)
-    const ssa = await kubectl(['apply', '--server-side', '-n', ns, '-f', '-'], manifest('unknown', { model: { version: '1', uri: URI, sha265: SHA } }));
+    const ssa = await kubectl(
+      ['apply', '--server-side', '-n', ns, '-f', '-'],
+      manifest('unknown', { model: { version: '1', uri: URI, sha265: SHA } }),
+    );
     assert.notEqual(ssa.code, 0, output(ssa));
     assert.match(ssa.stderr, /\.spec\.model\.sha265: field not declared in schema/);
     // An update by kubectl replace (also strict by default) is refused the same way.
@@ -205,7 +218,10 @@ describe('ModelDeployment CRD on a real API server', () => {
 
   test('a request without strict field validation gets unknown fields pruned, with a warning by default', async () => {
     // --validate=false sends fieldValidation=Ignore: silently pruned.
-    const r = await kubectl(['apply', '--validate=false', '-n', ns, '-f', '-'], manifest('pruned', { model: { version: '1', uri: URI, colour: 'blue' } }));
+    const r = await kubectl(
+      ['apply', '--validate=false', '-n', ns, '-f', '-'],
+      manifest('pruned', { model: { version: '1', uri: URI, colour: 'blue' } }),
+    );
     assert.equal(r.code, 0, output(r));
     assert.deepEqual((await get('pruned')).spec.model, { version: '1', uri: URI, format: 'onnx' });
     // No fieldValidation at all (kubectl patch has no --validate; many API clients) is the API
@@ -248,12 +264,32 @@ describe('ModelDeployment CRD on a real API server', () => {
         },
       ],
     };
-    const r = await kubectl(['patch', 'mdep', 'minimal', '-n', ns, '--subresource=status', '--type=merge', '-p', JSON.stringify({ status })]);
+    const r = await kubectl([
+      'patch',
+      'mdep',
+      'minimal',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify({ status }),
+    ]);
     assert.equal(r.code, 0, output(r));
     const md = await get('minimal');
     assert.deepEqual(md.status, status);
 
-    const bad = await kubectl(['patch', 'mdep', 'minimal', '-n', ns, '--subresource=status', '--type=merge', '-p', '{"status":{"history":[{"version":"1","uri":"x","templateHash":"h","startedAt":"2025-01-01T00:00:00Z","outcome":"Done"}]}}']);
+    const bad = await kubectl([
+      'patch',
+      'mdep',
+      'minimal',
+      '-n',
+      ns,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      '{"status":{"history":[{"version":"1","uri":"x","templateHash":"h","startedAt":"2025-01-01T00:00:00Z","outcome":"Done"}]}}',
+    ]);
     assert.notEqual(bad.code, 0, output(bad));
     assert.match(bad.stderr, /status\.history\[0\]\.outcome: Unsupported value: "Done"/);
 
@@ -263,7 +299,18 @@ describe('ModelDeployment CRD on a real API server', () => {
     assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'AGE']);
     assert.match(row ?? '', /^minimal\s+1\s+1\s+True\s+2\s+\S+$/);
     const wide = await kubectl(['get', 'mdep', 'minimal', '-n', ns, '-o', 'wide']);
-    assert.deepEqual(wide.stdout.split('\n')[0]?.trim().split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'AGE', 'UPDATING', 'FAILED', 'URL']);
+    assert.deepEqual(wide.stdout.split('\n')[0]?.trim().split(/\s+/), [
+      'NAME',
+      'MODEL',
+      'CURRENT',
+      'DESIRED',
+      'READY',
+      'REPLICAS',
+      'AGE',
+      'UPDATING',
+      'FAILED',
+      'URL',
+    ]);
     assert.ok(wide.stdout.includes(status.url), wide.stdout);
   });
 
@@ -281,7 +328,8 @@ describe('ModelDeployment CRD on a real API server', () => {
     assert.equal(r.code, 0, output(r));
     const flat = r.stdout.replace(/\s+/g, ' ');
     assert.ok(flat.includes('The model to serve: where to download it from'), r.stdout);
-    for (const field of ['name', 'version', 'uri', 'sha256', 'format']) assert.match(r.stdout, new RegExp(`^\\s+${field}\\s+<`, 'm'), field);
+    for (const field of ['name', 'version', 'uri', 'sha256', 'format'])
+      assert.match(r.stdout, new RegExp(`^\\s+${field}\\s+<`, 'm'), field);
     assert.ok(flat.includes('uri <string> -required-'), r.stdout);
     assert.ok(flat.includes('pvc://<claim>/<path> (a file on a PersistentVolumeClaim'), r.stdout);
     const rollout = await kubectl(['explain', 'mdep.spec.rollout.autoRollback']);

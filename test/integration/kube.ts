@@ -1,5 +1,13 @@
 // Small typed-client helpers for integration tests.
-import { AppsV1Api, AutoscalingV2Api, CoordinationV1Api, CoreV1Api, CustomObjectsApi, KubeConfig, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import {
+  AppsV1Api,
+  AutoscalingV2Api,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  RbacAuthorizationV1Api,
+} from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 
 export function kubeConfig(): KubeConfig {
@@ -47,7 +55,10 @@ export async function getMd(c: Clients, namespace: string, name: string): Promis
 
 export async function patchMd(c: Clients, namespace: string, name: string, patch: unknown): Promise<ModelDeployment> {
   const { PatchStrategy, setHeaderOptions } = await import('@kubernetes/client-node');
-  return c.custom.patchNamespacedCustomObject({ ...MD, namespace, name, body: patch }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)) as Promise<ModelDeployment>;
+  return c.custom.patchNamespacedCustomObject(
+    { ...MD, namespace, name, body: patch },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  ) as Promise<ModelDeployment>;
 }
 
 export async function deleteMd(c: Clients, namespace: string, name: string): Promise<void> {

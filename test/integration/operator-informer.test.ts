@@ -41,13 +41,21 @@ describe('informers restart after the API refuses them', () => {
 
     await c.rbac.deleteClusterRoleBinding({ name: binding });
     // Quiet watches are recycled by the client within ~30 s; the re-watch is then refused.
-    await waitFor(async () => (await op!.metric('modelship_informer_restarts_total')) > 0, { timeoutMs: 120_000, intervalMs: 1000, description: 'an informer restart after 403' });
+    await waitFor(async () => (await op!.metric('modelship_informer_restarts_total')) > 0, {
+      timeoutMs: 120_000,
+      intervalMs: 1000,
+      description: 'an informer restart after 403',
+    });
     assert.doesNotThrow(() => process.kill(op!.pid, 0), 'the operator process kept running');
     const readyWhileBroken = await fetch(`http://127.0.0.1:${op.port}/readyz`);
     assert.equal(readyWhileBroken.status, 503, '/readyz reports the broken watch');
 
     await bind();
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${op!.port}/readyz`)).status === 200, { timeoutMs: 90_000, intervalMs: 1000, description: 'ready again' });
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${op!.port}/readyz`)).status === 200, {
+      timeoutMs: 90_000,
+      intervalMs: 1000,
+      description: 'ready again',
+    });
     await createMd(c, ns, 'after', { model: { version: '1', uri: 'https://m.example.com/1.onnx' } });
     await waitFor(() => c.apps.readNamespacedDeployment({ name: 'after', namespace: ns }).catch(() => undefined), {
       timeoutMs: 60_000,

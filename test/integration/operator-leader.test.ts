@@ -29,7 +29,9 @@ describe('leader election on a Lease', () => {
     ops.push(b);
 
     await createMd(c, ns, 'first', { model: { version: '1', uri: 'https://m.example.com/1.onnx' } });
-    await waitFor(() => c.apps.readNamespacedDeployment({ name: 'first', namespace: ns }).catch(() => undefined), { description: 'Deployment first' });
+    await waitFor(() => c.apps.readNamespacedDeployment({ name: 'first', namespace: ns }).catch(() => undefined), {
+      description: 'Deployment first',
+    });
     await new Promise((r) => setTimeout(r, 3000));
     assert.ok((await a.metric('modelship_reconcile_total')) > 0, 'the leader reconciled');
     assert.equal(await b.metric('modelship_reconcile_total'), 0, 'the standby never reconciled');
@@ -41,10 +43,16 @@ describe('leader election on a Lease', () => {
     // Graceful stop releases the Lease: the standby takes over within a retry period or two.
     const stoppedAt = Date.now();
     assert.equal(await a.stop('SIGTERM'), 0);
-    await waitFor(async () => (await b.metric('modelship_leader')) === 1, { timeoutMs: 30_000, intervalMs: 100, description: 'op-b leads' });
+    await waitFor(async () => (await b.metric('modelship_leader')) === 1, {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      description: 'op-b leads',
+    });
     const gracefulFailoverMs = Date.now() - stoppedAt;
     await createMd(c, ns, 'second', { model: { version: '1', uri: 'https://m.example.com/1.onnx' } });
-    await waitFor(() => c.apps.readNamespacedDeployment({ name: 'second', namespace: ns }).catch(() => undefined), { description: 'Deployment second (by op-b)' });
+    await waitFor(() => c.apps.readNamespacedDeployment({ name: 'second', namespace: ns }).catch(() => undefined), {
+      description: 'Deployment second (by op-b)',
+    });
     assert.equal((await c.coordination.readNamespacedLease({ name: 'modelship-operator', namespace: ns })).spec?.holderIdentity, 'op-b');
 
     // A crash (SIGKILL) cannot release the Lease: a new instance waits out the lease duration.
@@ -52,9 +60,15 @@ describe('leader election on a Lease', () => {
     ops.push(cStart);
     const killedAt = Date.now();
     await b.stop('SIGKILL');
-    await waitFor(async () => (await cStart.metric('modelship_leader')) === 1, { timeoutMs: 60_000, intervalMs: 100, description: 'op-c leads after op-b crashed' });
+    await waitFor(async () => (await cStart.metric('modelship_leader')) === 1, {
+      timeoutMs: 60_000,
+      intervalMs: 100,
+      description: 'op-c leads after op-b crashed',
+    });
     const crashFailoverMs = Date.now() - killedAt;
     assert.ok(crashFailoverMs >= 4000, `took over only after the lease expired (${crashFailoverMs} ms)`);
-    process.stdout.write(`# leader failover: graceful ${gracefulFailoverMs} ms, after SIGKILL ${crashFailoverMs} ms (lease 6 s, retry 1 s)\n`);
+    process.stdout.write(
+      `# leader failover: graceful ${gracefulFailoverMs} ms, after SIGKILL ${crashFailoverMs} ms (lease 6 s, retry 1 s)\n`,
+    );
   });
 });

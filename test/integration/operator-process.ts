@@ -38,7 +38,22 @@ export async function startOperator(opts: {
   const kubeconfig = opts.kubeconfig ? ['--kubeconfig', opts.kubeconfig] : [];
   const child = spawn(
     process.execPath,
-    [MAIN, ...scope, ...kubeconfig, '--http-port', '0', '--http-bind-address', '127.0.0.1', '--log-level', 'debug', '--leader-identity', identity, '--runtime-image', 'modelship/runtime:test', ...(opts.args ?? [])],
+    [
+      MAIN,
+      ...scope,
+      ...kubeconfig,
+      '--http-port',
+      '0',
+      '--http-bind-address',
+      '127.0.0.1',
+      '--log-level',
+      'debug',
+      '--leader-identity',
+      identity,
+      '--runtime-image',
+      'modelship/runtime:test',
+      ...(opts.args ?? []),
+    ],
     { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] },
   );
   running.add(child);

@@ -15,33 +15,62 @@ async function deployedVersion(c: Clients, ns: string, name: string): Promise<st
 }
 
 async function templateHash(c: Clients, ns: string, name: string): Promise<string> {
-  return (await c.apps.readNamespacedDeployment({ name, namespace: ns })).spec?.template.metadata?.annotations?.['modelship.dev/template-hash'] as string;
+  return (await c.apps.readNamespacedDeployment({ name, namespace: ns })).spec?.template.metadata?.annotations?.[
+    'modelship.dev/template-hash'
+  ] as string;
 }
 
-async function waitStatus(c: Clients, ns: string, name: string, description: string, pred: (m: ModelDeployment) => boolean, timeoutMs = 60_000) {
-  return waitFor(async () => {
-    const m = await getMd(c, ns, name);
-    return pred(m) ? m : undefined;
-  }, { description, timeoutMs });
+async function waitStatus(
+  c: Clients,
+  ns: string,
+  name: string,
+  description: string,
+  pred: (m: ModelDeployment) => boolean,
+  timeoutMs = 60_000,
+) {
+  return waitFor(
+    async () => {
+      const m = await getMd(c, ns, name);
+      return pred(m) ? m : undefined;
+    },
+    { description, timeoutMs },
+  );
 }
 
 /** Marks every pod of the Deployment's current template ready, until the rollout completes. */
 async function completeRollout(c: Clients, ns: string, name: string, version: string) {
-  const hash = await waitFor(async () => ((await deployedVersion(c, ns, name)) === version ? templateHash(c, ns, name) : undefined), { description: `template at ${version}` });
-  return waitFor(async () => {
-    const pods = await podsOf(c, ns, name, hash);
-    await markReady(c, pods.filter((p) => !p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')));
-    const m = await getMd(c, ns, name);
-    return m.status?.currentVersion === version && m.status.history?.[0]?.outcome === 'Succeeded' && m.status.history[0].version === version ? m : undefined;
-  }, { description: `version ${version} Succeeded`, intervalMs: 500, timeoutMs: 90_000 });
+  const hash = await waitFor(async () => ((await deployedVersion(c, ns, name)) === version ? templateHash(c, ns, name) : undefined), {
+    description: `template at ${version}`,
+  });
+  return waitFor(
+    async () => {
+      const pods = await podsOf(c, ns, name, hash);
+      await markReady(
+        c,
+        pods.filter((p) => !p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')),
+      );
+      const m = await getMd(c, ns, name);
+      return m.status?.currentVersion === version &&
+        m.status.history?.[0]?.outcome === 'Succeeded' &&
+        m.status.history[0].version === version
+        ? m
+        : undefined;
+    },
+    { description: `version ${version} Succeeded`, intervalMs: 500, timeoutMs: 90_000 },
+  );
 }
 
 async function newPods(c: Clients, ns: string, name: string, version: string) {
-  const hash = await waitFor(async () => ((await deployedVersion(c, ns, name)) === version ? templateHash(c, ns, name) : undefined), { description: `template at ${version}` });
-  return waitFor(async () => {
-    const p = await podsOf(c, ns, name, hash);
-    return p.length > 0 ? p : undefined;
-  }, { description: `pods of version ${version}` });
+  const hash = await waitFor(async () => ((await deployedVersion(c, ns, name)) === version ? templateHash(c, ns, name) : undefined), {
+    description: `template at ${version}`,
+  });
+  return waitFor(
+    async () => {
+      const p = await podsOf(c, ns, name, hash);
+      return p.length > 0 ? p : undefined;
+    },
+    { description: `pods of version ${version}` },
+  );
 }
 
 describe('rollout and automatic rollback', () => {
@@ -72,13 +101,24 @@ describe('rollout and automatic rollback', () => {
 
     const md = await waitStatus(c, ns, 'iris', 'rolled back', (m) => m.status?.history?.[0]?.outcome === 'RolledBack');
     const detectMs = Date.now() - signalAt;
-    await waitFor(async () => (await templateHash(c, ns, 'iris')) === goodHash, { description: 'Deployment back on the old template (old ReplicaSet reused)' });
+    await waitFor(async () => (await templateHash(c, ns, 'iris')) === goodHash, {
+      description: 'Deployment back on the old template (old ReplicaSet reused)',
+    });
     assert.equal(md.status?.failedVersion, '2');
     assert.equal(md.status?.currentVersion, '1');
     assert.equal(md.status?.updatingVersion, undefined);
     assert.equal(md.status?.history?.[0]?.reason, 'FetchFailed');
-    assert.match(md.status?.history?.[0]?.message ?? '', /^version 2 failed: model fetch failed: fetch: sha256 mismatch for model.onnx: .*; serving version 1$/);
-    assert.deepEqual(md.status?.history?.map((h) => [h.version, h.outcome]), [['2', 'RolledBack'], ['1', 'Succeeded']]);
+    assert.match(
+      md.status?.history?.[0]?.message ?? '',
+      /^version 2 failed: model fetch failed: fetch: sha256 mismatch for model.onnx: .*; serving version 1$/,
+    );
+    assert.deepEqual(
+      md.status?.history?.map((h) => [h.version, h.outcome]),
+      [
+        ['2', 'RolledBack'],
+        ['1', 'Succeeded'],
+      ],
+    );
     assert.equal(condition(md, 'Degraded')?.status, 'True');
     assert.equal(condition(md, 'Degraded')?.reason, 'RolledBack');
     assert.equal(condition(md, 'Ready')?.status, 'False');
@@ -108,16 +148,32 @@ describe('rollout and automatic rollback', () => {
     const done = await completeRollout(c, ns, 'iris', '3');
     assert.equal(condition(done, 'Ready')?.status, 'True');
     assert.equal(condition(done, 'Degraded')?.status, 'False');
-    assert.deepEqual(done.status?.history?.slice(0, 3).map((h) => [h.version, h.outcome]), [['3', 'Succeeded'], ['2', 'RolledBack'], ['1', 'Succeeded']]);
+    assert.deepEqual(
+      done.status?.history?.slice(0, 3).map((h) => [h.version, h.outcome]),
+      [
+        ['3', 'Succeeded'],
+        ['2', 'RolledBack'],
+        ['1', 'Succeeded'],
+      ],
+    );
   });
 
   test('serve crash-looping past the threshold also rolls back', async () => {
     await patchMd(c, ns, 'iris', { spec: { model: model('4') } });
     const pods = await newPods(c, ns, 'iris', '4');
     await markCrashLooping(c, pods, 3, 'serve: /models/model.onnx is not a valid ONNX model');
-    const md = await waitStatus(c, ns, 'iris', 'rolled back from 4', (m) => m.status?.history?.[0]?.outcome === 'RolledBack' && m.status.history[0].version === '4');
+    const md = await waitStatus(
+      c,
+      ns,
+      'iris',
+      'rolled back from 4',
+      (m) => m.status?.history?.[0]?.outcome === 'RolledBack' && m.status.history[0].version === '4',
+    );
     assert.equal(md.status?.history?.[0]?.reason, 'CrashLoop');
-    assert.match(condition(md, 'Degraded')?.message ?? '', /version 4 failed: container serve restarted 3 times: serve: \/models\/model.onnx is not a valid ONNX model; serving version 3/);
+    assert.match(
+      condition(md, 'Degraded')?.message ?? '',
+      /version 4 failed: container serve restarted 3 times: serve: \/models\/model.onnx is not a valid ONNX model; serving version 3/,
+    );
     await waitFor(async () => (await deployedVersion(c, ns, 'iris')) === '3', { description: 'back on version 3' });
   });
 
@@ -164,7 +220,10 @@ describe('rollout and automatic rollback', () => {
     await completeRollout(c, ns, 'short', '2');
     await patchMd(c, ns, 'short', { spec: { model: model('3') } });
     const md = await completeRollout(c, ns, 'short', '3');
-    assert.deepEqual(md.status?.history?.map((h) => h.version), ['3', '2']);
+    assert.deepEqual(
+      md.status?.history?.map((h) => h.version),
+      ['3', '2'],
+    );
     const dep = await c.apps.readNamespacedDeployment({ name: 'short', namespace: ns });
     assert.equal(dep.spec?.revisionHistoryLimit, 2);
   });
@@ -180,7 +239,13 @@ describe('rollout and automatic rollback', () => {
     op = await startOperator({ namespace: ns });
     const md = await completeRollout(c, ns, 'restart', '2');
     assert.equal(md.status?.history?.[0]?.startedAt, started.status?.history?.[0]?.startedAt, 'the same rollout entry was continued');
-    assert.deepEqual(md.status?.history?.map((h) => [h.version, h.outcome]), [['2', 'Succeeded'], ['1', 'Succeeded']]);
+    assert.deepEqual(
+      md.status?.history?.map((h) => [h.version, h.outcome]),
+      [
+        ['2', 'Succeeded'],
+        ['1', 'Succeeded'],
+      ],
+    );
   });
 
   test('operator restarted after a rollback keeps the rollback and does not retry', async () => {

@@ -5,7 +5,9 @@ import type { Clients } from './kube.ts';
 
 export async function podsOf(c: Clients, namespace: string, instance: string, templateHash?: string): Promise<V1Pod[]> {
   const list = await c.core.listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/instance=${instance}` });
-  return list.items.filter((p) => !p.metadata?.deletionTimestamp && (!templateHash || p.metadata?.annotations?.['modelship.dev/template-hash'] === templateHash));
+  return list.items.filter(
+    (p) => !p.metadata?.deletionTimestamp && (!templateHash || p.metadata?.annotations?.['modelship.dev/template-hash'] === templateHash),
+  );
 }
 
 async function patchStatus(c: Clients, pod: V1Pod, status: Record<string, unknown>): Promise<void> {
@@ -27,8 +29,27 @@ export async function markReady(c: Clients, pods: V1Pod[]): Promise<void> {
         { type: 'Ready', status: 'True', lastTransitionTime: now },
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
       ],
-      initContainerStatuses: [{ name: 'fetch', image: 'modelship/runtime:test', imageID: '', ready: true, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } }],
-      containerStatuses: [{ name: 'serve', image: 'modelship/runtime:test', imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
+      initContainerStatuses: [
+        {
+          name: 'fetch',
+          image: 'modelship/runtime:test',
+          imageID: '',
+          ready: true,
+          restartCount: 0,
+          state: { terminated: { exitCode: 0, reason: 'Completed' } },
+        },
+      ],
+      containerStatuses: [
+        {
+          name: 'serve',
+          image: 'modelship/runtime:test',
+          imageID: '',
+          ready: true,
+          started: true,
+          restartCount: 0,
+          state: { running: { startedAt: now } },
+        },
+      ],
     });
   }
 }
@@ -60,7 +81,16 @@ export async function markCrashLooping(c: Clients, pods: V1Pod[], restarts: numb
   for (const pod of pods) {
     await patchStatus(c, pod, {
       phase: 'Running',
-      initContainerStatuses: [{ name: 'fetch', image: 'modelship/runtime:test', imageID: '', ready: true, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed' } } }],
+      initContainerStatuses: [
+        {
+          name: 'fetch',
+          image: 'modelship/runtime:test',
+          imageID: '',
+          ready: true,
+          restartCount: 0,
+          state: { terminated: { exitCode: 0, reason: 'Completed' } },
+        },
+      ],
       containerStatuses: [
         {
           name: 'serve',

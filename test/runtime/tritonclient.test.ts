@@ -33,7 +33,10 @@ function provisionPython(): string {
   rmSync(tmp, { recursive: true, force: true });
   process.stderr.write(`tritonclient test: creating ${venv} (pip install ${PINNED.join(' ')}; once per machine)\n`);
   execFileSync('python3', ['-m', 'venv', tmp], { stdio: ['ignore', 'ignore', 'inherit'] });
-  execFileSync(join(tmp, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...PINNED], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 600_000 });
+  execFileSync(join(tmp, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', ...PINNED], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    timeout: 600_000,
+  });
   rmSync(venv, { recursive: true, force: true });
   renameSync(tmp, venv);
   // venv scripts hard-code their own path; python itself works from the renamed folder.
@@ -42,30 +45,30 @@ function provisionPython(): string {
 }
 
 let python = '';
-before(() => {
-  python = provisionPython();
-}, { timeout: 900_000 });
+before(
+  () => {
+    python = provisionPython();
+  },
+  { timeout: 900_000 },
+);
 
 for (const model of ['iris', 'two-inputs', 'dtypes']) {
-  test(
-    `tritonclient (binary and JSON) gets ${model}'s expected outputs`,
-    async () => {
-      const rt = await startRuntime({ model });
-      try {
-        const out = execFileSync(
-          python,
-          [
-            join(ROOT, 'test', 'runtime', 'tritonclient_check.py'),
-            `127.0.0.1:${rt.port}`,
-            join(ROOT, 'examples', 'models', model, 'expected.json'),
-            model,
-          ],
-          { encoding: 'utf8' },
-        );
-        assert.match(out, /tritonclient ok/);
-      } finally {
-        await rt.stop();
-      }
-    },
-  );
+  test(`tritonclient (binary and JSON) gets ${model}'s expected outputs`, async () => {
+    const rt = await startRuntime({ model });
+    try {
+      const out = execFileSync(
+        python,
+        [
+          join(ROOT, 'test', 'runtime', 'tritonclient_check.py'),
+          `127.0.0.1:${rt.port}`,
+          join(ROOT, 'examples', 'models', model, 'expected.json'),
+          model,
+        ],
+        { encoding: 'utf8' },
+      );
+      assert.match(out, /tritonclient ok/);
+    } finally {
+      await rt.stop();
+    }
+  });
 }

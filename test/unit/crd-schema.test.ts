@@ -78,9 +78,7 @@ describe('ModelDeployment CRD', () => {
   });
 
   test('defaults', () => {
-    const defaults = Object.fromEntries(
-      [...walk(root, '')].filter(([, n]) => n.default !== undefined).map(([p, n]) => [p, n.default]),
-    );
+    const defaults = Object.fromEntries([...walk(root, '')].filter(([, n]) => n.default !== undefined).map(([p, n]) => [p, n.default]));
     assert.deepEqual(defaults, {
       'spec.model.format': 'onnx',
       'spec.replicas': 1,
@@ -118,9 +116,11 @@ describe('ModelDeployment CRD', () => {
 
   test('every CEL rule has a message and a reason; strings read by CEL have a maxLength (cost budget)', () => {
     const rules = [...walk(root, '')].flatMap(([path, node]) =>
-      ((node['x-kubernetes-validations'] as { rule: string; message?: string; reason?: string }[] | undefined) ?? []).map(
-        (r) => ({ path, node, ...r }),
-      ),
+      ((node['x-kubernetes-validations'] as { rule: string; message?: string; reason?: string }[] | undefined) ?? []).map((r) => ({
+        path,
+        node,
+        ...r,
+      })),
     );
     assert.ok(rules.length >= 7, `expected the CEL rules, found ${rules.length}`);
     for (const r of rules) {

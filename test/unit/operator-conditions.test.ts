@@ -37,7 +37,15 @@ test('succeeded and available -> Ready', () => {
 test('rolled back -> Degraded True, Ready False, still Available', () => {
   const c = byType(
     computeConditions({
-      head: { version: '3', uri: 'u', templateHash: 'h3', startedAt: '', outcome: 'RolledBack', reason: 'FetchFailed', message: 'version 3 failed: x; serving version 2' },
+      head: {
+        version: '3',
+        uri: 'u',
+        templateHash: 'h3',
+        startedAt: '',
+        outcome: 'RolledBack',
+        reason: 'FetchFailed',
+        message: 'version 3 failed: x; serving version 2',
+      },
       currentVersion: '2',
       deployment: deploymentWith('h2', { complete: true }),
       blocking: undefined,
@@ -51,7 +59,14 @@ test('rolled back -> Degraded True, Ready False, still Available', () => {
 });
 
 test('a blocking problem (name conflict) -> Degraded with its reason', () => {
-  const c = byType(computeConditions({ head: undefined, currentVersion: undefined, deployment: undefined, blocking: { reason: 'ResourceConflict', message: 'Service iris already exists' } }));
+  const c = byType(
+    computeConditions({
+      head: undefined,
+      currentVersion: undefined,
+      deployment: undefined,
+      blocking: { reason: 'ResourceConflict', message: 'Service iris already exists' },
+    }),
+  );
   assert.equal(c.Degraded?.status, 'True');
   assert.equal(c.Degraded?.reason, 'ResourceConflict');
   assert.equal(c.Ready?.status, 'False');

@@ -16,7 +16,11 @@ test('defaults', () => {
 });
 
 test('flags win over environment', () => {
-  const cfg = parseConfig(['--namespace', 'flag-ns', '--concurrency=2'], { MODELSHIP_WATCH_NAMESPACE: 'env-ns', MODELSHIP_CONCURRENCY: '9', MODELSHIP_RUNTIME_IMAGE: 'img:1' });
+  const cfg = parseConfig(['--namespace', 'flag-ns', '--concurrency=2'], {
+    MODELSHIP_WATCH_NAMESPACE: 'env-ns',
+    MODELSHIP_CONCURRENCY: '9',
+    MODELSHIP_RUNTIME_IMAGE: 'img:1',
+  });
   if (cfg === 'help') throw new Error('unexpected help');
   assert.equal(cfg.watchNamespace, 'flag-ns');
   assert.equal(cfg.concurrency, 2);
@@ -24,7 +28,10 @@ test('flags win over environment', () => {
 });
 
 test('bad values are refused with a message naming the option', () => {
-  assert.throws(() => parseConfig(['--concurrency', 'lots'], {}), (e: unknown) => e instanceof ConfigError && /--concurrency: "lots"/.test(e.message));
+  assert.throws(
+    () => parseConfig(['--concurrency', 'lots'], {}),
+    (e: unknown) => e instanceof ConfigError && /--concurrency: "lots"/.test(e.message),
+  );
   assert.throws(() => parseConfig(['--concurrency', '0'], {}), /outside 1\.\.64/);
   assert.throws(() => parseConfig(['--leader-elect', 'maybe'], {}), /--leader-elect/);
   assert.throws(() => parseConfig(['--runtime-image-pull-policy', 'Sometimes'], {}), /Always, IfNotPresent or Never/);

@@ -11,9 +11,37 @@ test('a changed or missing field is a difference', () => {
   assert.equal(isSubset({ spec: { image: 'a' } }, { spec: {} }), false);
   assert.equal(isSubset({ args: ['serve'] }, { args: ['serve', '--debug'] }), false, 'scalar lists must be equal');
   assert.equal(isSubset({ a: [{ x: 1 }] }, { a: [{ x: 1, y: 2 }] }), true);
-  assert.equal(isSubset({ env: [{ name: 'A', value: '1' }] }, { env: [{ name: 'A', value: '2' }] }), false, 'a changed entry is a difference');
-  assert.equal(isSubset({ env: [{ name: 'A', value: '1' }] }, { env: [{ name: 'B', value: '9' }, { name: 'A', value: '1' }] }), true, 'entries added by others are tolerated');
-  assert.equal(isSubset({ env: [{ name: 'A', value: '1' }, { name: 'B', value: '2' }] }, { env: [{ name: 'A', value: '1' }] }), false, 'a missing entry is a difference');
+  assert.equal(
+    isSubset({ env: [{ name: 'A', value: '1' }] }, { env: [{ name: 'A', value: '2' }] }),
+    false,
+    'a changed entry is a difference',
+  );
+  assert.equal(
+    isSubset(
+      { env: [{ name: 'A', value: '1' }] },
+      {
+        env: [
+          { name: 'B', value: '9' },
+          { name: 'A', value: '1' },
+        ],
+      },
+    ),
+    true,
+    'entries added by others are tolerated',
+  );
+  assert.equal(
+    isSubset(
+      {
+        env: [
+          { name: 'A', value: '1' },
+          { name: 'B', value: '2' },
+        ],
+      },
+      { env: [{ name: 'A', value: '1' }] },
+    ),
+    false,
+    'a missing entry is a difference',
+  );
 });
 
 test('quantities compare by value', () => {

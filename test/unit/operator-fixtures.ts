@@ -24,7 +24,10 @@ export function modelDeployment(overrides: Partial<ModelDeployment['spec']> = {}
 }
 
 /** A Deployment as the real controller reports it: `complete` = all replicas updated and available. */
-export function deploymentWith(hash: string, opts: { replicas?: number; complete?: boolean; deadlineExceeded?: boolean } = {}): V1Deployment {
+export function deploymentWith(
+  hash: string,
+  opts: { replicas?: number; complete?: boolean; deadlineExceeded?: boolean } = {},
+): V1Deployment {
   const replicas = opts.replicas ?? 2;
   const complete = opts.complete ?? false;
   return {
@@ -43,7 +46,12 @@ export function deploymentWith(hash: string, opts: { replicas?: number; complete
       conditions: [
         { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' },
         opts.deadlineExceeded
-          ? { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: 'ReplicaSet "iris-abc" has timed out progressing.' }
+          ? {
+              type: 'Progressing',
+              status: 'False',
+              reason: 'ProgressDeadlineExceeded',
+              message: 'ReplicaSet "iris-abc" has timed out progressing.',
+            }
           : { type: 'Progressing', status: 'True', reason: complete ? 'NewReplicaSetAvailable' : 'ReplicaSetUpdated' },
       ],
     },

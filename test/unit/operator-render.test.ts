@@ -41,7 +41,11 @@ test('template hash changes with the version and nothing else changes it', () =>
   assert.equal(templateHashOf(a), templateHashOf(b));
   assert.notEqual(templateHashOf(a), templateHashOf(c));
   const scaled = modelDeployment({ replicas: 7 });
-  assert.equal(templateHashOf(renderPodTemplate(scaled, scaled.spec.model, RUNTIME_DEFAULTS)), templateHashOf(a), 'replicas is not a rollout');
+  assert.equal(
+    templateHashOf(renderPodTemplate(scaled, scaled.spec.model, RUNTIME_DEFAULTS)),
+    templateHashOf(a),
+    'replicas is not a rollout',
+  );
 });
 
 test('pvc:// mounts the claim read-only and fetches from the file', () => {
@@ -60,13 +64,22 @@ test('api key comes from the Secret, never inline', () => {
 });
 
 test('deployment: owner reference, labels, strategy, replicas left to the HPA when autoscaling', () => {
-  const md = modelDeployment({ rollout: { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 120, historyLimit: 4, autoRollback: true } });
+  const md = modelDeployment({
+    rollout: { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 120, historyLimit: 4, autoRollback: true },
+  });
   const d = renderDeployment(md, renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS));
   assert.equal(d.spec?.replicas, 2);
   assert.equal(d.spec?.progressDeadlineSeconds, 120);
   assert.equal(d.spec?.revisionHistoryLimit, 4);
   assert.deepEqual(d.spec?.strategy?.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 });
-  assert.deepEqual(d.metadata?.ownerReferences?.[0], { apiVersion: 'modelship.dev/v1alpha1', kind: 'ModelDeployment', name: 'iris', uid: 'uid-1', controller: true, blockOwnerDeletion: true });
+  assert.deepEqual(d.metadata?.ownerReferences?.[0], {
+    apiVersion: 'modelship.dev/v1alpha1',
+    kind: 'ModelDeployment',
+    name: 'iris',
+    uid: 'uid-1',
+    controller: true,
+    blockOwnerDeletion: true,
+  });
   assert.deepEqual(d.spec?.selector?.matchLabels, { 'app.kubernetes.io/name': 'modelship-runtime', 'app.kubernetes.io/instance': 'iris' });
 
   const auto = modelDeployment({ autoscaling: { minReplicas: 2, maxReplicas: 5, targetCPUUtilizationPercentage: 70 } });

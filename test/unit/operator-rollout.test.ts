@@ -15,7 +15,11 @@ const entry = (version: string, hash: string, outcome: HistoryEntry['outcome']):
   outcome,
   ...(outcome === 'Progressing' ? {} : { finishedAt: '2026-11-23T11:05:00.000Z' }),
 });
-const FETCH_FAILED: FailureSignal = { reason: 'FetchFailed', message: 'model fetch failed: checksum mismatch for model.onnx', since: undefined };
+const FETCH_FAILED: FailureSignal = {
+  reason: 'FetchFailed',
+  message: 'model fetch failed: checksum mismatch for model.onnx',
+  since: undefined,
+};
 
 function input(over: Partial<RolloutInput>): RolloutInput {
   return {
@@ -47,7 +51,12 @@ test('first deployment starts a Progressing entry and runs the desired template'
 
 test('completion: all replicas updated and available on the desired template -> Succeeded, currentVersion moves', () => {
   const d = decideRollout(
-    input({ history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')], currentVersion: '1', deployedHash: 'h2', deployment: deploymentWith('h2', { complete: true }) }),
+    input({
+      history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')],
+      currentVersion: '1',
+      deployedHash: 'h2',
+      deployment: deploymentWith('h2', { complete: true }),
+    }),
   );
   assert.equal(d.history[0]?.outcome, 'Succeeded');
   assert.equal(d.history[0]?.finishedAt, NOW.toISOString());
@@ -57,7 +66,9 @@ test('completion: all replicas updated and available on the desired template -> 
 });
 
 test('a slow rollout without a hard signal stays Progressing', () => {
-  const d = decideRollout(input({ history: [entry('2', 'h2', 'Progressing')], deployedHash: 'h2', deployment: deploymentWith('h2', { complete: false }) }));
+  const d = decideRollout(
+    input({ history: [entry('2', 'h2', 'Progressing')], deployedHash: 'h2', deployment: deploymentWith('h2', { complete: false }) }),
+  );
   assert.equal(d.history[0]?.outcome, 'Progressing');
   assert.equal(d.events.length, 0);
 });
@@ -78,7 +89,13 @@ test('old replicas still present is not complete', () => {
 
 test('hard failure with a good version -> RolledBack to it, failedVersion set, template is the old model', () => {
   const d = decideRollout(
-    input({ history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')], currentVersion: '1', deployedHash: 'h2', failure: FETCH_FAILED, deployment: deploymentWith('h2') }),
+    input({
+      history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')],
+      currentVersion: '1',
+      deployedHash: 'h2',
+      failure: FETCH_FAILED,
+      deployment: deploymentWith('h2'),
+    }),
   );
   assert.equal(d.history[0]?.outcome, 'RolledBack');
   assert.equal(d.history[0]?.reason, 'FetchFailed');
@@ -96,7 +113,9 @@ test('hard failure with a good version -> RolledBack to it, failedVersion set, t
 
 test('after a rollback the failed version is not retried: same decision, no events', () => {
   const history = [{ ...entry('2', 'h2', 'RolledBack'), reason: 'FetchFailed' }, entry('1', 'h1', 'Succeeded')];
-  const d = decideRollout(input({ history, currentVersion: '1', deployedHash: 'h1', deployment: deploymentWith('h1', { complete: true }) }));
+  const d = decideRollout(
+    input({ history, currentVersion: '1', deployedHash: 'h1', deployment: deploymentWith('h1', { complete: true }) }),
+  );
   assert.equal(d.template.kind, 'rollback');
   assert.deepEqual(d.history, history);
   assert.equal(d.events.length, 0);
@@ -105,7 +124,15 @@ test('after a rollback the failed version is not retried: same decision, no even
 
 test('operator restart after a rollback (Deployment already on the old template) keeps the rollback', () => {
   const history = [entry('2', 'h2', 'RolledBack'), entry('1', 'h1', 'Succeeded')];
-  const d = decideRollout(input({ history, currentVersion: '1', deployedHash: 'h1', deployment: deploymentWith('h1', { complete: true }), failure: FETCH_FAILED }));
+  const d = decideRollout(
+    input({
+      history,
+      currentVersion: '1',
+      deployedHash: 'h1',
+      deployment: deploymentWith('h1', { complete: true }),
+      failure: FETCH_FAILED,
+    }),
+  );
   assert.equal(d.template.kind, 'rollback');
   assert.equal(d.events.length, 0);
 });
@@ -123,7 +150,13 @@ test('spec change after a failure starts a new rollout and clears failedVersion'
 
 test('autoRollback false: Failed, stays on the failing template, nothing reverted', () => {
   const d = decideRollout(
-    input({ autoRollback: false, history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')], currentVersion: '1', deployedHash: 'h2', failure: FETCH_FAILED }),
+    input({
+      autoRollback: false,
+      history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')],
+      currentVersion: '1',
+      deployedHash: 'h2',
+      failure: FETCH_FAILED,
+    }),
   );
   assert.equal(d.history[0]?.outcome, 'Failed');
   assert.match(d.history[0]?.message ?? '', /automatic rollback is off/);
@@ -133,21 +166,39 @@ test('autoRollback false: Failed, stays on the failing template, nothing reverte
 });
 
 test('first deployment failing: Failed with the reason, no rollback target, keeps the desired template', () => {
-  const d = decideRollout(input({ desiredModel: v('1'), desiredHash: 'h1', history: [entry('1', 'h1', 'Progressing')], deployedHash: 'h1', failure: FETCH_FAILED }));
+  const d = decideRollout(
+    input({
+      desiredModel: v('1'),
+      desiredHash: 'h1',
+      history: [entry('1', 'h1', 'Progressing')],
+      deployedHash: 'h1',
+      failure: FETCH_FAILED,
+    }),
+  );
   assert.equal(d.history[0]?.outcome, 'Failed');
   assert.match(d.history[0]?.message ?? '', /no earlier version to roll back to/);
   assert.deepEqual(d.template, { kind: 'desired' });
 });
 
 test('a Failed rollout that recovers (Deployment completes) becomes Succeeded', () => {
-  const d = decideRollout(input({ history: [entry('2', 'h2', 'Failed')], deployedHash: 'h2', deployment: deploymentWith('h2', { complete: true }) }));
+  const d = decideRollout(
+    input({ history: [entry('2', 'h2', 'Failed')], deployedHash: 'h2', deployment: deploymentWith('h2', { complete: true }) }),
+  );
   assert.equal(d.history[0]?.outcome, 'Succeeded');
   assert.equal(d.currentVersion, '2');
   assert.equal(d.failedVersion, undefined);
 });
 
 test('a new spec while a rollout progresses supersedes it', () => {
-  const d = decideRollout(input({ desiredModel: v('3'), desiredHash: 'h3', history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')], currentVersion: '1', deployedHash: 'h2' }));
+  const d = decideRollout(
+    input({
+      desiredModel: v('3'),
+      desiredHash: 'h3',
+      history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')],
+      currentVersion: '1',
+      deployedHash: 'h2',
+    }),
+  );
   assert.equal(d.history[0]?.version, '3');
   assert.equal(d.history[1]?.outcome, 'Superseded');
   assert.equal(d.history[1]?.finishedAt, NOW.toISOString());
@@ -155,14 +206,18 @@ test('a new spec while a rollout progresses supersedes it', () => {
 
 test('operator restart mid-rollout: an existing Progressing entry for the desired hash is continued, not duplicated', () => {
   const history = [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')];
-  const d = decideRollout(input({ history, currentVersion: '1', deployedHash: 'h2', deployment: deploymentWith('h2', { complete: false }) }));
+  const d = decideRollout(
+    input({ history, currentVersion: '1', deployedHash: 'h2', deployment: deploymentWith('h2', { complete: false }) }),
+  );
   assert.equal(d.history.length, 2);
   assert.equal(d.history[0]?.startedAt, history[0]?.startedAt);
   assert.equal(d.events.length, 0);
 });
 
 test('failure signals are ignored until the desired template is deployed', () => {
-  const d = decideRollout(input({ history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')], deployedHash: 'h1', failure: FETCH_FAILED }));
+  const d = decideRollout(
+    input({ history: [entry('2', 'h2', 'Progressing'), entry('1', 'h1', 'Succeeded')], deployedHash: 'h1', failure: FETCH_FAILED }),
+  );
   assert.equal(d.history[0]?.outcome, 'Progressing');
 });
 
@@ -177,8 +232,14 @@ test('manual rollback = spec back to an older version: a new rollout entry for i
 test('historyLimit trims oldest entries but keeps the newest Succeeded one', () => {
   const history = [entry('5', 'h5', 'Failed'), entry('4', 'h4', 'Failed'), entry('3', 'h3', 'Succeeded'), entry('2', 'h2', 'Succeeded')];
   const trimmed = trimHistory(history, 2);
-  assert.deepEqual(trimmed.map((h) => h.version), ['5', '3']);
+  assert.deepEqual(
+    trimmed.map((h) => h.version),
+    ['5', '3'],
+  );
   assert.deepEqual(trimHistory(history, 10).length, 4);
   const d = decideRollout(input({ desiredModel: v('6'), desiredHash: 'h6', historyLimit: 3, history }));
-  assert.deepEqual(d.history.map((h) => h.version), ['6', '5', '3']);
+  assert.deepEqual(
+    d.history.map((h) => h.version),
+    ['6', '5', '3'],
+  );
 });

@@ -15,7 +15,9 @@ test('fetch init container exiting non-zero is a FetchFailed signal carrying its
         ready: false,
         restartCount: 1,
         state: { waiting: { reason: 'CrashLoopBackOff' } },
-        lastState: { terminated: { exitCode: 1, message: 'fetch: sha256 mismatch for model.onnx: expected ab12, got cd34\n', finishedAt: NOW } },
+        lastState: {
+          terminated: { exitCode: 1, message: 'fetch: sha256 mismatch for model.onnx: expected ab12, got cd34\n', finishedAt: NOW },
+        },
       },
     ],
   });
@@ -47,7 +49,22 @@ test('serve crash-looping beyond the threshold is a CrashLoop signal; below it i
 
 test('image pull failure counts only after the threshold; an invalid image name at once', () => {
   const pulling = (ageMs: number, reason: string) =>
-    pod({ containerStatuses: [{ name: 'serve', image: 'rt:bad', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason, message: 'not found' } } }] }, ageMs, NOW);
+    pod(
+      {
+        containerStatuses: [
+          {
+            name: 'serve',
+            image: 'rt:bad',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason, message: 'not found' } },
+          },
+        ],
+      },
+      ageMs,
+      NOW,
+    );
   assert.equal(detectFailure(undefined, [pulling(10_000, 'ImagePullBackOff')], NOW), undefined);
   assert.equal(detectFailure(undefined, [pulling(61_000, 'ImagePullBackOff')], NOW)?.reason, 'ImagePullFailed');
   assert.equal(detectFailure(undefined, [pulling(1_000, 'InvalidImageName')], NOW)?.reason, 'ImagePullFailed');
@@ -62,7 +79,9 @@ test('ProgressDeadlineExceeded on an up-to-date Deployment is a signal; on a sta
 
 test('healthy or merely starting pods give no signal', () => {
   const p = pod({
-    initContainerStatuses: [{ name: 'fetch', image: 'rt', imageID: '', ready: true, restartCount: 0, state: { terminated: { exitCode: 0 } } }],
+    initContainerStatuses: [
+      { name: 'fetch', image: 'rt', imageID: '', ready: true, restartCount: 0, state: { terminated: { exitCode: 0 } } },
+    ],
     containerStatuses: [{ name: 'serve', image: 'rt', imageID: '', ready: false, restartCount: 0, state: { running: {} } }],
   });
   assert.equal(detectFailure(deploymentWith('h'), [p], NOW), undefined);

@@ -1,4 +1,12 @@
-import type { KubeConfig, KubernetesObject, V1Deployment, V1Pod, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import type {
+  KubeConfig,
+  KubernetesListObject,
+  KubernetesObject,
+  V1Deployment,
+  V1Pod,
+  V1Service,
+  V2HorizontalPodAutoscaler,
+} from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_INSTANCE, MANAGED_BY_SELECTOR } from '../api/labels.ts';
@@ -54,72 +62,80 @@ export class Controller {
     this.metrics = metrics;
     const ns = cfg.watchNamespace;
     const onRestart = (name: string) => metrics.informerRestarts.inc({ informer: name });
-    const managed = { labelSelector: MANAGED_BY_SELECTOR };
+    const labelSelector = MANAGED_BY_SELECTOR;
+    /** An informer on one kind, namespaced when the operator watches a single namespace. */
+    const informer = <T extends KubernetesObject>(
+      name: string,
+      group: string,
+      version: string,
+      list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>,
+      selector: string | undefined,
+    ) =>
+      new ResilientInformer<T>(
+        kc,
+        { name, path: collectionPath(group, version, name, ns), list: () => list(ns), ...(selector ? { labelSelector: selector } : {}) },
+        log,
+        onRestart,
+      );
+    const md = { group: MODELDEPLOYMENT_GROUP, version: MODELDEPLOYMENT_VERSION, plural: MODELDEPLOYMENT_PLURAL };
     this.informers = {
-      modelDeployments: new ResilientInformer<ModelDeployment>(
-        kc,
-        {
-          name: 'modeldeployments',
-          path: collectionPath(MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_PLURAL, ns),
-          list: () =>
-            ns
-              ? clients.custom.listNamespacedCustomObject({ group: MODELDEPLOYMENT_GROUP, version: MODELDEPLOYMENT_VERSION, plural: MODELDEPLOYMENT_PLURAL, namespace: ns })
-              : clients.custom.listClusterCustomObject({ group: MODELDEPLOYMENT_GROUP, version: MODELDEPLOYMENT_VERSION, plural: MODELDEPLOYMENT_PLURAL }),
-        },
-        log,
-        onRestart,
+      modelDeployments: informer<ModelDeployment>(
+        MODELDEPLOYMENT_PLURAL,
+        MODELDEPLOYMENT_GROUP,
+        MODELDEPLOYMENT_VERSION,
+        (namespace) =>
+          namespace ? clients.custom.listNamespacedCustomObject({ ...md, namespace }) : clients.custom.listClusterCustomObject(md),
+        undefined,
       ),
-      deployments: new ResilientInformer<V1Deployment>(
-        kc,
-        {
-          name: 'deployments',
-          path: collectionPath('apps', 'v1', 'deployments', ns),
-          list: () => (ns ? clients.apps.listNamespacedDeployment({ namespace: ns, ...managed }) : clients.apps.listDeploymentForAllNamespaces(managed)),
-          ...managed,
-        },
-        log,
-        onRestart,
+      deployments: informer<V1Deployment>(
+        'deployments',
+        'apps',
+        'v1',
+        (namespace) =>
+          namespace
+            ? clients.apps.listNamespacedDeployment({ namespace, labelSelector })
+            : clients.apps.listDeploymentForAllNamespaces({ labelSelector }),
+        labelSelector,
       ),
-      services: new ResilientInformer<V1Service>(
-        kc,
-        {
-          name: 'services',
-          path: collectionPath('', 'v1', 'services', ns),
-          list: () => (ns ? clients.core.listNamespacedService({ namespace: ns, ...managed }) : clients.core.listServiceForAllNamespaces(managed)),
-          ...managed,
-        },
-        log,
-        onRestart,
+      services: informer<V1Service>(
+        'services',
+        '',
+        'v1',
+        (namespace) =>
+          namespace
+            ? clients.core.listNamespacedService({ namespace, labelSelector })
+            : clients.core.listServiceForAllNamespaces({ labelSelector }),
+        labelSelector,
       ),
-      hpas: new ResilientInformer<V2HorizontalPodAutoscaler>(
-        kc,
-        {
-          name: 'horizontalpodautoscalers',
-          path: collectionPath('autoscaling', 'v2', 'horizontalpodautoscalers', ns),
-          list: () =>
-            ns
-              ? clients.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: ns, ...managed })
-              : clients.autoscaling.listHorizontalPodAutoscalerForAllNamespaces(managed),
-          ...managed,
-        },
-        log,
-        onRestart,
+      hpas: informer<V2HorizontalPodAutoscaler>(
+        'horizontalpodautoscalers',
+        'autoscaling',
+        'v2',
+        (namespace) =>
+          namespace
+            ? clients.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, labelSelector })
+            : clients.autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector }),
+        labelSelector,
       ),
-      pods: new ResilientInformer<V1Pod>(
-        kc,
-        {
-          name: 'pods',
-          path: collectionPath('', 'v1', 'pods', ns),
-          list: () => (ns ? clients.core.listNamespacedPod({ namespace: ns, ...managed }) : clients.core.listPodForAllNamespaces(managed)),
-          ...managed,
-        },
-        log,
-        onRestart,
+      pods: informer<V1Pod>(
+        'pods',
+        '',
+        'v1',
+        (namespace) =>
+          namespace
+            ? clients.core.listNamespacedPod({ namespace, labelSelector })
+            : clients.core.listPodForAllNamespaces({ labelSelector }),
+        labelSelector,
       ),
     };
 
     this.informers.modelDeployments.onChange((md) => this.enqueue(`${md.metadata?.namespace}/${md.metadata?.name}`));
-    for (const inf of [this.informers.deployments, this.informers.services, this.informers.hpas, this.informers.pods] as ResilientInformer<KubernetesObject>[]) {
+    for (const inf of [
+      this.informers.deployments,
+      this.informers.services,
+      this.informers.hpas,
+      this.informers.pods,
+    ] as ResilientInformer<KubernetesObject>[]) {
       inf.onChange((obj) => {
         const key = ownerKey(obj);
         if (key) this.enqueue(key);

@@ -35,13 +35,18 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.name = spec.name;
     this.log = log.child({ informer: spec.name });
     this.onRestart = onRestart;
-    this.informer = makeInformer<T>(kc, spec.path, async () => {
-      const list = await spec.list();
-      this.synced = true;
-      this.lastError = undefined;
-      this.restartDelayMs = MIN_RESTART_DELAY_MS;
-      return list;
-    }, spec.labelSelector);
+    this.informer = makeInformer<T>(
+      kc,
+      spec.path,
+      async () => {
+        const list = await spec.list();
+        this.synced = true;
+        this.lastError = undefined;
+        this.restartDelayMs = MIN_RESTART_DELAY_MS;
+        return list;
+      },
+      spec.labelSelector,
+    );
     this.informer.on('error', (err: unknown) => this.handleError(err));
   }
 

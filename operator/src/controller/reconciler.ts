@@ -95,7 +95,10 @@ export class Reconciler {
           currentVersion: status.currentVersion,
           deployment,
           deployedHash,
-          failure: deployedHash === desiredHash ? detectFailure(deployment, podsOfDesired, now, this.d.thresholds ?? DEFAULT_THRESHOLDS) : undefined,
+          failure:
+            deployedHash === desiredHash
+              ? detectFailure(deployment, podsOfDesired, now, this.d.thresholds ?? DEFAULT_THRESHOLDS)
+              : undefined,
           now,
         });
 
@@ -136,7 +139,12 @@ export class Reconciler {
       observedGeneration: md.metadata?.generation ?? 0,
       conditions: mergeConditions(
         status.conditions,
-        computeConditions({ head: history[0], currentVersion: decision?.currentVersion ?? status.currentVersion, deployment, blocking: problem }),
+        computeConditions({
+          head: history[0],
+          currentVersion: decision?.currentVersion ?? status.currentVersion,
+          deployment,
+          blocking: problem,
+        }),
         md.metadata?.generation ?? 0,
         now,
       ),
@@ -202,7 +210,12 @@ export class Reconciler {
     if (!actual) created.push(kind);
   }
 
-  private async recordTransitions(md: ModelDeployment, before: ModelDeploymentStatus, after: ModelDeploymentStatus, events: RolloutEvent[]) {
+  private async recordTransitions(
+    md: ModelDeployment,
+    before: ModelDeploymentStatus,
+    after: ModelDeploymentStatus,
+    events: RolloutEvent[],
+  ) {
     const m = this.d.metrics;
     for (const e of events) {
       switch (e.type) {
@@ -227,7 +240,10 @@ export class Reconciler {
     }
     const degradedBefore = before.conditions?.find((c) => c.type === 'Degraded');
     const degradedAfter = after.conditions?.find((c) => c.type === 'Degraded');
-    if (degradedAfter?.status === 'True' && ['ResourceConflict', 'Forbidden', 'InvalidSpec', 'ApplyFailed'].includes(degradedAfter.reason)) {
+    if (
+      degradedAfter?.status === 'True' &&
+      ['ResourceConflict', 'Forbidden', 'InvalidSpec', 'ApplyFailed'].includes(degradedAfter.reason)
+    ) {
       if (degradedBefore?.status !== 'True' || degradedBefore.reason !== degradedAfter.reason) {
         await this.d.events.record(md, 'Warning', degradedAfter.reason, degradedAfter.message);
       }

@@ -10,7 +10,12 @@ export interface HealthSource {
 }
 
 /** /healthz, /readyz and /metrics on a small node:http server. */
-export async function startOpsServer(host: string, port: number, health: HealthSource, registry: Registry): Promise<http.Server & { port: number }> {
+export async function startOpsServer(
+  host: string,
+  port: number,
+  health: HealthSource,
+  registry: Registry,
+): Promise<http.Server & { port: number }> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const send = (status: number, body: string, type = 'text/plain; charset=utf-8') => {

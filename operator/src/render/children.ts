@@ -1,10 +1,4 @@
-import type {
-  V1Deployment,
-  V1OwnerReference,
-  V1PodTemplateSpec,
-  V1Service,
-  V2HorizontalPodAutoscaler,
-} from '@kubernetes/client-node';
+import type { V1Deployment, V1OwnerReference, V1PodTemplateSpec, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { commonLabels, selectorLabels } from '../api/labels.ts';
@@ -96,4 +90,3 @@ export function serviceUrl(md: ModelDeployment, modelName: string): string {
   const host = `${md.metadata?.name}.${md.metadata?.namespace}.svc.cluster.local${port === 80 ? '' : `:${port}`}`;
   return `http://${host}/v2/models/${modelName}`;
 }
-

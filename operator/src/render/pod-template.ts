@@ -77,7 +77,10 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     args: ['serve'],
     env: serveEnv,
     ports: [{ name: 'http', containerPort: RUNTIME_PORT, protocol: 'TCP' }],
-    volumeMounts: [{ name: 'model', mountPath: MODEL_DIR, readOnly: true }, { name: 'tmp', mountPath: '/tmp' }],
+    volumeMounts: [
+      { name: 'model', mountPath: MODEL_DIR, readOnly: true },
+      { name: 'tmp', mountPath: '/tmp' },
+    ],
     readinessProbe: { httpGet: { path: '/v2/health/ready', port: 'http' }, periodSeconds: 2, failureThreshold: 2, timeoutSeconds: 2 },
     livenessProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
     startupProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },

@@ -122,7 +122,13 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
       head.reason = input.failure.reason;
       head.message = `${detail}; serving version ${target.version}`;
       head.finishedAt = now;
-      events.push({ type: 'RolledBack', version: head.version, toVersion: target.version, reason: input.failure.reason, message: head.message });
+      events.push({
+        type: 'RolledBack',
+        version: head.version,
+        toVersion: target.version,
+        reason: input.failure.reason,
+        message: head.message,
+      });
     } else {
       head.outcome = 'Failed';
       head.reason = input.failure.reason;

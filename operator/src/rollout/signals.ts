@@ -43,10 +43,18 @@ function imageFailure(status: V1ContainerStatus, podCreated: Date | undefined, n
   const waiting = status.state?.waiting;
   if (!waiting?.reason) return undefined;
   if (IMAGE_FATAL_REASONS.has(waiting.reason)) {
-    return { reason: 'ImagePullFailed', message: `image ${status.image}: ${waiting.reason}: ${firstLine(waiting.message)}`, since: toIso(podCreated) };
+    return {
+      reason: 'ImagePullFailed',
+      message: `image ${status.image}: ${waiting.reason}: ${firstLine(waiting.message)}`,
+      since: toIso(podCreated),
+    };
   }
   if (IMAGE_PULL_REASONS.has(waiting.reason) && podCreated && now.getTime() - podCreated.getTime() >= t.imagePullFailureMs) {
-    return { reason: 'ImagePullFailed', message: `image ${status.image} cannot be pulled: ${firstLine(waiting.message) || waiting.reason}`, since: toIso(podCreated) };
+    return {
+      reason: 'ImagePullFailed',
+      message: `image ${status.image} cannot be pulled: ${firstLine(waiting.message) || waiting.reason}`,
+      since: toIso(podCreated),
+    };
   }
   return undefined;
 }
@@ -54,7 +62,7 @@ function imageFailure(status: V1ContainerStatus, podCreated: Date | undefined, n
 function crashLoop(status: V1ContainerStatus, t: SignalThresholds): FailureSignal | undefined {
   if (status.restartCount < t.crashLoopRestarts) return undefined;
   const last = status.lastState?.terminated;
-  const detail = firstLine(last?.message) || (last ? `exit code ${last.exitCode}` : status.state?.waiting?.reason ?? 'restarting');
+  const detail = firstLine(last?.message) || (last ? `exit code ${last.exitCode}` : (status.state?.waiting?.reason ?? 'restarting'));
   return {
     reason: 'CrashLoop',
     message: `container serve restarted ${status.restartCount} times: ${detail}`,
