@@ -4,58 +4,13 @@
 // Service's ClusterIP (kube-proxy iptables), through the API server's service proxy, and the
 // README's TF-Serving curl; delete → pods and Service gone.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { load as loadYaml } from 'js-yaml';
-import { repoRoot } from '../harness/binaries.ts';
 import { waitFor } from '../harness/wait.ts';
 import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
 import { clients, condition, deleteMd, exists, getMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { curl, post } from './http.ts';
-
-const expected = JSON.parse(readFileSync(join(repoRoot, 'examples/models/iris/expected.json'), 'utf8')) as {
-  inputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
-  outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
-};
-
-export function assertIrisOutputs(body: string): void {
-  const res = JSON.parse(body) as {
-    model_name: string;
-    outputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
-  };
-  assert.equal(res.model_name, 'iris');
-  for (const want of expected.outputs) {
-    const got = res.outputs.find((o) => o.name === want.name);
-    assert.ok(got, `output ${want.name} in ${body}`);
-    assert.equal(got.datatype, want.datatype);
-    assert.deepEqual(got.shape, want.shape);
-    for (let i = 0; i < want.data.length; i++)
-      assert.ok(Math.abs(Number(got.data[i]) - want.data[i]!) < 1e-5, `${want.name}[${i}]: ${got.data[i]} vs ${want.data[i]}`);
-  }
-}
-
-export async function restrictedNamespace(c: Clients, prefix: string): Promise<string> {
-  const name = `${prefix}-${Math.random().toString(36).slice(2, 8)}`;
-  await c.core.createNamespace({
-    body: {
-      metadata: {
-        name,
-        labels: { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' },
-      },
-    },
-  });
-  return name;
-}
-
-export function exampleIris(modelServerUrl: string): Record<string, unknown> {
-  const md = loadYaml(readFileSync(join(repoRoot, 'examples/iris/modeldeployment.yaml'), 'utf8')) as {
-    spec: { model: { uri: string; sha256: string } };
-  };
-  md.spec.model.uri = `${modelServerUrl}/iris/model.onnx`;
-  return md as unknown as Record<string, unknown>;
-}
+import { assertIrisOutputs, exampleIris, expected, restrictedNamespace } from './iris.ts';
 
 describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
   let cluster: E2eCluster;

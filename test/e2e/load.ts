@@ -1,7 +1,14 @@
 // Steady open-loop load for e2e tests: `rate` requests per second to one URL from this process
 // (keep-alive connections, like a real client), each checked by `check`; counts every failure with
 // its reason. Bounded: stops by itself after `maxSeconds` even if stop() is never called.
+// The client closes connections idle for IDLE_MS (below the runtime's 5 s drain delay). A client that
+// keeps idle keep-alive connections longer than the drain delay can lose a request at the moment a
+// stopping pod closes its idle connections (the usual HTTP/1.1 keep-alive race: the request crosses
+// the server's close). During the drain every response says `Connection: close`, so a connection in use
+// is closed by the client before then.
 import { Agent, request } from 'node:http';
+
+const IDLE_MS = 2_000;
 
 export interface LoadResult {
   sent: number;
@@ -28,7 +35,7 @@ export function startLoad(opts: {
   version?: (body: string) => string | undefined;
   timeoutMs?: number;
 }): Load {
-  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const agent = new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_MS });
   const started = Date.now();
   const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byVersion: {}, seconds: 0 };
   const inFlight = new Set<Promise<void>>();
