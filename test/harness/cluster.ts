@@ -16,7 +16,14 @@ import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from './binaries.ts';
-import { startControlPlane, httpGet, type ControlPlane, type KubectlOptions, type KubectlResult } from './controlplane.ts';
+import {
+  attachControlPlane,
+  startControlPlane,
+  httpGet,
+  type ControlPlane,
+  type KubectlOptions,
+  type KubectlResult,
+} from './controlplane.ts';
 import { ensureImages, type Images } from './images.ts';
 import {
   BRIDGE,
@@ -509,7 +516,13 @@ export async function stopRecordedCluster(dir: string, log: (line: string) => vo
       return undefined;
     }
   })();
-  await gracefulStop(state, procs, undefined, log);
+  let cp: ControlPlane | undefined;
+  try {
+    cp = attachControlPlane(state.cpDir);
+  } catch {
+    cp = undefined;
+  }
+  await gracefulStop(state, procs, cp, log);
   forceCleanupSync(state, log);
   if (cpState) await stopProcs(cpState.processes.filter(isOurProcess));
   rmSync(state.cpDir, { recursive: true, force: true });
