@@ -112,6 +112,9 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
       server.closeAllConnections();
     }
     state.scheduler?.close();
+    // Terminating a worker while onnxruntime is still creating its session can abort the whole
+    // process; let an unfinished load settle first (bounded by the shutdown timeout).
+    await Promise.race([loading.catch(() => undefined), timeout]);
     await pool?.close();
     log.info('shutdown: done', { forced });
     resolveDone(forced ? 1 : 0);
@@ -128,7 +131,8 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     resolveDone(1);
   };
 
-  void (async () => {
+  let loading: Promise<void> = Promise.resolve();
+  loading = (async () => {
     try {
       try {
         await access(config.modelPath, constants.R_OK);

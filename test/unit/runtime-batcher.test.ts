@@ -220,11 +220,16 @@ test('Scheduler: a failing batch is retried request by request, only the bad one
 test('Scheduler: full queue -> 429, deadline -> 504', async () => {
   const exec = new FakeExec(1);
   const s = new Scheduler({ ...opts, maxQueueSize: 1, timeoutMs: 30 }, exec, hooks());
-  const running = s.submit(input(1), 1, undefined); // taken by the worker
-  const queued = s.submit(input(2), 1, undefined); // waits
+  // Handlers are attached at once: on a loaded machine the 30 ms deadlines can pass before the
+  // first assertion finishes, and an unobserved rejection would fail the test by itself.
+  const running = assert.rejects(s.submit(input(1), 1, undefined), (e: unknown) => e instanceof HttpError && e.status === 504); // taken by the worker
+  const queued = assert.rejects(
+    s.submit(input(2), 1, undefined),
+    (e: unknown) => e instanceof HttpError && e.status === 504 && /waiting in the queue/.test(e.message),
+  ); // waits
   await assert.rejects(s.submit(input(3), 1, undefined), (e: unknown) => e instanceof HttpError && e.status === 429);
-  await assert.rejects(queued, (e: unknown) => e instanceof HttpError && e.status === 504 && /waiting in the queue/.test(e.message));
-  await assert.rejects(running, (e: unknown) => e instanceof HttpError && e.status === 504);
+  await queued;
+  await running;
   exec.answer(0); // a late answer is ignored
   s.close();
 });
