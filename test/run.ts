@@ -1,9 +1,10 @@
-// The project's test runner: `node test/run.ts [unit|integration|all] [path-filter ...]`.
+// The project's test runner: `node test/run.ts [unit|integration|e2e|all] [path-filter ...]`.
 //   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
 //   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
-//   e2e:         (only when named) one real single-node cluster (test/harness/cluster.ts) shared by
-//                node --test --test-concurrency=1 over test/e2e/**/*.test.ts; needs root
+//   e2e:         one real single-node cluster (test/harness/cluster.ts: kubelet, containerd, CNI,
+//                kube-proxy, images built here) shared by node --test --test-concurrency=1 over
+//                test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
 // Path filters (substrings) narrow the files of each phase. The last line printed is
 // "N passed, N failed" (both phases together); the exit code is non-zero if anything failed.
 
@@ -182,11 +183,10 @@ async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
   let filters = rest;
-  // e2e runs only when asked for (`npm run e2e`): it needs root, containerd and a built image
   if (first === 'unit' || first === 'integration' || first === 'e2e') phases = [first];
-  else if (first === 'all' || first === undefined) phases = ['unit', 'integration'];
+  else if (first === 'all' || first === undefined) phases = ['unit', 'integration', 'e2e'];
   else {
-    phases = ['unit', 'integration'];
+    phases = ['unit', 'integration', 'e2e'];
     filters = [first, ...rest];
   }
   let passed = 0;
