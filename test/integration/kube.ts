@@ -9,6 +9,7 @@ import {
   RbacAuthorizationV1Api,
 } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { waitFor } from '../harness/wait.ts';
 
 export function kubeConfig(): KubeConfig {
   const kc = new KubeConfig();
@@ -77,4 +78,22 @@ export async function exists(fn: () => Promise<unknown>): Promise<boolean> {
     if ((err as { code?: number }).code === 404) return false;
     throw err;
   }
+}
+
+/** Polls a ModelDeployment until `pred` holds, and returns it. */
+export async function waitForMd(
+  c: Clients,
+  ns: string,
+  name: string,
+  description: string,
+  pred: (m: ModelDeployment) => boolean,
+  timeoutMs = 60_000,
+): Promise<ModelDeployment> {
+  return waitFor(
+    async () => {
+      const m = await getMd(c, ns, name);
+      return pred(m) ? m : undefined;
+    },
+    { description, timeoutMs },
+  );
 }

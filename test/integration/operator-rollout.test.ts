@@ -1,8 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { sleep, waitFor } from '../harness/wait.ts';
-import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients } from './kube.ts';
+import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients, waitForMd } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 import { markCrashLooping, markFetchFailed, markReady, podsOf } from './pods.ts';
 
@@ -18,23 +17,6 @@ async function templateHash(c: Clients, ns: string, name: string): Promise<strin
   return (await c.apps.readNamespacedDeployment({ name, namespace: ns })).spec?.template.metadata?.annotations?.[
     'modelship.dev/template-hash'
   ] as string;
-}
-
-async function waitStatus(
-  c: Clients,
-  ns: string,
-  name: string,
-  description: string,
-  pred: (m: ModelDeployment) => boolean,
-  timeoutMs = 60_000,
-) {
-  return waitFor(
-    async () => {
-      const m = await getMd(c, ns, name);
-      return pred(m) ? m : undefined;
-    },
-    { description, timeoutMs },
-  );
 }
 
 /** Marks every pod of the Deployment's current template ready, until the rollout completes. */
@@ -99,7 +81,7 @@ describe('rollout and automatic rollback', () => {
     const signalAt = Date.now();
     await markFetchFailed(c, pods, `fetch: sha256 mismatch for model.onnx: expected ${'b'.repeat(64)}, got ${'c'.repeat(64)}`);
 
-    const md = await waitStatus(c, ns, 'iris', 'rolled back', (m) => m.status?.history?.[0]?.outcome === 'RolledBack');
+    const md = await waitForMd(c, ns, 'iris', 'rolled back', (m) => m.status?.history?.[0]?.outcome === 'RolledBack');
     const detectMs = Date.now() - signalAt;
     await waitFor(async () => (await templateHash(c, ns, 'iris')) === goodHash, {
       description: 'Deployment back on the old template (old ReplicaSet reused)',
@@ -143,7 +125,7 @@ describe('rollout and automatic rollback', () => {
 
   test('a spec change after a failure starts a new rollout and clears failedVersion', async () => {
     await patchMd(c, ns, 'iris', { spec: { model: model('3') } });
-    const progressing = await waitStatus(c, ns, 'iris', 'rollout of 3', (m) => m.status?.updatingVersion === '3');
+    const progressing = await waitForMd(c, ns, 'iris', 'rollout of 3', (m) => m.status?.updatingVersion === '3');
     assert.equal(progressing.status?.failedVersion, undefined);
     const done = await completeRollout(c, ns, 'iris', '3');
     assert.equal(condition(done, 'Ready')?.status, 'True');
@@ -162,7 +144,7 @@ describe('rollout and automatic rollback', () => {
     await patchMd(c, ns, 'iris', { spec: { model: model('4') } });
     const pods = await newPods(c, ns, 'iris', '4');
     await markCrashLooping(c, pods, 3, 'serve: /models/model.onnx is not a valid ONNX model');
-    const md = await waitStatus(
+    const md = await waitForMd(
       c,
       ns,
       'iris',
@@ -183,7 +165,7 @@ describe('rollout and automatic rollback', () => {
     await patchMd(c, ns, 'manual', { spec: { model: model('2') } });
     const pods = await newPods(c, ns, 'manual', '2');
     await markFetchFailed(c, pods, 'fetch: GET https://models.example.com/iris/2/model.onnx: 404 Not Found');
-    const md = await waitStatus(c, ns, 'manual', 'failed', (m) => m.status?.history?.[0]?.outcome === 'Failed');
+    const md = await waitForMd(c, ns, 'manual', 'failed', (m) => m.status?.history?.[0]?.outcome === 'Failed');
     assert.equal(condition(md, 'Degraded')?.status, 'True');
     assert.equal(condition(md, 'Degraded')?.reason, 'FetchFailed');
     assert.equal(condition(md, 'Ready')?.status, 'False');
@@ -197,7 +179,7 @@ describe('rollout and automatic rollback', () => {
     await createMd(c, ns, 'fresh', { model: model('1'), replicas: 1 });
     const pods = await newPods(c, ns, 'fresh', '1');
     await markFetchFailed(c, pods, 'fetch: connect ECONNREFUSED 10.0.0.9:80');
-    const md = await waitStatus(c, ns, 'fresh', 'first deploy failed', (m) => m.status?.history?.[0]?.outcome === 'Failed');
+    const md = await waitForMd(c, ns, 'fresh', 'first deploy failed', (m) => m.status?.history?.[0]?.outcome === 'Failed');
     assert.equal(condition(md, 'Degraded')?.reason, 'FetchFailed');
     assert.match(condition(md, 'Degraded')?.message ?? '', /no earlier version to roll back to/);
     assert.equal(md.status?.currentVersion, undefined);
@@ -208,7 +190,7 @@ describe('rollout and automatic rollback', () => {
     await createMd(c, ns, 'slow', { model: model('1'), replicas: 1, rollout: { progressDeadlineSeconds: 10 } });
     await completeRollout(c, ns, 'slow', '1');
     await patchMd(c, ns, 'slow', { spec: { model: model('2') } });
-    const md = await waitStatus(c, ns, 'slow', 'rolled back on deadline', (m) => m.status?.history?.[0]?.outcome === 'RolledBack', 90_000);
+    const md = await waitForMd(c, ns, 'slow', 'rolled back on deadline', (m) => m.status?.history?.[0]?.outcome === 'RolledBack', 90_000);
     assert.equal(md.status?.history?.[0]?.reason, 'ProgressDeadlineExceeded');
     await waitFor(async () => (await deployedVersion(c, ns, 'slow')) === '1', { description: 'back on 1' });
   });
@@ -232,7 +214,7 @@ describe('rollout and automatic rollback', () => {
     await createMd(c, ns, 'restart', { model: model('1'), replicas: 1 });
     await completeRollout(c, ns, 'restart', '1');
     await patchMd(c, ns, 'restart', { spec: { model: model('2') } });
-    const started = await waitStatus(c, ns, 'restart', 'rollout of 2', (m) => m.status?.updatingVersion === '2');
+    const started = await waitForMd(c, ns, 'restart', 'rollout of 2', (m) => m.status?.updatingVersion === '2');
     const pods = await newPods(c, ns, 'restart', '2');
     assert.equal(await op.stop(), 0);
     await markReady(c, pods);

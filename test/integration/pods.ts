@@ -17,6 +17,16 @@ async function patchStatus(c: Clients, pod: V1Pod, status: Record<string, unknow
   );
 }
 
+/** The `fetch` init container's status once it downloaded and verified the model. */
+const FETCH_COMPLETED = {
+  name: 'fetch',
+  image: 'modelship/runtime:test',
+  imageID: '',
+  ready: true,
+  restartCount: 0,
+  state: { terminated: { exitCode: 0, reason: 'Completed' } },
+};
+
 /** Marks pods Running and Ready, as a kubelet would once the runtime's readiness probe passes. */
 export async function markReady(c: Clients, pods: V1Pod[]): Promise<void> {
   const now = new Date().toISOString();
@@ -29,16 +39,7 @@ export async function markReady(c: Clients, pods: V1Pod[]): Promise<void> {
         { type: 'Ready', status: 'True', lastTransitionTime: now },
         { type: 'PodScheduled', status: 'True', lastTransitionTime: now },
       ],
-      initContainerStatuses: [
-        {
-          name: 'fetch',
-          image: 'modelship/runtime:test',
-          imageID: '',
-          ready: true,
-          restartCount: 0,
-          state: { terminated: { exitCode: 0, reason: 'Completed' } },
-        },
-      ],
+      initContainerStatuses: [FETCH_COMPLETED],
       containerStatuses: [
         {
           name: 'serve',
@@ -81,16 +82,7 @@ export async function markCrashLooping(c: Clients, pods: V1Pod[], restarts: numb
   for (const pod of pods) {
     await patchStatus(c, pod, {
       phase: 'Running',
-      initContainerStatuses: [
-        {
-          name: 'fetch',
-          image: 'modelship/runtime:test',
-          imageID: '',
-          ready: true,
-          restartCount: 0,
-          state: { terminated: { exitCode: 0, reason: 'Completed' } },
-        },
-      ],
+      initContainerStatuses: [FETCH_COMPLETED],
       containerStatuses: [
         {
           name: 'serve',

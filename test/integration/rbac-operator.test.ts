@@ -10,12 +10,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
-import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { auditMark, readAuditEvents, type AuditEvent } from '../harness/audit.ts';
 import { getTestControlPlane, type ControlPlane } from '../harness/controlplane.ts';
 import { renderChart, resolveHelm, type Manifest } from '../harness/helm.ts';
 import { sleep, waitFor } from '../harness/wait.ts';
-import { clients, condition, createMd, deleteMd, exists, getMd, patchMd, type Clients } from './kube.ts';
+import { clients, condition, createMd, deleteMd, exists, patchMd, type Clients, waitForMd } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 import { markFetchFailed, markReady, podsOf } from './pods.ts';
 
@@ -98,29 +97,12 @@ async function podsOfVersion(c: Clients, ns: string, name: string, version: stri
   );
 }
 
-async function waitMd(
-  c: Clients,
-  ns: string,
-  name: string,
-  description: string,
-  pred: (m: ModelDeployment) => boolean,
-  timeoutMs = 60_000,
-) {
-  return waitFor(
-    async () => {
-      const m = await getMd(c, ns, name);
-      return pred(m) ? m : undefined;
-    },
-    { description, timeoutMs },
-  );
-}
-
 /** create -> children -> pods admitted -> marked ready (as a kubelet would) -> Ready=True at that version. */
 async function deployToReady(c: Clients, ns: string, name: string, replicas: number) {
   await createMd(c, ns, name, { model: model('1'), replicas });
   const pods = await podsOfVersion(c, ns, name, '1', replicas);
   await markReady(c, pods);
-  return waitMd(c, ns, name, `${name} Ready=True`, (m) => condition(m, 'Ready')?.status === 'True' && m.status?.currentVersion === '1');
+  return waitForMd(c, ns, name, `${name} Ready=True`, (m) => condition(m, 'Ready')?.status === 'True' && m.status?.currentVersion === '1');
 }
 
 /** Every log line (stdout JSON and stderr) of an operator run that mentions a denial. */
@@ -233,7 +215,7 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     await patchMd(c, ns, 'iris', { spec: { model: { ...model('2'), sha256: 'b'.repeat(64) } } });
     const pods = await podsOfVersion(c, ns, 'iris', '2');
     await markFetchFailed(c, pods, `fetch: sha256 mismatch for model.onnx: expected ${'b'.repeat(64)}, got ${'c'.repeat(64)}`);
-    const md = await waitMd(c, ns, 'iris', 'rolled back', (m) => m.status?.history?.[0]?.outcome === 'RolledBack');
+    const md = await waitForMd(c, ns, 'iris', 'rolled back', (m) => m.status?.history?.[0]?.outcome === 'RolledBack');
     assert.equal(md.status?.failedVersion, '2');
     assert.equal(md.status?.currentVersion, '1');
     assert.equal(condition(md, 'Degraded')?.reason, 'RolledBack');
@@ -248,7 +230,7 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
       body: { metadata: { name: 'taken' }, spec: { ports: [{ port: 1234 }], selector: { app: 'other' } } },
     });
     await createMd(c, ns, 'taken', { model: model('1') });
-    const md = await waitMd(c, ns, 'taken', 'Degraded ResourceConflict', (m) => condition(m, 'Degraded')?.reason === 'ResourceConflict');
+    const md = await waitForMd(c, ns, 'taken', 'Degraded ResourceConflict', (m) => condition(m, 'Degraded')?.reason === 'ResourceConflict');
     assert.match(condition(md, 'Degraded')?.message ?? '', /Service taken already exists and is not managed by Modelship/);
     await deleteMd(c, ns, 'taken');
   });
