@@ -71,18 +71,10 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
       resolve();
     });
   });
-  const port = (server.address() as AddressInfo).port;
-  log.info('listening', {
-    host: config.host,
-    port,
-    model: config.modelName,
-    version: config.modelVersion,
-    apiKey: config.apiKey ? 'required' : 'off',
-  });
-
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
   let pool: WorkerPool | undefined;
+  let loading: Promise<void> = Promise.resolve();
 
   const stop = async (signal: string) => {
     if (state.phase === 'draining' || state.phase === 'stopping') return;
@@ -121,6 +113,15 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+  // only now: whoever reads "listening" may signal us at once, and must not meet the default action
+  const port = (server.address() as AddressInfo).port;
+  log.info('listening', {
+    host: config.host,
+    port,
+    model: config.modelName,
+    version: config.modelVersion,
+    apiKey: config.apiKey ? 'required' : 'off',
+  });
 
   const fail = async (err: unknown) => {
     state.phase = 'failed';
@@ -131,7 +132,6 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     resolveDone(1);
   };
 
-  let loading: Promise<void> = Promise.resolve();
   loading = (async () => {
     try {
       try {

@@ -27,9 +27,12 @@ export class ServerState {
     return this.phase === 'ready';
   }
 
-  /** server.close() was called: responses carry Connection: close */
+  /**
+   * Shutting down: responses carry Connection: close, so keep-alive clients reconnect (through the
+   * Service, to a pod that is still ready) instead of reusing a connection this server will close.
+   */
   get closing(): boolean {
-    return this.phase === 'stopping';
+    return this.phase === 'draining' || this.phase === 'stopping';
   }
 
   notReadyReason(): string {

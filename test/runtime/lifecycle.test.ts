@@ -107,3 +107,39 @@ test('SIGTERM while the model is still loading exits at once with 0', async () =
   assert.equal(await rt.exited, 0);
   assert.ok(Date.now() - t0 < 5000, 'no drain delay when never ready');
 });
+
+test('during the drain delay responses carry Connection: close, so keep-alive clients reconnect elsewhere', async () => {
+  const rt = await startRuntime({ model: 'iris', args: ['--drain-delay-seconds', '3', '--shutdown-timeout-seconds', '5'] });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const post = () =>
+    new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: rt.port,
+          path: '/v2/models/iris/infer',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, connection: res.headers.connection }));
+        },
+      );
+      req.on('error', reject);
+      req.end(BODY);
+    });
+  try {
+    const before = await post();
+    assert.deepEqual(before, { status: 200, connection: 'keep-alive' });
+    rt.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    const during = await post();
+    assert.deepEqual(during, { status: 200, connection: 'close' });
+    assert.equal(await rt.exited, 0);
+  } finally {
+    agent.destroy();
+    await rt.stop();
+  }
+});
