@@ -10,6 +10,7 @@ export interface E2eCluster {
   server: string;
   cpDir: string;
   runtimeImage: string;
+  operatorImage: string;
   modelServerUrl: string;
   stop(): Promise<void>;
 }
@@ -24,6 +25,7 @@ export async function getE2eCluster(): Promise<E2eCluster> {
       server: s.server,
       cpDir: s.cpDir,
       runtimeImage: s.runtimeImage,
+      operatorImage: s.operatorImage,
       modelServerUrl: s.modelServerUrl,
       stop: async () => {},
     };
@@ -34,6 +36,7 @@ export async function getE2eCluster(): Promise<E2eCluster> {
       server: c.server,
       cpDir: c.cp.dir,
       runtimeImage: c.runtimeImage,
+      operatorImage: c.operatorImage,
       modelServerUrl: c.modelServerUrl,
       stop: () => c.stop(),
     };

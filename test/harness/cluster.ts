@@ -57,6 +57,7 @@ import {
   shimProcesses,
 } from './node.ts';
 import { freePorts } from './ports.ts';
+import { metricsApiManifests, metricsServerArgs, resolveMetricsServer } from './metrics-server.ts';
 import {
   isAlive,
   isOurProcess,
@@ -122,6 +123,7 @@ export interface ClusterState {
   kubeconfigPath: string;
   server: string;
   runtimeImage: string;
+  operatorImage: string;
   pauseImage: string;
   modelServerUrl: string;
   containerdSocket: string;
@@ -139,6 +141,8 @@ export interface Cluster {
   nodeName: string;
   /** localhost/modelship/runtime:<content hash>, imported into containerd. */
   runtimeImage: string;
+  /** localhost/modelship/operator:<content hash> (operator/Dockerfile), imported into containerd. */
+  operatorImage: string;
   images: Images;
   /** http://10.244.0.1:<port>: serves the models dir; reachable from pods and the host. */
   modelServerUrl: string;
@@ -276,6 +280,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     kubeconfigPath: '',
     server: '',
     runtimeImage: '',
+    operatorImage: '',
     pauseImage: '',
     modelServerUrl: '',
     containerdSocket: join(dir, 'containerd', 'containerd.sock'),
@@ -344,9 +349,16 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     // images and the control plane in parallel: both take a while, neither needs the other
     const imagesPromise = ensureImages({ log: (l) => log(`images: ${l}`) });
     imagesPromise.catch(() => {});
+    const metricsServerBin = resolveMetricsServer((l) => log(`metrics-server: ${l}`));
+    metricsServerBin.catch(() => {});
+    // the bridge first: the API server binds to its gateway address, so pods reach it through the
+    // `kubernetes` Service (an in-cluster operator, the helm e2e test)
+    await setUpHostNetwork();
+    log(`bridge ${BRIDGE} ${GATEWAY_IP}/24 up (${since()})`);
     cp = await startControlPlane({
       crdDir: join(repoRoot, 'crds'),
       withNodes: true,
+      apiserverAddress: GATEWAY_IP,
       detached,
       log,
       startTimeoutMs: opts.startTimeoutMs ?? 60_000,
@@ -355,9 +367,6 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     state.kubeconfigPath = cp.kubeconfigPath;
     state.server = cp.server;
     await saveState();
-
-    await setUpHostNetwork();
-    log(`bridge ${BRIDGE} ${GATEWAY_IP}/24 up (${since()})`);
 
     // model server on the gateway address
     const [modelPort] = await freePorts(1);
@@ -380,8 +389,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await mkdir(cniConfDir, { recursive: true });
     await writeFile(join(cniConfDir, '10-modelship.conflist'), cniConflist({ ipamDataDir: join(dir, 'cni', 'ipam') }));
     const images = await imagesPromise;
-    log(`images ready (${since()}): ${images.runtime.ref}, ${images.pause.ref}`);
+    log(`images ready (${since()}): ${images.runtime.ref}, ${images.operator.ref}, ${images.pause.ref}`);
     state.runtimeImage = images.runtime.ref;
+    state.operatorImage = images.operator.ref;
     state.pauseImage = images.pause.ref;
     await writeFile(
       join(dir, 'containerd.toml'),
@@ -400,7 +410,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       run(HOST_TOOLS.ctr!, ['--address', state.containerdSocket, '--namespace', 'k8s.io', ...args], ms ? { timeoutMs: ms } : {});
     await waitHealthy(containerd, 'containerd', async () => (await ctr(['version'], 5_000)).includes('Server'), 30_000);
     const tImport = Date.now();
-    await Promise.all([images.pause, images.runtime].map((i) => ctr(['images', 'import', i.archive], 600_000)));
+    await Promise.all([images.pause, images.runtime, images.operator].map((i) => ctr(['images', 'import', i.archive], 600_000)));
     log(`images imported into containerd in ${((Date.now() - tImport) / 1000).toFixed(1)}s`);
 
     // kubelet
@@ -454,6 +464,27 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const proxy = await spawnComponent('kube-proxy', kubeProxyBin, [`--config=${join(dir, 'kube-proxy.yaml')}`, '--v=1']);
     await waitHealthy(proxy, 'kube-proxy', async () => (await httpGet(`http://127.0.0.1:${proxyHealthz}/healthz`)).status === 200);
 
+    // metrics-server, behind the aggregation layer
+    const [metricsPort] = await freePorts(1);
+    const metricsServer = await spawnComponent(
+      'metrics-server',
+      await metricsServerBin,
+      metricsServerArgs({
+        kubeconfigPath: await cp.writeKubeconfigFor('modelship-test:metrics-server', ['system:masters']),
+        address: GATEWAY_IP,
+        port: metricsPort!,
+        certDir: join(dir, 'metrics-server-certs'),
+      }),
+    );
+    const applied = await cp.kubectl(['apply', '--server-side', '--field-manager=modelship-test-harness', '-f', '-'], {
+      input: metricsApiManifests(GATEWAY_IP, metricsPort!),
+    });
+    if (applied.code !== 0) throw new Error(`applying the metrics API objects failed:\n${applied.stderr}`);
+    await waitHealthy(metricsServer, 'node metrics through the metrics.k8s.io API', async () => {
+      const r = await c.kubectl(['get', '--raw', `/apis/metrics.k8s.io/v1beta1/nodes/${NODE_NAME}`], { timeoutMs: 10_000 });
+      return r.code === 0 && r.stdout.includes('"usage"');
+    });
+
     await saveState();
     log(`cluster ready in ${since()} (node ${NODE_NAME}, pods ${POD_CIDR}, dir ${dir})`);
     if (detached) unregisterCleanup(cleanup);
@@ -464,6 +495,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
       server: cp.server,
       nodeName: NODE_NAME,
       runtimeImage: images.runtime.ref,
+      operatorImage: images.operator.ref,
       images,
       modelServerUrl: state.modelServerUrl,
       containerdSocket: state.containerdSocket,

@@ -51,6 +51,11 @@ export interface ControlPlaneOptions {
    * with NodeRestriction and ServiceAccount admission; a client certificate for API server → kubelet.
    */
   withNodes?: boolean;
+  /**
+   * Address the API server binds to and advertises (default 127.0.0.1). cluster.ts passes the pod
+   * bridge's gateway, so pods reach the API server through the `kubernetes` Service.
+   */
+  apiserverAddress?: string;
 }
 
 export interface KubectlResult {
@@ -70,7 +75,7 @@ export interface KubectlOptions {
 export interface ControlPlane {
   /** Admin (O=system:masters) client-cert kubeconfig, CA embedded. */
   kubeconfigPath: string;
-  /** https://127.0.0.1:<port> */
+  /** https://<apiserverAddress, default 127.0.0.1>:<port> */
   server: string;
   /** Temp dir holding PKI, logs, etcd data, kubeconfigs; removed by stop() unless MODELSHIP_KEEP_CP=1. */
   dir: string;
@@ -127,7 +132,24 @@ export function apiserverArgs(o: {
   auditLogPath: string;
   /** withNodes: the API server's client certificate towards kubelets. */
   kubeletClient?: CertPair;
+  /** withNodes: the aggregation layer's client certificate towards extension API servers (metrics-server). */
+  frontProxyClient?: CertPair;
+  address?: string;
 }): string[] {
+  const address = o.address ?? '127.0.0.1';
+  const aggregation = o.frontProxyClient
+    ? [
+        `--requestheader-client-ca-file=${o.pki.ca.cert}`,
+        `--requestheader-allowed-names=front-proxy-client`,
+        `--requestheader-username-headers=X-Remote-User`,
+        `--requestheader-group-headers=X-Remote-Group`,
+        `--requestheader-extra-headers-prefix=X-Remote-Extra-`,
+        `--proxy-client-cert-file=${o.frontProxyClient.cert}`,
+        `--proxy-client-key-file=${o.frontProxyClient.key}`,
+        // extension API servers run on the host, behind a selector-less Service: dial the endpoint
+        `--enable-aggregator-routing=true`,
+      ]
+    : [];
   const nodes = o.kubeletClient
     ? [
         `--authorization-mode=Node,RBAC`,
@@ -138,13 +160,15 @@ export function apiserverArgs(o: {
     : [`--authorization-mode=RBAC`, `--disable-admission-plugins=ServiceAccount`];
   return [
     `--etcd-servers=${o.etcdUrl}`,
-    `--bind-address=127.0.0.1`,
+    `--bind-address=${address}`,
+    `--advertise-address=${address}`,
     `--secure-port=${o.port}`,
     `--cert-dir=${o.certDir}`,
     `--tls-cert-file=${o.pki.serving.cert}`,
     `--tls-private-key-file=${o.pki.serving.key}`,
     `--client-ca-file=${o.pki.ca.cert}`,
     ...nodes,
+    ...aggregation,
     `--service-cluster-ip-range=${SERVICE_CLUSTER_IP_RANGE}`,
     `--allow-privileged=true`,
     `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
@@ -157,8 +181,21 @@ export function apiserverArgs(o: {
   ];
 }
 
-export function controllerManagerArgs(o: { kubeconfigPath: string; port: number; pki: Pki; certDir: string }): string[] {
+/**
+ * With a real node, the HorizontalPodAutoscaler is tuned for test speed (defaults in brackets):
+ * evaluate every 5 s (15 s), scale down after 20 s without a higher recommendation (5 min), and count
+ * a new pod's CPU after 15 s (5 min initialization period, 30 s readiness delay).
+ */
+export const FAST_HPA_ARGS = [
+  '--horizontal-pod-autoscaler-sync-period=5s',
+  '--horizontal-pod-autoscaler-downscale-stabilization=20s',
+  '--horizontal-pod-autoscaler-cpu-initialization-period=15s',
+  '--horizontal-pod-autoscaler-initial-readiness-delay=5s',
+];
+
+export function controllerManagerArgs(o: { kubeconfigPath: string; port: number; pki: Pki; certDir: string; fastHpa?: boolean }): string[] {
   return [
+    ...(o.fastHpa ? FAST_HPA_ARGS : []),
     `--kubeconfig=${o.kubeconfigPath}`,
     `--leader-elect=false`,
     `--controllers=*`,
@@ -539,11 +576,16 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
 
   try {
     await mkdir(logsDir, { recursive: true });
-    const [pki] = await Promise.all([generatePki(pkiDir), writeFile(auditPolicyPath, AUDIT_POLICY)]);
-    const [kubeletClient, schedulerCert] = schedulerBin
+    const apiAddress = opts.apiserverAddress ?? '127.0.0.1';
+    const [pki] = await Promise.all([
+      generatePki(pkiDir, apiAddress === '127.0.0.1' ? [] : [`IP:${apiAddress}`]),
+      writeFile(auditPolicyPath, AUDIT_POLICY),
+    ]);
+    const [kubeletClient, schedulerCert, frontProxyClient] = schedulerBin
       ? await Promise.all([
           issueClientCert(pkiDir, pki.ca, 'apiserver-kubelet-client', 'kube-apiserver-kubelet-client', ['system:masters']),
           issueClientCert(pkiDir, pki.ca, 'kube-scheduler', 'system:kube-scheduler', []),
+          issueClientCert(pkiDir, pki.ca, 'front-proxy-client', 'front-proxy-client', []),
         ])
       : [];
     const [caPem, adminCert, adminKey, kcmCert, kcmKey] = await Promise.all(
@@ -579,11 +621,13 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
           certDir: join(dir, 'apiserver-certs'),
           auditPolicyPath,
           auditLogPath,
+          address: apiAddress,
           ...(kubeletClient ? { kubeletClient } : {}),
+          ...(frontProxyClient ? { frontProxyClient } : {}),
         }),
-      async ([port]) => (await httpGet(`https://127.0.0.1:${port}/readyz`, adminTls)).status === 200,
+      async ([port]) => (await httpGet(`https://${apiAddress}:${port}/readyz`, adminTls)).status === 200,
     );
-    const server = `https://127.0.0.1:${apiPort}`;
+    const server = `https://${apiAddress}:${apiPort}`;
     state.server = server;
     await writeFile(kubeconfigPath, renderKubeconfig({ server, caPem: caPem!, certPem: adminCert!, keyPem: adminKey!, user: 'admin' }), {
       mode: 0o600,
@@ -615,7 +659,14 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
       'kube-controller-manager',
       binaries['kube-controller-manager'],
       1,
-      ([port]) => controllerManagerArgs({ kubeconfigPath: kcmKubeconfigPath, port: port!, pki, certDir: join(dir, 'kcm-certs') }),
+      ([port]) =>
+        controllerManagerArgs({
+          kubeconfigPath: kcmKubeconfigPath,
+          port: port!,
+          pki,
+          certDir: join(dir, 'kcm-certs'),
+          fastHpa: opts.withNodes === true,
+        }),
       async ([port]) => (await httpGet(`https://127.0.0.1:${port}/healthz`, { insecure: true })).status === 200,
     );
 

@@ -4,9 +4,9 @@
 //     version package-lock.json pins for the root `node` devDependency) + npm from the npm registry
 //     (the Dockerfile's build stage runs `npm ci`) + this machine's CA bundle for npm (so npm inside
 //     the build trusts what npm on the host trusts);
-//   - the runtime image, built from the real runtime/Dockerfile with buildah
-//     (`--build-arg NODE_IMAGE=<the local base>`), from a context holding only the files
-//     runtime/Dockerfile.dockerignore lets through;
+//   - the runtime and operator images, built from the real runtime/Dockerfile and operator/Dockerfile
+//     with buildah (`--build-arg NODE_IMAGE=<the local base>`), each from a context holding only the
+//     files its <Dockerfile>.dockerignore lets through;
 //   - a pause image (the Pod sandbox): a static Go program that waits for SIGTERM/SIGINT.
 // Each is a docker-archive tar under <cache>/images/, named by a content hash of its inputs, so a
 // change of any input (e.g. runtime/src) rebuilds it, and an unchanged one is reused.
@@ -40,7 +40,11 @@ export interface Images {
   pause: BuiltImage;
   node: BuiltImage;
   runtime: BuiltImage;
+  operator: BuiltImage;
 }
+
+/** Images built from a Dockerfile of this repository (`<component>/Dockerfile`). */
+export type Component = 'runtime' | 'operator';
 
 export function imagesDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.MODELSHIP_IMAGES_DIR ?? join(cacheRoot(env), 'images');
@@ -319,23 +323,23 @@ async function buildPause(dir: string, log: (line: string) => void): Promise<Bui
   }
 }
 
-/** Content hash of the runtime image's inputs (also used by tests to name what they run). */
-export async function runtimeInputs(): Promise<{ files: string[]; dockerfile: string }> {
-  const dockerfile = join(repoRoot, 'runtime/Dockerfile');
+/** The build context of `<component>/Dockerfile`: the files its .dockerignore lets through. */
+export async function componentInputs(component: Component): Promise<{ files: string[]; dockerfile: string }> {
+  const dockerfile = join(repoRoot, component, 'Dockerfile');
   const ignore = await readFile(`${dockerfile}.dockerignore`, 'utf8');
   return { files: contextFiles(ignore, listRepoDir), dockerfile };
 }
 
-async function buildRuntime(dir: string, base: BuiltImage, log: (line: string) => void): Promise<BuiltImage> {
-  const { files, dockerfile } = await runtimeInputs();
-  const parts: (string | Buffer)[] = [RECIPE, 'runtime', base.hash, await readFile(dockerfile)];
+async function buildComponent(component: Component, dir: string, base: BuiltImage, log: (line: string) => void): Promise<BuiltImage> {
+  const { files, dockerfile } = await componentInputs(component);
+  const parts: (string | Buffer)[] = [RECIPE, component, base.hash, await readFile(dockerfile)];
   for (const f of files) parts.push(f, await readFile(join(repoRoot, f)));
   const hash = hashOf(parts);
   const h = hash.slice(0, 12);
-  const image: BuiltImage = { ref: `localhost/modelship/runtime:${h}`, archive: join(dir, `runtime-${h}.tar`), hash };
+  const image: BuiltImage = { ref: `localhost/modelship/${component}:${h}`, archive: join(dir, `${component}-${h}.tar`), hash };
   if (existsSync(image.archive)) return image;
   const t0 = Date.now();
-  log(`building ${image.ref} from runtime/Dockerfile with buildah (npm ci inside the build)`);
+  log(`building ${image.ref} from ${component}/Dockerfile with buildah (npm ci inside the build)`);
   const b = await tempStore(dir);
   const ctx = await mkdtemp(join(dir, 'tmp', 'ctx-'));
   try {
@@ -374,7 +378,7 @@ async function buildRuntime(dir: string, base: BuiltImage, log: (line: string) =
 async function prune(dir: string, keep: Images): Promise<void> {
   const keepNames = new Set(Object.values(keep).map((i) => relative(dir, i.archive)));
   for (const f of await readdir(dir)) {
-    if (/^(pause|node-base|runtime)-[0-9a-f]{12}\.tar$/.test(f) && !keepNames.has(f)) await rm(join(dir, f), { force: true });
+    if (/^(pause|node-base|runtime|operator)-[0-9a-f]{12}\.tar$/.test(f) && !keepNames.has(f)) await rm(join(dir, f), { force: true });
   }
   await rm(join(dir, 'tmp'), { recursive: true, force: true });
 }
@@ -388,8 +392,10 @@ export async function ensureImages(opts: { log?: (line: string) => void } = {}):
     async () => {
       unmountAll([join(dir, 'tmp')], log);
       const [pause, node] = await Promise.all([buildPause(dir, log), buildNodeBase(dir, log)]);
-      const runtime = await buildRuntime(dir, node, log);
-      const images = { pause, node, runtime };
+      // one after the other: each build runs npm ci, and this machine has two cores
+      const runtime = await buildComponent('runtime', dir, node, log);
+      const operator = await buildComponent('operator', dir, node, log);
+      const images = { pause, node, runtime, operator };
       await prune(dir, images);
       return images;
     },
