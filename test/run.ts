@@ -2,11 +2,12 @@
 //   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
 //   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
-//   e2e:         (`e2e` or `all` only) one real single-node cluster (test/harness/cluster.ts: kubelet, containerd, CNI,
-//                kube-proxy, images built here) shared by node --test --test-concurrency=1 over
-//                test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
+//   e2e:         one real single-node cluster (test/harness/cluster.ts: kubelet, containerd, CNI,
+//                kube-proxy, metrics-server, images built here) shared by node --test --test-concurrency=1
+//                over test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
+// No argument (npm test) or `all`: the three phases in that order.
 // Path filters (substrings) narrow the files of each phase. The last line printed is
-// "N passed, N failed" (both phases together); the exit code is non-zero if anything failed.
+// "N passed, N failed" (all phases together); the exit code is non-zero if anything failed.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -184,12 +185,9 @@ async function main(): Promise<number> {
   let phases: Phase[];
   let filters = rest;
   if (first === 'unit' || first === 'integration' || first === 'e2e') phases = [first];
-  // e2e runs only when named (`npm run e2e`): one request in ~20,000 under rollout load still fails
-  // now and then (ECONNRESET while an old pod stops), and npm test takes no flaky test
-  else if (first === 'all') phases = ['unit', 'integration', 'e2e'];
-  else if (first === undefined) phases = ['unit', 'integration'];
+  else if (first === undefined || first === 'all') phases = ['unit', 'integration', 'e2e'];
   else {
-    phases = ['unit', 'integration'];
+    phases = ['unit', 'integration', 'e2e'];
     filters = [first, ...rest];
   }
   let passed = 0;
