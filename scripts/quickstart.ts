@@ -1,9 +1,10 @@
 // `npm run quickstart` — try Modelship in one command.
 //   (no KUBECONFIG)  bring up the local single-node cluster (test/harness/cluster.ts: kubelet,
-//                    containerd, CNI, kube-proxy; images built here from runtime/Dockerfile; a model
-//                    server on the node), install the CRD, start the operator, apply examples/iris,
-//                    wait for Ready, send a prediction, print how to call it and how to tear down.
-//   down             stop the operator and the local cluster, remove everything they created.
+//                    containerd, CNI, kube-proxy, metrics-server; images built here from
+//                    runtime/Dockerfile and operator/Dockerfile; a model server on the node),
+//                    `helm install` the chart (CRD + operator pod), apply examples/iris, wait for
+//                    Ready, send a prediction, print how to call it and how to tear down.
+//   down             stop the local cluster, remove everything it created.
 //   (KUBECONFIG set) use that cluster instead: install the CRD, start the operator on this machine
 //                    against it, apply examples/iris. The cluster must be able to pull the runtime
 //                    image and download the model: set MODELSHIP_RUNTIME_IMAGE (an image you pushed, see
@@ -11,15 +12,15 @@
 // Needs root for the local cluster (containerd, kubelet, iptables, a bridge).
 
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
 import { resolveBinaries } from '../test/harness/binaries.ts';
 import { clusterDown, clusterUp } from '../test/harness/cluster-cli.ts';
-import type { ClusterState } from '../test/harness/cluster.ts';
 import { runKubectl } from '../test/harness/controlplane.ts';
 import { exampleIris } from '../test/e2e/iris.ts';
+import { chartDir, runHelm } from '../test/harness/helm.ts';
 import { waitFor } from '../test/harness/wait.ts';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../..');
@@ -68,13 +69,27 @@ async function local(): Promise<void> {
   const t0 = Date.now();
   const state = await clusterUp();
   const kubectl = await kubectlFn(state.kubeconfigPath);
-  const logPath = join(state.dir, 'logs', 'operator.log');
-  const pid = startOperatorDetached(state.kubeconfigPath, state.runtimeImage, 'Never', logPath);
-  // recorded with the cluster's processes, so `quickstart down` stops it by PID
-  const recorded = JSON.parse(readFileSync(join(state.dir, 'cluster.json'), 'utf8')) as ClusterState;
-  recorded.processes.push({ name: 'operator', bin: process.execPath, pid, logPath });
-  writeFileSync(join(state.dir, 'cluster.json'), `${JSON.stringify(recorded, null, 2)}\n`);
-  say(`operator running (pid ${pid}, log ${logPath})`);
+  const image = (ref: string, key: string) => {
+    const i = ref.lastIndexOf(':');
+    return [`${key}.repository=${ref.slice(0, i)}`, `${key}.tag=${ref.slice(i + 1)}`, `${key}.pullPolicy=Never`];
+  };
+  const helmArgs = [
+    'upgrade',
+    '--install',
+    'modelship',
+    chartDir,
+    '-n',
+    'modelship-system',
+    '--create-namespace',
+    ...[...image(state.operatorImage, 'image'), ...image(state.runtimeImage, 'runtime.image')].flatMap((v) => ['--set', v]),
+    '--wait',
+    '--timeout',
+    '300s',
+  ];
+  say(`helm ${helmArgs.join(' ').replace(chartDir, 'charts/modelship')}`);
+  const installed = await runHelm(helmArgs, { kubeconfig: state.kubeconfigPath, timeoutMs: 330_000 });
+  if (installed.code !== 0) throw new Error(`helm install failed:\n${installed.stderr}${installed.stdout}`);
+  say('operator running in the cluster (namespace modelship-system)');
 
   await applyIris(kubectl, `${state.modelServerUrl}/iris/model.onnx`);
   say('applied examples/iris; waiting for Ready');
@@ -99,6 +114,7 @@ Ready in ${((Date.now() - t0) / 1000).toFixed(0)}s. Try it:
   curl -s -d '${body}' -X POST http://${ip}/v1/models/iris:predict
   curl -s -d '{"inputs":[{"name":"input","datatype":"FP32","shape":[1,4],"data":[5.1,3.5,1.4,0.2]}]}' http://${ip}/v2/models/iris/infer
   kubectl get mdep iris -o yaml          # kubectl: ${(await resolveBinaries(['kubectl'])).kubectl}
+  kubectl -n modelship-system logs deploy/modelship
 Tear down (stops every process, removes the bridge, iptables chains, mounts):
   npm run quickstart -- down
 `);

@@ -28,6 +28,8 @@ export interface ServeConfig {
   apiKey: string | undefined;
   drainDelaySeconds: number;
   shutdownTimeoutSeconds: number;
+  /** the model-load failure message is also written here (Kubernetes termination message) */
+  terminationLogPath: string;
   logLevel: string;
 }
 
@@ -63,6 +65,14 @@ interface Option {
 const common: Option[] = [
   { flag: 'log-level', env: 'MODELSHIP_LOG_LEVEL', kind: 'string', default: 'info', help: 'error | warn | info | debug' },
 ];
+
+const terminationLog: Option = {
+  flag: 'termination-log',
+  env: 'MODELSHIP_TERMINATION_LOG',
+  kind: 'string',
+  default: '/dev/termination-log',
+  help: 'failure message also written here (Kubernetes termination message)',
+};
 
 export const serveOptions: Option[] = [
   { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'ONNX file to serve' },
@@ -164,6 +174,7 @@ export const serveOptions: Option[] = [
     max: 3600,
     help: 'after the drain delay: longest wait for in-flight requests',
   },
+  terminationLog,
   ...common,
 ];
 
@@ -200,13 +211,7 @@ export const fetchOptions: Option[] = [
     help: 'size limit',
   },
   { flag: 'pvc-root', env: 'MODELSHIP_PVC_ROOT', kind: 'string', default: '/mnt/pvc', help: 'where pvc://<claim>/ is mounted' },
-  {
-    flag: 'termination-log',
-    env: 'MODELSHIP_TERMINATION_LOG',
-    kind: 'string',
-    default: '/dev/termination-log',
-    help: 'failure message also written here (Kubernetes termination message)',
-  },
+  terminationLog,
   ...common,
 ];
 
@@ -278,6 +283,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     apiKey: v.get('api-key'),
     drainDelaySeconds: i('drain-delay-seconds'),
     shutdownTimeoutSeconds: i('shutdown-timeout-seconds'),
+    terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
   };
 }

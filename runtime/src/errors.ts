@@ -3,8 +3,16 @@
  * - HttpError: a request failed; carries the HTTP status and the message sent as {"error": message}.
  * - ConfigError: bad flags/environment; the process exits 2 with the message.
  * - FetchError: `fetch` failed; the process exits 1 with the message.
- * - ModelLoadError: `serve` could not load/verify/warm up the model; the process exits 1.
+ * - ModelLoadError: `serve` could not load/verify/warm up the model; the process exits
+ *   EXIT_MODEL_LOAD_FAILED (3) with the message as its termination message.
  */
+
+/**
+ * `serve` exit code when the model cannot be loaded, verified or warmed up: the same file fails the
+ * same way on every restart, so the operator rolls back on the first such exit instead of waiting
+ * for a crash loop (operator/src/rollout/signals.ts relies on this value).
+ */
+export const EXIT_MODEL_LOAD_FAILED = 3;
 export class HttpError extends Error {
   readonly status: number;
   constructor(status: number, message: string) {

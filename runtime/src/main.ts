@@ -1,6 +1,6 @@
 /**
  * Entry point: `node runtime/src/main.ts serve|fetch [flags]` (flags or MODELSHIP_* env vars,
- * see runtime/README.md). Exit codes: 0 ok, 1 failure (fetch or model load), 2 bad configuration.
+ * see runtime/README.md). Exit codes: 0 ok, 1 failure, 2 bad configuration, 3 model cannot be served (errors.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { parseConfig, usage, type Config } from './config.ts';

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, constants } from 'node:fs/promises';
+import { access, constants, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
@@ -13,7 +13,7 @@ import { makeKeyCheck } from './auth.ts';
 import type { ServeConfig } from './config.ts';
 import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './cpu.ts';
 import type { Tensor } from './datatypes.ts';
-import { errorMessage, ModelLoadError } from './errors.ts';
+import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError } from './errors.ts';
 import { handleInference } from './inference.ts';
 import type { Logger } from './logger.ts';
 import { Metrics } from './metrics.ts';
@@ -125,11 +125,14 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
 
   const fail = async (err: unknown) => {
     state.phase = 'failed';
-    log.error(`cannot serve model: ${errorMessage(err)}`, { modelPath: config.modelPath });
+    const message = `cannot serve model: ${errorMessage(err)}`;
+    log.error(message, { modelPath: config.modelPath });
+    await writeFile(config.terminationLogPath, `${message}\n`).catch(() => undefined); // not in Kubernetes
     server.close();
     server.closeAllConnections();
     await pool?.close();
-    resolveDone(1);
+    // only a model that cannot load is certain to fail again; anything else may be transient
+    resolveDone(err instanceof ModelLoadError ? EXIT_MODEL_LOAD_FAILED : 1);
   };
 
   loading = (async () => {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
+import { EXIT_MODEL_LOAD_FAILED } from '../../runtime/src/errors.ts';
 import { modelPath, request, spawnRuntime, startRuntime } from './helpers.ts';
 
 const IRIS = readFileSync(modelPath('iris'));
@@ -166,7 +167,19 @@ test('fetch rejects bad configuration with exit code 2', async () => {
 });
 
 async function neverReady(args: string[], pattern: RegExp): Promise<void> {
-  const p = spawnRuntime(['serve', '--host', '127.0.0.1', '--port', '0', '--model-name', 'm', ...args]);
+  const terminationLog = join(dir, `termination-${Math.random().toString(36).slice(2)}.log`);
+  const p = spawnRuntime([
+    'serve',
+    '--host',
+    '127.0.0.1',
+    '--port',
+    '0',
+    '--model-name',
+    'm',
+    '--termination-log',
+    terminationLog,
+    ...args,
+  ]);
   let readySeen = false;
   let exited = false;
   void p.exited.then(() => (exited = true));
@@ -183,8 +196,8 @@ async function neverReady(args: string[], pattern: RegExp): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
   const code = await p.exited;
-  assert.notEqual(code, 0, 'serve exits non-zero');
-  assert.equal(code, 1);
+  assert.equal(code, EXIT_MODEL_LOAD_FAILED, 'serve exits with the model-load exit code');
+  assert.match(readFileSync(terminationLog, 'utf8'), pattern, 'the failure is the termination message');
   assert.equal(readySeen, false, 'never reported ready');
   assert.match(p.output(), pattern);
   assert.equal(

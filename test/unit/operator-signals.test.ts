@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectFailure } from '../../operator/src/rollout/signals.ts';
+import { detectFailure, MODEL_LOAD_FAILED_EXIT_CODE } from '../../operator/src/rollout/signals.ts';
 import { deploymentWith, pod } from './operator-fixtures.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -45,6 +45,39 @@ test('serve crash-looping beyond the threshold is a CrashLoop signal; below it i
   const s = detectFailure(undefined, [status(3)], NOW);
   assert.equal(s?.reason, 'CrashLoop');
   assert.match(s?.message ?? '', /restarted 3 times: serve: model.onnx is not a valid ONNX model/);
+});
+
+test('serve exiting with the model-load exit code is a ModelLoadFailed signal at once, carrying its termination message', () => {
+  const serve = (exitCode: number, where: 'state' | 'lastState') => {
+    const terminated = {
+      exitCode,
+      message: 'cannot serve model: cannot load model /models/model.onnx: Protobuf parsing failed\n',
+      finishedAt: NOW,
+    };
+    return pod({
+      containerStatuses: [
+        {
+          name: 'serve',
+          image: 'rt',
+          imageID: '',
+          ready: false,
+          restartCount: where === 'state' ? 0 : 1,
+          ...(where === 'state'
+            ? { state: { terminated } }
+            : { state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated } }),
+        },
+      ],
+    });
+  };
+  for (const where of ['state', 'lastState'] as const) {
+    const s = detectFailure(undefined, [serve(MODEL_LOAD_FAILED_EXIT_CODE, where)], NOW);
+    assert.equal(s?.reason, 'ModelLoadFailed', where);
+    assert.equal(s?.message, 'model load failed: cannot serve model: cannot load model /models/model.onnx: Protobuf parsing failed');
+    assert.equal(s?.since, NOW.toISOString());
+  }
+  // any other exit (a crash, an OOM kill) may be transient: only a crash loop counts
+  assert.equal(detectFailure(undefined, [serve(1, 'lastState')], NOW), undefined);
+  assert.equal(detectFailure(undefined, [serve(137, 'state')], NOW), undefined);
 });
 
 test('image pull failure counts only after the threshold; an invalid image name at once', () => {

@@ -2,7 +2,7 @@ import type { V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-
 
 /** A hard failure signal: evidence that a rollout cannot succeed, never mere slowness. */
 export interface FailureSignal {
-  reason: 'ProgressDeadlineExceeded' | 'FetchFailed' | 'CrashLoop' | 'ImagePullFailed';
+  reason: 'ProgressDeadlineExceeded' | 'FetchFailed' | 'ModelLoadFailed' | 'CrashLoop' | 'ImagePullFailed';
   message: string;
   /** When the signal was first observable (for rollback latency reporting). */
   since: string | undefined;
@@ -16,6 +16,13 @@ export interface SignalThresholds {
 }
 
 export const DEFAULT_THRESHOLDS: SignalThresholds = { crashLoopRestarts: 3, imagePullFailureMs: 60_000 };
+
+/**
+ * The runtime's `serve` exits with this code when the model cannot be loaded, verified or warmed
+ * up (runtime/src/errors.ts EXIT_MODEL_LOAD_FAILED): the same file fails on every restart, so one
+ * such exit is enough evidence.
+ */
+export const MODEL_LOAD_FAILED_EXIT_CODE = 3;
 
 const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff']);
 const IMAGE_FATAL_REASONS = new Set(['InvalidImageName', 'ErrImageNeverPull']);
@@ -59,6 +66,13 @@ function imageFailure(status: V1ContainerStatus, podCreated: Date | undefined, n
   return undefined;
 }
 
+function modelLoadFailure(status: V1ContainerStatus): FailureSignal | undefined {
+  const terminated = status.state?.terminated ?? status.lastState?.terminated;
+  if (terminated?.exitCode !== MODEL_LOAD_FAILED_EXIT_CODE) return undefined;
+  const detail = firstLine(terminated.message) || `exit code ${terminated.exitCode}`;
+  return { reason: 'ModelLoadFailed', message: `model load failed: ${detail}`, since: toIso(terminated.finishedAt) };
+}
+
 function crashLoop(status: V1ContainerStatus, t: SignalThresholds): FailureSignal | undefined {
   if (status.restartCount < t.crashLoopRestarts) return undefined;
   const last = status.lastState?.terminated;
@@ -86,7 +100,7 @@ export function detectFailure(
     }
     for (const s of pod.status?.containerStatuses ?? []) {
       if (s.name !== 'serve') continue;
-      const signal = imageFailure(s, created, now, thresholds) ?? crashLoop(s, thresholds);
+      const signal = imageFailure(s, created, now, thresholds) ?? modelLoadFailure(s) ?? crashLoop(s, thresholds);
       if (signal) return signal;
     }
   }
