@@ -92,6 +92,7 @@ const HOST_TOOLS: Record<string, string> = {
   conntrack: '/usr/sbin/conntrack',
   buildah: '/usr/bin/buildah',
   debootstrap: '/usr/sbin/debootstrap',
+  curl: '/usr/bin/curl',
 };
 /** What .ci/run installs: `apt-get install -y <these>`. */
 export const APT_PACKAGES = [
@@ -103,6 +104,7 @@ export const APT_PACKAGES = [
   'buildah',
   'debootstrap',
   'kmod',
+  'curl',
 ];
 
 export interface ClusterOptions {
