@@ -144,9 +144,10 @@ describe('helm chart charts/modelship', () => {
     assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
     assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
     assert.equal(c.livenessProbe?.httpGet?.port, 'http');
-    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '128Mi' }, limits: { memory: '256Mi' } });
+    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '512Mi' } });
 
     const env = podEnv(ms);
+    assert.equal(env.NODE_OPTIONS, '--disable-warning=ExperimentalWarning --max-old-space-size=192');
     assert.equal(env.MODELSHIP_LEADER_ELECT, 'false');
     assert.equal(env.MODELSHIP_WATCH_NAMESPACE, undefined, 'all namespaces');
     assert.deepEqual(envOf(ms).POD_NAME?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
@@ -179,6 +180,7 @@ describe('helm chart charts/modelship', () => {
   test('every environment variable the chart sets is one the operator reads', async () => {
     const known = new Set([...usage().matchAll(/\[env ([A-Z_]+)\]/g)].map((m) => m[1]));
     known.add('POD_NAMESPACE'); // default of the leader election namespace
+    known.add('NODE_OPTIONS'); // read by Node itself (the heap limit), not by the operator
     for (const values of [{}, NON_DEFAULT]) {
       for (const name of Object.keys(envOf(await renderChart({ values }))))
         assert.ok(known.has(name), `${name} is not an operator setting`);
