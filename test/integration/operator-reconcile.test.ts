@@ -1,8 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { auditMark, readAuditEvents, writesBy } from '../harness/audit.ts';
 import { getTestControlPlane } from '../harness/controlplane.ts';
+import { freePort } from '../harness/ports.ts';
 import { waitFor, sleep } from '../harness/wait.ts';
 import { clients, condition, createMd, createNamespace, deleteMd, exists, getMd, patchMd, type Clients } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
@@ -265,6 +266,56 @@ describe('operator reconcile against a real API server', () => {
     const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=taken' });
     assert.ok(events.items.some((e) => e.reason === 'ResourceConflict' && e.type === 'Warning'));
     await deleteMd(c, ns, 'taken');
+  });
+
+  test('a retryable API error that lasts (a failing admission webhook, HTTP 500) -> Degraded ApplyFailed "(retrying)"; it recovers by itself', async () => {
+    const admission = c.kc.makeApiClient(AdmissionregistrationV1Api);
+    const webhookName = `refuse-services-${ns}`;
+    await admission.createValidatingWebhookConfiguration({
+      body: {
+        metadata: { name: webhookName },
+        webhooks: [
+          {
+            name: 'refuse.services.modelship.test',
+            // nothing listens there: every Service create in this namespace fails with 500
+            clientConfig: { url: `https://127.0.0.1:${await freePort()}/validate` },
+            rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['services'] }],
+            namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': ns } },
+            failurePolicy: 'Fail',
+            sideEffects: 'None',
+            admissionReviewVersions: ['v1'],
+            timeoutSeconds: 2,
+          },
+        ],
+      },
+    });
+    try {
+      await createMd(c, ns, 'webhooked', { model: MODEL });
+      const md = await waitFor(
+        async () => {
+          const m = await getMd(c, ns, 'webhooked');
+          return condition(m, 'Degraded')?.status === 'True' ? m : undefined;
+        },
+        { timeoutMs: 30_000, description: 'Degraded while the Service cannot be created' },
+      );
+      assert.equal(condition(md, 'Degraded')?.reason, 'ApplyFailed');
+      assert.match(condition(md, 'Degraded')?.message ?? '', /failed calling webhook .*\(retrying\)$/);
+      assert.equal(md.status?.observedGeneration, md.metadata?.generation);
+      assert.equal(await exists(() => c.apps.readNamespacedDeployment({ name: 'webhooked', namespace: ns })), true);
+      const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=webhooked' });
+      assert.ok(events.items.some((e) => e.reason === 'ApplyFailed' && e.type === 'Warning'));
+    } finally {
+      await admission.deleteValidatingWebhookConfiguration({ name: webhookName });
+    }
+    // the operator keeps retrying with backoff: the Service appears and Degraded clears
+    await waitFor(
+      async () => {
+        const svc = await exists(() => c.core.readNamespacedService({ name: 'webhooked', namespace: ns }));
+        return svc && condition(await getMd(c, ns, 'webhooked'), 'Degraded')?.status === 'False';
+      },
+      { timeoutMs: 60_000, description: 'the Service created and Degraded cleared after the webhook is gone' },
+    );
+    await deleteMd(c, ns, 'webhooked');
   });
 
   test('steady state: zero write requests over one minute', async () => {

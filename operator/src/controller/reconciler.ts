@@ -103,6 +103,7 @@ export class Reconciler {
         });
 
     let applyProblem: BlockingProblem | undefined;
+    let retryAfterStatus: unknown;
     const created: string[] = [];
     if (decision) {
       const template =
@@ -124,12 +125,16 @@ export class Reconciler {
         }
       } catch (err) {
         const info = describeApiError(err);
-        if (info.retryable) throw err;
+        // A retryable error (5xx such as a failing admission webhook or an exhausted Service IP
+        // range, 429, 409) is retried with backoff, but the status says so meanwhile: a problem
+        // that lasts must not leave the ModelDeployment without a word. The message is stable
+        // across retries, so the status is written once, not on every attempt.
+        if (info.retryable) retryAfterStatus = err;
         applyProblem = {
           reason: info.status === 403 ? 'Forbidden' : info.status === 422 ? 'InvalidSpec' : 'ApplyFailed',
-          message: info.message,
+          message: info.retryable ? `${info.message} (retrying)` : info.message,
         };
-        log.warn('cannot apply children', { status: info.status, error: info.message });
+        log.warn('cannot apply children', { status: info.status, error: info.message, retrying: info.retryable });
       }
     }
 
@@ -167,6 +172,7 @@ export class Reconciler {
 
     for (const kind of created) await this.d.events.record(md, 'Normal', 'Created', `created ${kind} ${name}`);
     await this.recordTransitions(md, status, next, decision?.events ?? []);
+    if (retryAfterStatus !== undefined) throw retryAfterStatus;
 
     if (blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
     if (next.updatingVersion !== undefined) return { requeueAfterMs: PROGRESS_RECHECK_MS };
