@@ -21,6 +21,7 @@ import { clusterDown, clusterUp } from '../test/harness/cluster-cli.ts';
 import { runKubectl } from '../test/harness/controlplane.ts';
 import { exampleIris } from '../test/e2e/iris.ts';
 import { chartDir, runHelm } from '../test/harness/helm.ts';
+import { splitImageRef } from '../test/harness/images.ts';
 import { waitFor } from '../test/harness/wait.ts';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../..');
@@ -60,8 +61,8 @@ function startOperatorDetached(kubeconfig: string, image: string, pullPolicy: st
 }
 
 async function applyIris(kubectl: (a: string[], i?: string) => Promise<string>, modelUri: string): Promise<void> {
-  const md = exampleIris('') as { spec: { model: { uri: string } } };
-  md.spec.model.uri = modelUri;
+  const md = exampleIris('');
+  (md.spec.model as { uri: string }).uri = modelUri;
   await kubectl(['apply', '--server-side', '--field-manager=modelship-quickstart', '-f', '-'], dump(md));
 }
 
@@ -70,8 +71,8 @@ async function local(): Promise<void> {
   const state = await clusterUp();
   const kubectl = await kubectlFn(state.kubeconfigPath);
   const image = (ref: string, key: string) => {
-    const i = ref.lastIndexOf(':');
-    return [`${key}.repository=${ref.slice(0, i)}`, `${key}.tag=${ref.slice(i + 1)}`, `${key}.pullPolicy=Never`];
+    const { repository, tag } = splitImageRef(ref);
+    return [`${key}.repository=${repository}`, `${key}.tag=${tag}`, `${key}.pullPolicy=Never`];
   };
   const helmArgs = [
     'upgrade',

@@ -5,10 +5,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../harness/wait.ts';
-import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
+import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, condition, getMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { exampleIris, restrictedNamespace } from './iris.ts';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import { startLoad } from './load.ts';
 
 // 100m CPU requested, target 50 % (50m); an idle runtime uses ~10-20 %, 200 predictions a second well over 100 %
@@ -36,22 +36,11 @@ describe('e2e: autoscaling on CPU (metrics-server + the real HPA controller)', {
     cluster = await getE2eCluster();
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-hpa');
-    op = await startOperator({ namespace: ns, args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never'] });
-    const md = exampleIris(cluster.modelServerUrl) as { spec: Record<string, unknown> };
+    op = await startE2eOperator(cluster, ns);
+    const md = exampleIris(cluster.modelServerUrl);
     md.spec.resources = { requests: { cpu: CPU_REQUEST, memory: '128Mi' } };
     md.spec.autoscaling = { minReplicas: 1, maxReplicas: 3, targetCPUUtilizationPercentage: TARGET_PERCENT };
-    await c.custom.createNamespacedCustomObject({
-      group: 'modelship.dev',
-      version: 'v1alpha1',
-      plural: 'modeldeployments',
-      namespace: ns,
-      body: md,
-    });
-    await waitFor(async () => condition(await getMd(c, ns, 'iris'), 'Ready')?.status === 'True', {
-      timeoutMs: 240_000,
-      intervalMs: 1_000,
-      description: 'mdep/iris Ready',
-    });
+    await createAndWaitReady(c, ns, md);
   });
 
   after(async () => {

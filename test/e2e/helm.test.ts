@@ -9,18 +9,14 @@ import assert from 'node:assert/strict';
 import { ApiextensionsV1Api } from '@kubernetes/client-node';
 import { after, before, describe, it } from 'node:test';
 import { chartDir, runHelm } from '../harness/helm.ts';
+import { splitImageRef } from '../harness/images.ts';
 import { waitFor } from '../harness/wait.ts';
 import { clients, condition, exists, getMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { post } from './http.ts';
-import { assertIrisOutputs, exampleIris, expected, restrictedNamespace } from './iris.ts';
+import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace } from './iris.ts';
 
 const RELEASE = 'modelship';
-
-function splitRef(ref: string): { repository: string; tag: string } {
-  const i = ref.lastIndexOf(':');
-  return { repository: ref.slice(0, i), tag: ref.slice(i + 1) };
-}
 
 describe('e2e: helm install the operator image on a real node', { timeout: 900_000 }, () => {
   let cluster: E2eCluster;
@@ -49,8 +45,8 @@ describe('e2e: helm install the operator image on a real node', { timeout: 900_0
     c = clients();
     system = await restrictedNamespace(c, 'e2e-modelship-system');
     models = await restrictedNamespace(c, 'e2e-helm-models');
-    const op = splitRef(cluster.operatorImage);
-    const rt = splitRef(cluster.runtimeImage);
+    const op = splitImageRef(cluster.operatorImage);
+    const rt = splitImageRef(cluster.runtimeImage);
     imageArgs = [
       '--set',
       `image.repository=${op.repository}`,
@@ -110,20 +106,8 @@ describe('e2e: helm install the operator image on a real node', { timeout: 900_0
   });
 
   it('a ModelDeployment → Ready (restricted namespace), predictions through its Service', async () => {
-    await c.custom.createNamespacedCustomObject({
-      group: 'modelship.dev',
-      version: 'v1alpha1',
-      plural: 'modeldeployments',
-      namespace: models,
-      body: exampleIris(cluster.modelServerUrl),
-    });
-    const ready = await waitFor(
-      async () => {
-        const got = await getMd(c, models, 'iris');
-        return condition(got, 'Ready')?.status === 'True' ? got : undefined;
-      },
-      { timeoutMs: 240_000, intervalMs: 1_000, description: 'mdep/iris Ready (reconciled by the in-cluster operator)' },
-    );
+    // reconciled by the in-cluster operator
+    const ready = await createAndWaitReady(c, models, exampleIris(cluster.modelServerUrl));
     assert.equal(ready.status?.currentVersion, '1');
     const svc = await c.core.readNamespacedService({ name: 'iris', namespace: models });
     const r = await waitFor(

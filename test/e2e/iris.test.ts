@@ -6,11 +6,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../harness/wait.ts';
-import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, deleteMd, exists, getMd, type Clients } from '../integration/kube.ts';
+import type { OperatorProcess } from '../integration/operator-process.ts';
+import { clients, deleteMd, exists, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { curl, post } from './http.ts';
-import { assertIrisOutputs, exampleIris, expected, restrictedNamespace } from './iris.ts';
+import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
 
 describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
   let cluster: E2eCluster;
@@ -23,7 +23,7 @@ describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
     cluster = await getE2eCluster();
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-iris');
-    op = await startOperator({ namespace: ns, args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never'] });
+    op = await startE2eOperator(cluster, ns);
   });
 
   after(async () => {
@@ -33,21 +33,7 @@ describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
   });
 
   it('kubectl apply examples/iris → Ready, pods Running and Ready (restricted Pod Security enforced)', async () => {
-    const md = exampleIris(cluster.modelServerUrl);
-    await c.custom.createNamespacedCustomObject({
-      group: 'modelship.dev',
-      version: 'v1alpha1',
-      plural: 'modeldeployments',
-      namespace: ns,
-      body: md,
-    });
-    const ready = await waitFor(
-      async () => {
-        const got = await getMd(c, ns, 'iris');
-        return condition(got, 'Ready')?.status === 'True' ? got : undefined;
-      },
-      { timeoutMs: 240_000, intervalMs: 1_000, description: 'mdep/iris Ready' },
-    );
+    const ready = await createAndWaitReady(c, ns, exampleIris(cluster.modelServerUrl));
     assert.equal(ready.status?.currentVersion, '1');
     const pods = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
     assert.equal(pods.length, 1);

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
 import { repoRoot } from '../harness/binaries.ts';
-import type { Clients } from '../integration/kube.ts';
+import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { condition, createMd, waitForMd, type Clients } from '../integration/kube.ts';
+import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
+import type { E2eCluster } from './env.ts';
 
 export const expected = JSON.parse(readFileSync(join(repoRoot, 'examples/models/iris/expected.json'), 'utf8')) as {
   inputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
@@ -41,10 +44,28 @@ export async function restrictedNamespace(c: Clients, prefix: string): Promise<s
   return name;
 }
 
-export function exampleIris(modelServerUrl: string): Record<string, unknown> {
+/** examples/iris/modeldeployment.yaml as written, its model URI pointed at the node's model server. */
+export function exampleIris(modelServerUrl: string): { metadata: { name: string }; spec: Record<string, unknown> } {
   const md = loadYaml(readFileSync(join(repoRoot, 'examples/iris/modeldeployment.yaml'), 'utf8')) as {
+    metadata: { name: string };
     spec: { model: { uri: string; sha256: string } };
   };
   md.spec.model.uri = `${modelServerUrl}/iris/model.onnx`;
-  return md as unknown as Record<string, unknown>;
+  return md as unknown as { metadata: { name: string }; spec: Record<string, unknown> };
+}
+
+/** Creates the ModelDeployment `md` in `namespace` and waits until it is Ready (pods really start: minutes). */
+export async function createAndWaitReady(
+  c: Clients,
+  namespace: string,
+  md: { metadata: { name: string }; spec: Record<string, unknown> },
+): Promise<ModelDeployment> {
+  const name = md.metadata.name;
+  await createMd(c, namespace, name, md.spec);
+  return waitForMd(c, namespace, name, `mdep/${name} Ready`, (m) => condition(m, 'Ready')?.status === 'True', 240_000);
+}
+
+/** The operator as a process on the host, watching `namespace`, with the runtime image built here. */
+export function startE2eOperator(cluster: E2eCluster, namespace: string): Promise<OperatorProcess> {
+  return startOperator({ namespace, args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never'] });
 }

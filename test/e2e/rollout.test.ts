@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1ContainerStatus, V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { repoRoot } from '../harness/binaries.ts';
 import { waitFor } from '../harness/wait.ts';
-import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import type { OperatorProcess } from '../integration/operator-process.ts';
+import { clients, condition, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { exampleIris, restrictedNamespace } from './iris.ts';
+import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import { startLoad, type Load } from './load.ts';
 
 const RATE = 50;
@@ -68,6 +68,14 @@ describe('e2e: rollouts and automatic rollback under steady load', { timeout: 90
     assert.equal(s.failed, 0, `failed requests during ${what}: ${s.failures.join('; ')}`);
   };
 
+  /** When the named container last terminated with an error (ISO time), if it did. */
+  const failedAt = (statuses: V1ContainerStatus[] | undefined, name: string): string | undefined => {
+    const s = statuses?.find((x) => x.name === name);
+    const term = s?.state?.terminated ?? s?.lastState?.terminated;
+    if (!term || term.exitCode === 0) return undefined;
+    return term.finishedAt instanceof Date ? term.finishedAt.toISOString() : String(term.finishedAt);
+  };
+
   /** Waits for the rollback of `version`; returns ms from the first failed container (pod status) to it. */
   const rolledBack = async (version: string, signal: (p: V1Pod) => string | undefined) => {
     let firstFailure: number | undefined;
@@ -91,16 +99,10 @@ describe('e2e: rollouts and automatic rollback under steady load', { timeout: 90
     cluster = await getE2eCluster();
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-rollout');
-    op = await startOperator({ namespace: ns, args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never'] });
-    const md = exampleIris(cluster.modelServerUrl) as { spec: Record<string, unknown> };
+    op = await startE2eOperator(cluster, ns);
+    const md = exampleIris(cluster.modelServerUrl);
     md.spec.replicas = 2;
-    await c.custom.createNamespacedCustomObject({
-      group: 'modelship.dev',
-      version: 'v1alpha1',
-      plural: 'modeldeployments',
-      namespace: ns,
-      body: md,
-    });
+    await createMd(c, ns, 'iris', md.spec);
     await settledOn('1');
     const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
     load = startLoad({
@@ -142,14 +144,7 @@ describe('e2e: rollouts and automatic rollback under steady load', { timeout: 90
 
   it('a wrong sha256 is rolled back automatically with zero failed requests', async (t) => {
     await patchMd(c, ns, 'iris', { spec: { model: { version: '4', sha256: BAD_SHA } } });
-    const fetchFailedAt = (p: V1Pod) => {
-      const s = p.status?.initContainerStatuses?.find((x) => x.name === 'fetch');
-      const term = s?.state?.terminated ?? s?.lastState?.terminated;
-      return term && term.exitCode !== 0
-        ? String(term.finishedAt instanceof Date ? term.finishedAt.toISOString() : term.finishedAt)
-        : undefined;
-    };
-    const { md, entry, ms } = await rolledBack('4', fetchFailedAt);
+    const { md, entry, ms } = await rolledBack('4', (p) => failedAt(p.status?.initContainerStatuses, 'fetch'));
     assert.equal(md.status?.currentVersion, '3');
     assert.equal(entry?.outcome, 'RolledBack', JSON.stringify(md.status?.history));
     assert.equal(condition(md, 'Degraded')?.reason, 'RolledBack');
@@ -165,14 +160,7 @@ describe('e2e: rollouts and automatic rollback under steady load', { timeout: 90
     await patchMd(c, ns, 'iris', {
       spec: { model: { version: '5', uri: `${cluster.modelServerUrl}/broken/model.onnx`, sha256: brokenSha } },
     });
-    const serveFailedAt = (p: V1Pod) => {
-      const s = p.status?.containerStatuses?.find((x) => x.name === 'serve');
-      const term = s?.state?.terminated ?? s?.lastState?.terminated;
-      return term && term.exitCode !== 0
-        ? String(term.finishedAt instanceof Date ? term.finishedAt.toISOString() : term.finishedAt)
-        : undefined;
-    };
-    const { md, entry, ms } = await rolledBack('5', serveFailedAt);
+    const { md, entry, ms } = await rolledBack('5', (p) => failedAt(p.status?.containerStatuses, 'serve'));
     assert.equal(md.status?.currentVersion, '3');
     assert.equal(entry?.outcome, 'RolledBack', JSON.stringify(md.status?.history));
     assert.equal(condition(md, 'Degraded')?.reason, 'RolledBack');

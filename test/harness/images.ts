@@ -46,6 +46,13 @@ export interface Images {
 /** Images built from a Dockerfile of this repository (`<component>/Dockerfile`). */
 export type Component = 'runtime' | 'operator';
 
+/** `repo/name:tag` → its repository and tag (what a chart's image.repository / image.tag take). */
+export function splitImageRef(ref: string): { repository: string; tag: string } {
+  const i = ref.lastIndexOf(':');
+  if (i <= ref.lastIndexOf('/')) throw new Error(`image reference ${ref} has no tag`);
+  return { repository: ref.slice(0, i), tag: ref.slice(i + 1) };
+}
+
 export function imagesDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.MODELSHIP_IMAGES_DIR ?? join(cacheRoot(env), 'images');
 }
