@@ -45,7 +45,7 @@ export function createApp(deps: AppDeps): express.Express {
     res.end(await metrics.text());
   });
   app.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(state.modelName, SERVER_VERSION));
+    res.json(openApiDocument(state.modelName, SERVER_VERSION, state.model));
   });
 
   // API key from here on; each response counted
