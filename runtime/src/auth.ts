@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { HttpError } from './errors.ts';
+import { ConfigError, HttpError } from './errors.ts';
 
 export type KeyCheck = (headers: IncomingHttpHeaders) => void;
 
@@ -21,9 +21,13 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return undefined;
 }
 
-/** Returns a check that throws 401 unless the request carries the key; a no-op without a key. */
+/**
+ * Returns a check that throws 401 unless the request carries the key; a no-op only when no key
+ * is configured (undefined). An empty key is refused: it must never mean "authentication off".
+ */
 export function makeKeyCheck(apiKey: string | undefined): KeyCheck {
-  if (apiKey === undefined || apiKey === '') return () => {};
+  if (apiKey === undefined) return () => {};
+  if (apiKey.trim() === '') throw new ConfigError('the API key is empty');
   const expected = digest(apiKey);
   return (headers) => {
     const got = presentedKey(headers);

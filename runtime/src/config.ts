@@ -25,7 +25,22 @@ export interface ServeConfig {
   maxQueueSize: number;
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  /** undefined = no authentication; never empty (an empty configured key is a ConfigError) */
   apiKey: string | undefined;
+  /** cap on request bytes in flight (bodies being read + decoded tensors queued or running); 0 = derived (memory.ts) */
+  maxInflightBytes: number;
+  /** open connections beyond this are closed at once */
+  maxConnections: number;
+  /** longest time to receive a request's headers */
+  headersTimeoutMs: number;
+  /** longest time to receive a whole request (headers and body) */
+  requestReceiveTimeoutMs: number;
+  /** longest pause between two chunks of a request body */
+  bodyIdleTimeoutMs: number;
+  /** one onnxruntime run longer than this gets its worker replaced; 0 = the request timeout */
+  runTimeoutMs: number;
+  /** serve GET /metrics on this port instead of the main one; undefined = main port */
+  metricsPort: number | undefined;
   drainDelaySeconds: number;
   shutdownTimeoutSeconds: number;
   /** the model-load failure message is also written here (Kubernetes termination message) */
@@ -154,7 +169,69 @@ export const serveOptions: Option[] = [
     flag: 'api-key',
     env: 'MODELSHIP_API_KEY',
     kind: 'secret',
-    help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var',
+    help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var; set but empty is an error',
+  },
+  {
+    flag: 'max-inflight-bytes',
+    env: 'MODELSHIP_MAX_INFLIGHT_BYTES',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    help: 'request bytes in flight (bodies + decoded tensors), 503 above; 0 = half the container memory limit minus the model per worker',
+  },
+  {
+    flag: 'max-connections',
+    env: 'MODELSHIP_MAX_CONNECTIONS',
+    kind: 'int',
+    default: '1024',
+    min: 1,
+    max: 1_000_000,
+    help: 'open connections; more are closed at once',
+  },
+  {
+    flag: 'headers-timeout-ms',
+    env: 'MODELSHIP_HEADERS_TIMEOUT_MS',
+    kind: 'int',
+    default: '10000',
+    min: 100,
+    max: 3_600_000,
+    help: 'longest time to receive request headers (slow clients get 408 and are disconnected)',
+  },
+  {
+    flag: 'request-receive-timeout-ms',
+    env: 'MODELSHIP_REQUEST_RECEIVE_TIMEOUT_MS',
+    kind: 'int',
+    default: '60000',
+    min: 100,
+    max: 3_600_000,
+    help: 'longest time to receive a whole request, headers and body',
+  },
+  {
+    flag: 'body-idle-timeout-ms',
+    env: 'MODELSHIP_BODY_IDLE_TIMEOUT_MS',
+    kind: 'int',
+    default: '10000',
+    min: 100,
+    max: 3_600_000,
+    help: 'longest pause between two chunks of a request body',
+  },
+  {
+    flag: 'run-timeout-ms',
+    env: 'MODELSHIP_RUN_TIMEOUT_MS',
+    kind: 'int',
+    default: '0',
+    min: 0,
+    max: 3_600_000,
+    help: 'a longer onnxruntime run gets its worker replaced (504); 0 = --request-timeout-ms',
+  },
+  {
+    flag: 'metrics-port',
+    env: 'MODELSHIP_METRICS_PORT',
+    kind: 'int',
+    min: 0,
+    max: 65535,
+    help: 'serve /metrics on this port only (unset = on the main port)',
   },
   {
     flag: 'drain-delay-seconds',
@@ -231,7 +308,8 @@ function readOptions(options: Option[], args: string[], env: NodeJS.ProcessEnv):
   for (const o of options) {
     const fromFlag = parsed.values[o.flag];
     const raw = typeof fromFlag === 'string' ? fromFlag : env[o.env];
-    const value = raw === undefined || raw === '' ? o.default : raw;
+    // a secret that is set but empty must not read as "not set" (an empty key would turn auth off)
+    const value = raw === undefined || (raw === '' && o.kind !== 'secret') ? o.default : raw;
     if (value === undefined && o.required) throw new ConfigError(`--${o.flag} (or ${o.env}) is required`);
     values.set(o.flag, value);
   }
@@ -256,6 +334,28 @@ function sha256(value: string | undefined, flag: string): string | undefined {
   return v;
 }
 
+function optionalInt(values: Map<string, string | undefined>, options: Option[], flag: string): number | undefined {
+  return values.get(flag) === undefined ? undefined : int(values, options, flag);
+}
+
+/**
+ * The API key as configured: surrounding whitespace is dropped (a Secret made with
+ * `kubectl create secret --from-file` ends in a newline, and HTTP strips whitespace around a
+ * header value, so a key with it could never match); set but empty is an error, never "auth off".
+ */
+export function apiKey(raw: string | undefined): string | undefined {
+  if (raw === undefined) return undefined;
+  const key = raw.trim();
+  if (key === '')
+    throw new ConfigError(
+      '--api-key (MODELSHIP_API_KEY) is set but empty: give a key, or unset the variable to serve without authentication',
+    );
+  // eslint-disable-next-line no-control-regex
+  if (/[\x00-\x1f\x7f]/.test(key))
+    throw new ConfigError('--api-key (MODELSHIP_API_KEY) contains control characters, which no HTTP header can carry');
+  return key;
+}
+
 function str(values: Map<string, string | undefined>, flag: string): string {
   const v = values.get(flag);
   if (v === undefined) throw new ConfigError(`--${flag} is required`);
@@ -265,6 +365,10 @@ function str(values: Map<string, string | undefined>, flag: string): string {
 export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig {
   const v = readOptions(serveOptions, args, env);
   const i = (f: string) => int(v, serveOptions, f);
+  if (i('headers-timeout-ms') > i('request-receive-timeout-ms'))
+    throw new ConfigError(
+      '--headers-timeout-ms must not be longer than --request-receive-timeout-ms (the headers are part of the request)',
+    );
   return {
     command: 'serve',
     modelPath: str(v, 'model-path'),
@@ -280,7 +384,14 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     maxQueueSize: i('max-queue-size'),
     requestTimeoutMs: i('request-timeout-ms'),
     maxBodyBytes: i('max-body-bytes'),
-    apiKey: v.get('api-key'),
+    apiKey: apiKey(v.get('api-key')),
+    maxInflightBytes: i('max-inflight-bytes'),
+    maxConnections: i('max-connections'),
+    headersTimeoutMs: i('headers-timeout-ms'),
+    requestReceiveTimeoutMs: i('request-receive-timeout-ms'),
+    bodyIdleTimeoutMs: i('body-idle-timeout-ms'),
+    runTimeoutMs: i('run-timeout-ms'),
+    metricsPort: optionalInt(v, serveOptions, 'metrics-port'),
     drainDelaySeconds: i('drain-delay-seconds'),
     shutdownTimeoutSeconds: i('shutdown-timeout-seconds'),
     terminationLogPath: str(v, 'termination-log'),

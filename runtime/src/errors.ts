@@ -1,6 +1,7 @@
 /**
  * Typed errors, all in one place.
  * - HttpError: a request failed; carries the HTTP status and the message sent as {"error": message}.
+ * - WorkerLostError: the inference worker running a request ended (crash or run timeout).
  * - ConfigError: bad flags/environment; the process exits 2 with the message.
  * - FetchError: `fetch` failed; the process exits 1 with the message.
  * - ModelLoadError: `serve` could not load/verify/warm up the model; the process exits
@@ -15,10 +16,27 @@
 export const EXIT_MODEL_LOAD_FAILED = 3;
 export class HttpError extends Error {
   readonly status: number;
-  constructor(status: number, message: string) {
+  /** sent as Retry-After: the failure is transient (overload, a worker being replaced) */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, message: string, retryAfterSeconds?: number) {
     super(message);
     this.name = 'HttpError';
     this.status = status;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** 503 with Retry-After: the server is overloaded or repairing itself; the same request may succeed later. */
+export const unavailable = (message: string, retryAfterSeconds = 1): HttpError => new HttpError(503, message, retryAfterSeconds);
+
+/** An inference worker thread ended while it held a run (crash, or replaced after the run timeout). */
+export class WorkerLostError extends Error {
+  /** true when the pool ended the worker because the run exceeded the run timeout */
+  readonly timedOut: boolean;
+  constructor(message: string, timedOut: boolean) {
+    super(message);
+    this.name = 'WorkerLostError';
+    this.timedOut = timedOut;
   }
 }
 

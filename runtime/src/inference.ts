@@ -1,11 +1,17 @@
 /**
  * The inference hot path on plain node:http (no express): auth, route/model check, body read
  * with a size limit, parse + validate, schedule, encode, write. Everything else goes to express.
+ *
+ * Memory: a request reserves its body size against the in-flight budget before reading it (as
+ * bytes arrive when there is no Content-Length), then its decoded tensors' size; it holds both
+ * until its answer is written and its run is over. Over the budget: 503 with Retry-After.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { KeyCheck } from './auth.ts';
-import { errorMessage, HttpError } from './errors.ts';
+import { Reservation, type MemoryBudget } from './budget.ts';
+import type { Tensor } from './datatypes.ts';
+import { errorMessage, HttpError, unavailable } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { InferenceRoute } from './routes.ts';
@@ -18,18 +24,29 @@ export interface HotPathDeps {
   metrics: Metrics;
   checkKey: KeyCheck;
   maxBodyBytes: number;
+  /** longest pause between two body chunks before 408 */
+  bodyIdleTimeoutMs: number;
+  budget: MemoryBudget;
   log: Logger;
 }
 
 /** Bodies this much over the limit are not drained: the connection is closed instead. */
 const DRAIN_CAP = 64 * 1024 * 1024;
 
-export function sendJson(res: ServerResponse, status: number, body: string | Buffer, closing: boolean, headerLength?: number): void {
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: string | Buffer,
+  closing: boolean,
+  headerLength?: number,
+  retryAfterSeconds?: number,
+): void {
   const headers: Record<string, string | number> = {
     'Content-Type': headerLength === undefined ? 'application/json' : 'application/octet-stream',
     'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length,
   };
   if (headerLength !== undefined) headers['Inference-Header-Content-Length'] = headerLength;
+  if (retryAfterSeconds !== undefined) headers['Retry-After'] = retryAfterSeconds;
   if (closing) headers['Connection'] = 'close';
   res.writeHead(status, headers);
   res.end(body);
@@ -39,41 +56,99 @@ export function errorBody(message: string): string {
   return JSON.stringify({ error: message });
 }
 
+/** Bytes a decoded tensor holds (strings: two bytes a character plus a small per-string cost). */
+export function tensorBytes(inputs: Map<string, Tensor>): number {
+  let n = 0;
+  for (const t of inputs.values()) {
+    if (Array.isArray(t.data)) for (const v of t.data) n += 2 * v.length + 16;
+    else n += t.data.byteLength;
+  }
+  return n;
+}
+
+const overBudget = (budget: MemoryBudget, need: number) =>
+  unavailable(
+    `the server is at its in-flight memory budget (${budget.inUse} of ${budget.limit} bytes in use; this request needs ${need} more); retry later`,
+  );
+
+interface BodyError {
+  err: HttpError;
+  /** the connection cannot be reused (the body was not read to its end) */
+  close: boolean;
+}
+
 /**
- * Read the whole body, or fail with 413 once it passes `limit` (the rest is read and dropped so
- * the client gets the answer, unless it is huge).
+ * Read the whole body, reserving its bytes against the budget first (the declared length, or
+ * chunk by chunk). Fails with 413 past `limit`, 503 when the budget is full (the rest of the
+ * body is read and dropped so the client gets the answer, unless it is huge), 408 when the
+ * client stops sending for `idleMs`.
  */
-function readBody(req: IncomingMessage, limit: number, onBody: (err: HttpError | undefined, body: Buffer) => void): void {
-  const declared = Number(req.headers['content-length']);
+function readBody(
+  req: IncomingMessage,
+  limit: number,
+  idleMs: number,
+  reservation: Reservation,
+  budget: MemoryBudget,
+  onBody: (err: BodyError | undefined, body: Buffer) => void,
+): void {
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
   const tooLarge = () => new HttpError(413, `request body is larger than the limit of ${limit} bytes`);
-  if (declared > limit) {
-    if (declared > limit + DRAIN_CAP) {
-      onBody(tooLarge(), Buffer.alloc(0));
+  let settled = false;
+  const settle = (err: BodyError | undefined, body: Buffer) => {
+    if (settled) return;
+    settled = true;
+    clearTimeout(idle);
+    onBody(err, body);
+  };
+  const idle = setTimeout(() => {
+    settle({ err: new HttpError(408, `the request body stalled: no bytes for ${idleMs} ms`), close: true }, Buffer.alloc(0));
+  }, idleMs);
+  req.on('error', () => {});
+  req.on('close', () => clearTimeout(idle));
+  /** drop the rest of the body, then answer `err` */
+  const discard = (err: HttpError, pending: number | undefined) => {
+    if (pending !== undefined && pending > DRAIN_CAP) {
+      settle({ err, close: true }, Buffer.alloc(0));
       return;
     }
-    req.on('data', () => {});
-    req.on('end', () => onBody(tooLarge(), Buffer.alloc(0)));
-    req.on('error', () => {});
+    req.removeAllListeners('data');
+    req.on('data', () => idle.refresh());
+    req.on('end', () => settle({ err, close: false }, Buffer.alloc(0)));
+  };
+  if (declared !== undefined && declared > limit) {
+    discard(tooLarge(), declared - limit);
+    return;
+  }
+  if (declared !== undefined && declared > budget.limit) {
+    discard(
+      new HttpError(413, `request body of ${declared} bytes is larger than the in-flight memory budget of ${budget.limit} bytes`),
+      declared,
+    );
+    return;
+  }
+  if (declared !== undefined && !reservation.add(declared)) {
+    discard(overBudget(budget, declared), declared);
     return;
   }
   const chunks: Buffer[] = [];
   let size = 0;
-  let over = false;
   req.on('data', (chunk: Buffer) => {
-    if (over) return;
+    idle.refresh();
     size += chunk.length;
     if (size > limit) {
-      over = true;
       chunks.length = 0;
+      discard(tooLarge(), undefined);
+      return;
+    }
+    // without a Content-Length, reserve as the bytes arrive
+    if (declared === undefined && !reservation.add(chunk.length)) {
+      chunks.length = 0;
+      discard(overBudget(budget, chunk.length), undefined);
       return;
     }
     chunks.push(chunk);
   });
-  req.on('end', () => {
-    if (over) onBody(tooLarge(), Buffer.alloc(0));
-    else onBody(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
-  });
-  req.on('error', () => {});
+  req.on('end', () => settle(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
 }
 
 export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: IncomingMessage, res: ServerResponse): void {
@@ -81,29 +156,46 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
   const t0 = performance.now();
   metrics.begin();
   let done = false;
-  const fail = (err: unknown) => {
+  const reservation = new Reservation(deps.budget);
+  // the reservation is released once the answer is written (or the client is gone) and the
+  // scheduler no longer holds the request's tensors
+  let closed = false;
+  let scheduled = false;
+  const releaseIfOver = () => {
+    if (closed && !scheduled) reservation.release();
+  };
+  const fail = (err: unknown, forceClose = false) => {
     if (done) return;
     done = true;
     let status = 500;
     let message = 'internal error';
+    let retryAfter: number | undefined;
     if (err instanceof HttpError) {
       status = err.status;
       message = err.message;
+      retryAfter = err.retryAfterSeconds;
     } else {
       deps.log.error('inference request failed', { error: errorMessage(err) });
     }
     if (!res.headersSent && !res.destroyed) {
-      const close = state.closing || status === 413;
-      sendJson(res, status, errorBody(message), close);
+      const close = state.closing || status === 413 || forceClose;
+      sendJson(res, status, errorBody(message), close, undefined, retryAfter);
+      // a client that stopped sending its body will not read a clean close either
+      if (status === 408) res.once('finish', () => req.socket.destroy());
     }
     metrics.end(route.protocol, status, undefined);
   };
+  const abort = new AbortController();
   // the client went away before its answer (while sending the body or waiting for inference):
-  // count it as 499 and skip the work that is left
+  // count it as 499, drop its queued job, skip the work that is left
   res.once('close', () => {
-    if (done) return;
-    done = true;
-    metrics.end(route.protocol, 499, undefined);
+    closed = true;
+    if (!done) {
+      done = true;
+      metrics.end(route.protocol, 499, undefined);
+      abort.abort();
+    }
+    releaseIfOver();
   });
   let model;
   try {
@@ -117,13 +209,25 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
   const scheduler = state.scheduler;
   if (!scheduler) {
     req.resume();
-    fail(new HttpError(503, `model "${route.model}" is not ready: ${state.notReadyReason()}`));
+    fail(unavailable(`model "${route.model}" is not ready: ${state.notReadyReason()}`));
     return;
   }
-  readBody(req, deps.maxBodyBytes, (bodyErr, body) => {
+  const submit = (inputs: Map<string, Tensor>, rows: number, fetches: string[] | undefined) => {
+    const need = tensorBytes(inputs);
+    if (!reservation.add(need)) throw overBudget(deps.budget, need);
+    scheduled = true;
+    const job = scheduler.submit(inputs, rows, fetches, abort.signal);
+    const settled = () => {
+      scheduled = false;
+      releaseIfOver();
+    };
+    job.then(settled, settled);
+    return job;
+  };
+  readBody(req, deps.maxBodyBytes, deps.bodyIdleTimeoutMs, reservation, deps.budget, (bodyErr, body) => {
     if (done) return;
     if (bodyErr) {
-      fail(bodyErr);
+      fail(bodyErr.err, bodyErr.close);
       return;
     }
     try {
@@ -131,7 +235,7 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
         const hl = req.headers['inference-header-content-length'];
         const ir = parseV2Request(model, body, typeof hl === 'string' ? hl : undefined);
         const fetches = ir.outputs.length === model.outputs.length ? undefined : ir.outputs.map((o) => o.spec.name);
-        scheduler.submit(ir.inputs, ir.rows, fetches).then((r) => {
+        submit(ir.inputs, ir.rows, fetches).then((r) => {
           if (done) return;
           try {
             const enc = encodeV2Response(model, ir, r.outputs, state.v2Prefix);
@@ -144,7 +248,7 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
         }, fail);
       } else {
         const { req: ir, format } = parseV1Request(model, body);
-        scheduler.submit(ir.inputs, ir.rows, undefined).then((r) => {
+        submit(ir.inputs, ir.rows, undefined).then((r) => {
           if (done) return;
           try {
             const out = encodeV1Response(format, model, ir, r.outputs);

@@ -3,6 +3,7 @@
  * only does an increment/observe.
  */
 import client from 'prom-client';
+import type { BudgetHooks } from './budget.ts';
 import type { SchedulerHooks } from './scheduler.ts';
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -17,11 +18,17 @@ export class Metrics {
   private readonly inflight: client.Gauge<'model' | 'version'>;
   private readonly queueDepthGauge: client.Gauge<'model' | 'version'>;
   private readonly ready: client.Gauge;
+  private readonly budgetLimit: client.Gauge;
+  private readonly workerRestarts: client.Counter;
   private readonly labels: { model: string; version: string };
   private readonly counterCache = new Map<string, client.Counter.Internal>();
   private readonly durationCache = new Map<string, client.Histogram.Internal<'model' | 'version' | 'protocol'>>();
   readonly hooks: SchedulerHooks;
+  readonly budgetHooks: BudgetHooks;
   private inflightCount = 0;
+  /** sampled at scrape time: readiness (phase and pool health) and live workers */
+  readiness: () => boolean = () => false;
+  liveWorkers: () => number = () => 0;
 
   constructor(model: string, version: string) {
     this.labels = { model, version };
@@ -79,12 +86,54 @@ export class Metrics {
       labelNames: ['model', 'version'],
       registers: r,
     });
+    const readiness = () => this.readiness();
     this.ready = new client.Gauge({
       name: 'modelship_ready',
-      help: '1 when the model is loaded, warmed up and the server is not draining',
+      help: '1 when the model is loaded, warmed up, every inference worker is running and the server is not draining',
+      registers: r,
+      collect() {
+        this.set(readiness() ? 1 : 0);
+      },
+    });
+    const liveWorkers = () => this.liveWorkers();
+    new client.Gauge({
+      name: 'modelship_workers_live',
+      help: 'Inference worker threads running (fewer than configured while some are being replaced)',
+      registers: r,
+      collect() {
+        this.set(liveWorkers());
+      },
+    });
+    const restarts = new client.Counter({
+      name: 'modelship_worker_restarts_total',
+      help: 'Inference workers replaced after a crash or a run that exceeded the run timeout',
       registers: r,
     });
-    this.ready.set(0);
+    const budgetInUse = new client.Gauge({
+      name: 'modelship_memory_budget_in_use_bytes',
+      help: 'Request bytes in flight: bodies being read plus decoded tensors queued or running',
+      registers: r,
+    });
+    this.budgetLimit = new client.Gauge({
+      name: 'modelship_memory_budget_limit_bytes',
+      help: 'Cap on request bytes in flight (--max-inflight-bytes); requests over it get 503',
+      registers: r,
+    });
+    const budgetRejections = new client.Counter({
+      name: 'modelship_memory_budget_rejections_total',
+      help: 'Requests refused with 503 because the in-flight memory budget was full',
+      registers: r,
+    });
+    const abandoned = new client.Counter({
+      name: 'modelship_abandoned_requests_total',
+      help: 'Queued inference requests dropped before running because their client went away',
+      registers: r,
+    });
+    this.workerRestarts = restarts;
+    this.budgetHooks = {
+      inUse: (bytes) => budgetInUse.set(bytes),
+      rejected: () => budgetRejections.inc(),
+    };
     const q = this.queueDuration.labels(this.labels);
     const c = this.computeDuration.labels(this.labels);
     const b = this.batchSize.labels(this.labels);
@@ -94,11 +143,16 @@ export class Metrics {
       computeSeconds: (s) => c.observe(s),
       batchRows: (n) => b.observe(n),
       queueDepth: (n) => d.set(n),
+      abandoned: () => abandoned.inc(),
     };
   }
 
-  setReady(ready: boolean): void {
-    this.ready.set(ready ? 1 : 0);
+  setBudgetLimit(bytes: number): void {
+    this.budgetLimit.set(bytes);
+  }
+
+  workerRestarted(): void {
+    this.workerRestarts.inc();
   }
 
   begin(): void {

@@ -1,10 +1,16 @@
 /**
  * A pool of inference worker threads, one onnxruntime session each. The scheduler hands a job
  * to an idle worker; the pool tells it when a worker becomes idle again.
+ *
+ * Health: a worker that ends (crash, or ended by the pool because a run exceeded the run
+ * timeout) fails the runs it held with WorkerLostError and is replaced; a replacement that
+ * cannot load is retried with capped exponential backoff, for as long as the pool is open.
+ * `live < size` is what readiness reports.
  */
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import type { Tensor } from './datatypes.ts';
-import { ModelLoadError } from './errors.ts';
+import { errorMessage, ModelLoadError, WorkerLostError } from './errors.ts';
 import type { Logger } from './logger.ts';
 import type { RawValueMetadata } from './model.ts';
 
@@ -29,19 +35,49 @@ export interface RunResult {
   computeMs: number;
 }
 
+export interface PoolOptions {
+  /** runs posted ahead to one worker: >1 hides the message round trip behind the current run */
+  depth?: number;
+  /** a run longer than this ends its worker (0 = no limit) */
+  runTimeoutMs?: number;
+  /** first delay before retrying a replacement that failed, doubled per failure */
+  respawnBaseMs?: number;
+  respawnMaxMs?: number;
+  /** a worker that ran at least this long before ending resets the backoff */
+  stableMs?: number;
+  /** a loaded worker ended and will be replaced */
+  onWorkerLost?: () => void;
+}
+
 interface Job {
   resolve: (r: RunResult) => void;
   reject: (e: Error) => void;
+  timer: NodeJS.Timeout | undefined;
 }
 
 interface Slot {
   worker: Worker;
-  loaded: boolean;
+  loadedAt: number;
   /** runs posted to this worker and not answered yet (it executes them in order) */
   jobs: Map<number, Job>;
+  /** why the pool ended this worker, if it did */
+  endedBecause: string | undefined;
+  timedOut: boolean;
 }
 
+type Meta = { inputs: RawValueMetadata[]; outputs: RawValueMetadata[] };
+
 const WORKER_URL = new URL('./worker.ts', import.meta.url);
+
+/**
+ * Delay before the next replacement attempt after `failures` consecutive failures (a worker
+ * that could not load, or ended soon after loading): 0 for the first, then base, 2 base, ...
+ * capped at max.
+ */
+export function respawnDelayMs(failures: number, baseMs: number, maxMs: number): number {
+  if (failures <= 0) return 0;
+  return Math.min(maxMs, baseMs * 2 ** Math.min(failures - 1, 30));
+}
 
 export class WorkerPool {
   readonly size: number;
@@ -49,36 +85,63 @@ export class WorkerPool {
   private readonly log: Logger;
   private slots: Slot[] = [];
   private nextId = 1;
-  /** runs posted ahead to one worker: >1 hides the message round trip behind the current run */
   private readonly depth: number;
+  private readonly runTimeoutMs: number;
+  private readonly respawnBaseMs: number;
+  private readonly respawnMaxMs: number;
+  private readonly stableMs: number;
   private closing = false;
+  private failures = 0;
+  private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  private replacements = 0;
+  private readonly onWorkerLost: () => void;
   /** called whenever a worker becomes idle */
   onIdle: () => void = () => {};
 
-  constructor(size: number, data: WorkerData, log: Logger, depth = 1) {
+  constructor(size: number, data: WorkerData, log: Logger, opts: PoolOptions = {}) {
     this.size = size;
-    this.depth = Math.max(1, depth);
+    this.depth = Math.max(1, opts.depth ?? 1);
+    this.runTimeoutMs = opts.runTimeoutMs ?? 0;
+    this.respawnBaseMs = opts.respawnBaseMs ?? 100;
+    this.respawnMaxMs = opts.respawnMaxMs ?? 30_000;
+    this.stableMs = opts.stableMs ?? 10_000;
+    this.onWorkerLost = opts.onWorkerLost ?? (() => {});
     this.data = data;
     this.log = log;
   }
 
-  /** Start every worker; resolves with the model metadata once all have loaded the model. */
-  async start(): Promise<{ inputs: RawValueMetadata[]; outputs: RawValueMetadata[] }> {
-    const started = await Promise.all(Array.from({ length: this.size }, () => this.spawn()));
-    return started[0] as { inputs: RawValueMetadata[]; outputs: RawValueMetadata[] };
+  /** Workers that have loaded the model and are running. */
+  get live(): number {
+    return this.slots.length;
   }
 
-  private spawn(): Promise<{ inputs: RawValueMetadata[]; outputs: RawValueMetadata[]; slot: Slot }> {
+  /** Replacement workers started since start() (crashes and run timeouts). */
+  get restarts(): number {
+    return this.replacements;
+  }
+
+  /** Start every worker; resolves with the model metadata once all have loaded the model. */
+  async start(): Promise<Meta> {
+    const started = await Promise.all(Array.from({ length: this.size }, () => this.spawn()));
+    return started[0] as Meta;
+  }
+
+  private spawn(): Promise<Meta> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.data });
-      const slot: Slot = { worker, loaded: false, jobs: new Map() };
+      const slot: Slot = { worker, loadedAt: 0, jobs: new Map(), endedBecause: undefined, timedOut: false };
       let loaded = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
           loaded = true;
-          slot.loaded = true;
+          slot.loadedAt = performance.now();
+          if (this.closing) {
+            void worker.terminate();
+            reject(new ModelLoadError('the pool is closing'));
+            return;
+          }
           this.slots.push(slot);
-          resolve({ inputs: msg.inputs, outputs: msg.outputs, slot });
+          resolve({ inputs: msg.inputs, outputs: msg.outputs });
           this.onIdle();
         } else if (msg.type === 'error') {
           reject(new ModelLoadError(msg.message));
@@ -87,6 +150,7 @@ export class WorkerPool {
           const job = slot.jobs.get(msg.id);
           slot.jobs.delete(msg.id);
           if (job) {
+            clearTimeout(job.timer);
             if (msg.error !== undefined) job.reject(new Error(msg.error));
             else job.resolve({ outputs: new Map(Object.entries(msg.outputs ?? {})), computeMs: msg.computeMs });
           }
@@ -103,18 +167,82 @@ export class WorkerPool {
       worker.on('exit', (code) => {
         const i = this.slots.indexOf(slot);
         if (i >= 0) this.slots.splice(i, 1);
-        for (const job of slot.jobs.values()) job.reject(new Error(`inference worker exited (code ${code}) during the request`));
+        const reason = slot.endedBecause ?? `the inference worker exited (code ${code}) during the request`;
+        for (const job of slot.jobs.values()) {
+          clearTimeout(job.timer);
+          job.reject(new WorkerLostError(reason, slot.timedOut));
+        }
         slot.jobs.clear();
         if (!loaded) {
           reject(new ModelLoadError(`inference worker exited with code ${code} while loading the model`));
           return;
         }
-        if (!this.closing) {
-          this.log.error('inference worker exited; starting a new one', { code });
-          this.spawn().catch((err: Error) => this.log.error('cannot restart inference worker', { error: err.message }));
-        }
+        if (this.closing) return;
+        const ranMs = performance.now() - slot.loadedAt;
+        // a worker that ends soon after loading (again and again) must not be restarted in a tight loop
+        if (ranMs < this.stableMs && slot.endedBecause === undefined) this.failures++;
+        this.log.error('inference worker ended; starting a new one', {
+          code,
+          reason: slot.endedBecause ?? 'exited',
+          live: this.slots.length,
+          size: this.size,
+        });
+        this.onWorkerLost();
+        this.scheduleRespawn();
       });
     });
+  }
+
+  private scheduleRespawn(): void {
+    const delay = respawnDelayMs(this.failures, this.respawnBaseMs, this.respawnMaxMs);
+    const timer = setTimeout(() => {
+      this.respawnTimers.delete(timer);
+      if (this.closing) return;
+      const t0 = performance.now();
+      this.replacements++;
+      this.spawn().then(
+        () => {
+          this.failures = 0;
+          this.log.info('inference worker replaced', {
+            loadMs: Math.round(performance.now() - t0),
+            live: this.slots.length,
+            size: this.size,
+          });
+        },
+        (err: unknown) => {
+          if (this.closing) return;
+          this.failures++;
+          this.log.error('cannot start a replacement inference worker; retrying', {
+            error: errorMessage(err),
+            retryInMs: respawnDelayMs(this.failures, this.respawnBaseMs, this.respawnMaxMs),
+            live: this.slots.length,
+            size: this.size,
+          });
+          this.scheduleRespawn();
+        },
+      );
+    }, delay);
+    this.respawnTimers.add(timer);
+  }
+
+  /**
+   * End one live worker: its runs fail with WorkerLostError and a replacement starts, as after
+   * a crash. The run timeout uses this; so can a test.
+   */
+  async endWorker(index: number, reason: string, timedOut = false): Promise<void> {
+    const slot = this.slots[index];
+    if (!slot) throw new RangeError(`no live worker ${index} (${this.slots.length} live)`);
+    await this.end(slot, reason, timedOut);
+  }
+
+  private async end(slot: Slot, reason: string, timedOut: boolean): Promise<void> {
+    if (slot.endedBecause !== undefined) return;
+    slot.endedBecause = reason;
+    slot.timedOut = timedOut;
+    // out of rotation at once: nothing new is posted to a worker that is going away
+    const i = this.slots.indexOf(slot);
+    if (i >= 0) this.slots.splice(i, 1);
+    await slot.worker.terminate();
   }
 
   /** The least loaded worker that can take another run, if any. */
@@ -130,8 +258,11 @@ export class WorkerPool {
     return this.pick() !== undefined;
   }
 
-  /** Post a run to the least loaded worker (the caller checks hasIdle() first). */
-  run(feeds: Map<string, Tensor>, fetches: string[] | undefined): Promise<RunResult> {
+  /**
+   * Post a run to the least loaded worker (the caller checks hasIdle() first). A run longer
+   * than `timeoutMs` (default: the pool's run timeout; 0 = none) ends its worker.
+   */
+  run(feeds: Map<string, Tensor>, fetches: string[] | undefined, timeoutMs = this.runTimeoutMs): Promise<RunResult> {
     const slot = this.pick();
     if (!slot) return Promise.reject(new Error('no idle inference worker'));
     const id = this.nextId++;
@@ -147,7 +278,14 @@ export class WorkerPool {
       }
     }
     return new Promise<RunResult>((resolve, reject) => {
-      slot.jobs.set(id, { resolve, reject });
+      const timer =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.log.warn('inference run exceeded the run timeout; replacing its worker', { runTimeoutMs: timeoutMs });
+              void this.end(slot, `the inference run took longer than the run timeout of ${timeoutMs} ms; its worker was replaced`, true);
+            }, timeoutMs)
+          : undefined;
+      slot.jobs.set(id, { resolve, reject, timer });
       const msg: RunRequest = fetches ? { id, feeds: feedObj, fetches } : { id, feeds: feedObj };
       slot.worker.postMessage(msg, transfer);
     });
@@ -155,7 +293,10 @@ export class WorkerPool {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    for (const t of this.respawnTimers) clearTimeout(t);
+    this.respawnTimers.clear();
+    const slots = this.slots;
     this.slots = [];
+    await Promise.all(slots.map((s) => s.worker.terminate()));
   }
 }

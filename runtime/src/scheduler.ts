@@ -2,12 +2,13 @@
  * Scheduler: a bounded FIFO queue in front of the worker pool. A request is handed to a worker
  * as soon as one is idle; while all are busy, requests accumulate and are then run together
  * (dynamic batching, Triton semantics: max batch size, max queue delay, 0 = no waiting).
- * Per-request deadline; 429 when the queue is full.
+ * Per-request deadline; 429 when the queue is full; a request whose client went away is dropped
+ * from the queue before it runs.
  */
 import { performance } from 'node:perf_hooks';
 import { batchKey, concatInputs, splitOutputs, takeBatch, totalRows, type Batchable } from './batcher.ts';
 import type { Tensor } from './datatypes.ts';
-import { HttpError } from './errors.ts';
+import { HttpError, unavailable, WorkerLostError } from './errors.ts';
 import type { RunResult } from './pool.ts';
 
 export interface Executor {
@@ -32,6 +33,8 @@ export interface SchedulerHooks {
   computeSeconds(s: number): void;
   batchRows(rows: number): void;
   queueDepth(n: number): void;
+  /** a queued request was dropped because its client went away */
+  abandoned?(): void;
 }
 
 export interface JobResult {
@@ -46,7 +49,12 @@ interface Job extends Batchable {
   done: boolean;
   resolve(r: JobResult): void;
   reject(e: Error): void;
+  /** detaches the abort listener */
+  cleanup(): void;
 }
+
+/** Status of a request whose client went away (nginx's "client closed request"; never sent). */
+export const CLIENT_CLOSED = 499;
 
 export class Scheduler {
   private readonly opts: SchedulerOptions;
@@ -71,10 +79,15 @@ export class Scheduler {
     return this.queue.length + this.running.size;
   }
 
-  submit(inputs: Map<string, Tensor>, rows: number, fetches: string[] | undefined): Promise<JobResult> {
+  /**
+   * Queue a request. When `signal` aborts (the client went away) while the request is still
+   * queued, it is dropped without running and the promise rejects with status 499.
+   */
+  submit(inputs: Map<string, Tensor>, rows: number, fetches: string[] | undefined, signal?: AbortSignal): Promise<JobResult> {
     if (this.queue.length >= this.opts.maxQueueSize) {
-      return Promise.reject(new HttpError(429, `the inference queue is full (${this.opts.maxQueueSize} requests waiting); retry later`));
+      return Promise.reject(new HttpError(429, `the inference queue is full (${this.opts.maxQueueSize} requests waiting); retry later`, 1));
     }
+    if (signal?.aborted) return Promise.reject(new HttpError(CLIENT_CLOSED, 'the client closed the request'));
     return new Promise<JobResult>((resolve, reject) => {
       const now = performance.now();
       const job: Job = {
@@ -89,12 +102,31 @@ export class Scheduler {
         done: false,
         resolve,
         reject,
+        cleanup: () => {},
       };
+      if (signal) {
+        const onAbort = () => this.abandon(job);
+        signal.addEventListener('abort', onAbort, { once: true });
+        job.cleanup = () => signal.removeEventListener('abort', onAbort);
+      }
       this.queue.push(job);
       this.hooks.queueDepth(this.queue.length);
       this.pump();
       this.armSweep();
     });
+  }
+
+  /** The client of `job` went away: drop it if it has not started (a running batch cannot be stopped). */
+  private abandon(job: Job): void {
+    if (job.done) return;
+    const i = this.queue.indexOf(job);
+    if (i < 0) return;
+    this.queue.splice(i, 1);
+    this.hooks.queueDepth(this.queue.length);
+    this.hooks.abandoned?.();
+    job.done = true;
+    job.cleanup();
+    job.reject(new HttpError(CLIENT_CLOSED, 'the client closed the request'));
   }
 
   private pump(): void {
@@ -153,6 +185,12 @@ export class Scheduler {
         for (let i = 0; i < live.length; i++) this.finish(live[i] as Job, parts[i] as Map<string, Tensor>);
       },
       (err: Error) => {
+        if (err instanceof WorkerLostError) {
+          // not retried: a request that crashes or hangs its worker would take the next one too
+          const failure = err.timedOut ? new HttpError(504, err.message) : unavailable(`inference failed: ${err.message}; retry`);
+          for (const j of live) this.fail(j, failure);
+          return;
+        }
         if (!single) {
           // one bad request must not fail its neighbours: run each alone
           this.retrySolo(live);
@@ -176,6 +214,7 @@ export class Scheduler {
     this.running.delete(job);
     if (job.done) return;
     job.done = true;
+    job.cleanup();
     job.resolve({ outputs });
   }
 
@@ -183,6 +222,7 @@ export class Scheduler {
     this.running.delete(job);
     if (job.done) return;
     job.done = true;
+    job.cleanup();
     job.reject(err);
   }
 
@@ -197,12 +237,14 @@ export class Scheduler {
         if (now >= j.deadline) {
           this.queue.splice(i, 1);
           j.done = true;
+          j.cleanup();
           j.reject(new HttpError(504, `inference timed out after ${this.opts.timeoutMs} ms waiting in the queue`));
         }
       }
       for (const j of this.running) {
         if (now >= j.deadline && !j.done) {
           j.done = true;
+          j.cleanup();
           j.reject(new HttpError(504, `inference timed out after ${this.opts.timeoutMs} ms`));
         }
       }

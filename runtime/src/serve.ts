@@ -4,18 +4,20 @@
  * accepting, finish in-flight requests, exit 0.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { access, constants, writeFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createApp } from './app.ts';
 import { makeKeyCheck } from './auth.ts';
+import { MemoryBudget } from './budget.ts';
 import type { ServeConfig } from './config.ts';
 import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './cpu.ts';
 import type { Tensor } from './datatypes.ts';
 import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError } from './errors.ts';
-import { handleInference } from './inference.ts';
+import { errorBody, handleInference, sendJson } from './inference.ts';
 import type { Logger } from './logger.ts';
+import { defaultInflightBudget, memoryLimit } from './memory.ts';
 import { Metrics } from './metrics.ts';
 import { buildModelSpec, warmupShape, type ModelSpec } from './model.ts';
 import { WorkerPool } from './pool.ts';
@@ -40,6 +42,42 @@ function warmupFeeds(model: ModelSpec): Map<string, Tensor> {
   return feeds;
 }
 
+/** Node checks the header and request receive timeouts this often (its default is 30 s). */
+function checkingIntervalMs(config: ServeConfig): number {
+  return Math.max(50, Math.min(1000, Math.floor(config.headersTimeoutMs / 4)));
+}
+
+/** A server with the slow-client limits: connection cap, header and whole-request receive timeouts. */
+function limitedServer(config: ServeConfig, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestReceiveTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(config),
+    },
+    handler,
+  );
+  server.maxConnections = config.maxConnections;
+  return server;
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+const pathOf = (url: string | undefined): string => {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q === -1 ? u : u.slice(0, q);
+};
+
 export interface RunningServer {
   server: Server;
   state: ServerState;
@@ -50,11 +88,36 @@ export interface RunningServer {
 export async function serve(config: ServeConfig, log: Logger): Promise<RunningServer> {
   const state = new ServerState(config.modelName, config.modelVersion);
   const metrics = new Metrics(config.modelName, config.modelVersion);
+  metrics.readiness = () => state.ready;
   const checkKey = makeKeyCheck(config.apiKey);
   const app = createApp({ state, metrics, checkKey, log });
-  const hot = { state, metrics, checkKey, maxBodyBytes: config.maxBodyBytes, log };
 
-  const server = createServer({ keepAliveTimeout: 65_000, headersTimeout: 66_000, requestTimeout: 300_000 }, (req, res) => {
+  const cpus = cpuLimit();
+  const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
+  const intraOpThreads = config.intraOpThreads > 0 ? config.intraOpThreads : defaultIntraOpThreads(cpus, workers);
+  const memLimit = memoryLimit();
+  let modelBytes = 0;
+  try {
+    modelBytes = statSync(config.modelPath).size;
+  } catch {
+    // reported by the model load below
+  }
+  const budgetBytes = config.maxInflightBytes > 0 ? config.maxInflightBytes : defaultInflightBudget(memLimit, modelBytes, workers);
+  const budget = new MemoryBudget(budgetBytes, metrics.budgetHooks);
+  metrics.setBudgetLimit(budgetBytes);
+  const hot = { state, metrics, checkKey, maxBodyBytes: config.maxBodyBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs, budget, log };
+
+  const metricsApart = config.metricsPort !== undefined;
+  const serveMetrics = (res: ServerResponse) => {
+    metrics.text().then(
+      (text) => {
+        res.writeHead(200, { 'Content-Type': metrics.contentType });
+        res.end(text);
+      },
+      (err: unknown) => sendJson(res, 500, errorBody(`cannot collect metrics: ${errorMessage(err)}`), false),
+    );
+  };
+  const server = limitedServer(config, (req, res) => {
     if (req.method === 'POST') {
       const route = matchInference(req.url ?? '/');
       if (route) {
@@ -62,15 +125,24 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         return;
       }
     }
+    // metrics on their own port: not here, so a NetworkPolicy can admit only the scraper there
+    if (metricsApart && pathOf(req.url) === '/metrics') {
+      sendJson(res, 404, errorBody(`no route ${req.method ?? 'GET'} /metrics: metrics are served on port ${metricsPort}`), state.closing);
+      return;
+    }
     app(req, res);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.port, config.host, () => {
-      server.off('error', reject);
-      resolve();
+  let metricsServer: Server | undefined;
+  let metricsPort: number | undefined;
+  if (metricsApart) {
+    metricsServer = limitedServer(config, (req, res) => {
+      if (req.method === 'GET' && pathOf(req.url) === '/metrics') serveMetrics(res);
+      else sendJson(res, 404, errorBody(`no route ${req.method ?? 'GET'} ${pathOf(req.url)}: this port serves only GET /metrics`), false);
     });
-  });
+    await listen(metricsServer, config.metricsPort as number, config.host);
+    metricsPort = (metricsServer.address() as AddressInfo).port;
+  }
+  await listen(server, config.port, config.host);
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
   let pool: WorkerPool | undefined;
@@ -80,7 +152,6 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     if (state.phase === 'draining' || state.phase === 'stopping') return;
     const wasReady = state.model !== undefined;
     state.phase = 'draining';
-    metrics.setReady(false);
     log.info('shutdown: not ready, draining', { signal, drainDelaySeconds: wasReady ? config.drainDelaySeconds : 0 });
     if (wasReady && config.drainDelaySeconds > 0) await new Promise((r) => setTimeout(r, config.drainDelaySeconds * 1000));
     state.phase = 'stopping';
@@ -108,6 +179,12 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     // process; let an unfinished load settle first (bounded by the shutdown timeout).
     await Promise.race([loading.catch(() => undefined), timeout]);
     await pool?.close();
+    // metrics stay scrapeable through the drain; closed last
+    if (metricsServer) {
+      const metricsClosed = new Promise<void>((r) => metricsServer.close(() => r()));
+      metricsServer.closeAllConnections();
+      await metricsClosed;
+    }
     log.info('shutdown: done', { forced });
     resolveDone(forced ? 1 : 0);
   };
@@ -120,7 +197,14 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     port,
     model: config.modelName,
     version: config.modelVersion,
-    apiKey: config.apiKey ? 'required' : 'off',
+    apiKey: config.apiKey !== undefined ? 'required' : 'off',
+    metricsPort: metricsPort ?? port,
+    maxInflightBytes: budgetBytes,
+    memoryLimitBytes: memLimit ?? 'none',
+    maxConnections: config.maxConnections,
+    headersTimeoutMs: config.headersTimeoutMs,
+    requestReceiveTimeoutMs: config.requestReceiveTimeoutMs,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
   });
 
   const fail = async (err: unknown) => {
@@ -130,6 +214,8 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     await writeFile(config.terminationLogPath, `${message}\n`).catch(() => undefined); // not in Kubernetes
     server.close();
     server.closeAllConnections();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     await pool?.close();
     // only a model that cannot load is certain to fail again; anything else may be transient
     resolveDone(err instanceof ModelLoadError ? EXIT_MODEL_LOAD_FAILED : 1);
@@ -146,15 +232,18 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         const got = await sha256File(config.modelPath);
         if (got !== config.modelSha256) throw new ModelLoadError(`sha256 of ${config.modelPath} is ${got}, expected ${config.modelSha256}`);
       }
-      const cpus = cpuLimit();
-      const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
-      const intraOpThreads = config.intraOpThreads > 0 ? config.intraOpThreads : defaultIntraOpThreads(cpus, workers);
-      pool = new WorkerPool(workers, { modelPath: config.modelPath, intraOpThreads }, log);
+      const runTimeoutMs = config.runTimeoutMs > 0 ? config.runTimeoutMs : config.requestTimeoutMs;
+      pool = new WorkerPool(workers, { modelPath: config.modelPath, intraOpThreads }, log, {
+        runTimeoutMs,
+        onWorkerLost: () => metrics.workerRestarted(),
+      });
+      const running = pool;
       const meta = await pool.start();
       const model = buildModelSpec(config.modelName, config.modelVersion, meta.inputs, meta.outputs);
       // warm up every worker (all idle now, so each run lands on a different one)
       const warm: Promise<unknown>[] = [];
-      for (let i = 0; i < workers; i++) warm.push(pool.run(warmupFeeds(model), undefined));
+      // no run timeout here: a model slower than it would never become ready
+      for (let i = 0; i < workers; i++) warm.push(pool.run(warmupFeeds(model), undefined, 0));
       try {
         await Promise.all(warm);
       } catch (err) {
@@ -174,9 +263,10 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         metrics.hooks,
       );
       state.v2Prefix = v2ResponsePrefix(model);
+      state.workers = () => ({ live: running.live, size: running.size });
+      metrics.liveWorkers = () => running.live;
       state.model = model;
       state.phase = 'ready';
-      metrics.setReady(true);
       log.info('ready', {
         port,
         model: model.name,
@@ -184,6 +274,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         workers,
         cpuLimit: cpus,
         intraOpThreads,
+        runTimeoutMs,
         batching:
           model.batchable && config.maxBatchSize > 1
             ? { maxBatchSize: config.maxBatchSize, maxBatchDelayUs: config.maxBatchDelayUs }

@@ -17,14 +17,23 @@ export class ServerState {
   scheduler: Scheduler | undefined;
   /** constant start of every V2 response */
   v2Prefix = '';
+  /** live and configured inference workers, once the pool exists */
+  workers: (() => { live: number; size: number }) | undefined;
 
   constructor(modelName: string, modelVersion: string) {
     this.modelName = modelName;
     this.modelVersion = modelVersion;
   }
 
+  /** Ready: loaded, not shutting down, and every configured inference worker running. */
   get ready(): boolean {
-    return this.phase === 'ready';
+    return this.phase === 'ready' && this.poolComplete();
+  }
+
+  private poolComplete(): boolean {
+    if (!this.workers) return true;
+    const { live, size } = this.workers();
+    return live >= size;
   }
 
   /**
@@ -44,8 +53,11 @@ export class ServerState {
         return 'the server is shutting down';
       case 'failed':
         return 'the model failed to load';
-      default:
-        return 'ready';
+      default: {
+        if (this.poolComplete() || !this.workers) return 'ready';
+        const { live, size } = this.workers();
+        return `${live} of ${size} inference workers are running; the others are being restarted`;
+      }
     }
   }
 
