@@ -2,6 +2,10 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.ts';
+import { parseQuantity } from './kube/diff.ts';
+
+/** The runtime's inference port in the pods the operator renders. */
+export const RUNTIME_HTTP_PORT = 8080;
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -19,6 +23,13 @@ export interface RuntimeDefaults {
   maxBatchSize: number;
   maxBatchDelayMicroseconds: number;
   drainDelaySeconds: number;
+  /** The runtime's longest wait for in-flight requests after the drain delay. */
+  shutdownTimeoutSeconds: number;
+  /** Memory request and limit of the serve container when the ModelDeployment sets none; undefined = none. */
+  memoryRequest: string | undefined;
+  memoryLimit: string | undefined;
+  /** Port the runtime serves /metrics on, apart from inference; 0 = /metrics stays on the inference port. */
+  metricsPort: number;
 }
 
 export interface OperatorConfig {
@@ -31,6 +42,8 @@ export interface OperatorConfig {
   httpBindAddress: string;
   httpPort: number;
   logLevel: string;
+  /** How long a graceful shutdown (SIGTERM) may take before the process exits anyway. */
+  shutdownTimeoutMs: number;
   runtime: RuntimeDefaults;
   leaderElection: LeaderElectionConfig;
 }
@@ -64,6 +77,31 @@ const OPTIONS = {
     help: 'default batching max delay in microseconds (default 0)',
   },
   'drain-delay-seconds': { type: 'string', env: 'MODELSHIP_DRAIN_DELAY_SECONDS', help: 'runtime drain delay after SIGTERM (default 5)' },
+  'shutdown-timeout-seconds': {
+    type: 'string',
+    env: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
+    help: 'runtime: longest wait for in-flight requests after the drain delay (default 25)',
+  },
+  'default-memory-request': {
+    type: 'string',
+    env: 'MODELSHIP_DEFAULT_MEMORY_REQUEST',
+    help: 'serve container memory request when a ModelDeployment sets none (default 256Mi; 0 = none)',
+  },
+  'default-memory-limit': {
+    type: 'string',
+    env: 'MODELSHIP_DEFAULT_MEMORY_LIMIT',
+    help: 'serve container memory limit when a ModelDeployment sets none (default 1Gi; 0 = none)',
+  },
+  'runtime-metrics-port': {
+    type: 'string',
+    env: 'MODELSHIP_RUNTIME_METRICS_PORT',
+    help: 'port of the runtime /metrics, apart from inference (default 9090; 0 = on the inference port)',
+  },
+  'graceful-shutdown-timeout': {
+    type: 'string',
+    env: 'MODELSHIP_GRACEFUL_SHUTDOWN_TIMEOUT',
+    help: 'operator: exit this long after SIGTERM even if shutdown has not finished (default 20s)',
+  },
   'leader-elect': { type: 'string', env: 'MODELSHIP_LEADER_ELECT', help: 'true|false: elect a leader on a Lease (default false)' },
   'leader-election-namespace': {
     type: 'string',
@@ -98,6 +136,16 @@ function parseIntIn(value: string, what: string, min: number, max: number): numb
   const n = Number(value);
   if (n < min || n > max) throw new ConfigError(`${what}: ${n} is outside ${min}..${max}`);
   return n;
+}
+
+/** A memory quantity such as 256Mi or 1Gi; "0" means none. */
+function parseMemory(value: string, what: string): string | undefined {
+  const v = value.trim();
+  const bytes = parseQuantity(v);
+  if (bytes === undefined || bytes < 0) throw new ConfigError(`${what}: "${value}" is not a memory quantity like 256Mi or 1Gi`);
+  if (bytes === 0) return undefined;
+  if (bytes < 16 * 2 ** 20) throw new ConfigError(`${what}: ${v} is below 16Mi, too little for the runtime to start`);
+  return v;
 }
 
 function parseBool(value: string, what: string): boolean {
@@ -145,6 +193,16 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     throw new ConfigError('leader election needs lease-duration > renew-deadline > retry-period');
   }
 
+  const memoryRequest = parseMemory(get('default-memory-request') ?? '256Mi', '--default-memory-request');
+  const memoryLimit = parseMemory(get('default-memory-limit') ?? '1Gi', '--default-memory-limit');
+  if (memoryRequest && memoryLimit && (parseQuantity(memoryRequest) as number) > (parseQuantity(memoryLimit) as number)) {
+    throw new ConfigError(`--default-memory-request ${memoryRequest} is above --default-memory-limit ${memoryLimit}`);
+  }
+  const metricsPort = parseIntIn(get('runtime-metrics-port') ?? '9090', '--runtime-metrics-port', 0, 65535);
+  if (metricsPort === RUNTIME_HTTP_PORT) {
+    throw new ConfigError(`--runtime-metrics-port: ${metricsPort} is the runtime's inference port; choose another or 0`);
+  }
+
   return {
     kubeconfig: get('kubeconfig'),
     watchNamespace: get('namespace'),
@@ -153,12 +211,17 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     httpBindAddress: get('http-bind-address') ?? '0.0.0.0',
     httpPort: parseIntIn(get('http-port') ?? '8081', '--http-port', 0, 65535),
     logLevel,
+    shutdownTimeoutMs: parseDuration(get('graceful-shutdown-timeout') ?? '20s', '--graceful-shutdown-timeout'),
     runtime: {
       image: get('runtime-image') ?? 'modelship/runtime:0.1.0',
       imagePullPolicy: pullPolicy,
       maxBatchSize: parseIntIn(get('default-max-batch-size') ?? '1', '--default-max-batch-size', 1, 1024),
       maxBatchDelayMicroseconds: parseIntIn(get('default-max-batch-delay-us') ?? '0', '--default-max-batch-delay-us', 0, 1_000_000),
       drainDelaySeconds: parseIntIn(get('drain-delay-seconds') ?? '5', '--drain-delay-seconds', 0, 300),
+      shutdownTimeoutSeconds: parseIntIn(get('shutdown-timeout-seconds') ?? '25', '--shutdown-timeout-seconds', 1, 600),
+      memoryRequest,
+      memoryLimit,
+      metricsPort,
     },
     leaderElection: {
       enabled: parseBool(get('leader-elect') ?? 'false', '--leader-elect'),

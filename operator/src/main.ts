@@ -6,6 +6,10 @@ import { KubeClients, loadKubeConfig } from './kube/clients.ts';
 import { LeaderElector } from './leader/lease.ts';
 import { createLogger } from './log.ts';
 import { OperatorMetrics } from './metrics.ts';
+import { Shutdown } from './shutdown.ts';
+
+/** After losing the Lease, in-flight reconciles get this long before the process exits regardless. */
+const LOST_LEADERSHIP_EXIT_MS = 2000;
 
 async function main(): Promise<number> {
   let cfg;
@@ -44,6 +48,7 @@ async function main(): Promise<number> {
     {
       live: () => ({ ok: true, detail: 'alive' }),
       ready: () => {
+        if (shutdown.inProgress) return { ok: false, detail: 'shutting down' };
         if (elector && !elector.isLeader) return { ok: true, detail: 'standing by for the leader Lease' };
         if (!controller.synced) return { ok: false, detail: 'caches not synced yet' };
         if (!controller.healthy) return { ok: false, detail: 'a watch is restarting' };
@@ -54,39 +59,44 @@ async function main(): Promise<number> {
   );
   log.info('ops endpoints listening', { port: ops.port, paths: ['/healthz', '/readyz', '/metrics'] });
 
-  let exitCode = 0;
-  let shuttingDown = false;
-  let resolveDone: () => void = () => {};
-  const done = new Promise<void>((r) => (resolveDone = r));
-  const shutdown = async (reason: string, code: number) => {
-    if (shuttingDown) return;
-    shuttingDown = true;
-    exitCode = code;
-    log.info('shutting down', { reason });
-    await controller.stop();
-    await elector?.stop();
-    metrics.isLeader.set(0);
-    await new Promise<void>((r) => ops.close(() => r()));
-    resolveDone();
-  };
-  process.on('SIGTERM', () => void shutdown('SIGTERM', 0));
-  process.on('SIGINT', () => void shutdown('SIGINT', 0));
+  let resolveDone: (code: number) => void = () => {};
+  const done = new Promise<number>((r) => (resolveDone = r));
+  // Declared after the ops server (its steps close it); /readyz cannot run before this line.
+  const shutdown = new Shutdown({
+    log,
+    exit: resolveDone,
+    steps: async () => {
+      metrics.isLeader.set(0);
+      await controller.stop();
+      await elector?.stop();
+      ops.closeAllConnections();
+      await new Promise<void>((r) => ops.close(() => r()));
+    },
+  });
+  process.on('SIGTERM', () => shutdown.signal('SIGTERM', cfg.shutdownTimeoutMs));
+  process.on('SIGINT', () => shutdown.signal('SIGINT', cfg.shutdownTimeoutMs));
 
   if (elector) {
     elector.run({
       onStartedLeading: async () => {
         metrics.isLeader.set(1);
-        await controller.start();
+        try {
+          await controller.start();
+        } catch (err) {
+          log.error('cannot start the controller', { error: (err as Error)?.message ?? String(err) });
+          shutdown.begin('controller failed to start', 1, cfg.shutdownTimeoutMs);
+        }
       },
-      // A replica that lost the Lease may hold stale state; exit and let Kubernetes restart it clean.
-      onStoppedLeading: () => shutdown('lost leadership', 1),
+      // A replica that lost the Lease may hold stale state and another replica may already be
+      // acting: exit quickly (in-flight reconciles get a short grace) and restart clean.
+      onStoppedLeading: (reason) => shutdown.begin(`lost leadership: ${reason}`, 1, LOST_LEADERSHIP_EXIT_MS),
     });
   } else {
     metrics.isLeader.set(1);
     await controller.start();
   }
-  await done;
-  log.info('stopped');
+  const exitCode = await done;
+  log.info('stopped', { exitCode });
   return exitCode;
 }
 

@@ -49,3 +49,31 @@ test('durations', () => {
 test('--help', () => {
   assert.equal(parseConfig(['--help'], {}), 'help');
 });
+
+test('runtime shutdown timeout, memory defaults, metrics port and the operator shutdown timeout', () => {
+  const cfg = parseConfig([], {});
+  if (cfg === 'help') throw new Error('unexpected help');
+  assert.equal(cfg.runtime.shutdownTimeoutSeconds, 25);
+  assert.equal(cfg.runtime.memoryRequest, '256Mi');
+  assert.equal(cfg.runtime.memoryLimit, '1Gi');
+  assert.equal(cfg.runtime.metricsPort, 9090);
+  assert.equal(cfg.shutdownTimeoutMs, 20_000);
+  const custom = parseConfig(['--default-memory-limit', '0', '--runtime-metrics-port', '0', '--graceful-shutdown-timeout', '5s'], {
+    MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS: '60',
+    MODELSHIP_DEFAULT_MEMORY_REQUEST: '512Mi',
+  });
+  if (custom === 'help') throw new Error('unexpected help');
+  assert.equal(custom.runtime.shutdownTimeoutSeconds, 60);
+  assert.equal(custom.runtime.memoryRequest, '512Mi');
+  assert.equal(custom.runtime.memoryLimit, undefined);
+  assert.equal(custom.runtime.metricsPort, 0);
+  assert.equal(custom.shutdownTimeoutMs, 5000);
+  assert.throws(() => parseConfig(['--default-memory-limit', 'lots'], {}), /--default-memory-limit: "lots" is not a memory quantity/);
+  assert.throws(() => parseConfig(['--default-memory-limit', '1Mi'], {}), /below 16Mi/);
+  assert.throws(
+    () => parseConfig(['--default-memory-request', '2Gi', '--default-memory-limit', '1Gi'], {}),
+    /--default-memory-request 2Gi is above --default-memory-limit 1Gi/,
+  );
+  assert.throws(() => parseConfig(['--runtime-metrics-port', '8080'], {}), /inference port/);
+  assert.throws(() => parseConfig(['--shutdown-timeout-seconds', '0'], {}), /--shutdown-timeout-seconds: 0 is outside 1..600/);
+});

@@ -8,6 +8,10 @@ export const RUNTIME_DEFAULTS: RuntimeDefaults = {
   maxBatchSize: 1,
   maxBatchDelayMicroseconds: 0,
   drainDelaySeconds: 5,
+  shutdownTimeoutSeconds: 25,
+  memoryRequest: '256Mi',
+  memoryLimit: '1Gi',
+  metricsPort: 9090,
 };
 
 export function modelDeployment(overrides: Partial<ModelDeployment['spec']> = {}): ModelDeployment {

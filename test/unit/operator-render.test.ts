@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { renderDeployment, renderHpa, renderService, serviceUrl } from '../../operator/src/render/children.ts';
-import { renderPodTemplate, templateHashOf } from '../../operator/src/render/pod-template.ts';
+import { TERMINATION_GRACE_MARGIN_SECONDS, renderPodTemplate, templateHashOf } from '../../operator/src/render/pod-template.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
 const env = (c: { env?: { name: string; value?: string }[] } | undefined, name: string) => c?.env?.find((e) => e.name === name)?.value;
@@ -98,4 +98,84 @@ test('service and url', () => {
   assert.equal(s.spec?.ports?.[0]?.targetPort, 'http');
   assert.equal(serviceUrl(md, 'iris'), 'http://iris.ml.svc.cluster.local:8000/v2/models/iris');
   assert.equal(serviceUrl(modelDeployment(), 'iris'), 'http://iris.ml.svc.cluster.local/v2/models/iris');
+});
+
+test('termination grace covers the runtime drain delay, its shutdown timeout and a margin; both are rendered', () => {
+  const md = modelDeployment();
+  for (const [drain, shutdownTimeout] of [
+    [5, 25],
+    [300, 25],
+    [0, 1],
+  ] as const) {
+    const defaults = { ...RUNTIME_DEFAULTS, drainDelaySeconds: drain, shutdownTimeoutSeconds: shutdownTimeout };
+    const t = renderPodTemplate(md, md.spec.model, defaults);
+    const serve = t.spec?.containers[0];
+    assert.equal(env(serve, 'MODELSHIP_DRAIN_DELAY_SECONDS'), String(drain));
+    assert.equal(env(serve, 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS'), String(shutdownTimeout));
+    assert.equal(t.spec?.terminationGracePeriodSeconds, drain + shutdownTimeout + TERMINATION_GRACE_MARGIN_SECONDS);
+  }
+  // The old fixed 30 s was shorter than a 300 s drain delay: the kubelet killed the pod mid-drain.
+  const long = renderPodTemplate(md, md.spec.model, { ...RUNTIME_DEFAULTS, drainDelaySeconds: 300 });
+  assert.ok((long.spec?.terminationGracePeriodSeconds ?? 0) > 300);
+});
+
+test('serve gets the default memory request and limit when the ModelDeployment sets no memory', () => {
+  const serveOf = (md: ReturnType<typeof modelDeployment>, defaults = RUNTIME_DEFAULTS) =>
+    renderPodTemplate(md, md.spec.model, defaults).spec?.containers[0];
+  assert.deepEqual(serveOf(modelDeployment())?.resources, { requests: { memory: '256Mi' }, limits: { memory: '1Gi' } });
+  // CPU from the user, memory from the defaults.
+  assert.deepEqual(serveOf(modelDeployment({ resources: { requests: { cpu: '500m' } } }))?.resources, {
+    requests: { cpu: '500m', memory: '256Mi' },
+    limits: { memory: '1Gi' },
+  });
+  // The user's memory wins; a limit alone stays alone (Kubernetes requests the limit then).
+  assert.deepEqual(serveOf(modelDeployment({ resources: { limits: { memory: '4Gi' } } }))?.resources, { limits: { memory: '4Gi' } });
+  assert.deepEqual(serveOf(modelDeployment({ resources: { requests: { memory: '512Mi' }, limits: { memory: '2Gi' } } }))?.resources, {
+    requests: { memory: '512Mi' },
+    limits: { memory: '2Gi' },
+  });
+  // A request alone gets a limit, never below the request.
+  assert.deepEqual(serveOf(modelDeployment({ resources: { requests: { memory: '512Mi' } } }))?.resources, {
+    requests: { memory: '512Mi' },
+    limits: { memory: '1Gi' },
+  });
+  assert.deepEqual(serveOf(modelDeployment({ resources: { requests: { memory: '3Gi' } } }))?.resources, {
+    requests: { memory: '3Gi' },
+    limits: { memory: '3Gi' },
+  });
+  // Defaults switched off: nothing is added.
+  const none = { ...RUNTIME_DEFAULTS, memoryRequest: undefined, memoryLimit: undefined };
+  assert.equal(serveOf(modelDeployment(), none)?.resources, undefined);
+  // The fetch init container always has a memory limit.
+  const fetch = renderPodTemplate(modelDeployment(), modelDeployment().spec.model, RUNTIME_DEFAULTS).spec?.initContainers?.[0];
+  assert.ok(fetch?.resources?.limits?.memory);
+});
+
+test('metrics on their own port: env, a containerPort named metrics, scrape annotations; the Service keeps only http', () => {
+  const md = modelDeployment();
+  const t = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
+  const serve = t.spec?.containers[0];
+  assert.equal(env(serve, 'MODELSHIP_METRICS_PORT'), '9090');
+  assert.deepEqual(
+    serve?.ports?.map((p) => [p.name, p.containerPort]),
+    [
+      ['http', 8080],
+      ['metrics', 9090],
+    ],
+  );
+  assert.equal(t.metadata?.annotations?.['prometheus.io/scrape'], 'true');
+  assert.equal(t.metadata?.annotations?.['prometheus.io/port'], '9090');
+  assert.equal(t.metadata?.annotations?.['prometheus.io/path'], '/metrics');
+  assert.deepEqual(
+    renderService(md).spec?.ports?.map((p) => p.name),
+    ['http'],
+  );
+  // 0 keeps /metrics on the inference port, as before.
+  const off = renderPodTemplate(md, md.spec.model, { ...RUNTIME_DEFAULTS, metricsPort: 0 });
+  assert.equal(env(off.spec?.containers[0], 'MODELSHIP_METRICS_PORT'), undefined);
+  assert.deepEqual(
+    off.spec?.containers[0]?.ports?.map((p) => p.name),
+    ['http'],
+  );
+  assert.equal(off.metadata?.annotations?.['prometheus.io/scrape'], undefined);
 });

@@ -5,9 +5,16 @@ import type { KubeClients } from '../kube/clients.ts';
 import type { Logger } from '../log.ts';
 
 export interface LeaderCallbacks {
+  /** Called once when this replica becomes leader. Not awaited: the Lease keeps being renewed meanwhile. */
   onStartedLeading: () => Promise<void> | void;
-  onStoppedLeading: () => Promise<void> | void;
+  /**
+   * Called once when leadership is lost (another holder, or no renewal within the renew
+   * deadline). Not awaited: it typically shuts the process down, which stops this elector.
+   */
+  onStoppedLeading: (reason: string) => Promise<void> | void;
 }
+
+type Attempt = { outcome: 'held' } | { outcome: 'held-by-other'; holder: string } | { outcome: 'failed' };
 
 /**
  * Lease times are MicroTime: the API server insists on six fractional digits, but client-node
@@ -21,11 +28,26 @@ function microTime(t: Date | string | undefined): V1MicroTime | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
 
+/** The attempt's result, or 'timeout' after `ms` (the attempt is abandoned, not cancelled). */
+function withDeadline<T>(attempt: Promise<T>, ms: number): Promise<T | 'timeout'> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<'timeout'>((r) => {
+    timer = setTimeout(() => r('timeout'), Math.max(ms, 0));
+  });
+  return Promise.race([attempt, expired]).finally(() => clearTimeout(timer));
+}
+
 /**
  * client-go's Lease algorithm: acquire when the Lease is free or its holder has not renewed
  * within leaseDuration (measured on our own clock, from when we last saw it change); renew every
  * retryPeriod; give up leadership if renewing fails for renewDeadline. Optimistic concurrency
  * (resourceVersion on replace) makes the takeover race-free.
+ * Unlike client-go, a leader that reads another holder in the Lease gives up at once rather
+ * than at the renew deadline: someone else may already be acting, and every write from here
+ * on would race theirs. A renewal that hangs (unreachable API server) counts as failed when
+ * the renew deadline passes, so the deadline holds whatever the network does.
+ * The loop never awaits a callback: the lost-leadership callback shuts the process down, and
+ * shutdown stops (and waits for) this loop.
  */
 export class LeaderElector {
   private readonly cfg: LeaderElectionConfig;
@@ -47,34 +69,60 @@ export class LeaderElector {
   }
 
   run(callbacks: LeaderCallbacks): void {
-    this.loop = this.runLoop(callbacks);
+    this.loop = this.runLoop(callbacks).catch((err: unknown) => {
+      // Defensive: tryAcquireOrRenew catches API errors; anything else is a bug, and a replica
+      // that cannot tell whether it leads must not keep running.
+      this.leading = false;
+      const reason = `leader election failed: ${(err as Error)?.message ?? String(err)}`;
+      this.log.error(reason);
+      this.notify(() => callbacks.onStoppedLeading(reason));
+    });
   }
 
   private async runLoop(cb: LeaderCallbacks): Promise<void> {
-    while (!this.stopped && !this.leading) {
-      if (await this.tryAcquireOrRenew()) {
-        this.leading = true;
-        this.log.info('became leader');
-        await cb.onStartedLeading();
-      } else {
-        await sleep(this.cfg.retryPeriodMs);
-      }
-    }
-    let lastRenew = Date.now();
-    while (!this.stopped && this.leading) {
+    for (;;) {
+      if (this.stopped) return;
+      if ((await this.tryAcquireOrRenew()).outcome === 'held') break;
       await sleep(this.cfg.retryPeriodMs);
-      if (this.stopped) break;
-      if (await this.tryAcquireOrRenew()) {
+    }
+    if (this.stopped) return;
+    this.leading = true;
+    this.log.info('became leader');
+    this.notify(() => cb.onStartedLeading());
+    const reason = await this.renewUntilLost();
+    if (reason === undefined) return;
+    this.leading = false;
+    this.log.error('lost leadership', { reason });
+    this.notify(() => cb.onStoppedLeading(reason));
+  }
+
+  /** Renews every retry period; resolves with the reason leadership was lost, or undefined when stopped. */
+  private async renewUntilLost(): Promise<string | undefined> {
+    let lastRenew = Date.now();
+    for (;;) {
+      await sleep(this.cfg.retryPeriodMs);
+      if (this.stopped) return undefined;
+      const attempt = await withDeadline(this.tryAcquireOrRenew(), lastRenew + this.cfg.renewDeadlineMs - Date.now());
+      if (this.stopped) return undefined;
+      if (attempt !== 'timeout' && attempt.outcome === 'held') {
         lastRenew = Date.now();
-      } else if (Date.now() - lastRenew > this.cfg.renewDeadlineMs) {
-        this.leading = false;
-        this.log.error('lost leadership: could not renew the Lease within the renew deadline');
-        await cb.onStoppedLeading();
+        continue;
+      }
+      if (attempt !== 'timeout' && attempt.outcome === 'held-by-other') return `the Lease is now held by ${attempt.holder}`;
+      if (Date.now() - lastRenew >= this.cfg.renewDeadlineMs) {
+        return `could not renew the Lease within the renew deadline (${this.cfg.renewDeadlineMs} ms)`;
       }
     }
   }
 
-  private async tryAcquireOrRenew(): Promise<boolean> {
+  /** Runs a callback without awaiting it; a failure is logged, never thrown into the loop. */
+  private notify(fn: () => Promise<void> | void): void {
+    Promise.resolve()
+      .then(fn)
+      .catch((err: unknown) => this.log.error('leader election callback failed', { error: (err as Error)?.message ?? String(err) }));
+  }
+
+  private async tryAcquireOrRenew(): Promise<Attempt> {
     const { namespace, leaseName: name, identity } = this.cfg;
     const now = new Date();
     const durationSeconds = Math.ceil(this.cfg.leaseDurationMs / 1000);
@@ -84,7 +132,7 @@ export class LeaderElector {
     } catch (err) {
       if (!isNotFound(err)) {
         this.log.warn('cannot read the Lease', { error: describeApiError(err).message });
-        return false;
+        return { outcome: 'failed' };
       }
       try {
         this.clients.countWrite('create', 'leases');
@@ -101,10 +149,10 @@ export class LeaderElector {
             },
           },
         });
-        return true;
+        return { outcome: 'held' };
       } catch (createErr) {
         this.log.debug('lost the race to create the Lease', { error: describeApiError(createErr).message });
-        return false;
+        return { outcome: 'failed' };
       }
     }
 
@@ -116,7 +164,7 @@ export class LeaderElector {
     }
     const heldByOther = holder !== undefined && holder !== identity;
     const leaseMs = (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
-    if (heldByOther && Date.now() < this.observed.at + leaseMs) return false;
+    if (heldByOther && (this.leading || Date.now() < this.observed.at + leaseMs)) return { outcome: 'held-by-other', holder };
 
     const takingOver = holder !== identity;
     lease.spec = {
@@ -131,17 +179,18 @@ export class LeaderElector {
       this.clients.countWrite('update', 'leases');
       await this.clients.coordination.replaceNamespacedLease({ name, namespace, body: lease });
       if (takingOver) this.log.info('acquired the Lease', { previousHolder: holder ?? '(none)' });
-      return true;
+      return { outcome: 'held' };
     } catch (err) {
       this.log.debug('Lease update failed', { error: describeApiError(err).message });
-      return false;
+      return { outcome: 'failed' };
     }
   }
 
   /** Stops the loop; if leading, releases the Lease so another replica takes over at once. */
   async stop(): Promise<void> {
     this.stopped = true;
-    await this.loop?.catch(() => undefined);
+    // The loop ends within a retry period, unless an API call hangs; do not wait longer than a renewal may take.
+    if (this.loop) await withDeadline(this.loop, this.cfg.renewDeadlineMs);
     if (!this.leading) return;
     this.leading = false;
     const { namespace, leaseName: name, identity } = this.cfg;

@@ -1,14 +1,19 @@
 import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1ResourceRequirements, V1SecurityContext } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelSpec, ResourceRequirements } from '../api/types.generated.ts';
-import type { RuntimeDefaults } from '../config.ts';
+import { RUNTIME_HTTP_PORT, type RuntimeDefaults } from '../config.ts';
 import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
+import { parseQuantity } from '../kube/diff.ts';
 import { contentHash } from './hash.ts';
 import { modelSource } from './model-source.ts';
 
-export const RUNTIME_PORT = 8080;
+export const RUNTIME_PORT = RUNTIME_HTTP_PORT;
 export const MODEL_DIR = '/models';
 export const MODEL_PATH = `${MODEL_DIR}/model.onnx`;
-const TERMINATION_GRACE_SECONDS = 30;
+/**
+ * Time the kubelet leaves, after the runtime's drain delay and shutdown timeout, for the process
+ * to exit (closing the worker threads, flushing logs) before it sends SIGKILL.
+ */
+export const TERMINATION_GRACE_MARGIN_SECONDS = 5;
 
 /** Passes the `restricted` Pod Security Standard. */
 const CONTAINER_SECURITY: V1SecurityContext = {
@@ -51,7 +56,9 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
       value: String(runtime.batching?.maxDelayMicroseconds ?? defaults.maxBatchDelayMicroseconds),
     },
     { name: 'MODELSHIP_DRAIN_DELAY_SECONDS', value: String(defaults.drainDelaySeconds) },
+    { name: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS', value: String(defaults.shutdownTimeoutSeconds) },
   ];
+  if (defaults.metricsPort) serveEnv.push({ name: 'MODELSHIP_METRICS_PORT', value: String(defaults.metricsPort) });
   if (runtime.apiKeySecretRef) {
     serveEnv.push({
       name: 'MODELSHIP_API_KEY',
@@ -76,7 +83,10 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     imagePullPolicy,
     args: ['serve'],
     env: serveEnv,
-    ports: [{ name: 'http', containerPort: RUNTIME_PORT, protocol: 'TCP' }],
+    ports: [
+      { name: 'http', containerPort: RUNTIME_PORT, protocol: 'TCP' },
+      ...(defaults.metricsPort ? [{ name: 'metrics', containerPort: defaults.metricsPort, protocol: 'TCP' }] : []),
+    ],
     volumeMounts: [
       { name: 'model', mountPath: MODEL_DIR, readOnly: true },
       { name: 'tmp', mountPath: '/tmp' },
@@ -85,18 +95,22 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     livenessProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
     startupProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
     securityContext: CONTAINER_SECURITY,
-    ...(md.spec.resources ? { resources: quantitiesAsStrings(md.spec.resources) } : {}),
+    ...serveResources(md.spec.resources, defaults),
   };
 
   const template: V1PodTemplateSpec = {
     metadata: {
       labels: { ...commonLabels(name), [LABEL_MODEL_VERSION]: model.version },
-      annotations: {},
+      annotations: defaults.metricsPort
+        ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(defaults.metricsPort), 'prometheus.io/path': '/metrics' }
+        : {},
     },
     spec: {
       automountServiceAccountToken: false,
       enableServiceLinks: false,
-      terminationGracePeriodSeconds: TERMINATION_GRACE_SECONDS,
+      // The runtime keeps serving for the drain delay, then waits up to the shutdown timeout for
+      // in-flight requests; a shorter grace would SIGKILL it in the middle of either.
+      terminationGracePeriodSeconds: defaults.drainDelaySeconds + defaults.shutdownTimeoutSeconds + TERMINATION_GRACE_MARGIN_SECONDS,
       securityContext: {
         runAsNonRoot: true,
         runAsUser: 10001,
@@ -111,6 +125,29 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   };
   (template.metadata!.annotations as Record<string, string>)[ANNOTATION_TEMPLATE_HASH] = contentHash(template);
   return template;
+}
+
+/**
+ * The user's resources, with the operator's default memory request and limit where the user set
+ * none: without a limit the runtime cannot size its in-flight budget from its cgroup, and one
+ * pod can take a node's memory. A user's limit alone is left alone (Kubernetes then requests the
+ * limit); a user's request alone gets the default limit, raised to the request if below it.
+ */
+function serveResources(user: ResourceRequirements | undefined, defaults: RuntimeDefaults): { resources?: V1ResourceRequirements } {
+  const r = user ? quantitiesAsStrings(user) : {};
+  const requests = { ...r.requests };
+  const limits = { ...r.limits };
+  if (requests.memory === undefined && limits.memory === undefined && defaults.memoryRequest) requests.memory = defaults.memoryRequest;
+  if (limits.memory === undefined && defaults.memoryLimit) {
+    const request = requests.memory;
+    const below = request !== undefined && (parseQuantity(defaults.memoryLimit) ?? 0) < (parseQuantity(request) ?? 0);
+    limits.memory = below ? request : defaults.memoryLimit;
+  }
+  const out: V1ResourceRequirements = {
+    ...(Object.keys(requests).length ? { requests } : {}),
+    ...(Object.keys(limits).length ? { limits } : {}),
+  };
+  return Object.keys(out).length ? { resources: out } : {};
 }
 
 /** The CRD accepts int-or-string quantities; the core API type wants strings. */
