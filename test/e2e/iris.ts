@@ -66,6 +66,14 @@ export async function createAndWaitReady(
 }
 
 /** The operator as a process on the host, watching `namespace`, with the runtime image built here. */
-export function startE2eOperator(cluster: E2eCluster, namespace: string): Promise<OperatorProcess> {
-  return startOperator({ namespace, args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never'] });
+export function startE2eOperator(
+  cluster: E2eCluster,
+  namespace: string,
+  opts: { identity?: string; args?: string[] } = {},
+): Promise<OperatorProcess> {
+  return startOperator({
+    namespace,
+    ...(opts.identity ? { identity: opts.identity } : {}),
+    args: ['--runtime-image', cluster.runtimeImage, '--runtime-image-pull-policy', 'Never', ...(opts.args ?? [])],
+  });
 }

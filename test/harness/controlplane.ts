@@ -463,6 +463,57 @@ export async function stopRecordedControlPlane(state: ControlPlaneState): Promis
 
 class ComponentError extends Error {}
 
+/** Processes recorded in the state file that `known` does not have (same start order). */
+function recordedSince(statePath: string, known: readonly Proc[]): Proc[] {
+  try {
+    const recorded = (JSON.parse(readFileSync(statePath, 'utf8')) as ControlPlaneState).processes;
+    return recorded.filter((r) => !known.some((p) => p.pid === r.pid) && isOurProcess(r));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Fault injection (e2e fault tests): stops the control plane's kube-apiserver (SIGTERM, SIGKILL
+ * after `graceMs`) and starts it again with the same command line, from any process attached to
+ * `dir`. The new PID replaces the old one in controlplane.json, where the owner's stop() finds it.
+ * Resolves once /readyz answers 200; returns how long the API server was unreachable.
+ */
+export async function restartApiserver(
+  dir: string,
+  opts: { downMs?: number; graceMs?: number; timeoutMs?: number } = {},
+): Promise<{ oldPid: number; newPid: number; downMs: number }> {
+  const statePath = join(dir, 'controlplane.json');
+  const state = JSON.parse(readFileSync(statePath, 'utf8')) as ControlPlaneState;
+  const i = state.processes.findIndex((p) => p.name === 'kube-apiserver' && isOurProcess(p));
+  const old = state.processes[i];
+  if (!old) throw new Error(`no running kube-apiserver recorded in ${statePath}`);
+  const args = readFileSync(`/proc/${old.pid}/cmdline`, 'utf8').split('\0').slice(1, -1);
+  const stoppedAt = Date.now();
+  await stopProcs([old], opts.graceMs ?? 10_000);
+  if (isAlive(old.pid)) throw new Error(`kube-apiserver (pid ${old.pid}) did not stop`);
+  if (opts.downMs) await sleep(opts.downMs);
+  const proc = spawnLogged(old.name, old.bin, args, old.logPath, { detached: true });
+  state.processes[i] = { name: proc.name, bin: proc.bin, pid: proc.pid, logPath: proc.logPath };
+  const tmp = `${statePath}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, statePath);
+  const pki = join(dir, 'pki');
+  const tls: Tls = {
+    ca: readFileSync(join(pki, 'ca.crt')),
+    cert: readFileSync(join(pki, 'admin.crt')),
+    key: readFileSync(join(pki, 'admin.key')),
+  };
+  await waitFor(
+    async () => {
+      if (!isAlive(proc.pid)) throw new Error(`the restarted kube-apiserver exited; ${old.logPath} ends with:\n${await tail(old.logPath)}`);
+      return (await httpGet(`${state.server}/readyz`, tls)).status === 200;
+    },
+    { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100, description: 'the restarted kube-apiserver to become ready' },
+  );
+  return { oldPid: old.pid, newPid: proc.pid, downMs: Date.now() - stoppedAt };
+}
+
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
   const log = opts.log ?? (() => {});
   const timeoutMs = opts.startTimeoutMs ?? 60_000;
@@ -478,17 +529,19 @@ export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise
   const procs: Proc[] = [];
   const keep = process.env.MODELSHIP_KEEP_CP === '1';
   let stopped: Promise<void> | undefined;
+  // a component restarted by another process (restartApiserver) is recorded only in the state file
+  const allProcs = (): Proc[] => [...procs, ...recordedSince(statePath, procs)];
   const cleanup: Cleanup = {
     stop: () => {
       stopped ??= (async () => {
         unregisterCleanup(cleanup);
-        await stopProcs(procs);
+        await stopProcs(allProcs());
         if (!keep) removeDirSync(dir);
       })();
       return stopped;
     },
     killSync: () => {
-      killProcsSync(procs);
+      killProcsSync(allProcs());
       if (!keep) removeDirSync(dir);
     },
   };

@@ -2,10 +2,13 @@
 // so the runtime's `fetch` init container downloads real files over real HTTP.
 //   node test/harness/model-server.ts --root examples/models --host 10.244.0.1 --port 0
 // prints `listening http://HOST:PORT` once ready. GET and HEAD only; paths never leave the root.
+// --bytes-per-second N sends bodies at about that rate and prints `sending PATH` when a body starts
+// (fault tests kill the server in the middle of a download).
 
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { Readable } from 'node:stream';
 import { resolve, sep } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -17,7 +20,22 @@ export interface ModelServer {
   close(): Promise<void>;
 }
 
-export async function startModelServer(opts: { root: string; host: string; port?: number }): Promise<ModelServer> {
+/** The file in chunks of at most `bytesPerSecond / 10`, one chunk per 100 ms. */
+async function* throttled(file: string, bytesPerSecond: number): AsyncGenerator<Buffer> {
+  const chunk = Math.max(1, Math.floor(bytesPerSecond / 10));
+  for await (const data of createReadStream(file, { highWaterMark: chunk }) as AsyncIterable<Buffer>) {
+    yield data;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+export async function startModelServer(opts: {
+  root: string;
+  host: string;
+  port?: number;
+  bytesPerSecond?: number;
+  onSend?: (path: string) => void;
+}): Promise<ModelServer> {
   const root = resolve(opts.root);
   const hits = new Map<string, number>();
   const server = createServer((req, res) => {
@@ -44,7 +62,10 @@ export async function startModelServer(opts: { root: string; host: string; port?
         hits.set(path, (hits.get(path) ?? 0) + 1);
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': st.size });
         if (req.method === 'HEAD') res.end();
-        else createReadStream(file).pipe(res);
+        else {
+          opts.onSend?.(path);
+          (opts.bytesPerSecond ? Readable.from(throttled(file, opts.bytesPerSecond)) : createReadStream(file)).pipe(res);
+        }
       } catch {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
       }
@@ -66,13 +87,24 @@ export async function startModelServer(opts: { root: string; host: string; port?
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
-    options: { root: { type: 'string' }, host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string', default: '0' } },
+    options: {
+      root: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      'bytes-per-second': { type: 'string' },
+    },
   });
   if (!values.root) {
     process.stderr.write('usage: model-server.ts --root DIR [--host H] [--port P]\n');
     process.exit(2);
   }
-  const s = await startModelServer({ root: values.root, host: values.host, port: Number(values.port) });
+  const rate = values['bytes-per-second'];
+  const s = await startModelServer({
+    root: values.root,
+    host: values.host,
+    port: Number(values.port),
+    ...(rate ? { bytesPerSecond: Number(rate), onSend: (path: string) => process.stdout.write(`sending ${path}\n`) } : {}),
+  });
   process.stdout.write(`listening ${s.url}\n`);
   const stop = () => void s.close().finally(() => process.exit(0));
   process.on('SIGTERM', stop);

@@ -1,0 +1,233 @@
+// Fault injection for the e2e fault tests, on the real node (we are root on it): the host PID and
+// memory cgroup of a pod's container, SIGKILL of that process, a lowered cgroup memory limit, and
+// the end of one inference worker thread through the Node.js inspector. Plus the shared pieces of
+// those tests: iris load through the Service, "settled on a version", history checks.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { CGROUP_ROOT, KUBEPODS } from '../harness/node.ts';
+import { waitFor } from '../harness/wait.ts';
+import { condition, getMd, type Clients } from '../integration/kube.ts';
+import { startLoad, type Load, type LoadResult } from './load.ts';
+
+export const IRIS_ROW = [6.3, 3.3, 6.0, 2.5];
+/** iris predicts class 2 for IRIS_ROW */
+export const IRIS_LABEL = 2;
+
+/** 50 predictions a second through `url`; each must be HTTP 200 with label 2. */
+export function startIrisLoad(url: string, opts: { rate?: number; maxSeconds?: number } = {}): Load {
+  return startLoad({
+    url,
+    body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: IRIS_ROW }] }),
+    rate: opts.rate ?? 50,
+    maxSeconds: opts.maxSeconds ?? 600,
+    check: (status, body) => {
+      if (status !== 200) return `HTTP ${status} ${body.slice(0, 200)}`;
+      const label = (JSON.parse(body) as { outputs: Array<{ name: string; data: number[] }> }).outputs.find((o) => o.name === 'label')
+        ?.data[0];
+      return Number(label) === IRIS_LABEL ? undefined : `wrong label ${label}`;
+    },
+    version: (body) => (JSON.parse(body) as { model_version?: string }).model_version,
+  });
+}
+
+export function describeLoad(r: LoadResult): string {
+  return `${r.sent} requests in ${r.seconds.toFixed(0)}s, ${r.ok} ok, ${r.failed} failed, by version ${JSON.stringify(r.byVersion)}${
+    r.failed > 0 ? `; failures: ${r.failures.slice(0, 5).join('; ')}` : ''
+  }`;
+}
+
+export async function modelPods(c: Clients, ns: string, name: string): Promise<V1Pod[]> {
+  return (await c.core.listNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/instance=${name}` })).items;
+}
+
+/**
+ * Serving `version` on `replicas` pods (no old pod left), no rollout under way, Ready unless
+ * `ready: false` (after a rollback Ready is False: the desired version is not served).
+ */
+export function settledOn(
+  c: Clients,
+  ns: string,
+  name: string,
+  version: string,
+  opts: { replicas?: number; ready?: boolean; timeoutMs?: number } = {},
+): Promise<ModelDeployment> {
+  const replicas = opts.replicas ?? 2;
+  return waitFor(
+    async () => {
+      const md = await getMd(c, ns, name);
+      const pods = await modelPods(c, ns, name);
+      const state = JSON.stringify({
+        ready: condition(md, 'Ready')?.status,
+        current: md.status?.currentVersion,
+        updating: md.status?.updatingVersion,
+        pods: pods.map(
+          (p) =>
+            `${p.metadata?.name} v${p.metadata?.labels?.['modelship.dev/model-version']} ${p.status?.phase}${p.metadata?.deletionTimestamp ? ' deleting' : ''}`,
+        ),
+      });
+      if ((opts.ready ?? true) && condition(md, 'Ready')?.status !== 'True') throw new Error(state);
+      if (md.status?.currentVersion !== version || md.status?.updatingVersion) throw new Error(state);
+      const ok =
+        pods.length === replicas &&
+        pods.every((p) => p.metadata?.labels?.['modelship.dev/model-version'] === version && !p.metadata?.deletionTimestamp);
+      if (!ok) throw new Error(state);
+      return md;
+    },
+    { timeoutMs: opts.timeoutMs ?? 240_000, intervalMs: 500, description: `${name} settled on version ${version}` },
+  );
+}
+
+/** Each rollout (template hash) appears once in status.history. */
+export function assertHistoryUnique(md: ModelDeployment): void {
+  const history = md.status?.history ?? [];
+  const hashes = history.map((h) => h.templateHash);
+  assert.equal(new Set(hashes).size, hashes.length, `duplicate history entries: ${JSON.stringify(history)}`);
+}
+
+export const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)}s`;
+
+// ---- the container's process on the host --------------------------------------------------------
+
+export interface HostContainer {
+  containerId: string;
+  /** the container's memory cgroup directory (cgroup v1, cgroupfs driver) */
+  memoryCgroup: string;
+  /** host PIDs in the container's cgroup; the runtime is one process (worker threads are threads) */
+  pids: number[];
+}
+
+function findDir(root: string, name: string, depth = 4): string | undefined {
+  if (depth < 0 || !existsSync(root)) return undefined;
+  for (const e of readdirSync(root, { withFileTypes: true })) {
+    if (!e.isDirectory()) continue;
+    if (e.name === name) return join(root, e.name);
+    const found = findDir(join(root, e.name), name, depth - 1);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/** The running `container` of `pod` as the host sees it (containerd: its cgroup, its PIDs). */
+export function hostContainer(pod: V1Pod, container: string): HostContainer {
+  const status = pod.status?.containerStatuses?.find((s) => s.name === container);
+  const containerId = status?.containerID?.replace(/^containerd:\/\//, '');
+  if (!containerId || !status?.state?.running) throw new Error(`container ${container} of ${pod.metadata?.name} is not running`);
+  const memoryCgroup = findDir(join(CGROUP_ROOT, 'memory', KUBEPODS), containerId);
+  if (!memoryCgroup) throw new Error(`no memory cgroup for container ${containerId}`);
+  const pids = readFileSync(join(memoryCgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+  if (pids.length === 0) throw new Error(`no process in ${memoryCgroup}`);
+  return { containerId, memoryCgroup, pids };
+}
+
+/** Caps the container's memory (cgroup v1 memory.limit_in_bytes) at its current usage + `headroomBytes`. */
+export function squeezeMemory(hc: HostContainer, headroomBytes: number): { usage: number; limit: number } {
+  const usage = Number(readFileSync(join(hc.memoryCgroup, 'memory.usage_in_bytes'), 'utf8').trim());
+  const limit = usage + headroomBytes;
+  writeFileSync(join(hc.memoryCgroup, 'memory.limit_in_bytes'), String(limit));
+  return { usage, limit };
+}
+
+/**
+ * Ends one inference worker thread of the Node.js process `pid` (the runtime in a pod), from the
+ * host: SIGUSR1 opens the process's inspector on 127.0.0.1:9229 inside the pod's network
+ * namespace; a small client run there (nsenter) attaches to the first worker thread and evaluates
+ * `process.exit(70)` in it, which ends that thread only, as a crash of its JavaScript would.
+ * Resolves with the client's report (the worker's title).
+ */
+export async function exitWorkerThread(pid: number): Promise<string> {
+  process.kill(pid, 'SIGUSR1');
+  const script = new URL('./inspector-exit-worker.ts', import.meta.url).pathname;
+  return new Promise((resolve, reject) => {
+    execFile(
+      'nsenter',
+      [`--net=/proc/${pid}/ns/net`, '--', process.execPath, script],
+      { encoding: 'utf8', timeout: 30_000 },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`exiting a worker thread of pid ${pid}: ${stderr || err.message}`));
+        else resolve(stdout.trim());
+      },
+    );
+  });
+}
+
+// ---- big binary V2 requests ----------------------------------------------------------------------
+
+/** A V2 binary request body for iris with `rows` copies of IRIS_ROW (16 bytes a row), binary outputs. */
+export function irisBinaryBody(rows: number): { body: Buffer; headerLength: number } {
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'input', datatype: 'FP32', shape: [rows, 4], parameters: { binary_data_size: rows * 16 } }],
+      parameters: { binary_data_output: true },
+    }),
+  );
+  const data = new Float32Array(rows * 4);
+  for (let i = 0; i < rows; i++) data.set(IRIS_ROW, i * 4);
+  return { body: Buffer.concat([header, Buffer.from(data.buffer)]), headerLength: header.length };
+}
+
+/** Checks a binary V2 iris answer for `rows` rows: every label IRIS_LABEL, probabilities summing to 1. */
+export function checkIrisBinaryAnswer(body: Buffer, headerLength: number, rows: number): string | undefined {
+  const header = JSON.parse(body.subarray(0, headerLength).toString('utf8')) as {
+    outputs: Array<{ name: string; datatype: string; shape: number[]; parameters?: { binary_data_size?: number } }>;
+  };
+  let offset = headerLength;
+  for (const o of header.outputs) {
+    const size = o.parameters?.binary_data_size ?? 0;
+    const bytes = body.subarray(offset, offset + size);
+    offset += size;
+    if (o.name === 'label') {
+      if (o.datatype !== 'INT64' || size !== rows * 8) return `label: ${o.datatype} ${size} bytes`;
+      const labels = new BigInt64Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + size));
+      for (let i = 0; i < rows; i += 997) if (labels[i] !== BigInt(IRIS_LABEL)) return `label[${i}] = ${labels[i]}`;
+      if (labels[rows - 1] !== BigInt(IRIS_LABEL)) return `last label ${labels[rows - 1]}`;
+    } else if (o.name === 'probabilities') {
+      if (size !== rows * 12) return `probabilities: ${size} bytes`;
+      const p = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + size));
+      for (let i = 0; i < rows; i += 997) {
+        const sum = p[i * 3]! + p[i * 3 + 1]! + p[i * 3 + 2]!;
+        if (Math.abs(sum - 1) > 1e-3) return `probabilities of row ${i} sum to ${sum}`;
+      }
+    }
+  }
+  if (offset !== body.length) return `${body.length - offset} bytes after the outputs`;
+  return undefined;
+}
+
+export interface BinaryReply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** POSTs a binary V2 body on a fresh connection; rejects on a network error (reset, refused). */
+export function postBinary(url: string, body: Buffer, headerLength: number, timeoutMs = 60_000): Promise<BinaryReply> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: 'POST',
+        agent: false,
+        timeout: timeoutMs,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'content-length': body.length,
+          'inference-header-content-length': headerLength,
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`POST ${url}: timeout`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
