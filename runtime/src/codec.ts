@@ -6,6 +6,12 @@
 import { fromHalf, toHalf, type DatatypeInfo, type NumericArray, type Tensor, type TensorValues } from './datatypes.ts';
 import { badRequest, HttpError } from './errors.ts';
 
+/**
+ * Deepest array nesting accepted in tensor data. ONNX models in practice have rank <= 8; the cap
+ * keeps the recursive walkers far from the stack limit whatever the body holds.
+ */
+export const MAX_NESTING_DEPTH = 64;
+
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (typeof v === 'string') return `a string (${JSON.stringify(v.length > 24 ? `${v.slice(0, 24)}...` : v)})`;
@@ -19,8 +25,9 @@ function describe(v: unknown): string {
 function expectation(info: DatatypeInfo): string {
   switch (info.kind) {
     case 'float':
-    case 'fp16':
       return `a finite number for ${info.v2}`;
+    case 'fp16':
+      return `a finite number in [${info.min}, ${info.max}] for ${info.v2}`;
     case 'int':
     case 'bigint':
       return `an integer in [${info.min}, ${info.max}] for ${info.v2}`;
@@ -31,15 +38,23 @@ function expectation(info: DatatypeInfo): string {
   }
 }
 
-/** Count the leaves of (possibly nested) JSON array data. */
-function countLeaves(data: unknown[]): number {
+function tooDeep(tensorName: string): HttpError {
+  return badRequest(`input "${tensorName}": arrays are nested deeper than the limit of ${MAX_NESTING_DEPTH} levels`);
+}
+
+/** Count the leaves of (possibly nested) JSON array data; 400 past MAX_NESTING_DEPTH. */
+function countLeaves(tensorName: string, data: unknown[], depth: number): number {
+  if (depth > MAX_NESTING_DEPTH) throw tooDeep(tensorName);
   let n = 0;
   for (let i = 0; i < data.length; i++) {
     const v = data[i];
-    n += Array.isArray(v) ? countLeaves(v) : 1;
+    n += Array.isArray(v) ? countLeaves(tensorName, v, depth + 1) : 1;
   }
   return n;
 }
+
+// String.prototype.isWellFormed is ES2024 (Node >= 20); the project's lib is es2023
+const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed();
 
 /** Element writer for one datatype: stores v at out[i] or throws a 400. */
 type Writer = (out: TensorValues, i: number, v: unknown) => void;
@@ -50,9 +65,19 @@ function writerFor(info: DatatypeInfo, tensorName: string): Writer {
   };
   switch (info.kind) {
     case 'float':
+      if (info.ort === 'float32') {
+        // beyond the float32 range a Float32Array stores Infinity; Math.fround says exactly what rounds to a finite float
+        return (out, i, v) => {
+          if (typeof v !== 'number' || !Number.isFinite(v)) fail(i, v);
+          if (!Number.isFinite(Math.fround(v as number))) {
+            throw badRequest(`input "${tensorName}": element ${i} is ${describe(v)}, outside the FP32 range [${info.min}, ${info.max}]`);
+          }
+          (out as Float32Array)[i] = v as number;
+        };
+      }
       return (out, i, v) => {
         if (typeof v !== 'number' || !Number.isFinite(v)) fail(i, v);
-        (out as Float32Array)[i] = v as number;
+        (out as Float64Array)[i] = v as number;
       };
     case 'fp16':
       return (out, i, v) => {
@@ -76,13 +101,20 @@ function writerFor(info: DatatypeInfo, tensorName: string): Writer {
         else fail(i, v);
       };
     case 'string':
+      // a lone surrogate (JSON "\ud800") has no UTF-8 form: the model would see U+FFFD instead
       return (out, i, v) => {
         if (typeof v !== 'string') fail(i, v);
+        if (!isWellFormed(v as string)) {
+          throw badRequest(
+            `input "${tensorName}": element ${i} is a string with a lone UTF-16 surrogate (an escape like "\\ud800" without its pair), which has no UTF-8 form for BYTES`,
+          );
+        }
         (out as string[])[i] = v as string;
       };
   }
 }
 
+/** Writes the leaves in row-major order; the caller has bounded the depth (countLeaves / nestedDims). */
 function fillFlat(data: unknown[], out: TensorValues, write: Writer, start: number): number {
   let idx = start;
   for (let i = 0; i < data.length; i++) {
@@ -93,21 +125,27 @@ function fillFlat(data: unknown[], out: TensorValues, write: Writer, start: numb
   return idx;
 }
 
+/** Number of elements of a shape (Infinity-safe: a huge shape gives a huge number, never NaN for valid dims). */
 export function product(shape: readonly number[]): number {
   let n = 1;
   for (const d of shape) n *= d;
   return n;
 }
 
+function shapeText(shape: readonly number[]): string {
+  return `[${shape.join(',')}]`;
+}
+
 /**
  * V2 `data`: flat or nested arrays in row-major order; the element count must equal product(shape).
+ * The leaves are counted before anything is allocated, so the allocation is bounded by the body.
  */
 export function decodeJsonData(tensorName: string, info: DatatypeInfo, data: unknown, shape: readonly number[]): TensorValues {
   if (!Array.isArray(data)) throw badRequest(`input "${tensorName}": "data" must be an array, got ${describe(data)}`);
   const expected = product(shape);
-  const count = countLeaves(data);
+  const count = countLeaves(tensorName, data, 1);
   if (count !== expected) {
-    throw badRequest(`input "${tensorName}": data has ${count} elements but shape [${shape.join(',')}] needs ${expected}`);
+    throw badRequest(`input "${tensorName}": data has ${count} elements but shape ${shapeText(shape)} needs ${expected}`);
   }
   const out = info.create(count);
   fillFlat(data, out, writerFor(info, tensorName), 0);
@@ -115,25 +153,24 @@ export function decodeJsonData(tensorName: string, info: DatatypeInfo, data: unk
 }
 
 /**
- * TF-Serving style nested value (no shape given): the shape is read from the nesting, which must
- * be rectangular. A scalar has shape [].
+ * The dims of a TF-Serving nested value, read from the first element at each level, and checked
+ * to be rectangular everywhere. Nothing is allocated: the returned element count is the number of
+ * leaves actually present in the request.
  */
-export function decodeNested(tensorName: string, info: DatatypeInfo, value: unknown): { dims: number[]; data: TensorValues } {
+function nestedDims(tensorName: string, value: unknown): { dims: number[]; count: number } {
   const dims: number[] = [];
   let v: unknown = value;
   while (Array.isArray(v)) {
+    if (dims.length === MAX_NESTING_DEPTH) throw tooDeep(tensorName);
     dims.push(v.length);
     v = v[0];
   }
-  const count = product(dims);
-  const out = info.create(count);
-  const write = writerFor(info, tensorName);
-  let idx = 0;
-  const walk = (node: unknown, depth: number, path: string): void => {
+  let count = 0;
+  const check = (node: unknown, depth: number, path: string): void => {
     if (depth === dims.length) {
       if (Array.isArray(node))
         throw badRequest(`input "${tensorName}": ragged nesting at ${path || 'top level'}: expected a value, got an array`);
-      write(out, idx++, node);
+      count++;
       return;
     }
     if (!Array.isArray(node) || node.length !== dims[depth]) {
@@ -141,39 +178,72 @@ export function decodeNested(tensorName: string, info: DatatypeInfo, value: unkn
         `input "${tensorName}": ragged nesting at ${path || 'top level'}: expected an array of ${dims[depth]}, got ${Array.isArray(node) ? `an array of ${node.length}` : describe(node)}`,
       );
     }
-    for (let i = 0; i < node.length; i++) walk(node[i], depth + 1, `${path}[${i}]`);
+    for (let i = 0; i < node.length; i++) check(node[i], depth + 1, `${path}[${i}]`);
   };
-  walk(value, 0, '');
+  check(value, 0, '');
+  return { dims, count };
+}
+
+/**
+ * TF-Serving style nested value (no shape given): the shape is read from the nesting, which must
+ * be rectangular. A scalar has shape []. The nesting is validated before the tensor is allocated.
+ */
+export function decodeNested(tensorName: string, info: DatatypeInfo, value: unknown): { dims: number[]; data: TensorValues } {
+  const { dims, count } = nestedDims(tensorName, value);
+  const out = info.create(count);
+  const write = writerFor(info, tensorName);
+  if (Array.isArray(value)) fillFlat(value, out, write, 0);
+  else write(out, 0, value);
   return { dims, data: out };
+}
+
+/** BYTES in the binary extension: a 4-byte little-endian length, then that many UTF-8 bytes, per element. */
+function decodeBinaryStrings(tensorName: string, bytes: Uint8Array, shape: readonly number[]): string[] {
+  const count = product(shape);
+  // every element takes at least its 4-byte length prefix: check before allocating count slots
+  if (count * 4 > bytes.length) {
+    throw badRequest(
+      `input "${tensorName}": shape ${shapeText(shape)} has ${count} BYTES elements, which need at least ${count} x 4 bytes of length prefixes, but binary_data_size is ${bytes.length}`,
+    );
+  }
+  const out: string[] = new Array<string>(count);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const dec = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  let off = 0;
+  for (let i = 0; i < count; i++) {
+    if (off + 4 > bytes.length)
+      throw badRequest(`input "${tensorName}": binary BYTES data ends inside element ${i} (needs ${count} length-prefixed elements)`);
+    const len = view.getUint32(off, true);
+    off += 4;
+    if (len > bytes.length - off)
+      throw badRequest(`input "${tensorName}": binary BYTES element ${i} claims ${len} bytes but only ${bytes.length - off} remain`);
+    try {
+      out[i] = dec.decode(bytes.subarray(off, off + len));
+    } catch {
+      throw badRequest(`input "${tensorName}": binary BYTES element ${i} is not valid UTF-8`);
+    }
+    off += len;
+  }
+  if (off !== bytes.length)
+    throw badRequest(`input "${tensorName}": binary BYTES data has ${bytes.length - off} bytes left over after ${count} elements`);
+  return out;
 }
 
 /** Binary tensor extension: raw little-endian bytes (BYTES: 4-byte length + bytes per element). */
 export function decodeBinaryData(tensorName: string, info: DatatypeInfo, bytes: Uint8Array, shape: readonly number[]): TensorValues {
+  if (info.kind === 'string') return decodeBinaryStrings(tensorName, bytes, shape);
   const count = product(shape);
-  if (info.kind === 'string') {
-    const out: string[] = new Array<string>(count);
-    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    let off = 0;
-    const dec = new TextDecoder('utf-8', { fatal: false });
-    for (let i = 0; i < count; i++) {
-      if (off + 4 > bytes.length)
-        throw badRequest(`input "${tensorName}": binary BYTES data ends inside element ${i} (needs ${count} length-prefixed elements)`);
-      const len = view.getUint32(off, true);
-      off += 4;
-      if (off + len > bytes.length)
-        throw badRequest(`input "${tensorName}": binary BYTES element ${i} claims ${len} bytes but only ${bytes.length - off} remain`);
-      out[i] = dec.decode(bytes.subarray(off, off + len));
-      off += len;
-    }
-    if (off !== bytes.length)
-      throw badRequest(`input "${tensorName}": binary BYTES data has ${bytes.length - off} bytes left over after ${count} elements`);
-    return out;
-  }
   const need = count * info.bytes;
   if (bytes.length !== need) {
     throw badRequest(
-      `input "${tensorName}": binary_data_size is ${bytes.length} bytes but shape [${shape.join(',')}] of ${info.v2} needs ${count} x ${info.bytes} = ${need} bytes`,
+      `input "${tensorName}": binary_data_size is ${bytes.length} bytes but shape ${shapeText(shape)} of ${info.v2} needs ${count} x ${info.bytes} = ${need} bytes`,
     );
+  }
+  if (info.kind === 'bool') {
+    for (let i = 0; i < bytes.length; i++) {
+      const b = bytes[i] as number;
+      if (b > 1) throw badRequest(`input "${tensorName}": binary BOOL element ${i} is byte ${b}, expected 0 or 1`);
+    }
   }
   const out = info.create(count) as NumericArray;
   new Uint8Array(out.buffer, out.byteOffset, out.byteLength).set(bytes);
@@ -181,10 +251,8 @@ export function decodeBinaryData(tensorName: string, info: DatatypeInfo, bytes: 
 }
 
 function outOfRange(name: string, v: bigint): HttpError {
-  return new HttpError(
-    500,
-    `output "${name}" value ${v} is outside the JSON safe integer range; request it with the binary data extension`,
-  );
+  // the client chose JSON for this output and can fix it by asking for binary: a 400, not a server fault
+  return badRequest(`output "${name}" value ${v} is outside the JSON safe integer range; request it with the binary data extension`);
 }
 
 /** One element as JSON text. */

@@ -45,6 +45,8 @@ export interface DatatypeInfo {
 }
 
 const MAX_SAFE = Number.MAX_SAFE_INTEGER;
+/** Largest finite float32 (FLT_MAX): JSON numbers beyond it would become Infinity in a Float32Array. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
 
 const table: DatatypeInfo[] = [
   { v2: 'BOOL', ort: 'bool', bytes: 1, kind: 'bool', min: 0, max: 1, create: (n) => new Uint8Array(n) },
@@ -57,8 +59,16 @@ const table: DatatypeInfo[] = [
   { v2: 'UINT64', ort: 'uint64', bytes: 8, kind: 'bigint', min: 0, max: MAX_SAFE, create: (n) => new BigUint64Array(n) },
   { v2: 'INT64', ort: 'int64', bytes: 8, kind: 'bigint', min: -MAX_SAFE, max: MAX_SAFE, create: (n) => new BigInt64Array(n) },
   { v2: 'FP16', ort: 'float16', bytes: 2, kind: 'fp16', min: -65504, max: 65504, create: (n) => new Uint16Array(n) },
-  { v2: 'FP32', ort: 'float32', bytes: 4, kind: 'float', min: -Infinity, max: Infinity, create: (n) => new Float32Array(n) },
-  { v2: 'FP64', ort: 'float64', bytes: 8, kind: 'float', min: -Infinity, max: Infinity, create: (n) => new Float64Array(n) },
+  { v2: 'FP32', ort: 'float32', bytes: 4, kind: 'float', min: -FLOAT32_MAX, max: FLOAT32_MAX, create: (n) => new Float32Array(n) },
+  {
+    v2: 'FP64',
+    ort: 'float64',
+    bytes: 8,
+    kind: 'float',
+    min: -Number.MAX_VALUE,
+    max: Number.MAX_VALUE,
+    create: (n) => new Float64Array(n),
+  },
   { v2: 'BYTES', ort: 'string', bytes: 0, kind: 'string', min: 0, max: 0, create: (n) => new Array<string>(n).fill('') },
 ];
 
