@@ -9,6 +9,7 @@ import type { Logger } from './logger.ts';
 import type { Metrics } from './metrics.ts';
 import { v2Metadata } from './model.ts';
 import { openApiDocument } from './openapi.ts';
+import { malformedSegment } from './routes.ts';
 import type { ServerState } from './state.ts';
 
 export const SERVER_NAME = 'modelship';
@@ -30,6 +31,16 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((_req, res, next) => {
     if (state.closing) res.setHeader('Connection', 'close');
     next();
+  });
+  // before routing: express would fail to decode the parameter and reach the error handler
+  app.use((req, res, next) => {
+    const bad = malformedSegment(req.path);
+    if (bad === undefined) {
+      next();
+      return;
+    }
+    const shown = bad.length > 64 ? `${bad.slice(0, 64)}...` : bad;
+    res.status(400).json({ error: `malformed percent-escape in the path segment "${shown}" (not UTF-8 percent-encoding)` });
   });
 
   // open: kubelet and Prometheus do not carry the API key
@@ -108,6 +119,12 @@ export function createApp(deps: AppDeps): express.Express {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     if (err instanceof HttpError) {
       res.status(err.status).json({ error: err.message });
+      return;
+    }
+    // express/router client errors (e.g. a parameter that fails to decode) carry a 4xx status
+    const status = (err as { status?: unknown } | null)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
+      res.status(status).json({ error: errorMessage(err) });
       return;
     }
     deps.log.error('request failed', { error: errorMessage(err) });

@@ -12,21 +12,36 @@ export interface InferenceRoute {
 const V2 = /^\/v2\/models\/([^/]+)(?:\/versions\/([^/]+))?\/infer$/;
 const V1 = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+))?:predict$/;
 
-function decode(s: string | undefined): string | undefined {
-  if (s === undefined) return undefined;
+/** Decoded path segment, or null when its percent-escapes are not valid UTF-8 percent-encoding. */
+function decode(s: string): string | null {
   try {
     return decodeURIComponent(s);
   } catch {
-    return s;
+    return null;
   }
 }
 
+/**
+ * The first path segment whose percent-escapes do not decode (e.g. "%E0%A4%A"), or undefined.
+ * Such a path is a 400 (app.ts), never a 500 or a lookup of the raw text.
+ */
+export function malformedSegment(path: string): string | undefined {
+  if (!path.includes('%')) return undefined;
+  for (const seg of path.split('/')) if (decode(seg) === null) return seg;
+  return undefined;
+}
+
+/**
+ * The hot-path route of a POST URL. A path with a malformed percent-escape is not matched: it
+ * goes to express, whose first middleware answers 400.
+ */
 export function matchInference(url: string): InferenceRoute | undefined {
   const q = url.indexOf('?');
   const path = q === -1 ? url : url.slice(0, q);
-  let m = V2.exec(path);
-  if (m) return { protocol: 'v2', model: decode(m[1]) as string, version: decode(m[2]) };
-  m = V1.exec(path);
-  if (m) return { protocol: 'v1', model: decode(m[1]) as string, version: decode(m[2]) };
-  return undefined;
+  const m = V2.exec(path) ?? V1.exec(path);
+  if (!m) return undefined;
+  const model = decode(m[1] as string);
+  const version = m[2] === undefined ? undefined : decode(m[2]);
+  if (model === null || version === null) return undefined;
+  return { protocol: path.startsWith('/v2/') ? 'v2' : 'v1', model, version };
 }

@@ -7,7 +7,7 @@ import type { Tensor } from './datatypes.ts';
 import { badRequest, HttpError } from './errors.ts';
 import type { ModelSpec } from './model.ts';
 import { allOutputs, checkShape, finishInputs, inputSpec, type InferRequest } from './request.ts';
-import { parseJson } from './v2.ts';
+import { parseJsonBody } from './v2.ts';
 
 export type V1Format = 'instances' | 'inputs';
 
@@ -16,7 +16,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 }
 
 export function parseV1Request(model: ModelSpec, body: Buffer): { req: InferRequest; format: V1Format } {
-  const doc = parseJson(body.toString('utf8'));
+  const doc = parseJsonBody(body);
   if (!isObject(doc)) throw badRequest('the request body must be a JSON object with "instances" or "inputs"');
   const hasInstances = doc['instances'] !== undefined;
   const hasInputs = doc['inputs'] !== undefined;
@@ -40,7 +40,8 @@ export function parseV1Request(model: ModelSpec, body: Buffer): { req: InferRequ
       for (const name of names) {
         inputSpec(model, name);
         const column = (instances as Record<string, unknown>[]).map((inst, i) => {
-          if (!(name in inst)) throw badRequest(`instance ${i} has no input "${name}" (every instance needs the same named inputs)`);
+          if (!Object.hasOwn(inst, name))
+            throw badRequest(`instance ${i} has no input "${name}" (every instance needs the same named inputs)`);
           return inst[name];
         });
         add(name, column);

@@ -2,6 +2,7 @@
  * Open Inference Protocol (V2) request parsing and response encoding, JSON and the binary
  * tensor data extension (Inference-Header-Content-Length).
  */
+import { isUtf8 } from 'node:buffer';
 import { binaryBytes, decodeBinaryData, decodeJsonData, jsonArray } from './codec.ts';
 import type { Tensor } from './datatypes.ts';
 import { badRequest } from './errors.ts';
@@ -35,6 +36,20 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/** JSON text of a request body (RFC 8259: UTF-8); invalid UTF-8 is a 400, not silently replaced. */
+export function parseJsonBody(body: Buffer, end = body.length): unknown {
+  const bytes = end === body.length ? body : body.subarray(0, end);
+  if (!isUtf8(bytes)) throw badRequest('malformed JSON: the body is not valid UTF-8');
+  return parseJson(bytes.toString('utf8'));
+}
+
+/** An optional boolean parameter: absent -> undefined, anything but true/false -> 400. */
+function boolParam(params: Record<string, unknown> | undefined, key: string, where: string): boolean | undefined {
+  const v = params?.[key];
+  if (v === undefined || typeof v === 'boolean') return v;
+  throw badRequest(`${where}: parameter "${key}" must be true or false, got ${JSON.stringify(v)}`);
+}
+
 /**
  * Parse a V2 infer body. `headerLength` is the Inference-Header-Content-Length header (raw
  * string) when present: the JSON is body[0, headerLength) and the rest is binary tensor data.
@@ -48,13 +63,13 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
     if (jsonEnd > body.length)
       throw badRequest(`Inference-Header-Content-Length ${jsonEnd} is larger than the request body (${body.length} bytes)`);
   }
-  const doc = parseJson(body.toString('utf8', 0, jsonEnd));
+  const doc = parseJsonBody(body, jsonEnd);
   if (!isObject(doc)) throw badRequest('the request body must be a JSON object with an "inputs" array');
   const { id, inputs, outputs, parameters } = doc;
   if (id !== undefined && typeof id !== 'string') throw badRequest('"id" must be a string');
   if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest('"inputs" must be a non-empty array');
   if (parameters !== undefined && !isObject(parameters)) throw badRequest('"parameters" must be an object');
-  const binaryDefault = parameters?.['binary_data_output'] === true;
+  const binaryDefault = boolParam(parameters, 'binary_data_output', 'request') ?? false;
 
   let offset = jsonEnd;
   const tensors = new Map<string, Tensor>();
@@ -70,7 +85,8 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
     const shape = parseShape(spec.name, input['shape']);
     checkShape(spec, shape);
     const params = input['parameters'];
-    const binarySize = isObject(params) ? params['binary_data_size'] : undefined;
+    if (params !== undefined && !isObject(params)) throw badRequest(`input "${spec.name}": "parameters" must be an object`);
+    const binarySize = params?.['binary_data_size'];
     let data;
     if (binarySize !== undefined) {
       if (typeof binarySize !== 'number' || !Number.isSafeInteger(binarySize) || binarySize < 0) {
@@ -103,7 +119,8 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
   if (outputs === undefined) {
     requested = allOutputs(model, binaryDefault);
   } else {
-    if (!Array.isArray(outputs)) throw badRequest('"outputs" must be an array');
+    if (!Array.isArray(outputs) || outputs.length === 0)
+      throw badRequest('"outputs" must be a non-empty array of {"name": ...} (leave it out to get every output)');
     requested = [];
     const seen = new Set<string>();
     for (const o of outputs) {
@@ -112,8 +129,8 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
       if (seen.has(spec.name)) throw badRequest(`output "${spec.name}" is requested more than once`);
       seen.add(spec.name);
       const p = o['parameters'];
-      const b = isObject(p) && typeof p['binary_data'] === 'boolean' ? (p['binary_data'] as boolean) : binaryDefault;
-      requested.push({ spec, binary: b });
+      if (p !== undefined && !isObject(p)) throw badRequest(`output "${spec.name}": "parameters" must be an object`);
+      requested.push({ spec, binary: boolParam(p, 'binary_data', `output "${spec.name}"`) ?? binaryDefault });
     }
   }
   return { id, inputs: tensors, outputs: requested, rows };

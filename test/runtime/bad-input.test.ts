@@ -268,6 +268,73 @@ test('a client that disconnects mid-body is counted as 499 and leaves nothing in
   assert.match(text, /modelship_inflight_requests\{model="iris",version="1"\} 0/);
 });
 
+test('malformed percent-escapes in the path -> 400, on every route (issue 9)', async () => {
+  for (const [method, path] of [
+    ['GET', '/v2/models/%E0%A4%A'],
+    ['GET', '/v2/models/%E0%A4%A/ready'],
+    ['GET', '/v2/models/iris/versions/%E0%A4%A'],
+    ['GET', '/v2/models/iris/versions/%E0%A4%A/ready'],
+    ['GET', '/v1/models/%E0%A4%A'],
+    ['GET', '/v1/models/%E0%A4%A/metadata'],
+    ['GET', '/v1/models/iris/versions/%C0%80'],
+    ['POST', '/v2/models/%E0%A4%A/infer'],
+    ['POST', '/v2/models/iris/versions/%ZZ/infer'],
+    ['POST', '/v1/models/%E0%A4%A:predict'],
+    ['POST', '/v1/models/iris/versions/%:predict'],
+    ['GET', '/v2/models/%E0%A4%A/infer'],
+    ['GET', '/nowhere/%FF'],
+  ] as const) {
+    const r = await request(`${iris.url}${path}`, method === 'POST' ? { body: JSON.stringify(irisInput()) } : {});
+    assertError(r, 400, /malformed percent-escape in the path segment "%/);
+  }
+  // a well-formed escape still resolves, and a malformed one in the query is ignored
+  assertError(await request(`${iris.url}/v2/models/ir%69s%2Fx`), 404, /model "iris\/x" does not exist/);
+  assert.equal((await request(`${iris.url}/v2/models/ir%69s?x=%E0%A4%A`)).status, 200);
+  assert.equal((await post(`${infer(iris)}?x=%E0%A4%A`, irisInput())).status, 200);
+});
+
+test('nesting 100k deep (V1 and V2) -> 400 naming the limit, no stack overflow (issue 9)', async () => {
+  const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
+  const limit = /arrays are nested deeper than the limit of 64 levels/;
+  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"instances":${deep}}`), 400, limit);
+  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"inputs":{"matrix":${deep}}}`), 400, limit);
+  assertError(
+    await post(infer(fixed, 'fixed-shape'), `{"inputs":[{"name":"matrix","shape":[3,4],"datatype":"FP32","data":${deep}}]}`),
+    400,
+    limit,
+  );
+  // deep JSON outside any tensor is parsed (V8's JSON.parse is not recursive) and then refused for what it is
+  assertError(await post(infer(fixed, 'fixed-shape'), `{"id":${deep},"inputs":[]}`), 400, /"id" must be a string/);
+});
+
+test('invalid UTF-8 in a JSON body -> 400, not silently replaced (issue 9)', async () => {
+  const body = Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xc3, 0x28]), Buffer.from(`",${JSON.stringify(irisInput()).slice(1)}`)]);
+  assertError(await request(infer(iris), { body }), 400, /malformed JSON: the body is not valid UTF-8/);
+  assertError(await request(`${iris.url}/v1/models/iris:predict`, { body: Buffer.from([0x7b, 0xff, 0x7d]) }), 400, /not valid UTF-8/);
+});
+
+test('V2 hostile parameters, header lengths and outputs -> 400 (issue 9)', async () => {
+  const good = binaryRequest([{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }]);
+  for (const hl of ['-1', '1e2', ' ', String(2 ** 64)]) {
+    assertError(
+      await request(infer(iris), { body: good.body, headers: { ...good.headers, 'inference-header-content-length': hl } }),
+      400,
+      /Inference-Header-Content-Length/,
+    );
+  }
+  assertError(await post(infer(iris), { ...irisInput(), outputs: [] }), 400, /"outputs" must be a non-empty array/);
+  assertError(
+    await post(infer(iris), { ...irisInput(), parameters: { binary_data_output: 'true' } }),
+    400,
+    /parameter "binary_data_output" must be true or false/,
+  );
+  assertError(
+    await post(infer(iris), irisInput({ shape: [2 ** 53 - 1, 4] })),
+    400,
+    /data has 4 elements but shape \[9007199254740991,4\] needs/,
+  );
+});
+
 test('the process keeps serving after all of the above', async () => {
   for (const s of [iris, two, fixed]) {
     assert.equal(s.proc.exitCode, null);

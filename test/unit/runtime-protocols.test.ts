@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HttpError } from '../../runtime/src/errors.ts';
 import { buildModelSpec, v2Metadata } from '../../runtime/src/model.ts';
-import { matchInference } from '../../runtime/src/routes.ts';
+import { malformedSegment, matchInference } from '../../runtime/src/routes.ts';
 import { encodeV1Response, parseV1Request } from '../../runtime/src/v1.ts';
 import { encodeV2Response, parseV2Request, v2ResponsePrefix } from '../../runtime/src/v2.ts';
 
@@ -133,7 +133,7 @@ test('V2 request errors', () => {
   );
   assert.match(
     err(() => parseV2Request(iris, j({ inputs: [ok], outputs: 'label' }), undefined)),
-    /"outputs" must be an array/,
+    /"outputs" must be a non-empty array/,
   );
   assert.match(
     err(() =>
@@ -269,4 +269,133 @@ test('hot-path route matching', () => {
   assert.equal(matchInference('/v2/models/iris'), undefined);
   assert.equal(matchInference('/v2/models/iris/infer/x'), undefined);
   assert.equal(matchInference('/v1/models/iris:classify'), undefined);
+});
+
+test('hot-path route matching: a malformed percent-escape is not matched (express answers 400)', () => {
+  for (const url of [
+    '/v2/models/%E0%A4%A/infer',
+    '/v2/models/iris/versions/%E0%A4%A/infer',
+    '/v1/models/%E0%A4%A:predict',
+    '/v1/models/iris/versions/%ZZ:predict',
+    '/v2/models/%/infer',
+  ]) {
+    assert.equal(matchInference(url), undefined, url);
+  }
+  assert.equal(malformedSegment('/v2/models/%E0%A4%A/ready'), '%E0%A4%A');
+  assert.equal(malformedSegment('/v1/models/ok/versions/%C0%80'), '%C0%80');
+  assert.equal(malformedSegment('/v2/models/my%20m'), undefined);
+  assert.equal(malformedSegment('/v2/health/ready'), undefined);
+});
+
+test('V2 request: hostile headers, parameters, outputs and bodies are 400s', () => {
+  const ok = { name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] };
+  const body = j({ inputs: [ok] });
+  for (const hl of ['-1', '1e3', '0x10', '', 'abc', '12, 12', String(2 ** 64), String(body.length + 1)]) {
+    assert.match(
+      err(() => parseV2Request(iris, body, hl)),
+      /Inference-Header-Content-Length/,
+      hl,
+    );
+  }
+  assert.match(
+    err(() => parseV2Request(iris, body, '0')),
+    /malformed JSON/,
+  );
+  // a header length that cuts the JSON, with the rest taken as unclaimed binary data
+  assert.match(
+    err(() => parseV2Request(iris, body, String(body.length - 1))),
+    /malformed JSON/,
+  );
+  // invalid UTF-8 in the JSON is refused, not replaced
+  const latin1 = Buffer.concat([Buffer.from('{"id":"'), Buffer.from([0xe9]), Buffer.from(`","inputs":${JSON.stringify([ok])}}`)]);
+  assert.match(
+    err(() => parseV2Request(iris, latin1, undefined)),
+    /the body is not valid UTF-8/,
+  );
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [ok], outputs: [] }), undefined)),
+    /"outputs" must be a non-empty array/,
+  );
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [ok], parameters: { binary_data_output: 'yes' } }), undefined)),
+    /request: parameter "binary_data_output" must be true or false, got "yes"/,
+  );
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [ok], outputs: [{ name: 'label', parameters: { binary_data: 1 } }] }), undefined)),
+    /output "label": parameter "binary_data" must be true or false, got 1/,
+  );
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [ok], outputs: [{ name: 'label', parameters: [] }] }), undefined)),
+    /output "label": "parameters" must be an object/,
+  );
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [{ ...ok, parameters: 'x' }] }), undefined)),
+    /input "input": "parameters" must be an object/,
+  );
+  for (const size of [-1, 1e300, 1.5, '8']) {
+    const h = j({ inputs: [{ ...ok, data: undefined, parameters: { binary_data_size: size } }] });
+    assert.match(
+      err(() => parseV2Request(iris, Buffer.concat([h, Buffer.alloc(16)]), String(h.length))),
+      /input "input": binary_data_size must be a non-negative integer/,
+    );
+  }
+  // more outputs than the model has: the first duplicate is named
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [ok], outputs: new Array(1000).fill({ name: 'label' }) }), undefined)),
+    /output "label" is requested more than once/,
+  );
+  // a huge shape with JSON data and with binary data
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [{ ...ok, shape: [2 ** 53 - 1, 4] }] }), undefined)),
+    /data has 4 elements but shape/,
+  );
+  const header = j({ inputs: [{ name: 'input', shape: [1e15, 4], datatype: 'FP32', parameters: { binary_data_size: 16 } }] });
+  assert.match(
+    err(() => parseV2Request(iris, Buffer.concat([header, Buffer.alloc(16)]), String(header.length))),
+    /binary_data_size is 16 bytes but shape \[1000000000000000,4\]/,
+  );
+});
+
+test('V1 request: a ~300-byte first-element bomb, deep nesting and invalid UTF-8 are 400s', () => {
+  const strings = buildModelSpec(
+    's',
+    '1',
+    [{ name: 's', isTensor: true, type: 'string', shape: [2, 2] }],
+    [{ name: 'y', isTensor: true, type: 'string', shape: [2, 2] }],
+  );
+  let bomb = '"x"';
+  for (let d = 0; d < 9; d++) bomb = `[${bomb}${',"x"'.repeat(9)}]`;
+  const body = Buffer.from(`{"inputs":{"s":${bomb}}}`);
+  assert.ok(body.length < 500, `${body.length} bytes`);
+  assert.match(
+    err(() => parseV1Request(strings, body)),
+    /input "s": ragged nesting at/,
+  );
+  assert.match(
+    err(() => parseV1Request(strings, Buffer.from(`{"instances":${bomb}}`))),
+    /input "s": ragged nesting at/,
+  );
+  const deep = `${'['.repeat(200_000)}1${']'.repeat(200_000)}`;
+  assert.match(
+    err(() => parseV1Request(iris, Buffer.from(`{"instances":${deep}}`))),
+    /nested deeper than the limit of 64 levels/,
+  );
+  assert.match(
+    err(() => parseV1Request(iris, Buffer.from([0x7b, 0xff, 0x7d]))),
+    /the body is not valid UTF-8/,
+  );
+  // an input name that is a property of Object.prototype is not "present" in an instance that lacks it
+  const proto = buildModelSpec(
+    'p',
+    '1',
+    [
+      { name: 'a', isTensor: true, type: 'float32', shape: ['', 1] },
+      { name: 'constructor', isTensor: true, type: 'float32', shape: ['', 1] },
+    ],
+    [{ name: 'y', isTensor: true, type: 'float32', shape: ['', 1] }],
+  );
+  assert.match(
+    err(() => parseV1Request(proto, j({ instances: [{ a: [1], constructor: [2] }, { a: [1] }] }))),
+    /instance 1 has no input "constructor"/,
+  );
 });
