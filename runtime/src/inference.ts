@@ -105,35 +105,28 @@ function readBody(
   }, idleMs);
   req.on('error', () => {});
   req.on('close', () => clearTimeout(idle));
-  /** drop the rest of the body, then answer `err` */
+  /** the answer once the rest of the body has been read and dropped */
+  let dropping: HttpError | undefined;
   const discard = (err: HttpError, pending: number | undefined) => {
     if (pending !== undefined && pending > DRAIN_CAP) {
       settle({ err, close: true }, Buffer.alloc(0));
       return;
     }
-    req.removeAllListeners('data');
-    req.on('data', () => idle.refresh());
-    req.on('end', () => settle({ err, close: false }, Buffer.alloc(0)));
+    dropping = err;
   };
-  if (declared !== undefined && declared > limit) {
-    discard(tooLarge(), declared - limit);
-    return;
-  }
-  if (declared !== undefined && declared > budget.limit) {
+  if (declared !== undefined && declared > limit) discard(tooLarge(), declared - limit);
+  else if (declared !== undefined && declared > budget.limit) {
     discard(
       new HttpError(413, `request body of ${declared} bytes is larger than the in-flight memory budget of ${budget.limit} bytes`),
       declared,
     );
-    return;
-  }
-  if (declared !== undefined && !reservation.add(declared)) {
-    discard(overBudget(budget, declared), declared);
-    return;
-  }
+  } else if (declared !== undefined && !reservation.add(declared)) discard(overBudget(budget, declared), declared);
+  if (settled) return;
   const chunks: Buffer[] = [];
   let size = 0;
   req.on('data', (chunk: Buffer) => {
     idle.refresh();
+    if (dropping) return;
     size += chunk.length;
     if (size > limit) {
       chunks.length = 0;
@@ -148,7 +141,10 @@ function readBody(
     }
     chunks.push(chunk);
   });
-  req.on('end', () => settle(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size)));
+  req.on('end', () => {
+    if (dropping) settle({ err: dropping, close: false }, Buffer.alloc(0));
+    else settle(undefined, chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size));
+  });
 }
 
 export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: IncomingMessage, res: ServerResponse): void {

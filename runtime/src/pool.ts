@@ -2,10 +2,16 @@
  * A pool of inference worker threads, one onnxruntime session each. The scheduler hands a job
  * to an idle worker; the pool tells it when a worker becomes idle again.
  *
- * Health: a worker that ends (crash, or ended by the pool because a run exceeded the run
+ * Health: a worker that ends (crash, or taken out by the pool because a run exceeded the run
  * timeout) fails the runs it held with WorkerLostError and is replaced; a replacement that
  * cannot load is retried with capped exponential backoff, for as long as the pool is open.
  * `live < size` is what readiness reports.
+ *
+ * A worker is never terminated in the middle of an onnxruntime run: that aborts the whole
+ * process (onnxruntime-node throws from native code into a torn-down environment: "terminate
+ * called after throwing an instance of 'Napi::Error'"). A worker taken out while it runs is
+ * retired instead: out of rotation at once, its requests answered at once, a replacement
+ * started at once, and the thread itself terminated as soon as its run returns.
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
@@ -60,7 +66,9 @@ interface Slot {
   loadedAt: number;
   /** runs posted to this worker and not answered yet (it executes them in order) */
   jobs: Map<number, Job>;
-  /** why the pool ended this worker, if it did */
+  /** runs posted and not answered yet, including those of a retired worker */
+  outstanding: number;
+  /** why the pool took this worker out, if it did */
   endedBecause: string | undefined;
   timedOut: boolean;
 }
@@ -93,6 +101,8 @@ export class WorkerPool {
   private closing = false;
   private failures = 0;
   private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  /** workers taken out while running; each ends when its run returns */
+  private readonly retired = new Set<Slot>();
   private replacements = 0;
   private readonly onWorkerLost: () => void;
   /** called whenever a worker becomes idle */
@@ -129,7 +139,7 @@ export class WorkerPool {
   private spawn(): Promise<Meta> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.data });
-      const slot: Slot = { worker, loadedAt: 0, jobs: new Map(), endedBecause: undefined, timedOut: false };
+      const slot: Slot = { worker, loadedAt: 0, jobs: new Map(), outstanding: 0, endedBecause: undefined, timedOut: false };
       let loaded = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
@@ -147,6 +157,12 @@ export class WorkerPool {
           reject(new ModelLoadError(msg.message));
           void worker.terminate();
         } else {
+          slot.outstanding--;
+          if (slot.endedBecause !== undefined) {
+            // a retired worker whose run has returned: safe to end now
+            if (slot.outstanding <= 0) void worker.terminate();
+            return;
+          }
           const job = slot.jobs.get(msg.id);
           slot.jobs.delete(msg.id);
           if (job) {
@@ -165,28 +181,20 @@ export class WorkerPool {
         this.log.error('inference worker crashed', { error: err.message });
       });
       worker.on('exit', (code) => {
-        const i = this.slots.indexOf(slot);
-        if (i >= 0) this.slots.splice(i, 1);
-        const reason = slot.endedBecause ?? `the inference worker exited (code ${code}) during the request`;
-        for (const job of slot.jobs.values()) {
-          clearTimeout(job.timer);
-          job.reject(new WorkerLostError(reason, slot.timedOut));
-        }
-        slot.jobs.clear();
+        this.retired.delete(slot);
         if (!loaded) {
           reject(new ModelLoadError(`inference worker exited with code ${code} while loading the model`));
           return;
         }
+        // taken out by the pool: already answered and replaced
+        if (slot.endedBecause !== undefined) return;
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) this.slots.splice(i, 1);
+        this.failJobs(slot, new WorkerLostError(`the inference worker exited (code ${code}) during the request`, false));
         if (this.closing) return;
-        const ranMs = performance.now() - slot.loadedAt;
         // a worker that ends soon after loading (again and again) must not be restarted in a tight loop
-        if (ranMs < this.stableMs && slot.endedBecause === undefined) this.failures++;
-        this.log.error('inference worker ended; starting a new one', {
-          code,
-          reason: slot.endedBecause ?? 'exited',
-          live: this.slots.length,
-          size: this.size,
-        });
+        if (performance.now() - slot.loadedAt < this.stableMs) this.failures++;
+        this.log.error('inference worker exited; starting a new one', { code, live: this.slots.length, size: this.size });
         this.onWorkerLost();
         this.scheduleRespawn();
       });
@@ -235,14 +243,39 @@ export class WorkerPool {
     await this.end(slot, reason, timedOut);
   }
 
+  private failJobs(slot: Slot, err: WorkerLostError): void {
+    for (const job of slot.jobs.values()) {
+      clearTimeout(job.timer);
+      job.reject(err);
+    }
+    slot.jobs.clear();
+  }
+
+  /** Take a worker out: answer its runs now, replace it now, end the thread once no run is in it. */
   private async end(slot: Slot, reason: string, timedOut: boolean): Promise<void> {
     if (slot.endedBecause !== undefined) return;
     slot.endedBecause = reason;
     slot.timedOut = timedOut;
-    // out of rotation at once: nothing new is posted to a worker that is going away
     const i = this.slots.indexOf(slot);
     if (i >= 0) this.slots.splice(i, 1);
-    await slot.worker.terminate();
+    this.failJobs(slot, new WorkerLostError(reason, timedOut));
+    if (!this.closing) {
+      this.log.error('inference worker taken out; starting a new one', {
+        reason,
+        runsInProgress: slot.outstanding,
+        live: this.slots.length,
+        size: this.size,
+      });
+      this.onWorkerLost();
+      this.scheduleRespawn();
+    }
+    if (slot.outstanding <= 0) {
+      await slot.worker.terminate();
+      return;
+    }
+    this.retired.add(slot);
+    const exited = new Promise<void>((r) => slot.worker.once('exit', () => r()));
+    await exited;
   }
 
   /** The least loaded worker that can take another run, if any. */
@@ -286,17 +319,28 @@ export class WorkerPool {
             }, timeoutMs)
           : undefined;
       slot.jobs.set(id, { resolve, reject, timer });
+      slot.outstanding++;
       const msg: RunRequest = fetches ? { id, feeds: feedObj, fetches } : { id, feeds: feedObj };
       slot.worker.postMessage(msg, transfer);
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Stop every worker. One still inside a run is given up to `graceMs` for the run to return
+   * (terminating it mid-run would abort the process), then terminated anyway.
+   */
+  async close(graceMs = 5000): Promise<void> {
     this.closing = true;
     for (const t of this.respawnTimers) clearTimeout(t);
     this.respawnTimers.clear();
-    const slots = this.slots;
+    const slots = [...this.slots, ...this.retired];
     this.slots = [];
-    await Promise.all(slots.map((s) => s.worker.terminate()));
+    await Promise.all(
+      slots.map(async (s) => {
+        const deadline = performance.now() + graceMs;
+        while (s.outstanding > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        await s.worker.terminate();
+      }),
+    );
   }
 }

@@ -171,3 +171,25 @@ export function assertClose(actual: readonly number[], wanted: readonly number[]
     if (!(Math.abs(a - w) <= tol * Math.max(1, Math.abs(w)))) throw new Error(`${what}[${i}]: got ${a}, expected ${w} (tolerance ${tol})`);
   }
 }
+
+/** A V2 binary request for iris with `rows` rows of FP32 (built directly: large bodies). */
+export function irisBinary(rows: number): { body: Buffer; headers: Record<string, string> } {
+  const data = new Float32Array(rows * 4);
+  for (let i = 0; i < data.length; i++) data[i] = [5.1, 3.5, 1.4, 0.2][i % 4] as number;
+  const header = Buffer.from(
+    JSON.stringify({
+      inputs: [{ name: 'input', shape: [rows, 4], datatype: 'FP32', parameters: { binary_data_size: data.byteLength } }],
+      outputs: [{ name: 'label', parameters: { binary_data: true } }],
+    }),
+  );
+  return {
+    body: Buffer.concat([header, Buffer.from(data.buffer)]),
+    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+  };
+}
+
+/** The value of a Prometheus sample (the first series of `name`), NaN when absent. */
+export function metric(text: string, name: string): number {
+  const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+}

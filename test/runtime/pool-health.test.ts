@@ -1,0 +1,64 @@
+/**
+ * Pool health is readiness, against the real runtime process (issue 9): a run longer than
+ * --run-timeout-ms answers 504 and gets its worker replaced; while the pool is short of a
+ * worker, /v2/health/ready and the model ready route answer 503; once replaced, ready again.
+ *
+ * How the run is made slow, honestly: a real iris run over 1,000,000 rows (a 16 MB binary
+ * request) takes far longer than a 20 ms run timeout; no test hook in the runtime.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { irisBinary, metric, request, startRuntime } from './helpers.ts';
+
+test('a run over --run-timeout-ms: 504 with an error body, worker replaced, not ready until it is back, then serving again', async (t) => {
+  const rt = await startRuntime({ model: 'iris', args: ['--run-timeout-ms', '20', '--max-batch-size', '1'] });
+  try {
+    // readiness sampled every 5 ms from now on
+    const readiness: { at: number; status: number; error?: string }[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const r = await request(`${rt.url}/v2/health/ready`);
+        readiness.push({ at: Date.now(), status: r.status, ...(r.status !== 200 ? { error: r.json()['error'] as string } : {}) });
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    })();
+    const big = irisBinary(1_000_000);
+    const t0 = Date.now();
+    const r = await request(`${rt.url}/v2/models/iris/infer`, big);
+    const answeredAt = Date.now();
+    assert.equal(r.status, 504, r.text.slice(0, 300));
+    assert.match(r.json()['error'] as string, /took longer than the run timeout of 20 ms; its worker was replaced/);
+
+    // not ready while the replacement loads, then ready again
+    let modelReadyWhileShort: number | undefined;
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const last = readiness.at(-1);
+      if (modelReadyWhileShort === undefined && last && last.status === 503)
+        modelReadyWhileShort = (await request(`${rt.url}/v2/models/iris/ready`)).status;
+      if (last?.status === 200 && readiness.some((s) => s.status === 503 && s.at >= t0)) break;
+      if (Date.now() > deadline) throw new Error(`never ready again: ${JSON.stringify(readiness.slice(-5))}\n${rt.output()}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    sampling = false;
+    await sampler;
+    const short = readiness.filter((s) => s.status === 503 && s.at >= t0);
+    assert.ok(short.length > 0);
+    assert.match(short[0]!.error!, /0 of 1 inference workers are running; the others are being restarted/);
+    if (modelReadyWhileShort !== undefined) assert.equal(modelReadyWhileShort, 503);
+    const back = readiness.find((s) => s.status === 200 && s.at > short.at(-1)!.at)!;
+    t.diagnostic(`504 after ${answeredAt - t0} ms; not ready for ${back.at - short[0]!.at} ms (worker replaced)`);
+
+    const ok = await request(`${rt.url}/v2/models/iris/infer`, irisBinary(3));
+    assert.equal(ok.status, 200);
+    const text = (await request(`${rt.url}/metrics`)).text;
+    assert.equal(metric(text, 'modelship_worker_restarts_total'), 1);
+    assert.equal(metric(text, 'modelship_workers_live'), 1);
+    assert.equal(metric(text, 'modelship_ready'), 1);
+    assert.ok(rt.logs.some((l) => l.message === 'inference worker replaced'));
+    assert.equal(rt.proc.exitCode, null, 'the process kept running');
+  } finally {
+    assert.equal(await rt.stop(), 0);
+  }
+});
