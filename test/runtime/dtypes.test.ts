@@ -79,3 +79,86 @@ test('V1 instances with mixed types', async () => {
   assert.deepEqual(preds[0]!['out_b'], [true, false]);
   assert.deepEqual(preds[0]!['out_u64'], [0, 9007199254740991]);
 });
+
+/** Every input from expected.json, JSON data, with some replaced. */
+function withInputs(over: Record<string, unknown>): { inputs: T[] } {
+  return { inputs: exp.inputs.map((t) => (t.name in over ? { ...t, data: over[t.name] } : t)) as T[] };
+}
+
+function assertError(r: { status: number; text: string; json: () => Record<string, unknown> }, status: number, pattern: RegExp): void {
+  assert.equal(r.status, status, r.text);
+  assert.deepEqual(Object.keys(r.json()), ['error']);
+  assert.match(r.json()['error'] as string, pattern);
+}
+
+test('issue 9: a ~300-byte V1 body whose first elements claim 10^9 BYTES elements is a 400, and the process keeps serving', async () => {
+  let bomb = '"x"';
+  for (let d = 0; d < 9; d++) bomb = `[${bomb}${',"x"'.repeat(9)}]`;
+  for (const body of [`{"inputs":{"s":${bomb}}}`, `{"instances":[{"s":${bomb}}]}`]) {
+    assert.ok(body.length < 400, `${body.length} bytes`);
+    assertError(await post(`${rt.url}/v1/models/dtypes:predict`, body), 400, /input "s": ragged nesting at/);
+  }
+  assert.equal(rt.proc.exitCode, null);
+  assert.equal((await post(`${rt.url}/v2/models/dtypes/infer`, { inputs: exp.inputs })).status, 200);
+});
+
+test('issue 9: out-of-range FP32, lone surrogates, invalid UTF-8 and non-0/1 BOOL bytes are 400s naming the element', async () => {
+  const infer = `${rt.url}/v2/models/dtypes/infer`;
+  assertError(await post(infer, withInputs({ f32: [1, 2, 1e39, 4] })), 400, /input "f32": element 2 is 1e\+39, outside the FP32 range/);
+  assertError(
+    await post(`${rt.url}/v1/models/dtypes:predict`, {
+      inputs: {
+        ...Object.fromEntries(exp.inputs.map((t) => [t.name, [t.data.slice(0, 2), t.data.slice(2)]])),
+        f32: [
+          [0, -1e39],
+          [0, 0],
+        ],
+      },
+    }),
+    400,
+    /input "f32": element 1 is -1e\+39, outside the FP32 range/,
+  );
+  assertError(
+    await post(infer, JSON.stringify(withInputs({})).replace('"wörld"', '"\\ud800"')),
+    400,
+    /input "s": element \d is a string with a lone UTF-16 surrogate/,
+  );
+  const binary = (name: string, bytes: Buffer) => {
+    const rest = exp.inputs.filter((t) => t.name !== name);
+    const header = Buffer.from(
+      JSON.stringify({
+        inputs: [
+          ...rest,
+          {
+            name,
+            datatype: exp.inputs.find((t) => t.name === name)!.datatype,
+            shape: [2, 2],
+            parameters: { binary_data_size: bytes.length },
+          },
+        ],
+      }),
+    );
+    return request(infer, {
+      body: Buffer.concat([header, bytes]),
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    });
+  };
+  const strings = Buffer.concat(
+    [Buffer.from('a'), Buffer.from([0xff, 0xfe]), Buffer.from('c'), Buffer.from('d')].flatMap((b) => {
+      const len = Buffer.alloc(4);
+      len.writeUInt32LE(b.length, 0);
+      return [len, b];
+    }),
+  );
+  assertError(await binary('s', strings), 400, /input "s": binary BYTES element 1 is not valid UTF-8/);
+  assertError(await binary('b', Buffer.from([1, 0, 7, 1])), 400, /input "b": binary BOOL element 2 is byte 7, expected 0 or 1/);
+  // a uint64 beyond 2^53 cannot be sent back as a JSON number: 400 telling the client to ask for binary
+  const u64 = Buffer.from(BigUint64Array.from([1n, 2n ** 60n, 3n, 4n]).buffer);
+  assertError(
+    await binary('u64', u64),
+    400,
+    /output "out_u64" value 1152921504606846976 is outside the JSON safe integer range; request it with the binary/,
+  );
+  assert.equal(rt.proc.exitCode, null);
+  assert.equal(rt.logs.filter((l) => l.level === 'error').length, 0, 'client mistakes log no error');
+});
