@@ -1,7 +1,7 @@
 /** API key on (env MODELSHIP_API_KEY): inference and metadata need it; health and metrics stay open. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { post, request, startRuntime, type Runtime } from './helpers.ts';
+import { modelPath, post, request, spawnRuntime, startRuntime, type Runtime } from './helpers.ts';
 
 const KEY = 's3cret-key-value';
 let rt: Runtime;
@@ -60,4 +60,27 @@ test('the key never appears in the logs', () => {
   assert.ok(rt.logs.length > 0);
   assert.equal(rt.output().includes(KEY), false);
   assert.equal(rt.logs.find((l) => l.message === 'listening')?.['apiKey'], 'required');
+});
+
+test('MODELSHIP_API_KEY set but empty or blank: exit 2 with a clear message, never "auth off"', async () => {
+  for (const value of ['', '   ', '\n', ' \r\n']) {
+    const { exited, output } = spawnRuntime(['serve', '--model-path', modelPath('iris'), '--host', '127.0.0.1', '--port', '0'], {
+      MODELSHIP_API_KEY: value,
+    });
+    assert.equal(await exited, 2, `${JSON.stringify(value)}: ${output()}`);
+    assert.match(output(), /MODELSHIP_API_KEY\) is set but empty: give a key, or unset the variable/);
+    assert.doesNotMatch(output(), /"listening"/);
+  }
+});
+
+test('a key read from a file (kubectl create secret --from-file: trailing newline) matches the key without it', async () => {
+  const fromFile = await startRuntime({ model: 'iris', env: { MODELSHIP_API_KEY: `${KEY}\r\n` } });
+  try {
+    assert.equal((await post(`${fromFile.url}/v2/models/iris/infer`, body, { authorization: `Bearer ${KEY}` })).status, 200);
+    assert.equal((await post(`${fromFile.url}/v2/models/iris/infer`, body, { 'x-api-key': KEY })).status, 200);
+    assert.equal((await post(`${fromFile.url}/v2/models/iris/infer`, body)).status, 401);
+    assert.equal(fromFile.output().includes(KEY), false, 'the key is not logged');
+  } finally {
+    await fromFile.stop();
+  }
 });

@@ -4,6 +4,7 @@ import { makeKeyCheck, presentedKey } from '../../runtime/src/auth.ts';
 import { parseCpuMax } from '../../runtime/src/cpu.ts';
 import { HttpError } from '../../runtime/src/errors.ts';
 import { pvcPath, redactUri } from '../../runtime/src/fetch.ts';
+import { defaultInflightBudget, parseMemoryLimit } from '../../runtime/src/memory.ts';
 
 test('API key: Bearer or x-api-key, 401 otherwise; no key = open', () => {
   const check = makeKeyCheck('abc');
@@ -54,4 +55,27 @@ test('default intra-op threads share the CPUs left after the HTTP thread', async
   assert.equal(defaultIntraOpThreads(8, 2), 3);
   assert.equal(defaultIntraOpThreads(1, 1), 1);
   assert.equal(defaultIntraOpThreads(16, 1), 15);
+});
+
+test('an empty or blank API key never turns authentication off', () => {
+  assert.throws(() => makeKeyCheck(''), /empty/);
+  assert.throws(() => makeKeyCheck('  '), /empty/);
+});
+
+test('cgroup memory limit parsing (v2 memory.max, v1 memory.limit_in_bytes)', () => {
+  assert.equal(parseMemoryLimit('max'), undefined);
+  assert.equal(parseMemoryLimit('536870912'), 536_870_912);
+  assert.equal(parseMemoryLimit('9223372036854771712'), undefined, 'v1 "unlimited"');
+  assert.equal(parseMemoryLimit(''), undefined);
+  assert.equal(parseMemoryLimit(undefined), undefined);
+  assert.equal(parseMemoryLimit('garbage'), undefined);
+});
+
+test('default in-flight budget: half the limit minus the model per worker, 64 MiB floor; unlimited: a quarter of the machine, 1 GiB cap', () => {
+  const Mi = 1024 ** 2;
+  assert.equal(defaultInflightBudget(512 * Mi, 1 * Mi, 1), 255 * Mi);
+  assert.equal(defaultInflightBudget(512 * Mi, 50 * Mi, 2), 156 * Mi);
+  assert.equal(defaultInflightBudget(128 * Mi, 100 * Mi, 1), 64 * Mi, 'floor');
+  assert.equal(defaultInflightBudget(undefined, 1 * Mi, 1, 2048 * Mi), 512 * Mi);
+  assert.equal(defaultInflightBudget(undefined, 1 * Mi, 1, 64 * 1024 * Mi), 1024 * Mi, 'cap');
 });

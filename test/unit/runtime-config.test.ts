@@ -71,3 +71,64 @@ test('fetch: env contract, scheme allow-list', () => {
   assert.throws(() => parseFetch([], { MODELSHIP_MODEL_PATH: '/m' }), /--model-uri \(or MODELSHIP_MODEL_URI\) is required/);
   assert.equal(parseConfig(['fetch', '--model-uri', 'pvc://claim/a/b.onnx', '--model-path', '/m'], {}).command, 'fetch');
 });
+
+test("API key: unset = off; set but empty or blank = ConfigError; surrounding whitespace (a file's newline) trimmed", () => {
+  const base = { MODELSHIP_MODEL_PATH: '/m.onnx' };
+  assert.equal(parseServe([], base).apiKey, undefined);
+  for (const blank of ['', ' ', '\n', '\r\n', '\t \n']) {
+    assert.throws(
+      () => parseServe([], { ...base, MODELSHIP_API_KEY: blank }),
+      /MODELSHIP_API_KEY\) is set but empty/,
+      JSON.stringify(blank),
+    );
+    assert.throws(() => parseServe(['--api-key', blank], base), ConfigError);
+  }
+  assert.equal(parseServe([], { ...base, MODELSHIP_API_KEY: 'k3y\n' }).apiKey, 'k3y');
+  assert.equal(parseServe([], { ...base, MODELSHIP_API_KEY: 'k3y\r\n' }).apiKey, 'k3y');
+  assert.equal(parseServe([], { ...base, MODELSHIP_API_KEY: '  k3y  ' }).apiKey, 'k3y');
+  assert.throws(() => parseServe([], { ...base, MODELSHIP_API_KEY: 'a\nb' }), /control characters/);
+  // the message never carries the key
+  try {
+    parseServe([], { ...base, MODELSHIP_API_KEY: 'sec\x01ret' });
+  } catch (e) {
+    assert.doesNotMatch((e as Error).message, /sec|ret/);
+  }
+});
+
+test('resource flags: defaults, env names, bounds', () => {
+  const d = parseServe([], { MODELSHIP_MODEL_PATH: '/m.onnx' });
+  assert.equal(d.maxInflightBytes, 0);
+  assert.equal(d.maxConnections, 1024);
+  assert.equal(d.headersTimeoutMs, 10_000);
+  assert.equal(d.requestReceiveTimeoutMs, 60_000);
+  assert.equal(d.bodyIdleTimeoutMs, 10_000);
+  assert.equal(d.runTimeoutMs, 0);
+  assert.equal(d.metricsPort, undefined);
+  const c = parseServe([], {
+    MODELSHIP_MODEL_PATH: '/m.onnx',
+    MODELSHIP_MAX_INFLIGHT_BYTES: '268435456',
+    MODELSHIP_MAX_CONNECTIONS: '50',
+    MODELSHIP_RUN_TIMEOUT_MS: '5000',
+    MODELSHIP_METRICS_PORT: '9090',
+    MODELSHIP_HEADERS_TIMEOUT_MS: '2000',
+    MODELSHIP_REQUEST_RECEIVE_TIMEOUT_MS: '20000',
+    MODELSHIP_BODY_IDLE_TIMEOUT_MS: '3000',
+  });
+  assert.equal(c.maxInflightBytes, 268_435_456);
+  assert.equal(c.maxConnections, 50);
+  assert.equal(c.runTimeoutMs, 5000);
+  assert.equal(c.metricsPort, 9090);
+  assert.equal(c.headersTimeoutMs, 2000);
+  assert.equal(c.requestReceiveTimeoutMs, 20_000);
+  assert.equal(c.bodyIdleTimeoutMs, 3000);
+  assert.equal(parseServe([], { MODELSHIP_MODEL_PATH: '/m.onnx', MODELSHIP_METRICS_PORT: '' }).metricsPort, undefined);
+  assert.throws(
+    () => parseServe(['--model-path', 'x', '--metrics-port', '70000'], {}),
+    /--metrics-port \(MODELSHIP_METRICS_PORT\) must be <= 65535/,
+  );
+  assert.throws(() => parseServe(['--model-path', 'x', '--max-connections', '0'], {}), /--max-connections .* must be >= 1/);
+  assert.throws(
+    () => parseServe(['--model-path', 'x', '--headers-timeout-ms', '5000', '--request-receive-timeout-ms', '1000'], {}),
+    /--headers-timeout-ms must not be longer than --request-receive-timeout-ms/,
+  );
+});
