@@ -59,6 +59,8 @@ export interface Crd {
 /**
  * Interface name of each object node, by path from the root ('[]' marks array items).
  * The operator imports these names: renaming one is an API change for the code.
+ * Several paths may share a name only if their schemas are identical but for the description
+ * (the peers and selectors of spec.networkPolicy): the interface is emitted once.
  */
 export const TYPE_NAMES: Readonly<Record<string, string>> = {
   '': 'ModelDeployment',
@@ -71,6 +73,19 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.runtime.apiKeySecretRef': 'SecretKeyRef',
   'spec.rollout': 'RolloutSpec',
   'spec.service': 'ServiceSpec',
+  'spec.networkPolicy': 'NetworkPolicySpec',
+  'spec.networkPolicy.ingressFrom[]': 'NetworkPolicyPeer',
+  'spec.networkPolicy.ingressFrom[].namespaceSelector': 'LabelSelector',
+  'spec.networkPolicy.ingressFrom[].podSelector': 'LabelSelector',
+  'spec.networkPolicy.ingressFrom[].podSelector.matchExpressions[]': 'LabelSelectorRequirement',
+  'spec.networkPolicy.ingressFrom[].namespaceSelector.matchExpressions[]': 'LabelSelectorRequirement',
+  'spec.networkPolicy.ingressFrom[].ipBlock': 'IPBlock',
+  'spec.networkPolicy.metricsFrom[]': 'NetworkPolicyPeer',
+  'spec.networkPolicy.metricsFrom[].namespaceSelector': 'LabelSelector',
+  'spec.networkPolicy.metricsFrom[].podSelector': 'LabelSelector',
+  'spec.networkPolicy.metricsFrom[].podSelector.matchExpressions[]': 'LabelSelectorRequirement',
+  'spec.networkPolicy.metricsFrom[].namespaceSelector.matchExpressions[]': 'LabelSelectorRequirement',
+  'spec.networkPolicy.metricsFrom[].ipBlock': 'IPBlock',
   status: 'ModelDeploymentStatus',
   'status.conditions[]': 'Condition',
   'status.history[]': 'HistoryEntry',
@@ -146,6 +161,8 @@ interface Emitted {
 class Generator {
   readonly interfaces: Emitted[] = [];
   readonly usedNames = new Set<string>();
+  /** The schema each emitted name was generated from, to tell a shared type from a clash. */
+  private readonly schemaOf = new Map<string, string>();
 
   /** TypeScript type of a schema node; object nodes with properties are emitted as interfaces. */
   typeOf(node: SchemaNode, path: string): string {
@@ -188,8 +205,14 @@ class Generator {
     if (!name) {
       throw new Error(`${path || '<root>'}: object with properties has no interface name; add one to TYPE_NAMES in ${scriptPath}`);
     }
-    if (this.usedNames.has(name)) throw new Error(`${path}: interface name ${name} used twice`);
+    // The node's own description may differ (it documents the member, not the type).
+    const { description: _description, ...shape } = node;
+    if (this.usedNames.has(name)) {
+      if (this.schemaOf.get(name) === JSON.stringify(shape)) return name;
+      throw new Error(`${path}: interface name ${name} used twice for different schemas`);
+    }
     this.usedNames.add(name);
+    this.schemaOf.set(name, JSON.stringify(shape));
     // Reserve the slot first so interfaces come out in schema order, parents before children.
     const slot: Emitted = { name, text: '' };
     this.interfaces.push(slot);

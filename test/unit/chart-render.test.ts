@@ -30,6 +30,9 @@ const NON_DEFAULT = {
     image: { repository: 'localhost:5000/modelship-runtime', tag: 'dev', pullPolicy: 'Never' },
     batching: { maxBatchSize: 32, maxDelayMicroseconds: 500 },
     drainDelaySeconds: 10,
+    shutdownTimeoutSeconds: 50,
+    defaultMemory: { request: '0', limit: '2Gi' },
+    metricsPort: 0,
   },
   concurrency: 8,
   resyncPeriod: '5m',
@@ -73,6 +76,7 @@ const EXPECTED_RULES: V1PolicyRule[] = [
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
@@ -167,6 +171,10 @@ describe('helm chart charts/modelship', () => {
       maxBatchSize: 1,
       maxBatchDelayMicroseconds: 0,
       drainDelaySeconds: 5,
+      shutdownTimeoutSeconds: 25,
+      memoryRequest: '256Mi',
+      memoryLimit: '1Gi',
+      metricsPort: 9090,
     });
 
     const svc = findManifest(ms, 'Service') as unknown as {
@@ -349,6 +357,10 @@ describe('helm chart charts/modelship', () => {
       maxBatchSize: 32,
       maxBatchDelayMicroseconds: 500,
       drainDelaySeconds: 10,
+      shutdownTimeoutSeconds: 50,
+      memoryRequest: undefined,
+      memoryLimit: '2Gi',
+      metricsPort: 0,
     });
     assert.deepEqual(
       [
@@ -405,6 +417,17 @@ describe('helm chart charts/modelship', () => {
       ['a bad watch namespace', { watchNamespace: 'ML_Team' }, /at '\/watchNamespace': 'ML_Team' does not match pattern/],
       ['a bad duration', { 'leaderElection.leaseDuration': '15' }, /at '\/leaderElection\/leaseDuration': '15' does not match pattern/],
       ['batch size out of range', { 'runtime.batching.maxBatchSize': 0 }, /at '\/runtime\/batching\/maxBatchSize': minimum: got 0, want 1/],
+      [
+        'a runtime memory limit that is not a quantity',
+        { 'runtime.defaultMemory.limit': 'lots' },
+        /at '\/runtime\/defaultMemory\/limit': 'lots' does not match pattern/,
+      ],
+      ['the runtime metrics port on the inference port', { 'runtime.metricsPort': 8080 }, /at '\/runtime\/metricsPort'/],
+      [
+        'a runtime shutdown timeout of 0',
+        { 'runtime.shutdownTimeoutSeconds': 0 },
+        /at '\/runtime\/shutdownTimeoutSeconds': minimum: got 0, want 1/,
+      ],
       ['a bad log level', { logLevel: 'verbose' }, /at '\/logLevel': value must be one of 'error', 'warn', 'info', 'debug'/],
       [
         'a bad resource quantity',

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderDeployment, renderHpa, renderService, serviceUrl } from '../../operator/src/render/children.ts';
+import { renderDeployment, renderHpa, renderNetworkPolicy, renderService, serviceUrl } from '../../operator/src/render/children.ts';
 import { TERMINATION_GRACE_MARGIN_SECONDS, renderPodTemplate, templateHashOf } from '../../operator/src/render/pod-template.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
@@ -178,4 +178,46 @@ test('metrics on their own port: env, a containerPort named metrics, scrape anno
     ['http'],
   );
   assert.equal(off.metadata?.annotations?.['prometheus.io/scrape'], undefined);
+});
+
+test('network policy: rendered only when enabled; inference port from ingressFrom, metrics port from metricsFrom, ingress only', () => {
+  assert.equal(renderNetworkPolicy(modelDeployment(), 9090), undefined);
+  assert.equal(
+    renderNetworkPolicy(modelDeployment({ networkPolicy: { enabled: false, ingressFrom: [{ podSelector: {} }] } }), 9090),
+    undefined,
+  );
+
+  const web = {
+    namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'web' } },
+    podSelector: { matchLabels: { app: 'shop' } },
+  };
+  const lb = { ipBlock: { cidr: '203.0.113.0/24', except: ['203.0.113.7/32'] } };
+  const prom = { namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' as const, values: ['monitoring'] }] } };
+  const md = modelDeployment({ networkPolicy: { enabled: true, ingressFrom: [web, lb], metricsFrom: [prom] } });
+  const np = renderNetworkPolicy(md, 9090);
+  assert.equal(np?.apiVersion, 'networking.k8s.io/v1');
+  assert.equal(np?.kind, 'NetworkPolicy');
+  assert.equal(np?.metadata?.name, 'iris');
+  assert.equal(np?.metadata?.ownerReferences?.[0]?.uid, 'uid-1');
+  assert.equal(np?.metadata?.ownerReferences?.[0]?.controller, true);
+  assert.deepEqual(
+    np?.spec.podSelector.matchLabels,
+    renderDeployment(md, renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS)).spec?.selector?.matchLabels,
+  );
+  assert.deepEqual(np?.spec.policyTypes, ['Ingress'], 'egress stays open (the fetch init container downloads the model)');
+  assert.deepEqual(np?.spec.ingress, [
+    { from: [web, lb], ports: [{ protocol: 'TCP', port: 8080 }] },
+    { from: [prom], ports: [{ protocol: 'TCP', port: 9090 }] },
+  ]);
+
+  // No metricsFrom: no metrics rule at all (an empty `from` would admit everyone).
+  const closed = renderNetworkPolicy(modelDeployment({ networkPolicy: { enabled: true, ingressFrom: [{ podSelector: {} }] } }), 9090);
+  assert.deepEqual(closed?.spec.ingress, [{ from: [{ podSelector: {} }], ports: [{ protocol: 'TCP', port: 8080 }] }]);
+  assert.ok(closed?.spec.ingress.every((r) => r.from.length > 0));
+  // Metrics on the inference port: metricsFrom has no port of its own.
+  const shared = renderNetworkPolicy(md, 0);
+  assert.deepEqual(
+    shared?.spec.ingress.map((r) => r.ports),
+    [[{ protocol: 'TCP', port: 8080 }]],
+  );
 });

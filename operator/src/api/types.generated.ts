@@ -21,10 +21,11 @@ export const MODELDEPLOYMENT_PLURAL = 'modeldeployments';
 /**
  * ModelDeployment serves one trained model over HTTP (Open Inference Protocol V2 and
  * TF-Serving-style V1 REST) on the shared Modelship runtime. The operator turns it into a
- * Deployment, a Service and, when spec.autoscaling is set, a HorizontalPodAutoscaler, all named
- * after the ModelDeployment. Changing spec.model.version (or anything else in the pod template)
- * rolls the new version out with old pods serving until new ones are ready; a version that cannot
- * become healthy is rolled back automatically.
+ * Deployment, a Service, a HorizontalPodAutoscaler when spec.autoscaling is set and a
+ * NetworkPolicy when spec.networkPolicy is enabled, all named after the ModelDeployment. Changing
+ * spec.model.version (or anything else in the pod template) rolls the new version out with old
+ * pods serving until new ones are ready; a version that cannot become healthy is rolled back
+ * automatically.
  */
 export interface ModelDeployment {
   /**
@@ -107,6 +108,15 @@ export interface ModelDeploymentSpec {
    * @defaultValue `{}`
    */
   service?: ServiceSpec;
+  /**
+   * When enabled, the operator creates a networking.k8s.io/v1 NetworkPolicy named after the
+   * ModelDeployment that admits traffic to its pods only on the inference port from ingressFrom
+   * and on the metrics port from metricsFrom, and nothing else. Without it the pods accept
+   * connections from anywhere the cluster's network allows (Kubernetes' default). Egress is not
+   * restricted: the fetch init container downloads the model from spec.model.uri. Needs a network
+   * plugin that enforces NetworkPolicy.
+   */
+  networkPolicy?: NetworkPolicySpec;
 }
 
 /**
@@ -312,6 +322,106 @@ export interface ServiceSpec {
    * @defaultValue `80`
    */
   port?: number;
+}
+
+/**
+ * When enabled, the operator creates a networking.k8s.io/v1 NetworkPolicy named after the
+ * ModelDeployment that admits traffic to its pods only on the inference port from ingressFrom and
+ * on the metrics port from metricsFrom, and nothing else. Without it the pods accept connections
+ * from anywhere the cluster's network allows (Kubernetes' default). Egress is not restricted: the
+ * fetch init container downloads the model from spec.model.uri. Needs a network plugin that
+ * enforces NetworkPolicy.
+ */
+export interface NetworkPolicySpec {
+  /**
+   * true creates and keeps the NetworkPolicy; false (or removing networkPolicy) deletes it.
+   */
+  enabled: boolean;
+  /**
+   * Who may call the model on the inference port (V1 and V2 REST, health): a list of peers, any of
+   * which is admitted. Required when enabled. Kubelet probes are not affected by NetworkPolicy.
+   */
+  ingressFrom?: NetworkPolicyPeer[];
+  /**
+   * Who may scrape /metrics on the runtime's metrics port (e.g. the namespace of Prometheus).
+   * Omitted or empty: nobody. When the operator serves metrics on the inference port
+   * (--runtime-metrics-port 0), ingressFrom applies to them instead.
+   */
+  metricsFrom?: NetworkPolicyPeer[];
+}
+
+/**
+ * A source of traffic, as a NetworkPolicy peer: pods chosen by namespaceSelector and/or
+ * podSelector (both set: those pods in those namespaces; podSelector alone: pods in this
+ * ModelDeployment's namespace; namespaceSelector alone: every pod in those namespaces), or an
+ * ipBlock (addresses outside the cluster, e.g. a load balancer's clients). Set either selectors or
+ * ipBlock, not both.
+ */
+export interface NetworkPolicyPeer {
+  /**
+   * Namespaces whose pods may connect (their kubernetes.io/metadata.name label names them). A
+   * label selector as in a NetworkPolicy: matchLabels and matchExpressions are ANDed; an empty
+   * selector ({}) selects all.
+   */
+  namespaceSelector?: LabelSelector;
+  /**
+   * Pods that may connect. A label selector as in a NetworkPolicy: matchLabels and
+   * matchExpressions are ANDed; an empty selector ({}) selects all.
+   */
+  podSelector?: LabelSelector;
+  /**
+   * A range of IP addresses that may connect, as a NetworkPolicy ipBlock.
+   */
+  ipBlock?: IPBlock;
+}
+
+/**
+ * Namespaces whose pods may connect (their kubernetes.io/metadata.name label names them). A label
+ * selector as in a NetworkPolicy: matchLabels and matchExpressions are ANDed; an empty selector
+ * ({}) selects all.
+ */
+export interface LabelSelector {
+  /**
+   * Labels that must all be present with these values.
+   */
+  matchLabels?: Record<string, string>;
+  /**
+   * Requirements on labels, all of which must hold.
+   */
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+/**
+ * A requirement: key, operator (In, NotIn, Exists, DoesNotExist) and values (non-empty for In and
+ * NotIn, empty for Exists and DoesNotExist).
+ */
+export interface LabelSelectorRequirement {
+  /**
+   * The label key the requirement applies to.
+   */
+  key: string;
+  /**
+   * How the key's value relates to values.
+   */
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /**
+   * Label values for In and NotIn.
+   */
+  values?: string[];
+}
+
+/**
+ * A range of IP addresses that may connect, as a NetworkPolicy ipBlock.
+ */
+export interface IPBlock {
+  /**
+   * The range in CIDR notation, e.g. 10.0.0.0/16 or 2001:db8::/48.
+   */
+  cidr: string;
+  /**
+   * Ranges inside cidr that may not connect.
+   */
+  except?: string[];
 }
 
 /**

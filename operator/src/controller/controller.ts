@@ -8,6 +8,7 @@ import type {
   V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
+import type { NetworkPolicyManifest } from '../render/children.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_INSTANCE, MANAGED_BY_SELECTOR } from '../api/labels.ts';
 import type { OperatorConfig } from '../config.ts';
@@ -50,6 +51,7 @@ export class Controller {
     deployments: ResilientInformer<V1Deployment>;
     services: ResilientInformer<V1Service>;
     hpas: ResilientInformer<V2HorizontalPodAutoscaler>;
+    networkPolicies: ResilientInformer<NetworkPolicyManifest>;
     pods: ResilientInformer<V1Pod>;
   };
   private workers: Promise<void>[] = [];
@@ -117,6 +119,19 @@ export class Controller {
             : clients.autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector }),
         labelSelector,
       ),
+      // Listed through the generic API (raw JSON): the typed list renames `from` to `_from`.
+      networkPolicies: informer<NetworkPolicyManifest>(
+        'networkpolicies',
+        'networking.k8s.io',
+        'v1',
+        (namespace) => {
+          const np = { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector };
+          return (
+            namespace ? clients.custom.listNamespacedCustomObject({ ...np, namespace }) : clients.custom.listClusterCustomObject(np)
+          ) as Promise<KubernetesListObject<NetworkPolicyManifest>>;
+        },
+        labelSelector,
+      ),
       pods: informer<V1Pod>(
         'pods',
         '',
@@ -134,6 +149,7 @@ export class Controller {
       this.informers.deployments,
       this.informers.services,
       this.informers.hpas,
+      this.informers.networkPolicies,
       this.informers.pods,
     ] as ResilientInformer<KubernetesObject>[]) {
       inf.onChange((obj) => {
@@ -148,6 +164,7 @@ export class Controller {
       deployments: this.informers.deployments,
       services: this.informers.services,
       hpas: this.informers.hpas,
+      networkPolicies: this.informers.networkPolicies,
       pods: this.informers.pods,
       events: new EventRecorder(clients, log, cfg.leaderElection.identity),
       runtimeDefaults: cfg.runtime,

@@ -8,7 +8,14 @@ import { firstDifference, ownsField } from '../kube/diff.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import { renderDeployment, renderHpa, renderService, serviceUrl } from '../render/children.ts';
+import {
+  renderDeployment,
+  renderHpa,
+  renderNetworkPolicy,
+  renderService,
+  serviceUrl,
+  type NetworkPolicyManifest,
+} from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
 import { renderPodTemplate, servedModelName, templateHashOf } from '../render/pod-template.ts';
 import { decideRollout, type RolloutEvent } from '../rollout/decide.ts';
@@ -29,6 +36,7 @@ export interface ReconcilerDeps {
   deployments: Cache<V1Deployment>;
   services: Cache<V1Service>;
   hpas: Cache<V2HorizontalPodAutoscaler>;
+  networkPolicies: Cache<NetworkPolicyManifest>;
   pods: Cache<V1Pod>;
   events: EventRecorder;
   runtimeDefaults: RuntimeDefaults;
@@ -74,6 +82,7 @@ export class Reconciler {
       Deployment: this.d.deployments.get(name, namespace),
       Service: this.d.services.get(name, namespace),
       HorizontalPodAutoscaler: this.d.hpas.get(name, namespace),
+      NetworkPolicy: this.d.networkPolicies.get(name, namespace),
     };
     const blocking = await this.findConflict(md, existing);
 
@@ -122,6 +131,11 @@ export class Reconciler {
         if (hpa) await this.ensure('HorizontalPodAutoscaler', hpa, existing.HorizontalPodAutoscaler, created);
         else if (existing.HorizontalPodAutoscaler && isControlledBy(existing.HorizontalPodAutoscaler, md.metadata?.uid)) {
           await this.d.clients.deleteHpa(name, namespace, existing.HorizontalPodAutoscaler.metadata?.uid as string);
+        }
+        const networkPolicy = renderNetworkPolicy(md, this.d.runtimeDefaults.metricsPort);
+        if (networkPolicy) await this.ensure('NetworkPolicy', networkPolicy, existing.NetworkPolicy, created);
+        else if (existing.NetworkPolicy && isControlledBy(existing.NetworkPolicy, md.metadata?.uid)) {
+          await this.d.clients.deleteNetworkPolicy(name, namespace, existing.NetworkPolicy.metadata?.uid as string);
         }
       } catch (err) {
         const info = describeApiError(err);
@@ -186,7 +200,12 @@ export class Reconciler {
   ): Promise<BlockingProblem | undefined> {
     const name = md.metadata?.name as string;
     const namespace = md.metadata?.namespace as string;
-    const kinds: ChildKind[] = md.spec.autoscaling ? ['Deployment', 'Service', 'HorizontalPodAutoscaler'] : ['Deployment', 'Service'];
+    const kinds: ChildKind[] = [
+      'Deployment',
+      'Service',
+      ...(md.spec.autoscaling ? (['HorizontalPodAutoscaler'] as const) : []),
+      ...(md.spec.networkPolicy?.enabled ? (['NetworkPolicy'] as const) : []),
+    ];
     for (const kind of kinds) {
       let obj = cached[kind];
       if (!obj) {

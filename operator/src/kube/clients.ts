@@ -5,6 +5,7 @@ import {
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
   type KubernetesObject,
@@ -14,7 +15,7 @@ import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION,
 import { FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER } from '../api/labels.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 
-export type ChildKind = 'Deployment' | 'Service' | 'HorizontalPodAutoscaler';
+export type ChildKind = 'Deployment' | 'Service' | 'HorizontalPodAutoscaler' | 'NetworkPolicy';
 
 const SSA = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
@@ -33,6 +34,7 @@ export class KubeClients {
   readonly autoscaling: AutoscalingV2Api;
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
+  readonly networking: NetworkingV1Api;
   private readonly metrics: OperatorMetrics;
 
   constructor(kc: KubeConfig, metrics: OperatorMetrics) {
@@ -43,6 +45,7 @@ export class KubeClients {
     this.autoscaling = kc.makeApiClient(AutoscalingV2Api);
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
+    this.networking = kc.makeApiClient(NetworkingV1Api);
   }
 
   countWrite(verb: string, resource: string): void {
@@ -64,6 +67,9 @@ export class KubeClients {
       case 'HorizontalPodAutoscaler':
         this.countWrite('apply', 'horizontalpodautoscalers');
         return this.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, SSA());
+      case 'NetworkPolicy':
+        this.countWrite('apply', 'networkpolicies');
+        return this.networking.patchNamespacedNetworkPolicy(req, SSA());
     }
   }
 
@@ -93,12 +99,19 @@ export class KubeClients {
         return this.core.readNamespacedService({ name, namespace });
       case 'HorizontalPodAutoscaler':
         return this.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace });
+      case 'NetworkPolicy':
+        return this.networking.readNamespacedNetworkPolicy({ name, namespace });
     }
   }
 
   async deleteHpa(name: string, namespace: string, uid: string): Promise<void> {
     this.countWrite('delete', 'horizontalpodautoscalers');
     await this.autoscaling.deleteNamespacedHorizontalPodAutoscaler({ name, namespace, body: { preconditions: { uid } } });
+  }
+
+  async deleteNetworkPolicy(name: string, namespace: string, uid: string): Promise<void> {
+    this.countWrite('delete', 'networkpolicies');
+    await this.networking.deleteNamespacedNetworkPolicy({ name, namespace, body: { preconditions: { uid } } });
   }
 
   /** Server-side apply of the status subresource; only the fields given are owned. */

@@ -1,5 +1,15 @@
-import type { V1Deployment, V1OwnerReference, V1PodTemplateSpec, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
-import type { ModelDeployment } from '../api/types.generated.ts';
+import type {
+  KubernetesObject,
+  V1Deployment,
+  V1NetworkPolicyPeer,
+  V1NetworkPolicyPort,
+  V1OwnerReference,
+  V1PodTemplateSpec,
+  V1Service,
+  V2HorizontalPodAutoscaler,
+} from '@kubernetes/client-node';
+import type { ModelDeployment, NetworkPolicyPeer } from '../api/types.generated.ts';
+import { RUNTIME_HTTP_PORT } from '../config.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { commonLabels, selectorLabels } from '../api/labels.ts';
 
@@ -82,6 +92,56 @@ export function renderHpa(md: ModelDeployment): V2HorizontalPodAutoscaler | unde
         },
       ],
     },
+  };
+}
+
+/**
+ * A NetworkPolicy as sent and received as JSON. client-node's V1NetworkPolicyIngressRule calls
+ * `from` `_from` (and only its typed list calls translate), so the operator handles this kind as
+ * plain JSON end to end: apply sends it, the informer lists it raw.
+ */
+export interface NetworkPolicyManifest extends KubernetesObject {
+  spec: {
+    podSelector: { matchLabels: Record<string, string> };
+    policyTypes: string[];
+    ingress: Array<{ from: V1NetworkPolicyPeer[]; ports: V1NetworkPolicyPort[] }>;
+  };
+}
+
+/**
+ * Undefined unless spec.networkPolicy.enabled. Ingress only: to the inference port from
+ * ingressFrom, to the metrics port (when separate) from metricsFrom; everything else is refused
+ * because the policy selects the pods. Egress stays open (the fetch init container downloads
+ * the model from wherever spec.model.uri says).
+ */
+export function renderNetworkPolicy(md: ModelDeployment, metricsPort: number): NetworkPolicyManifest | undefined {
+  const np = md.spec.networkPolicy;
+  if (!np?.enabled) return undefined;
+  const rule = (peers: readonly NetworkPolicyPeer[], port: number) => ({
+    from: peers.map(peerOf),
+    ports: [{ protocol: 'TCP', port }],
+  });
+  const ingress = [rule(np.ingressFrom ?? [], RUNTIME_HTTP_PORT)];
+  // An empty `from` would admit everyone: no metricsFrom means no metrics rule at all.
+  if (metricsPort && np.metricsFrom?.length) ingress.push(rule(np.metricsFrom, metricsPort));
+  return {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: childMetadata(md),
+    spec: {
+      podSelector: { matchLabels: selectorLabels(md.metadata?.name as string) },
+      policyTypes: ['Ingress'],
+      ingress,
+    },
+  };
+}
+
+/** The CRD's peer has the NetworkPolicy peer's shape; copy only the fields that are set. */
+function peerOf(p: NetworkPolicyPeer): V1NetworkPolicyPeer {
+  return {
+    ...(p.namespaceSelector ? { namespaceSelector: p.namespaceSelector } : {}),
+    ...(p.podSelector ? { podSelector: p.podSelector } : {}),
+    ...(p.ipBlock ? { ipBlock: p.ipBlock } : {}),
   };
 }
 
