@@ -72,26 +72,29 @@ async function servedMeanwhile(slow: Promise<Cut>): Promise<Cut> {
   return cut;
 }
 
-test('headers dribbled one line every 200 ms: cut off after --headers-timeout-ms (1 s) with 408', async () => {
+test('headers dribbled one line every 200 ms: cut off after --headers-timeout-ms (1 s) with 408', async (t) => {
   let n = 0;
   const cut = await servedMeanwhile(
     dribble(rt.port, 'POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\n', () => `X-Slow-${n++}: a\r\n`, 200),
   );
+  t.diagnostic(`cut ${cut.afterMs} ms after connecting`);
   assert.ok(cut.afterMs >= 900 && cut.afterMs < 2500, `cut after ${cut.afterMs} ms`);
   assert.match(cut.received, /^HTTP\/1\.1 408/);
 });
 
-test('a body dribbled one byte every 200 ms: cut off by --request-receive-timeout-ms (3 s)', async () => {
+test('a body dribbled one byte every 200 ms: cut off by --request-receive-timeout-ms (3 s)', async (t) => {
   const head = 'POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n';
   const cut = await servedMeanwhile(dribble(rt.port, head, () => ' ', 200));
+  t.diagnostic(`cut ${cut.afterMs} ms after connecting`);
   assert.ok(cut.afterMs >= 2900 && cut.afterMs < 4500, `cut after ${cut.afterMs} ms`);
   assert.match(cut.received, /^HTTP\/1\.1 408/);
 });
 
-test('a body that stops: 408 {"error"} after --body-idle-timeout-ms (1 s), connection closed', async () => {
+test('a body that stops: 408 {"error"} after --body-idle-timeout-ms (1 s), connection closed', async (t) => {
   const head =
     'POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"inputs": [';
   const cut = await servedMeanwhile(dribble(rt.port, head, () => '', 0));
+  t.diagnostic(`cut ${cut.afterMs} ms after connecting`);
   assert.ok(cut.afterMs >= 900 && cut.afterMs < 2500, `cut after ${cut.afterMs} ms`);
   assert.match(cut.received, /^HTTP\/1\.1 408/);
   assert.match(cut.received, /\{"error":"the request body stalled: no bytes for 1000 ms"\}/);
