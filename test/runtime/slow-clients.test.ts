@@ -4,6 +4,7 @@
  * within its timeout while a normal client keeps being served.
  */
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
 import { post, request, startRuntime, type Runtime } from './helpers.ts';
@@ -121,5 +122,37 @@ test('--max-connections: connections beyond the cap are closed at once; freed sl
   } finally {
     for (const s of held) s.destroy();
     await capped.stop();
+  }
+});
+
+test('an idle keep-alive connection is not mistaken for a slow client: reused after more than the headers timeout', async () => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  const call = () =>
+    new Promise<{ status: number; port: number }>((resolve, reject) => {
+      const req = http.request(
+        {
+          host: '127.0.0.1',
+          port: rt.port,
+          path: '/v2/models/iris/infer',
+          method: 'POST',
+          agent,
+          headers: { 'content-type': 'application/json' },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, port: req.socket?.localPort ?? 0 }));
+        },
+      );
+      req.on('error', reject);
+      req.end(JSON.stringify(BODY));
+    });
+  try {
+    const first = await call();
+    await new Promise((r) => setTimeout(r, 1800)); // headers timeout 1 s, checked every 250 ms
+    const second = await call();
+    assert.deepEqual([first.status, second.status], [200, 200]);
+    assert.equal(second.port, first.port, 'same connection');
+  } finally {
+    agent.destroy();
   }
 });
