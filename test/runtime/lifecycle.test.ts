@@ -143,3 +143,24 @@ test('during the drain delay responses carry Connection: close, so keep-alive cl
     await rt.stop();
   }
 });
+
+test('SIGTERM with --metrics-port and the resource limits: metrics stay served through the drain, accepted requests answered, exit 0', async () => {
+  const rt = await startRuntime({
+    model: 'iris',
+    args: ['--metrics-port', '0', '--drain-delay-seconds', '1', '--max-connections', '64', '--headers-timeout-ms', '1000'],
+  });
+  const metricsPort = rt.logs.find((l) => l.message === 'listening')?.['metricsPort'] as number;
+  try {
+    assert.equal((await request(`${rt.url}/v2/models/iris/infer`, { body: BODY })).status, 200);
+    rt.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 300));
+    const during = await request(`http://127.0.0.1:${metricsPort}/metrics`);
+    assert.equal(during.status, 200);
+    assert.match(during.text, /modelship_ready 0/);
+    assert.equal((await request(`${rt.url}/v2/models/iris/infer`, { body: BODY })).status, 200, 'still serving in the drain delay');
+    assert.equal(await rt.exited, 0);
+    assert.equal(rt.logs.find((l) => l.message === 'shutdown: done')?.['forced'], false);
+  } finally {
+    await rt.stop();
+  }
+});
