@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, normalize } from 'node:path';
+import { mkdir, open, realpath, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FetchConfig } from './config.ts';
 import { errorMessage, FetchError } from './errors.ts';
@@ -22,14 +22,78 @@ export function redactUri(uri: string): string {
   }
 }
 
+/** A PersistentVolumeClaim name: a DNS-1123 subdomain (so never "." or ".."). */
+const CLAIM_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+
+/**
+ * The file of pvc://<claim>/<path> under pvcRoot. Path segments are percent-decoded (as a file://
+ * URL's are) and a ".." segment, decoded or not, is refused: the result never leaves the claim.
+ */
 export function pvcPath(uri: string, pvcRoot: string): string {
   const rest = uri.slice('pvc://'.length);
   const slash = rest.indexOf('/');
   if (slash <= 0 || slash === rest.length - 1) throw new FetchError(`pvc URI must be pvc://<claim>/<path>, got ${uri}`, false);
   const claim = rest.slice(0, slash);
-  const path = normalize(rest.slice(slash + 1));
-  if (path.startsWith('..')) throw new FetchError(`pvc URI path must stay inside the claim: ${uri}`, false);
-  return join(pvcRoot, claim, path);
+  if (!CLAIM_NAME.test(claim))
+    throw new FetchError(`pvc URI claim must be a PersistentVolumeClaim name (lowercase DNS subdomain), got "${claim}" in ${uri}`, false);
+  const segments: string[] = [];
+  for (const raw of rest.slice(slash + 1).split('/')) {
+    let seg: string;
+    try {
+      seg = decodeURIComponent(raw);
+    } catch {
+      throw new FetchError(`pvc URI path has a malformed percent-escape in "${raw}": ${uri}`, false);
+    }
+    if (seg === '..' || seg.includes('/') || seg.includes('\0'))
+      throw new FetchError(`pvc URI path must stay inside the claim (no "..", encoded "/" or NUL): ${uri}`, false);
+    if (seg !== '' && seg !== '.') segments.push(seg);
+  }
+  if (segments.length === 0) throw new FetchError(`pvc URI must be pvc://<claim>/<path>, got ${uri}`, false);
+  return join(pvcRoot, claim, ...segments);
+}
+
+/** Refuse a pvc:// file that resolves (through symlinks) outside its claim's directory. */
+async function checkInsideClaim(path: string, uri: string, pvcRoot: string): Promise<void> {
+  const claimDir = join(pvcRoot, uri.slice('pvc://'.length).split('/')[0] as string);
+  let real: string;
+  let realClaim: string;
+  try {
+    [real, realClaim] = await Promise.all([realpath(path), realpath(claimDir)]);
+  } catch (err) {
+    throw new FetchError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`, false);
+  }
+  if (!real.startsWith(realClaim + sep))
+    throw new FetchError(`pvc URI must stay inside the claim: ${path} resolves to ${real}, outside ${realClaim}`, false);
+}
+
+const MAX_REDIRECTS = 5;
+
+/**
+ * GET with redirects followed by hand, so that a redirect from https to http (which would send
+ * the download in clear text and lose the server's authentication) or to another scheme is
+ * refused. Errors other than FetchError are network failures (retryable, see once()).
+ */
+async function download(uri: string, signal: AbortSignal): Promise<Response> {
+  const shown = redactUri(uri);
+  let url = new URL(uri);
+  for (let hops = 0; ; hops++) {
+    const res = await fetch(url, { signal, redirect: 'manual' });
+    const location = res.headers.get('location');
+    if (res.status < 300 || res.status > 399 || location === null) return res;
+    await res.body?.cancel();
+    if (hops === MAX_REDIRECTS) throw new FetchError(`cannot download ${shown}: more than ${MAX_REDIRECTS} redirects`, false);
+    let next: URL;
+    try {
+      next = new URL(location, url);
+    } catch {
+      throw new FetchError(`cannot download ${shown}: HTTP ${res.status} redirect to an unparseable location`, false);
+    }
+    if (next.protocol !== 'http:' && next.protocol !== 'https:')
+      throw new FetchError(`cannot download ${shown}: refusing a redirect to a ${next.protocol} URL`, false);
+    if (url.protocol === 'https:' && next.protocol === 'http:')
+      throw new FetchError(`cannot download ${shown}: refusing a redirect from https to http (${redactUri(next.href)})`, false);
+    url = next;
+  }
 }
 
 interface Sink {
@@ -60,8 +124,9 @@ async function once(cfg: FetchConfig, tmp: string): Promise<string> {
     if (cfg.modelUri.startsWith('http://') || cfg.modelUri.startsWith('https://')) {
       let res: Response;
       try {
-        res = await fetch(cfg.modelUri, { signal: AbortSignal.timeout(cfg.timeoutSeconds * 1000), redirect: 'follow' });
+        res = await download(cfg.modelUri, AbortSignal.timeout(cfg.timeoutSeconds * 1000));
       } catch (err) {
+        if (err instanceof FetchError) throw err;
         const e = err as Error & { cause?: { code?: string; message?: string } };
         const detail =
           e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : (e.cause?.code ?? e.cause?.message ?? e.message);
@@ -89,7 +154,9 @@ async function once(cfg: FetchConfig, tmp: string): Promise<string> {
         );
       }
     } else {
-      const path = cfg.modelUri.startsWith('pvc://') ? pvcPath(cfg.modelUri, cfg.pvcRoot) : fileURLToPath(cfg.modelUri);
+      const isPvc = cfg.modelUri.startsWith('pvc://');
+      const path = isPvc ? pvcPath(cfg.modelUri, cfg.pvcRoot) : fileURLToPath(cfg.modelUri);
+      if (isPvc) await checkInsideClaim(path, cfg.modelUri, cfg.pvcRoot);
       let size: number;
       try {
         const st = await stat(path);

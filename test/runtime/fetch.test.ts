@@ -4,8 +4,10 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +44,15 @@ before(async () => {
       res.end('try later');
     } else if (path === '/flaky/model.onnx') {
       res.end(IRIS);
+    } else if (path === '/redirect/model.onnx') {
+      res.writeHead(302, { location: '/iris/model.onnx' });
+      res.end();
+    } else if (path === '/loop/model.onnx') {
+      res.writeHead(301, { location: '/loop/model.onnx' });
+      res.end();
+    } else if (path === '/to-file/model.onnx') {
+      res.writeHead(302, { location: 'file:///etc/passwd' });
+      res.end();
     } else {
       res.writeHead(404);
       res.end('not found');
@@ -225,4 +236,118 @@ test('serve accepts the right sha256', async () => {
   const rt = await startRuntime({ model: 'iris', args: ['--model-sha256', IRIS_SHA] });
   assert.equal((await request(`${rt.url}/v2/health/ready`)).status, 200);
   assert.equal(await rt.stop(), 0);
+});
+
+test('fetch follows an http redirect, refuses a redirect loop and a redirect to file:', async () => {
+  const ok = await runFetch(`${base}/redirect/model.onnx`, { MODELSHIP_MODEL_SHA256: IRIS_SHA });
+  assert.equal(ok.code, 0, ok.output);
+  assert.deepEqual(readFileSync(ok.dest), IRIS);
+  const loop = await runFetch(`${base}/loop/model.onnx`);
+  assert.equal(loop.code, 1);
+  assert.match(loop.output, /cannot download .*\/loop\/model.onnx: more than 5 redirects/);
+  const file = await runFetch(`${base}/to-file/model.onnx`);
+  assert.equal(file.code, 1);
+  assert.match(file.output, /refusing a redirect to a file: URL/);
+  assert.equal(existsSync(file.dest), false);
+});
+
+test('fetch refuses a redirect from https to http (issue 9), follows https to https', async () => {
+  // a real TLS server on loopback with a throwaway self-signed certificate the fetch process trusts
+  const tls = mkdtempSync(join(dir, 'tls-'));
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      join(tls, 'key.pem'),
+      '-out',
+      join(tls, 'cert.pem'),
+    ],
+    { stdio: 'ignore' },
+  );
+  const secure = createHttpsServer({ key: readFileSync(join(tls, 'key.pem')), cert: readFileSync(join(tls, 'cert.pem')) }, (req, res) => {
+    if (req.url === '/downgrade/model.onnx') {
+      res.writeHead(302, { location: `${base}/downgraded/model.onnx?token=secret` });
+      res.end();
+    } else if (req.url === '/upgrade-ok/model.onnx') {
+      res.writeHead(307, { location: '/iris/model.onnx' });
+      res.end();
+    } else if (req.url === '/iris/model.onnx') {
+      res.end(IRIS);
+    } else {
+      res.writeHead(404);
+      res.end();
+    }
+  });
+  await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
+  const https = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
+  try {
+    const env = { NODE_EXTRA_CA_CERTS: join(tls, 'cert.pem'), MODELSHIP_FETCH_RETRIES: '2' };
+    const down = await runFetch(`${https}/downgrade/model.onnx`, env);
+    assert.equal(down.code, 1, down.output);
+    assert.match(
+      down.output,
+      /cannot download https:\/\/127\.0\.0\.1:\d+\/downgrade\/model\.onnx: refusing a redirect from https to http \(http:\/\/127\.0\.0\.1:\d+\/downgraded\/model\.onnx\?<redacted>\)/,
+    );
+    assert.doesNotMatch(down.output, /secret/, 'the redirect target query is redacted');
+    assert.doesNotMatch(down.output, /retrying/, 'a refused redirect is not retried');
+    assert.equal(hits.get('/downgraded/model.onnx?token=secret'), undefined, 'the http URL was never requested');
+    assert.equal(existsSync(down.dest), false);
+    noLeftovers(down.dest);
+    const up = await runFetch(`${https}/upgrade-ok/model.onnx`, { ...env, MODELSHIP_MODEL_SHA256: IRIS_SHA });
+    assert.equal(up.code, 0, up.output);
+    assert.deepEqual(readFileSync(up.dest), IRIS);
+  } finally {
+    await new Promise((r) => secure.close(r));
+  }
+});
+
+test('pvc:// copies from the claim and refuses any escape of the claim root (issue 9)', async () => {
+  const root = mkdtempSync(join(dir, 'pvc-'));
+  mkdirSync(join(root, 'claim', 'sub'), { recursive: true });
+  mkdirSync(join(root, 'other'), { recursive: true });
+  writeFileSync(join(root, 'claim', 'sub', 'model file.onnx'), IRIS);
+  writeFileSync(join(root, 'other', 'model.onnx'), IRIS);
+  writeFileSync(join(root, 'outside.onnx'), IRIS);
+  symlinkSync(join(root, 'other', 'model.onnx'), join(root, 'claim', 'link.onnx'));
+  symlinkSync(join(root, 'claim', 'sub', 'model file.onnx'), join(root, 'claim', 'inner-link.onnx'));
+  const env = { MODELSHIP_PVC_ROOT: root };
+  for (const ok of ['pvc://claim/sub/model%20file.onnx', 'pvc://claim/./sub//model%20file.onnx', 'pvc://claim/inner-link.onnx']) {
+    const r = await runFetch(ok, { ...env, MODELSHIP_MODEL_SHA256: IRIS_SHA });
+    assert.equal(r.code, 0, `${ok}: ${r.output}`);
+    assert.deepEqual(readFileSync(r.dest), IRIS);
+  }
+  const refused: [string, RegExp][] = [
+    ['pvc://../outside.onnx', /pvc URI must be pvc:\/\/<claim>\/<path>|claim must be a PersistentVolumeClaim name/],
+    ['pvc://../other/model.onnx', /claim must be a PersistentVolumeClaim name .*got \\"\.\.\\"/],
+    ['pvc://%2e%2e/other/model.onnx', /claim must be a PersistentVolumeClaim name .*got \\"%2e%2e\\"/],
+    ['pvc://./claim/sub/model%20file.onnx', /claim must be a PersistentVolumeClaim name .*got \\"\.\\"/],
+    ['pvc://Claim/sub/model.onnx', /claim must be a PersistentVolumeClaim name/],
+    ['pvc://claim/../other/model.onnx', /must stay inside the claim/],
+    ['pvc://claim/sub/../../other/model.onnx', /must stay inside the claim/],
+    ['pvc://claim/%2e%2e/other/model.onnx', /must stay inside the claim/],
+    ['pvc://claim/%2E%2E/%2E%2E/outside.onnx', /must stay inside the claim/],
+    ['pvc://claim/sub%2f..%2f..%2fother/model.onnx', /must stay inside the claim/],
+    ['pvc://claim/a%00b.onnx', /must stay inside the claim/],
+    ['pvc://claim/%E0%A4%A.onnx', /malformed percent-escape/],
+    ['pvc://claim/link.onnx', /must stay inside the claim: .*link\.onnx resolves to .*other\/model\.onnx, outside/],
+  ];
+  for (const [uri, pattern] of refused) {
+    const r = await runFetch(uri, env);
+    assert.equal(r.code, 1, `${uri}: ${r.output}`);
+    assert.match(r.output, pattern, uri);
+    assert.equal(existsSync(r.dest), false, `${uri}: nothing written`);
+  }
 });
