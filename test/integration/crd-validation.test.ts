@@ -112,6 +112,52 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
     expect: ['spec.runtime.apiKeySecretRef.key: Required value'],
   },
   {
+    what: 'an enabled networkPolicy without ingressFrom',
+    spec: { model: { version: '1', uri: URI }, networkPolicy: { enabled: true } },
+    expect: ['spec.networkPolicy.ingressFrom: Required value', 'an enabled networkPolicy needs at least one ingressFrom peer'],
+  },
+  {
+    what: 'a networkPolicy peer with both a podSelector and an ipBlock',
+    spec: {
+      model: { version: '1', uri: URI },
+      networkPolicy: { enabled: true, ingressFrom: [{ podSelector: {}, ipBlock: { cidr: '10.0.0.0/8' } }] },
+    },
+    expect: ['spec.networkPolicy.ingressFrom[0]', 'exactly one kind of peer'],
+  },
+  {
+    what: 'an empty networkPolicy peer',
+    spec: { model: { version: '1', uri: URI }, networkPolicy: { enabled: true, ingressFrom: [{}] } },
+    expect: ['spec.networkPolicy.ingressFrom[0]', 'exactly one kind of peer'],
+  },
+  {
+    what: 'an ipBlock that is not a CIDR',
+    spec: { model: { version: '1', uri: URI }, networkPolicy: { enabled: true, ingressFrom: [{ ipBlock: { cidr: '10.0.0.300/8' } }] } },
+    expect: ['spec.networkPolicy.ingressFrom[0].ipBlock.cidr', 'cidr must be an IPv4 or IPv6 range in CIDR notation'],
+  },
+  {
+    what: 'a selector requirement In without values',
+    spec: {
+      model: { version: '1', uri: URI },
+      networkPolicy: {
+        enabled: true,
+        ingressFrom: [{ namespaceSelector: {} }],
+        metricsFrom: [{ namespaceSelector: { matchExpressions: [{ key: 'team', operator: 'In' }] } }],
+      },
+    },
+    expect: ['spec.networkPolicy.metricsFrom[0].namespaceSelector.matchExpressions[0].values', 'values must be non-empty for In and NotIn'],
+  },
+  {
+    what: 'a selector operator outside the enum',
+    spec: {
+      model: { version: '1', uri: URI },
+      networkPolicy: {
+        enabled: true,
+        ingressFrom: [{ podSelector: { matchExpressions: [{ key: 'app', operator: 'Like', values: ['x'] }] } }],
+      },
+    },
+    expect: ['spec.networkPolicy.ingressFrom[0].podSelector.matchExpressions[0].operator: Unsupported value: "Like"'],
+  },
+  {
     what: 'a name that cannot name a Service (DNS-1035)',
     name: '1iris',
     spec: { model: { version: '1', uri: URI } },
@@ -335,6 +381,23 @@ describe('ModelDeployment CRD on a real API server', () => {
     const rollout = await kubectl(['explain', 'mdep.spec.rollout.autoRollback']);
     assert.equal(rollout.code, 0, output(rollout));
     assert.match(rollout.stdout.replace(/\s+/g, ' '), /go back to the last version that succeeded/);
+  });
+
+  test('a networkPolicy that is switched off needs no peers; kubectl explain documents the fields', async () => {
+    const r = await kubectl(
+      ['apply', '-n', ns, '-f', '-'],
+      manifest('np-off', { model: { version: '1', uri: URI }, networkPolicy: { enabled: false } }),
+    );
+    assert.equal(r.code, 0, output(r));
+    const explain = await kubectl(['explain', 'mdep.spec.networkPolicy']);
+    assert.equal(explain.code, 0, output(explain));
+    const flat = explain.stdout.replace(/\s+/g, ' ');
+    assert.ok(flat.includes('admits traffic to its pods only on the inference port from ingressFrom'), explain.stdout);
+    for (const field of ['enabled', 'ingressFrom', 'metricsFrom'])
+      assert.match(explain.stdout, new RegExp(`^\\s+${field}\\s+<`, 'm'), field);
+    const peer = await kubectl(['explain', 'mdep.spec.networkPolicy.ingressFrom.ipBlock.cidr']);
+    assert.equal(peer.code, 0, output(peer));
+    assert.match(peer.stdout, /CIDR notation/);
   });
 
   test('kubectl scale works through the scale subresource', async () => {

@@ -1,6 +1,7 @@
 import type {
   KubernetesObject,
   V1Deployment,
+  V1LabelSelector,
   V1NetworkPolicyPeer,
   V1NetworkPolicyPort,
   V1OwnerReference,
@@ -8,7 +9,7 @@ import type {
   V1Service,
   V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
-import type { ModelDeployment, NetworkPolicyPeer } from '../api/types.generated.ts';
+import type { LabelSelector, ModelDeployment, NetworkPolicyPeer } from '../api/types.generated.ts';
 import { RUNTIME_HTTP_PORT } from '../config.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { commonLabels, selectorLabels } from '../api/labels.ts';
@@ -136,12 +137,30 @@ export function renderNetworkPolicy(md: ModelDeployment, metricsPort: number): N
   };
 }
 
-/** The CRD's peer has the NetworkPolicy peer's shape; copy only the fields that are set. */
+/**
+ * The CRD's peer has the NetworkPolicy peer's shape. Empty lists and maps are left out, as the
+ * API server stores them, so an unchanged policy compares equal and is not re-applied.
+ */
 function peerOf(p: NetworkPolicyPeer): V1NetworkPolicyPeer {
   return {
-    ...(p.namespaceSelector ? { namespaceSelector: p.namespaceSelector } : {}),
-    ...(p.podSelector ? { podSelector: p.podSelector } : {}),
-    ...(p.ipBlock ? { ipBlock: p.ipBlock } : {}),
+    ...(p.namespaceSelector ? { namespaceSelector: selectorOf(p.namespaceSelector) } : {}),
+    ...(p.podSelector ? { podSelector: selectorOf(p.podSelector) } : {}),
+    ...(p.ipBlock ? { ipBlock: { cidr: p.ipBlock.cidr, ...(p.ipBlock.except?.length ? { except: p.ipBlock.except } : {}) } } : {}),
+  };
+}
+
+function selectorOf(s: LabelSelector): V1LabelSelector {
+  return {
+    ...(s.matchLabels && Object.keys(s.matchLabels).length ? { matchLabels: s.matchLabels } : {}),
+    ...(s.matchExpressions?.length
+      ? {
+          matchExpressions: s.matchExpressions.map((e) => ({
+            key: e.key,
+            operator: e.operator,
+            ...(e.values?.length ? { values: e.values } : {}),
+          })),
+        }
+      : {}),
   };
 }
 
