@@ -210,6 +210,14 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     });
   });
 
+  test('networkPolicy enabled creates the NetworkPolicy, disabled deletes it', async () => {
+    const read = () => c.networking.readNamespacedNetworkPolicy({ name: 'iris', namespace: ns });
+    await patchMd(c, ns, 'iris', { spec: { networkPolicy: { enabled: true, ingressFrom: [{ podSelector: {} }] } } });
+    await waitFor(() => read().catch(() => undefined), { description: 'NetworkPolicy created' });
+    await patchMd(c, ns, 'iris', { spec: { networkPolicy: null } });
+    await waitFor(async () => !(await exists(read)), { description: 'NetworkPolicy deleted' });
+  });
+
   test('a failing version (fetch: checksum mismatch) is rolled back', async () => {
     const goodHash = await templateHash(c, ns, 'iris');
     await patchMd(c, ns, 'iris', { spec: { model: { ...model('2'), sha256: 'b'.repeat(64) } } });
@@ -266,6 +274,8 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
       'patch services',
       'patch horizontalpodautoscalers',
       'delete horizontalpodautoscalers',
+      'patch networkpolicies',
+      'delete networkpolicies',
       'patch modeldeployments/status',
       'create events',
       'create leases',

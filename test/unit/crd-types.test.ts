@@ -115,4 +115,15 @@ describe('generated API types', () => {
     spec.properties.newThing = { type: 'object', description: 'x', properties: { a: { type: 'string', description: 'y' } } };
     assert.throws(() => renderApiTypes(dump(crd)), /spec\.newThing: object with properties has no interface name; add one to TYPE_NAMES/);
   });
+
+  test('paths sharing an interface name must have the same schema (the networkPolicy peers); a difference is refused', () => {
+    const source = renderApiTypes(crdYaml);
+    assert.equal(source.match(/export interface NetworkPolicyPeer \{/g)?.length, 1, 'emitted once for ingressFrom and metricsFrom');
+    const crd = load(crdYaml) as Crd;
+    const metricsPeer =
+      storageVersion(crd).schema.openAPIV3Schema.properties?.spec?.properties?.networkPolicy?.properties?.metricsFrom?.items;
+    assert.ok(metricsPeer?.properties);
+    metricsPeer.properties.extra = { type: 'string', description: 'only here' };
+    assert.throws(() => renderApiTypes(dump(crd)), /interface name NetworkPolicyPeer used twice for different schemas/);
+  });
 });
