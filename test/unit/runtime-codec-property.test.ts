@@ -339,7 +339,7 @@ test('parseV2Request: a valid JSON/binary request parses to its values; any one 
         parsed++;
         for (const x of ins) {
           const name = x.json['name'] as string;
-          const t = r.inputs.get(name)!;
+          const t: Tensor = r.inputs.get(name)!;
           assert.deepEqual(valuesOf(t), valuesOf({ ...t, data: decodeJsonData(name, dt(x.json['datatype'] as string), x.values, t.dims) }));
         }
       }
