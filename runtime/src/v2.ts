@@ -61,7 +61,7 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
       throw badRequest(`Inference-Header-Content-Length must be a non-negative integer, got "${headerLength}"`);
     jsonEnd = Number(headerLength.trim());
     if (jsonEnd > body.length)
-      throw badRequest(`Inference-Header-Content-Length ${jsonEnd} is larger than the request body (${body.length} bytes)`);
+      throw badRequest(`Inference-Header-Content-Length ${headerLength.trim()} is larger than the request body (${body.length} bytes)`);
   }
   const doc = parseJsonBody(body, jsonEnd);
   if (!isObject(doc)) throw badRequest('the request body must be a JSON object with an "inputs" array');
