@@ -2,7 +2,7 @@
 // the NetworkPolicy it owns, and leaves it alone at steady state.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1NetworkPolicy } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions, type V1NetworkPolicy } from '@kubernetes/client-node';
 import { auditMark, readAuditEvents, writesBy } from '../harness/audit.ts';
 import { getTestControlPlane } from '../harness/controlplane.ts';
 import { sleep, waitFor } from '../harness/wait.ts';
@@ -115,6 +115,27 @@ describe('operator-owned NetworkPolicy', () => {
     );
     const recreateMs = Date.now() - deletedAt;
     assert.deepEqual(ingressOf(recreated), [{ from: [{ podSelector: {} }], ports: [['TCP', 8080]] }]);
+
+    // Widened by hand (an allow-all rule added) -> put back: extra allow entries are not tolerated.
+    await c.custom.patchNamespacedCustomObject(
+      {
+        group: 'networking.k8s.io',
+        version: 'v1',
+        plural: 'networkpolicies',
+        namespace: ns,
+        name: 'guarded',
+        body: { spec: { ingress: [...(recreated.spec.ingress ?? []), {}] } },
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    const restored = await waitFor(
+      async () => {
+        const np = await read();
+        return np.spec.ingress?.length === 1 ? np : undefined;
+      },
+      { description: 'the allow-all rule added by hand removed again' },
+    );
+    assert.deepEqual(ingressOf(restored), [{ from: [{ podSelector: {} }], ports: [['TCP', 8080]] }]);
 
     // Disabled -> deleted; the other children stay.
     await patchMd(c, ns, 'guarded', { spec: { networkPolicy: { enabled: false } } });

@@ -228,7 +228,11 @@ export class Reconciler {
   private async ensure(kind: ChildKind, desired: KubernetesObject, actual: KubernetesObject | undefined, created: string[]): Promise<void> {
     // Listed objects carry no apiVersion/kind (only watched ones do), so compare below them.
     const { apiVersion: _v, kind: _k, ...comparable } = desired;
-    const difference = actual ? firstDifference(comparable, actual) : '(missing)';
+    const difference = !actual
+      ? '(missing)'
+      : kind === 'NetworkPolicy' && !sameSpec(desired, actual)
+        ? '.spec'
+        : firstDifference(comparable, actual);
     if (difference === undefined) return;
     this.d.log.debug('applying', { kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
     await this.d.clients.apply(kind, desired);
@@ -278,6 +282,15 @@ export class Reconciler {
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
+/**
+ * A NetworkPolicy's rules are allow-lists: an entry that someone else added (or that we no longer
+ * render) widens access, so its spec must equal ours, not merely contain it. Apply replaces the
+ * lists (they are atomic), so a write makes them equal again.
+ */
+function sameSpec(desired: KubernetesObject, actual: KubernetesObject): boolean {
+  return canonicalJson((desired as { spec?: unknown }).spec) === canonicalJson((actual as { spec?: unknown }).spec);
 }
 
 function sameStatus(a: ModelDeploymentStatus, b: ModelDeploymentStatus): boolean {
