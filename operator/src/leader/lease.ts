@@ -85,8 +85,9 @@ export class LeaderElector {
       if ((await this.tryAcquireOrRenew()).outcome === 'held') break;
       await sleep(this.cfg.retryPeriodMs);
     }
-    if (this.stopped) return;
     this.leading = true;
+    // Stopped while acquiring: lead no further, but let stop() release what was just taken.
+    if (this.stopped) return;
     this.log.info('became leader');
     this.notify(() => cb.onStartedLeading());
     const reason = await this.renewUntilLost();
