@@ -3,9 +3,10 @@
  * tensor data extension (Inference-Header-Content-Length).
  */
 import { isUtf8 } from 'node:buffer';
-import { binaryBytes, decodeBinaryData, decodeJsonData, jsonArray } from './codec.ts';
+import { binaryBytes, decodeBinaryData, decodeJsonData, jsonArray, MAX_NESTING_DEPTH } from './codec.ts';
 import type { Tensor } from './datatypes.ts';
 import { badRequest } from './errors.ts';
+import { jsonDepth } from './json-depth.ts';
 import type { ModelSpec } from './model.ts';
 import {
   allOutputs,
@@ -36,10 +37,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
+/**
+ * Deepest nesting of a whole request document, checked on the bytes before JSON.parse: a
+ * tensor's limit plus the envelope around it.
+ */
+export const MAX_JSON_DEPTH = MAX_NESTING_DEPTH + 8;
+
 /** JSON text of a request body (RFC 8259: UTF-8); invalid UTF-8 is a 400, not silently replaced. */
 export function parseJsonBody(body: Buffer, end = body.length): unknown {
   const bytes = end === body.length ? body : body.subarray(0, end);
   if (!isUtf8(bytes)) throw badRequest('malformed JSON: the body is not valid UTF-8');
+  if (jsonDepth(bytes, MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+    throw badRequest(`the JSON body is nested deeper than the limit of ${MAX_JSON_DEPTH} levels`);
   return parseJson(bytes.toString('utf8'));
 }
 

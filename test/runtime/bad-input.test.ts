@@ -293,18 +293,42 @@ test('malformed percent-escapes in the path -> 400, on every route (issue 9)', a
   assert.equal((await post(`${infer(iris)}?x=%E0%A4%A`, irisInput())).status, 200);
 });
 
-test('nesting 100k deep (V1 and V2) -> 400 naming the limit, no stack overflow (issue 9)', async () => {
-  const deep = `${'['.repeat(100_000)}1${']'.repeat(100_000)}`;
-  const limit = /arrays are nested deeper than the limit of 64 levels/;
-  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"instances":${deep}}`), 400, limit);
-  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"inputs":{"matrix":${deep}}}`), 400, limit);
+test('nesting 100k deep (V1 and V2) -> 400 naming the limit before parsing; 66 deep -> 400 from the tensor check (issue 9)', async () => {
+  const nest = (n: number) => `${'['.repeat(n)}1${']'.repeat(n)}`;
+  const deep = nest(100_000);
+  const body = /the JSON body is nested deeper than the limit of 72 levels/;
+  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"instances":${deep}}`), 400, body);
+  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"inputs":{"matrix":${deep}}}`), 400, body);
   assertError(
     await post(infer(fixed, 'fixed-shape'), `{"inputs":[{"name":"matrix","shape":[3,4],"datatype":"FP32","data":${deep}}]}`),
     400,
-    limit,
+    body,
   );
-  // deep JSON outside any tensor is parsed (V8's JSON.parse is not recursive) and then refused for what it is
-  assertError(await post(infer(fixed, 'fixed-shape'), `{"id":${deep},"inputs":[]}`), 400, /"id" must be a string/);
+  // outside any tensor too, and in the JSON header of a binary request
+  assertError(await post(infer(fixed, 'fixed-shape'), `{"id":"x","parameters":{"p":${deep}},"inputs":[]}`), 400, body);
+  const header = `{"parameters":{"p":${nest(80)}},"inputs":[]}`;
+  assertError(
+    await request(infer(fixed, 'fixed-shape'), {
+      body: Buffer.concat([Buffer.from(header), Buffer.alloc(8)]),
+      headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+    }),
+    400,
+    body,
+  );
+  // brackets inside strings do not count
+  assertError(
+    await post(infer(fixed, 'fixed-shape'), `{"id":"${'['.repeat(1000)}","inputs":[]}`),
+    400,
+    /"inputs" must be a non-empty array/,
+  );
+  // within the body limit but past the tensor limit
+  const tensor = /input "matrix": arrays are nested deeper than the limit of 64 levels/;
+  assertError(await post(`${fixed.url}/v1/models/fixed-shape:predict`, `{"instances":${nest(66)}}`), 400, tensor);
+  assertError(
+    await post(infer(fixed, 'fixed-shape'), `{"inputs":[{"name":"matrix","shape":[3,4],"datatype":"FP32","data":${nest(66)}}]}`),
+    400,
+    tensor,
+  );
 });
 
 test('invalid UTF-8 in a JSON body -> 400, not silently replaced (issue 9)', async () => {

@@ -23,6 +23,7 @@ import {
 } from '../../runtime/src/codec.ts';
 import { fromHalf, fromV2, V2_DATATYPES, type DatatypeInfo, type Tensor, type TensorValues } from '../../runtime/src/datatypes.ts';
 import { HttpError } from '../../runtime/src/errors.ts';
+import { jsonDepth } from '../../runtime/src/json-depth.ts';
 import { buildModelSpec, type ModelSpec } from '../../runtime/src/model.ts';
 import { parseV1Request } from '../../runtime/src/v1.ts';
 import { parseV2Request } from '../../runtime/src/v2.ts';
@@ -473,6 +474,53 @@ test('batcher: takeBatch keeps FIFO order, one key, the row limit, and loses no 
         [...seen].sort((a, b) => a - b),
         items.map((_, i) => i),
       );
+    }),
+    params,
+  );
+});
+
+/** Nesting depth of a parsed JSON value (a scalar is 0). */
+function depthOf(v: unknown): number {
+  if (Array.isArray(v)) return 1 + v.reduce((m: number, x) => Math.max(m, depthOf(x)), 0);
+  if (typeof v === 'object' && v !== null) return 1 + Object.values(v).reduce((m: number, x) => Math.max(m, depthOf(x)), 0);
+  return 0;
+}
+
+test('jsonDepth on the raw bytes equals the depth of the parsed value (byte loop and native-jump modes)', () => {
+  // strings full of brackets, quotes and backslashes must not count
+  const tricky = fc.constantFrom('[', ']', '{', '}', '"', '\\', '\\"', '[[[', '\\\\', 'a"b', '\u00e9[');
+  const value = fc.letrec<{ v: unknown }>((tie) => ({
+    v: fc.oneof(
+      { depthSize: 'small' },
+      fc.integer(),
+      fc.string({ maxLength: 6 }),
+      fc.array(tricky, { maxLength: 3 }).map((a) => a.join('')),
+      fc.array(tie('v'), { maxLength: 4 }),
+      fc.dictionary(fc.oneof(fc.string({ maxLength: 3 }), tricky), tie('v'), { maxKeys: 3 }),
+    ),
+  })).v;
+  // padding puts the body past 64 KiB (the native-jump mode), sparse or dense in structure
+  const padding = fc.constantFrom('none', 'numbers', 'rows', 'strings');
+  const pad = (kind: string): string => {
+    switch (kind) {
+      case 'numbers':
+        return `[${'123.456,'.repeat(9000)}0]`;
+      case 'rows':
+        return `[${'[1,2],'.repeat(12000)}[0]]`;
+      case 'strings':
+        return `[${'"a[\\"{",'.repeat(9000)}""]`;
+      default:
+        return '';
+    }
+  };
+  fc.assert(
+    fc.property(value, padding, fc.integer({ min: 1, max: 80 }), fc.boolean(), (v, kind, limit, padFirst) => {
+      const p = pad(kind);
+      const body = p === '' ? JSON.stringify(v) : padFirst ? `[${p},${JSON.stringify(v)}]` : `[${JSON.stringify(v)},${p}]`;
+      const want = depthOf(JSON.parse(body));
+      const got = jsonDepth(Buffer.from(body), limit);
+      if (want > limit) assert.equal(got, limit + 1, body.slice(0, 200));
+      else assert.equal(got, want, body.slice(0, 200));
     }),
     params,
   );

@@ -378,7 +378,12 @@ test('V1 request: a ~300-byte first-element bomb, deep nesting and invalid UTF-8
   const deep = `${'['.repeat(200_000)}1${']'.repeat(200_000)}`;
   assert.match(
     err(() => parseV1Request(iris, Buffer.from(`{"instances":${deep}}`))),
-    /nested deeper than the limit of 64 levels/,
+    /the JSON body is nested deeper than the limit of 72 levels/,
+  );
+  const deep66 = `${'['.repeat(66)}1${']'.repeat(66)}`;
+  assert.match(
+    err(() => parseV1Request(iris, Buffer.from(`{"instances":${deep66}}`))),
+    /input "input": arrays are nested deeper than the limit of 64 levels/,
   );
   assert.match(
     err(() => parseV1Request(iris, Buffer.from([0x7b, 0xff, 0x7d]))),
