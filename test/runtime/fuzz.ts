@@ -121,7 +121,8 @@ export async function runSchemathesis(python: string, baseUrl: string, opts: Sch
       reportDir,
     ];
     const child = spawn(python, args, {
-      cwd: FUZZ_DIR,
+      // cwd: the report folder, where schemathesis/hypothesis leave their caches (not the work tree)
+      cwd: reportDir,
       env: {
         PATH: process.env['PATH'] ?? '',
         HOME: process.env['HOME'] ?? '',
