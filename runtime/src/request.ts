@@ -20,11 +20,19 @@ export interface InferRequest {
   rows: number;
 }
 
+/** Most dimensions a request's shape may have (ONNX models in practice have rank <= 8). */
+export const MAX_RANK = 64;
+
+/** Client text in an error message, cut short: the message must not grow with the body. */
+export function clip(text: string, max = 64): string {
+  return text.length > max ? `${text.slice(0, max)}...` : text;
+}
+
 export function inputSpec(model: ModelSpec, name: unknown): TensorSpec {
   if (typeof name !== 'string') throw badRequest(`every input needs a "name" string`);
   const spec = model.inputByName.get(name);
   if (!spec)
-    throw badRequest(`unknown input "${name}": model ${model.name} has inputs ${model.inputs.map((i) => `"${i.name}"`).join(', ')}`);
+    throw badRequest(`unknown input "${clip(name)}": model ${model.name} has inputs ${model.inputs.map((i) => `"${i.name}"`).join(', ')}`);
   return spec;
 }
 
@@ -32,7 +40,9 @@ export function outputSpec(model: ModelSpec, name: unknown): TensorSpec {
   if (typeof name !== 'string') throw badRequest(`every requested output needs a "name" string`);
   const spec = model.outputByName.get(name);
   if (!spec)
-    throw badRequest(`unknown output "${name}": model ${model.name} has outputs ${model.outputs.map((o) => `"${o.name}"`).join(', ')}`);
+    throw badRequest(
+      `unknown output "${clip(name)}": model ${model.name} has outputs ${model.outputs.map((o) => `"${o.name}"`).join(', ')}`,
+    );
   return spec;
 }
 
@@ -54,9 +64,11 @@ export function checkShape(spec: TensorSpec, shape: readonly number[]): void {
 /** A V2 `shape`: an array of non-negative integers. */
 export function parseShape(name: string, shape: unknown): number[] {
   if (!Array.isArray(shape)) throw badRequest(`input "${name}": "shape" must be an array of non-negative integers`);
+  if (shape.length > MAX_RANK)
+    throw badRequest(`input "${name}": "shape" has ${shape.length} dimensions, more than the limit of ${MAX_RANK}`);
   for (const d of shape) {
     if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-      throw badRequest(`input "${name}": "shape" must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+      throw badRequest(`input "${name}": "shape" must be an array of non-negative integers, got ${clip(JSON.stringify(shape), 200)}`);
     }
   }
   return shape as number[];

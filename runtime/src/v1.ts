@@ -6,7 +6,7 @@ import { decodeNested, jsonNested, product } from './codec.ts';
 import type { Tensor } from './datatypes.ts';
 import { badRequest, HttpError } from './errors.ts';
 import type { ModelSpec } from './model.ts';
-import { allOutputs, checkShape, finishInputs, inputSpec, type InferRequest } from './request.ts';
+import { allOutputs, checkShape, clip, finishInputs, inputSpec, type InferRequest } from './request.ts';
 import { parseJsonBody } from './v2.ts';
 
 export type V1Format = 'instances' | 'inputs';
@@ -41,7 +41,7 @@ export function parseV1Request(model: ModelSpec, body: Buffer): { req: InferRequ
         inputSpec(model, name);
         const column = (instances as Record<string, unknown>[]).map((inst, i) => {
           if (!Object.hasOwn(inst, name))
-            throw badRequest(`instance ${i} has no input "${name}" (every instance needs the same named inputs)`);
+            throw badRequest(`instance ${i} has no input "${clip(name)}" (every instance needs the same named inputs)`);
           return inst[name];
         });
         add(name, column);

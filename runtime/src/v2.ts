@@ -11,6 +11,7 @@ import type { ModelSpec } from './model.ts';
 import {
   allOutputs,
   checkShape,
+  clip,
   finishInputs,
   inputSpec,
   outputSpec,
@@ -89,7 +90,7 @@ export function parseV2Request(model: ModelSpec, body: Buffer, headerLength: str
     if (typeof input['datatype'] !== 'string')
       throw badRequest(`input "${spec.name}": "datatype" must be a string such as "${spec.datatype}"`);
     if (input['datatype'] !== spec.datatype) {
-      throw badRequest(`input "${spec.name}": datatype ${input['datatype']} does not match the model's ${spec.datatype}`);
+      throw badRequest(`input "${spec.name}": datatype ${clip(input['datatype'])} does not match the model's ${spec.datatype}`);
     }
     const shape = parseShape(spec.name, input['shape']);
     checkShape(spec, shape);

@@ -404,3 +404,30 @@ test('V1 request: a ~300-byte first-element bomb, deep nesting and invalid UTF-8
     /instance 1 has no input "constructor"/,
   );
 });
+
+test('error messages do not grow with the body: client names, datatypes and shapes are clipped, rank is capped', () => {
+  const ok = { name: 'input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] };
+  const long = 'n'.repeat(100_000);
+  for (const doc of [
+    { inputs: [{ ...ok, name: long }] },
+    { inputs: [ok], outputs: [{ name: long }] },
+    { inputs: [{ ...ok, datatype: long }] },
+    { inputs: [{ ...ok, shape: [...new Array<number>(50_000).fill(1), -1] }] },
+    { inputs: [{ ...ok, shape: [1, 'x'.repeat(100_000)] }] },
+  ]) {
+    const message = err(() => parseV2Request(iris, j(doc), undefined));
+    assert.ok(message.length < 400, `${message.length} chars: ${message.slice(0, 120)}`);
+  }
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [{ ...ok, shape: new Array<number>(65).fill(1) }] }), undefined)),
+    /input "input": "shape" has 65 dimensions, more than the limit of 64/,
+  );
+  assert.match(
+    err(() => parseV2Request(iris, j({ inputs: [{ ...ok, name: long }] }), undefined)),
+    /unknown input "n{64}\.\.\."/,
+  );
+  assert.match(
+    err(() => parseV1Request(two, j({ inputs: { [long]: [1] } }))),
+    /unknown input "n{64}\.\.\."/,
+  );
+});
