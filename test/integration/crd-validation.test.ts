@@ -72,6 +72,16 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
     expect: ['spec.model.uri', 'a pvc:// uri must be pvc://<claim>/<path>'],
   },
   {
+    what: 'a pvc:// uri whose path climbs out of the claim',
+    spec: { model: { version: '1', uri: 'pvc://models/iris/../../etc/passwd' } },
+    expect: ['spec.model.uri', 'a pvc:// path must stay inside the claim'],
+  },
+  {
+    what: 'a pvc:// uri with a percent-encoded ".." segment',
+    spec: { model: { version: '1', uri: 'pvc://models/%2E%2e/secret.onnx' } },
+    expect: ['spec.model.uri', 'a pvc:// path must stay inside the claim'],
+  },
+  {
     what: 'an http uri without a host',
     spec: { model: { version: '1', uri: 'https:///iris.onnx' } },
     expect: ['spec.model.uri', 'an http:// or https:// uri must be an absolute URL with a host'],

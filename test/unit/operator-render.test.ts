@@ -48,10 +48,17 @@ test('template hash changes with the version and nothing else changes it', () =>
   );
 });
 
-test('pvc:// mounts the claim read-only and fetches from the file', () => {
+test('pvc:// mounts the claim read-only under the pvc root and hands the pvc:// URI to fetch unchanged', () => {
   const md = modelDeployment({ model: { version: '1', uri: 'pvc://models/iris/1/model.onnx', format: 'onnx' } });
   const t = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
-  assert.equal(env(t.spec?.initContainers?.[0], 'MODELSHIP_MODEL_URI'), 'file:///mnt/model-pvc/iris/1/model.onnx');
+  const fetch = t.spec?.initContainers?.[0];
+  // fetch's own pvc:// checks (no `..`, no symlink out of the claim) only run on a pvc:// URI
+  assert.equal(env(fetch, 'MODELSHIP_MODEL_URI'), 'pvc://models/iris/1/model.onnx');
+  assert.equal(env(fetch, 'MODELSHIP_PVC_ROOT'), '/mnt/pvc');
+  assert.deepEqual(
+    fetch?.volumeMounts?.find((m) => m.name === 'model-pvc'),
+    { name: 'model-pvc', mountPath: '/mnt/pvc/models', readOnly: true },
+  );
   assert.deepEqual(t.spec?.volumes?.find((v) => v.name === 'model-pvc')?.persistentVolumeClaim, { claimName: 'models', readOnly: true });
 });
 

@@ -42,6 +42,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   const fetchEnv: V1EnvVar[] = [
     { name: 'MODELSHIP_MODEL_URI', value: source.fetchUri },
     { name: 'MODELSHIP_MODEL_PATH', value: MODEL_PATH },
+    ...source.env,
   ];
   if (model.sha256) fetchEnv.push({ name: 'MODELSHIP_MODEL_SHA256', value: model.sha256 });
 
