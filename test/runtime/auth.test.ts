@@ -64,10 +64,14 @@ test('the key never appears in the logs', () => {
 
 test('MODELSHIP_API_KEY set but empty or blank: exit 2 with a clear message, never "auth off"', async () => {
   for (const value of ['', '   ', '\n', ' \r\n']) {
-    const { exited, output } = spawnRuntime(['serve', '--model-path', modelPath('iris'), '--host', '127.0.0.1', '--port', '0'], {
+    const { proc, exited, output } = spawnRuntime(['serve', '--model-path', modelPath('iris'), '--host', '127.0.0.1', '--port', '0'], {
       MODELSHIP_API_KEY: value,
     });
-    assert.equal(await exited, 2, `${JSON.stringify(value)}: ${output()}`);
+    // a runtime that wrongly starts (auth off) is stopped, so the test fails instead of hanging
+    const guard = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    const code = await exited;
+    clearTimeout(guard);
+    assert.equal(code, 2, `${JSON.stringify(value)}: ${output()}`);
     assert.match(output(), /MODELSHIP_API_KEY\) is set but empty: give a key, or unset the variable/);
     assert.doesNotMatch(output(), /"listening"/);
   }
