@@ -6,8 +6,8 @@
  * overallRate. Records: the runtime's RSS every 10 s (/proc/<pid>/status VmRSS), every non-200
  * answer and client error, the latency p50/p99 of the first and the last minute (from the
  * send of each request; autocannon paces by rate, so latencies are those of a paced client), and
- * whether the process is still serving at the end. Writes bench/soak/results/<time>.json and
- * latest.json, prints a summary.
+ * whether the process is still serving at the end. Writes bench/soak/results/latest.json (as the
+ * other benchmarks do), prints a summary.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -227,7 +227,6 @@ async function main(): Promise<void> {
     const dir = join(HERE, 'results');
     mkdirSync(dir, { recursive: true });
     const text = `${JSON.stringify(result, null, 2)}\n`;
-    writeFileSync(join(dir, `${result.date.replace(/[:.]/g, '-')}.json`), text);
     writeFileSync(join(dir, 'latest.json'), text);
     const f = (x: number) => x.toFixed(1);
     process.stdout.write(
