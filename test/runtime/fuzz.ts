@@ -128,6 +128,7 @@ export async function runSchemathesis(python: string, baseUrl: string, opts: Sch
         HOME: process.env['HOME'] ?? '',
         SCHEMATHESIS_HOOKS: 'hooks',
         PYTHONPATH: FUZZ_DIR,
+        PYTHONDONTWRITEBYTECODE: '1',
         NO_COLOR: '1',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
