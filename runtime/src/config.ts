@@ -178,7 +178,7 @@ export const serveOptions: Option[] = [
     default: '0',
     min: 0,
     max: Number.MAX_SAFE_INTEGER,
-    help: 'request bytes in flight (bodies + decoded tensors), 503 above; 0 = a quarter of the container memory limit minus the model per worker',
+    help: 'request bytes in flight (bodies + decoded tensors), 503 above; 0 = derived from the container memory limit (runtime/README.md)',
   },
   {
     flag: 'max-connections',

@@ -34,14 +34,20 @@ export function memoryLimit(): number | undefined {
 export const UNLIMITED_BUDGET_CAP = 1024 ** 3;
 /** Never below this, so one default-sized request (16 MiB body + its decoded tensors) always fits. */
 export const MIN_BUDGET = 32 * 1024 ** 2;
+/** Measured RSS of a ready runtime before any request: ~160 MiB with one worker, ~184 MiB with two. */
+export const BASE_BYTES = 128 * 1024 ** 2;
+export const PER_WORKER_BYTES = 32 * 1024 ** 2;
+/** Measured peak RSS of a request is about three times what the budget charges it (see below). */
+export const PEAK_PER_CHARGED_BYTE = 3;
 
 /**
- * Default cap on request bytes in flight. With a limit: a quarter of it, minus the model once
- * per worker (each onnxruntime session holds its own copy of the weights). A quarter, because
- * the budget charges a request twice its body (body + decoded tensors) while measured peak RSS
- * is about six times the body for a 16 MB iris request (onnxruntime's intermediates and outputs,
- * their copy back to the main thread, the encoded response, garbage not yet collected) on top of
- * a ~160 MiB base; with a 128 MiB budget, 24 concurrent 16 MB requests peaked at 492 MiB.
+ * Default cap on request bytes in flight. With a limit: what is left after the runtime itself
+ * (a base, plus the model and a session's overhead per worker: each onnxruntime session holds
+ * its own copy of the weights), divided by 3, because the budget charges a request twice its
+ * body (body + decoded tensors) while its measured peak RSS is about six times its body (16 MB
+ * iris request: onnxruntime's intermediates and outputs, their copy back to the main thread, the
+ * encoded response, garbage not yet collected). With 512 Mi and 2 workers that is 106 MiB; 24
+ * concurrent 16 MB requests then peaked at 479 MiB RSS (3 answered, 21 refused with 503).
  * Without a limit: a quarter of the machine's memory, at most 1 GiB, so an unlimited pod still
  * cannot take a node's memory with requests.
  */
@@ -54,6 +60,6 @@ export function defaultInflightBudget(
   const budget =
     limitBytes === undefined
       ? Math.min(UNLIMITED_BUDGET_CAP, Math.floor(machineBytes / 4))
-      : Math.floor(limitBytes / 4) - modelBytes * workers;
+      : Math.floor((limitBytes - BASE_BYTES - workers * (modelBytes + PER_WORKER_BYTES)) / PEAK_PER_CHARGED_BYTE);
   return Math.max(MIN_BUDGET, budget);
 }

@@ -71,11 +71,12 @@ test('cgroup memory limit parsing (v2 memory.max, v1 memory.limit_in_bytes)', ()
   assert.equal(parseMemoryLimit('garbage'), undefined);
 });
 
-test('default in-flight budget: a quarter of the limit minus the model per worker, 32 MiB floor; unlimited: a quarter of the machine, 1 GiB cap', () => {
+test('default in-flight budget: (limit - 128 MiB - workers x (model + 32 MiB)) / 3, 32 MiB floor; unlimited: a quarter of the machine, 1 GiB cap', () => {
   const Mi = 1024 ** 2;
-  assert.equal(defaultInflightBudget(512 * Mi, 1 * Mi, 1), 127 * Mi);
-  assert.equal(defaultInflightBudget(1024 * Mi, 50 * Mi, 2), 156 * Mi);
-  assert.equal(defaultInflightBudget(128 * Mi, 100 * Mi, 1), 32 * Mi, 'floor');
+  assert.equal(defaultInflightBudget(512 * Mi, 1 * Mi, 1), 117 * Mi);
+  assert.equal(defaultInflightBudget(512 * Mi, 1 * Mi, 2), 106 * Mi);
+  assert.equal(defaultInflightBudget(1024 * Mi, 50 * Mi, 2), Math.floor(((1024 - 128 - 164) * Mi) / 3));
+  assert.equal(defaultInflightBudget(256 * Mi, 100 * Mi, 1), 32 * Mi, 'floor');
   assert.equal(defaultInflightBudget(undefined, 1 * Mi, 1, 2048 * Mi), 512 * Mi);
   assert.equal(defaultInflightBudget(undefined, 1 * Mi, 1, 64 * 1024 * Mi), 1024 * Mi, 'cap');
 });
