@@ -16,7 +16,7 @@ import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { describeLoad, seconds, settledOn, startIrisLoad } from './faults.ts';
+import { containerLog, describeLoad, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
@@ -93,8 +93,17 @@ describe('e2e faults: the model server killed mid-fetch', { timeout: 600_000 }, 
     const expectedMs = (MODEL_BYTES / BYTES_PER_SECOND) * 1000;
     t.diagnostic(`model server SIGKILLed ${seconds(killedAt - startedAt)} into a download of ~${seconds(expectedMs)}`);
 
+    let fetchLog = '';
     const md = await waitFor(
       async () => {
+        for (const p of await modelPods(c, ns, 'iris')) {
+          if (p.metadata?.labels?.['modelship.dev/model-version'] !== '2') continue;
+          try {
+            fetchLog = containerLog(p, 'fetch');
+          } catch {
+            // not started yet, or already removed with its pod
+          }
+        }
         const m = await getMd(c, ns, 'iris');
         return m.status?.failedVersion === '2' && condition(m, 'Degraded')?.status === 'True' ? m : undefined;
       },
@@ -104,6 +113,13 @@ describe('e2e faults: the model server killed mid-fetch', { timeout: 600_000 }, 
     t.diagnostic(`rolled back ${seconds(Date.now() - killedAt)} after the kill: ${degraded?.reason}: ${degraded?.message}`);
     assert.equal(degraded?.reason, 'RolledBack');
     assert.match(degraded?.message ?? '', /model fetch failed: .*big\/model\.onnx/);
+    // the first attempt was cut off mid-download; the retries found no server
+    const attempts = fetchLog
+      .split('\n')
+      .filter((l) => l.includes('fetch attempt failed'))
+      .map((l) => /"error":"([^"]*)"/.exec(l)?.[1]);
+    t.diagnostic(`fetch attempts that failed before the last: ${JSON.stringify(attempts)}`);
+    assert.match(attempts[0] ?? '', /download of .*big\/model\.onnx failed/, fetchLog);
     const entry = md.status?.history?.find((h) => h.version === '2');
     assert.equal(entry?.outcome, 'RolledBack');
     assert.equal(entry?.reason, 'FetchFailed');

@@ -15,6 +15,7 @@ import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, createMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import {
+  containerLog,
   describeLoad,
   exitWorkerThread,
   hostContainer,
@@ -103,7 +104,7 @@ describe('e2e faults: a worker thread, the serve process and an OOM kill under l
     t.diagnostic(`${name}: ${report}`);
     const log = await waitFor(
       async () => {
-        const text = await c.core.readNamespacedPodLog({ name, namespace: ns, container: 'serve' });
+        const text = containerLog(victim!, 'serve');
         return /inference worker exited/.test(text) ? text : undefined;
       },
       { timeoutMs: 30_000, intervalMs: 200, description: 'the runtime to log the worker exit' },

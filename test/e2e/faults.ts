@@ -124,6 +124,18 @@ export function hostContainer(pod: V1Pod, container: string): HostContainer {
   return { containerId, memoryCgroup, pids };
 }
 
+/**
+ * What the current run of `container` logged, read where kubelet links it on the node
+ * (/var/log/containers): the API server cannot reach this node's kubelet by name, so
+ * `kubectl logs` does not work here.
+ */
+export function containerLog(pod: V1Pod, container: string): string {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const id = statuses.find((s) => s.name === container)?.containerID?.replace(/^containerd:\/\//, '');
+  if (!id) throw new Error(`container ${container} of ${pod.metadata?.name} has no ID`);
+  return readFileSync(`/var/log/containers/${pod.metadata?.name}_${pod.metadata?.namespace}_${container}-${id}.log`, 'utf8');
+}
+
 /** Caps the container's memory (cgroup v1 memory.limit_in_bytes) at its current usage + `headroomBytes`. */
 export function squeezeMemory(hc: HostContainer, headroomBytes: number): { usage: number; limit: number } {
   const usage = Number(readFileSync(join(hc.memoryCgroup, 'memory.usage_in_bytes'), 'utf8').trim());
