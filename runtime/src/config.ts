@@ -365,6 +365,11 @@ function str(values: Map<string, string | undefined>, flag: string): string {
 export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig {
   const v = readOptions(serveOptions, args, env);
   const i = (f: string) => int(v, serveOptions, f);
+  const metricsPort = optionalInt(v, serveOptions, 'metrics-port');
+  if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === i('port'))
+    throw new ConfigError(
+      `--metrics-port (MODELSHIP_METRICS_PORT) must differ from --port (${metricsPort}); unset it to serve metrics on the main port`,
+    );
   if (i('headers-timeout-ms') > i('request-receive-timeout-ms'))
     throw new ConfigError(
       '--headers-timeout-ms must not be longer than --request-receive-timeout-ms (the headers are part of the request)',
@@ -391,7 +396,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     requestReceiveTimeoutMs: i('request-receive-timeout-ms'),
     bodyIdleTimeoutMs: i('body-idle-timeout-ms'),
     runTimeoutMs: i('run-timeout-ms'),
-    metricsPort: optionalInt(v, serveOptions, 'metrics-port'),
+    metricsPort,
     drainDelaySeconds: i('drain-delay-seconds'),
     shutdownTimeoutSeconds: i('shutdown-timeout-seconds'),
     terminationLogPath: str(v, 'termination-log'),

@@ -78,6 +78,9 @@ const pathOf = (url: string | undefined): string => {
   return q === -1 ? u : u.slice(0, q);
 };
 
+/** /metrics as express would route it (case-insensitive, trailing slash allowed). */
+const isMetricsPath = (url: string | undefined): boolean => pathOf(url).replace(/\/+$/, '').toLowerCase() === '/metrics';
+
 export interface RunningServer {
   server: Server;
   state: ServerState;
@@ -126,7 +129,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
       }
     }
     // metrics on their own port: not here, so a NetworkPolicy can admit only the scraper there
-    if (metricsApart && pathOf(req.url) === '/metrics') {
+    if (metricsApart && isMetricsPath(req.url)) {
       sendJson(res, 404, errorBody(`no route ${req.method ?? 'GET'} /metrics: metrics are served on port ${metricsPort}`), state.closing);
       return;
     }
@@ -136,7 +139,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   let metricsPort: number | undefined;
   if (metricsApart) {
     metricsServer = limitedServer(config, (req, res) => {
-      if (req.method === 'GET' && pathOf(req.url) === '/metrics') serveMetrics(res);
+      if (req.method === 'GET' && isMetricsPath(req.url)) serveMetrics(res);
       else sendJson(res, 404, errorBody(`no route ${req.method ?? 'GET'} ${pathOf(req.url)}: this port serves only GET /metrics`), false);
     });
     await listen(metricsServer, config.metricsPort as number, config.host);

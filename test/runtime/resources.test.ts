@@ -137,9 +137,11 @@ test('--metrics-port: /metrics only there (open even with an API key), 404 JSON 
     assert.equal(m.status, 200);
     assert.match(m.text, /modelship_ready 1/);
     assert.match(m.text, /modelship_workers_live 1/);
-    const main = await request(`${rt.url}/metrics`);
-    assert.equal(main.status, 404);
-    assert.match(main.json()['error'] as string, /metrics are served on port \d+/);
+    for (const path of ['/metrics', '/metrics/', '/METRICS', '/metrics?x=1']) {
+      const main = await request(`${rt.url}${path}`);
+      assert.equal(main.status, 404, path);
+      assert.match(main.json()['error'] as string, /metrics are served on port \d+/);
+    }
     const other = await request(`${apart}/v2/health/ready`);
     assert.equal(other.status, 404);
     assert.match(other.json()['error'] as string, /only GET \/metrics/);

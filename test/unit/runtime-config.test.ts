@@ -128,6 +128,10 @@ test('resource flags: defaults, env names, bounds', () => {
   );
   assert.throws(() => parseServe(['--model-path', 'x', '--max-connections', '0'], {}), /--max-connections .* must be >= 1/);
   assert.throws(
+    () => parseServe(['--model-path', 'x', '--metrics-port', '8080'], {}),
+    /--metrics-port \(MODELSHIP_METRICS_PORT\) must differ from --port/,
+  );
+  assert.throws(
     () => parseServe(['--model-path', 'x', '--headers-timeout-ms', '5000', '--request-receive-timeout-ms', '1000'], {}),
     /--headers-timeout-ms must not be longer than --request-receive-timeout-ms/,
   );
