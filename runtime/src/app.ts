@@ -45,7 +45,9 @@ export function createApp(deps: AppDeps): express.Express {
 
   // open: kubelet and Prometheus do not carry the API key
   app.get('/v2/health/live', (_req, res) => {
-    res.json({ live: true });
+    const problem = state.notLiveReason();
+    if (problem) res.status(503).json({ error: `server is not live: ${problem}` });
+    else res.json({ live: true });
   });
   app.get('/v2/health/ready', (_req, res) => {
     if (state.ready) res.json({ ready: true });

@@ -53,6 +53,8 @@ export interface PoolOptions {
   stableMs?: number;
   /** a loaded worker ended and will be replaced */
   onWorkerLost?: () => void;
+  /** a retired worker still inside its run this long after it was retired counts as stuck (default 2 x the run timeout) */
+  stuckAfterMs?: number;
 }
 
 interface Job {
@@ -63,6 +65,8 @@ interface Job {
 
 interface Slot {
   worker: Worker;
+  /** when the pool retired it (a run still inside), 0 if not retired */
+  retiredAt: number;
   loadedAt: number;
   /** runs posted to this worker and not answered yet (it executes them in order) */
   jobs: Map<number, Job>;
@@ -105,6 +109,7 @@ export class WorkerPool {
   private readonly retired = new Set<Slot>();
   private replacements = 0;
   private readonly onWorkerLost: () => void;
+  private readonly stuckAfterMs: number;
   /** called whenever a worker becomes idle */
   onIdle: () => void = () => {};
 
@@ -116,6 +121,7 @@ export class WorkerPool {
     this.respawnMaxMs = opts.respawnMaxMs ?? 30_000;
     this.stableMs = opts.stableMs ?? 10_000;
     this.onWorkerLost = opts.onWorkerLost ?? (() => {});
+    this.stuckAfterMs = opts.stuckAfterMs ?? 2 * this.runTimeoutMs;
     this.data = data;
     this.log = log;
   }
@@ -123,6 +129,17 @@ export class WorkerPool {
   /** Workers that have loaded the model and are running. */
   get live(): number {
     return this.slots.length;
+  }
+
+  /**
+   * Retired workers still inside a run long after their run timeout: a hung run holds a thread
+   * (a CPU, its memory) that only a process restart gets back, so liveness reports it.
+   */
+  get stuck(): number {
+    const now = performance.now();
+    let n = 0;
+    for (const s of this.retired) if (now - s.retiredAt >= this.stuckAfterMs) n++;
+    return n;
   }
 
   /** Replacement workers started since start() (crashes and run timeouts). */
@@ -139,7 +156,7 @@ export class WorkerPool {
   private spawn(): Promise<Meta> {
     return new Promise((resolve, reject) => {
       const worker = new Worker(WORKER_URL, { workerData: this.data });
-      const slot: Slot = { worker, loadedAt: 0, jobs: new Map(), outstanding: 0, endedBecause: undefined, timedOut: false };
+      const slot: Slot = { worker, retiredAt: 0, loadedAt: 0, jobs: new Map(), outstanding: 0, endedBecause: undefined, timedOut: false };
       let loaded = false;
       worker.on('message', (msg: WorkerMessage) => {
         if (msg.type === 'ready') {
@@ -273,6 +290,7 @@ export class WorkerPool {
       await slot.worker.terminate();
       return;
     }
+    slot.retiredAt = performance.now();
     this.retired.add(slot);
     const exited = new Promise<void>((r) => slot.worker.once('exit', () => r()));
     await exited;

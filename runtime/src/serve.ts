@@ -266,7 +266,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         metrics.hooks,
       );
       state.v2Prefix = v2ResponsePrefix(model);
-      state.workers = () => ({ live: running.live, size: running.size });
+      state.workers = () => ({ live: running.live, size: running.size, stuck: running.stuck });
       metrics.liveWorkers = () => running.live;
       state.model = model;
       state.phase = 'ready';

@@ -17,12 +17,22 @@ export class ServerState {
   scheduler: Scheduler | undefined;
   /** constant start of every V2 response */
   v2Prefix = '';
-  /** live and configured inference workers, once the pool exists */
-  workers: (() => { live: number; size: number }) | undefined;
+  /** live and configured inference workers, and retired workers stuck in a run, once the pool exists */
+  workers: (() => { live: number; size: number; stuck: number }) | undefined;
 
   constructor(modelName: string, modelVersion: string) {
     this.modelName = modelName;
     this.modelVersion = modelVersion;
+  }
+
+  /**
+   * Why the process should be restarted (liveness fails), if it should: an inference run that
+   * never returned keeps a thread that nothing but a restart reclaims.
+   */
+  notLiveReason(): string | undefined {
+    const stuck = this.workers?.().stuck ?? 0;
+    if (stuck === 0) return undefined;
+    return `${stuck} inference run${stuck === 1 ? ' has' : 's have'} not returned long after the run timeout; a restart reclaims the thread`;
   }
 
   /** Ready: loaded, not shutting down, and every configured inference worker running. */

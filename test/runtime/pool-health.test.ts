@@ -62,3 +62,39 @@ test('a run over --run-timeout-ms: 504 with an error body, worker replaced, not 
     assert.equal(await rt.stop(), 0);
   }
 });
+
+test('a run still going long after its timeout (stuck) makes /v2/health/live 503 until it returns; readiness stays with the replacement', async (t) => {
+  // 4,000,000 rows (a 64 MB body): the run takes a few hundred ms; with a 20 ms run timeout it
+  // counts as stuck 40 ms after its worker was retired (2 x the run timeout)
+  const rt = await startRuntime({ model: 'iris', args: ['--run-timeout-ms', '20', '--max-body-bytes', '70000000'] });
+  try {
+    const live: { at: number; status: number; error?: string }[] = [];
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        const r = await request(`${rt.url}/v2/health/live`);
+        live.push({ at: Date.now(), status: r.status, ...(r.status !== 200 ? { error: r.json()['error'] as string } : {}) });
+        await new Promise((res) => setTimeout(res, 5));
+      }
+    })();
+    const r = await request(`${rt.url}/v2/models/iris/infer`, irisBinary(4_000_000));
+    assert.equal(r.status, 504);
+    const deadline = Date.now() + 15_000;
+    while (!(live.some((s) => s.status === 503) && live.at(-1)?.status === 200)) {
+      if (Date.now() > deadline) throw new Error(`liveness never went 503 then 200: ${JSON.stringify(live.slice(-3))}`);
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    sampling = false;
+    await sampler;
+    const down = live.filter((s) => s.status === 503);
+    assert.match(
+      down[0]!.error!,
+      /server is not live: 1 inference run has not returned long after the run timeout; a restart reclaims the thread/,
+    );
+    t.diagnostic(`liveness 503 for ${down.at(-1)!.at - down[0]!.at} ms (${down.length} samples)`);
+    assert.equal((await request(`${rt.url}/v2/health/ready`)).status, 200);
+    assert.equal((await request(`${rt.url}/v2/models/iris/infer`, irisBinary(2))).status, 200);
+  } finally {
+    assert.equal(await rt.stop(), 0);
+  }
+});

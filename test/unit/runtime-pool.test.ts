@@ -150,3 +150,20 @@ test('a replacement that cannot load is retried with growing delays until it can
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a retired worker still inside its run past stuckAfterMs counts as stuck until its run returns and the thread ends', async () => {
+  const { log } = capturingLogger();
+  const pool = new WorkerPool(1, { modelPath: modelPath('iris'), intraOpThreads: 1 }, log, { runTimeoutMs: 10, stuckAfterMs: 30 });
+  try {
+    await pool.start();
+    const run = pool.run(feeds(1_000_000), undefined);
+    await assert.rejects(run, (e: unknown) => e instanceof WorkerLostError && e.timedOut);
+    assert.equal(pool.stuck, 0, 'not stuck right after the timeout');
+    await until('the retired run to count as stuck', () => pool.stuck === 1, 2000);
+    const ms = await until('the stuck run to return', () => pool.stuck === 0);
+    assert.equal(pool.live, 1, 'replaced meanwhile');
+    assert.ok(ms >= 0);
+  } finally {
+    await pool.close();
+  }
+});
