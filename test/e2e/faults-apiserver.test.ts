@@ -9,7 +9,7 @@ import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
+import { assertHistoryUnique, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
@@ -32,8 +32,7 @@ describe('e2e faults: kube-apiserver restarted during a rollout', { timeout: 600
     md.spec.replicas = 2;
     await createMd(c, ns, 'iris', md.spec);
     await settledOn(c, ns, 'iris', '1');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    load = startIrisLoad(`http://${svc.spec?.clusterIP}/v2/models/iris/infer`, { maxSeconds: 500 });
+    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 500 });
   });
 
   after(async () => {
@@ -54,11 +53,12 @@ describe('e2e faults: kube-apiserver restarted during a rollout', { timeout: 600
       { timeoutMs: 120_000, intervalMs: 200, description: 'the rollout to version 2 to be under way' },
     );
     const before = load!.snapshot();
-    const { oldPid, newPid, downMs } = await restartApiserver(cluster.cpDir, { downMs: DOWN_MS });
+    const r = await restartApiserver(cluster.cpDir, { downMs: DOWN_MS });
     const upAt = Date.now();
     const during = load!.snapshot();
     t.diagnostic(
-      `kube-apiserver pid ${oldPid} stopped, pid ${newPid} ready: unreachable for ${seconds(downMs)}; ` +
+      `kube-apiserver pid ${r.oldPid} stopped in ${seconds(r.stopMs)}, down ${seconds(DOWN_MS)}, pid ${r.newPid} ready in ${seconds(r.startMs)}: ` +
+        `unreachable for ${seconds(r.downMs)}; ` +
         `${during.sent - before.sent} requests meanwhile, ${during.failed - before.failed} failed`,
     );
     assert.equal(op.logs().filter((l) => l.message === 'ops endpoints listening').length, 1, 'the operator process kept running');

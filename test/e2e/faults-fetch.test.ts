@@ -16,7 +16,7 @@ import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { containerLog, describeLoad, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
+import { containerLog, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
@@ -41,8 +41,7 @@ describe('e2e faults: the model server killed mid-fetch', { timeout: 600_000 }, 
     md.spec.replicas = 2;
     await createMd(c, ns, 'iris', md.spec);
     await settledOn(c, ns, 'iris', '1');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    load = startIrisLoad(`http://${svc.spec?.clusterIP}/v2/models/iris/infer`, { maxSeconds: 500 });
+    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 500 });
     dir = mkdtempSync(join(tmpdir(), 'modelship-faults-fetch-'));
   });
 

@@ -11,7 +11,7 @@ import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
+import { assertHistoryUnique, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
@@ -52,8 +52,7 @@ describe('e2e faults: the operator killed mid-rollout, the Lease taken away', { 
     md.spec.replicas = 2;
     await createMd(c, ns, 'iris', md.spec);
     await settledOn(c, ns, 'iris', '1');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    load = startIrisLoad(`http://${svc.spec?.clusterIP}/v2/models/iris/infer`, { maxSeconds: 840 });
+    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 840 });
   });
 
   after(async () => {

@@ -17,6 +17,7 @@ import { getE2eCluster, type E2eCluster } from './env.ts';
 import {
   containerLog,
   describeLoad,
+  irisServiceUrl,
   exitWorkerThread,
   hostContainer,
   irisBinaryBody,
@@ -82,8 +83,7 @@ describe('e2e faults: a worker thread, the serve process and an OOM kill under l
     md.spec.replicas = 2;
     await createMd(c, ns, 'iris', md.spec);
     await settledOn(c, ns, 'iris', '1');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    load = startIrisLoad(`http://${svc.spec?.clusterIP}/v2/models/iris/infer`, { maxSeconds: 840 });
+    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 840 });
   });
 
   after(async () => {

@@ -12,6 +12,7 @@ import type { ModelDeployment } from '../../operator/src/api/types.generated.ts'
 import { CGROUP_ROOT, KUBEPODS } from '../harness/node.ts';
 import { waitFor } from '../harness/wait.ts';
 import { condition, getMd, type Clients } from '../integration/kube.ts';
+import { post } from './http.ts';
 import { startLoad, type Load, type LoadResult } from './load.ts';
 
 export const IRIS_ROW = [6.3, 3.3, 6.0, 2.5];
@@ -33,6 +34,22 @@ export function startIrisLoad(url: string, opts: { rate?: number; maxSeconds?: n
     },
     version: (body) => (JSON.parse(body) as { model_version?: string }).model_version,
   });
+}
+
+/**
+ * The URL of the model's V2 infer endpoint through its Service's ClusterIP, once a prediction
+ * through it succeeds (kube-proxy programs a new Service's rules a moment after it exists).
+ */
+export async function irisServiceUrl(c: Clients, ns: string, name = 'iris'): Promise<string> {
+  const svc = await c.core.readNamespacedService({ name, namespace: ns });
+  const url = `http://${svc.spec?.clusterIP}/v2/models/iris/infer`;
+  const body = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: IRIS_ROW }] };
+  await waitFor(async () => (await post(url, body, undefined, 2_000)).status === 200, {
+    timeoutMs: 60_000,
+    intervalMs: 200,
+    description: `a prediction through Service ${ns}/${name}`,
+  });
+  return url;
 }
 
 export function describeLoad(r: LoadResult): string {

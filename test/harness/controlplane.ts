@@ -477,12 +477,12 @@ function recordedSince(statePath: string, known: readonly Proc[]): Proc[] {
  * Fault injection (e2e fault tests): stops the control plane's kube-apiserver (SIGTERM, SIGKILL
  * after `graceMs`) and starts it again with the same command line, from any process attached to
  * `dir`. The new PID replaces the old one in controlplane.json, where the owner's stop() finds it.
- * Resolves once /readyz answers 200; returns how long the API server was unreachable.
+ * Resolves once /readyz answers 200; returns how long stopping, starting and the whole outage took.
  */
 export async function restartApiserver(
   dir: string,
   opts: { downMs?: number; graceMs?: number; timeoutMs?: number } = {},
-): Promise<{ oldPid: number; newPid: number; downMs: number }> {
+): Promise<{ oldPid: number; newPid: number; stopMs: number; startMs: number; downMs: number }> {
   const statePath = join(dir, 'controlplane.json');
   const state = JSON.parse(readFileSync(statePath, 'utf8')) as ControlPlaneState;
   const i = state.processes.findIndex((p) => p.name === 'kube-apiserver' && isOurProcess(p));
@@ -492,7 +492,9 @@ export async function restartApiserver(
   const stoppedAt = Date.now();
   await stopProcs([old], opts.graceMs ?? 10_000);
   if (isAlive(old.pid)) throw new Error(`kube-apiserver (pid ${old.pid}) did not stop`);
+  const stopMs = Date.now() - stoppedAt;
   if (opts.downMs) await sleep(opts.downMs);
+  const startedAt = Date.now();
   const proc = spawnLogged(old.name, old.bin, args, old.logPath, { detached: true });
   state.processes[i] = { name: proc.name, bin: proc.bin, pid: proc.pid, logPath: proc.logPath };
   const tmp = `${statePath}.${process.pid}.tmp`;
@@ -511,7 +513,7 @@ export async function restartApiserver(
     },
     { timeoutMs: opts.timeoutMs ?? 60_000, intervalMs: 100, description: 'the restarted kube-apiserver to become ready' },
   );
-  return { oldPid: old.pid, newPid: proc.pid, downMs: Date.now() - stoppedAt };
+  return { oldPid: old.pid, newPid: proc.pid, stopMs, startMs: Date.now() - startedAt, downMs: Date.now() - stoppedAt };
 }
 
 export async function startControlPlane(opts: ControlPlaneOptions = {}): Promise<ControlPlane> {
