@@ -71,6 +71,37 @@ const overBudget = (budget: MemoryBudget, need: number) =>
     `the server is at its in-flight memory budget (${budget.inUse} of ${budget.limit} bytes in use; this request needs ${need} more); retry later`,
   );
 
+/**
+ * JSON.parse builds a JS value per token: measured up to 22x the text's size in heap for
+ * `[{},{},...]`, 3-12x for real tensors. The parse is synchronous, so reserving its cost for the
+ * duration of the call makes the budget cover the one parse that can be under way at a time.
+ */
+export const JSON_PARSE_FACTOR = 24;
+
+/** Bytes of JSON text in a body: all of it, or the header part of a binary-extension request. */
+export function jsonTextBytes(body: Buffer, headerLength: string | undefined): number {
+  if (headerLength === undefined) return body.length;
+  const n = Number(headerLength);
+  return Number.isSafeInteger(n) && n >= 0 && n <= body.length ? n : body.length;
+}
+
+/** Run `parse` with its transient memory reserved: 413 if it can never fit, 503 if not now. */
+function parseWithinBudget<T>(budget: MemoryBudget, jsonBytes: number, parse: () => T): T {
+  const cost = jsonBytes * JSON_PARSE_FACTOR;
+  if (cost > budget.limit) {
+    throw new HttpError(
+      413,
+      `a JSON body of ${jsonBytes} bytes can take up to ${JSON_PARSE_FACTOR}x its size in memory while it is parsed (${cost} bytes), more than the in-flight memory budget of ${budget.limit} bytes: send large tensors with the binary tensor extension (Inference-Header-Content-Length), or give the pod more memory`,
+    );
+  }
+  if (!budget.tryReserve(cost)) throw overBudget(budget, cost);
+  try {
+    return parse();
+  } finally {
+    budget.release(cost);
+  }
+}
+
 interface BodyError {
   err: HttpError;
   /** the connection cannot be reused (the body was not read to its end) */
@@ -229,7 +260,8 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
     try {
       if (route.protocol === 'v2') {
         const hl = req.headers['inference-header-content-length'];
-        const ir = parseV2Request(model, body, typeof hl === 'string' ? hl : undefined);
+        const header = typeof hl === 'string' ? hl : undefined;
+        const ir = parseWithinBudget(deps.budget, jsonTextBytes(body, header), () => parseV2Request(model, body, header));
         const fetches = ir.outputs.length === model.outputs.length ? undefined : ir.outputs.map((o) => o.spec.name);
         submit(ir.inputs, ir.rows, fetches).then((r) => {
           if (done) return;
@@ -243,7 +275,7 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
           }
         }, fail);
       } else {
-        const { req: ir, format } = parseV1Request(model, body);
+        const { req: ir, format } = parseWithinBudget(deps.budget, body.length, () => parseV1Request(model, body));
         submit(ir.inputs, ir.rows, undefined).then((r) => {
           if (done) return;
           try {

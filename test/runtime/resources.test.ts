@@ -97,6 +97,36 @@ test('memory budget: a body without Content-Length is counted as it arrives', as
   }
 });
 
+test('memory budget: a JSON body is charged its parse cost (24x its size) while parsed; one that can never fit gets 413 pointing at the binary extension', async () => {
+  const rt = await startRuntime({ model: 'iris', args: ['--max-inflight-bytes', '2400000'] });
+  try {
+    const rows = (n: number) => JSON.stringify({ instances: Array.from({ length: n }, () => [5.1, 3.5, 1.4, 0.2]) });
+    const small = rows(1_000); // ~20 kB: parse cost ~0.5 MB fits
+    const ok = await request(`${rt.url}/v1/models/iris:predict`, { body: small });
+    assert.equal(ok.status, 200, ok.text.slice(0, 300));
+    assert.equal((ok.json()['predictions'] as unknown[]).length, 1_000);
+
+    const large = rows(6_000); // ~120 kB: 24x is ~2.9 MB, over the 2.4 MB budget
+    for (const url of [`${rt.url}/v1/models/iris:predict`, `${rt.url}/v2/models/iris/infer`]) {
+      const body = url.includes('/v2/')
+        ? JSON.stringify({ inputs: [{ name: 'input', shape: [6_000, 4], datatype: 'FP32', data: JSON.parse(large).instances }] })
+        : large;
+      const r = await request(url, { body });
+      assert.equal(r.status, 413, r.text.slice(0, 300));
+      assert.match(
+        r.json()['error'] as string,
+        /^a JSON body of \d+ bytes can take up to 24x its size in memory while it is parsed \(\d+ bytes\), more than the in-flight memory budget of 2400000 bytes: send large tensors with the binary tensor extension/,
+      );
+    }
+    // the same rows as binary tensor data are fine: only the small JSON header is parsed
+    const bin = await request(`${rt.url}/v2/models/iris/infer`, irisBinary(6_000));
+    assert.equal(bin.status, 200, bin.text.slice(0, 300));
+    await until('the budget to drain', async () => metric(await metricsOf(rt), 'modelship_memory_budget_in_use_bytes') === 0);
+  } finally {
+    await rt.stop();
+  }
+});
+
 test('a client that disconnects while its request is queued: the request is dropped before it runs', async () => {
   // one request alone waits out the 1 s batching window before it runs
   const rt = await startRuntime({ model: 'iris', args: ['--max-batch-size', '64', '--max-batch-delay-us', '1000000'] });
