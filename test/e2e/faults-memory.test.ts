@@ -80,6 +80,11 @@ describe('e2e: memory budget: concurrent 16 MB requests against a 512Mi runtime'
       t.diagnostic(
         `round ${round}: ${CONCURRENT} concurrent requests in ${seconds(Date.now() - started)}: ${ok} answered correctly, ${busy} × 503, ${problems.length} other`,
       );
+      if (problems.length > 0) {
+        const [now] = await modelPods(c, ns, 'iris');
+        const st = now?.status?.containerStatuses?.find((x) => x.name === 'serve');
+        t.diagnostic(`serve after round ${round}: restartCount ${st?.restartCount}, lastState ${JSON.stringify(st?.lastState ?? {})}`);
+      }
       assert.deepEqual(problems, [], 'every request is answered correctly or refused with 503 + Retry-After');
       answered += ok;
       refused += busy;
