@@ -1,11 +1,13 @@
-// The project's test runner: `node test/run.ts [unit|integration|e2e|all] [path-filter ...]`.
+// The project's test runner: `node test/run.ts [static|unit|integration|e2e|all] [path-filter ...]`.
+//   static:      the type checker (tsc --noEmit), eslint and prettier --check over the repository:
+//                Node runs the TypeScript by stripping types, so a type error would land unseen
 //   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
 //   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
 //   e2e:         one real single-node cluster (test/harness/cluster.ts: kubelet, containerd, CNI,
 //                kube-proxy, metrics-server, images built here) shared by node --test --test-concurrency=1
 //                over test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
-// No argument (npm test) or `all`: the three phases in that order.
+// No argument (npm test) or `all`: the four phases in that order (static only without filters).
 // Path filters (substrings) narrow the files of each phase. The last line printed is
 // "N passed, N failed" (all phases together); the exit code is non-zero if anything failed.
 
@@ -20,9 +22,10 @@ import { startControlPlane, type ControlPlane } from './harness/controlplane.ts'
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './harness/summary.ts';
 import { errorMessage } from './harness/wait.ts';
 
-type Phase = 'unit' | 'integration' | 'e2e';
+type Phase = 'static' | 'unit' | 'integration' | 'e2e';
 
 const PHASE_DIRS: Record<Phase, string[]> = {
+  static: [],
   unit: ['test/unit', 'test/runtime'],
   integration: ['test/integration'],
   e2e: ['test/e2e'],
@@ -114,7 +117,43 @@ interface PhaseResult {
   summary?: TapSummary;
 }
 
+/** Each static check is one "test": its command's output is shown only when it fails. */
+const STATIC_CHECKS: { name: string; args: string[] }[] = [
+  { name: 'typecheck (tsc --noEmit)', args: ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.json', '--noEmit'] },
+  { name: 'lint (eslint)', args: ['node_modules/eslint/bin/eslint.js', '.'] },
+  { name: 'format (prettier --check)', args: ['node_modules/prettier/bin/prettier.cjs', '--check', '--log-level=warn', '.'] },
+];
+
+async function runStaticChecks(): Promise<PhaseResult> {
+  process.stdout.write(`\n── static checks (${STATIC_CHECKS.length}) ──\n`);
+  let passed = 0;
+  let failed = 0;
+  for (const check of STATIC_CHECKS) {
+    const started = Date.now();
+    const child = spawn(process.execPath, check.args, { cwd: repoRoot, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    currentChild = child;
+    let output = '';
+    child.stdout?.on('data', (c: Buffer) => (output += c.toString()));
+    child.stderr?.on('data', (c: Buffer) => (output += c.toString()));
+    const code = await new Promise<number>((resolve) => {
+      child.on('error', () => resolve(1));
+      child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+    });
+    currentChild = undefined;
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    if (code === 0) {
+      passed++;
+      process.stdout.write(`✔ ${check.name} (${secs}s)\n`);
+    } else {
+      failed++;
+      process.stdout.write(`✖ ${check.name} (${secs}s, exit ${code})\n${output}\n`);
+    }
+  }
+  return { passed, failed, ok: failed === 0 };
+}
+
 async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
+  if (phase === 'static') return runStaticChecks();
   const files = await findTests(PHASE_DIRS[phase], filters);
   if (files.length === 0) {
     process.stdout.write(`\n${phase}: no test files\n`);
@@ -184,8 +223,8 @@ async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
   let filters = rest;
-  if (first === 'unit' || first === 'integration' || first === 'e2e') phases = [first];
-  else if (first === undefined || first === 'all') phases = ['unit', 'integration', 'e2e'];
+  if (first === 'static' || first === 'unit' || first === 'integration' || first === 'e2e') phases = [first];
+  else if (first === undefined || first === 'all') phases = ['static', 'unit', 'integration', 'e2e'];
   else {
     phases = ['unit', 'integration', 'e2e'];
     filters = [first, ...rest];
