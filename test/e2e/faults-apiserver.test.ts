@@ -1,5 +1,6 @@
 // kube-apiserver restarted in the middle of a rollout (issue 9, fault campaign): the harness's
-// API server is stopped by its PID and started again with the same command line. The operator's
+// API server is stopped by its PID (SIGTERM; SIGKILL 10 s later, as its graceful shutdown waits up
+// to 60 s for open watches), kept down 5 s and started again with the same command line. The operator's
 // informers reconnect and the rollout completes (Ready with the new version); predictions through
 // the Service keep working while the API server is down (kube-proxy's rules stay in place).
 import assert from 'node:assert/strict';

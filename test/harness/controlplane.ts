@@ -475,7 +475,8 @@ function recordedSince(statePath: string, known: readonly Proc[]): Proc[] {
 
 /**
  * Fault injection (e2e fault tests): stops the control plane's kube-apiserver (SIGTERM, SIGKILL
- * after `graceMs`) and starts it again with the same command line, from any process attached to
+ * after `graceMs`, default 10 s: with clients' watches open its own graceful shutdown waits 60 s
+ * for them) and starts it again with the same command line, from any process attached to
  * `dir`. The new PID replaces the old one in controlplane.json, where the owner's stop() finds it.
  * Resolves once /readyz answers 200; returns how long stopping, starting and the whole outage took.
  */
