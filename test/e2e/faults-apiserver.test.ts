@@ -8,10 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { restartApiserver } from '../harness/controlplane.ts';
 import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { clients, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { assertHistoryUnique, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
+import { restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
 /** How long the API server stays down: longer than a watch reconnect's first backoff steps. */
@@ -29,11 +29,7 @@ describe('e2e faults: kube-apiserver restarted during a rollout', { timeout: 600
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-faults-api');
     op = await startE2eOperator(cluster, ns);
-    const md = exampleIris(cluster.modelServerUrl);
-    md.spec.replicas = 2;
-    await createMd(c, ns, 'iris', md.spec);
-    await settledOn(c, ns, 'iris', '1');
-    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 500 });
+    load = await irisUnderLoad(c, ns, cluster.modelServerUrl, 500);
   });
 
   after(async () => {

@@ -14,10 +14,10 @@ import { repoRoot } from '../harness/binaries.ts';
 import { GATEWAY_IP } from '../harness/network.ts';
 import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { clients, condition, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { containerLog, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { containerLog, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
+import { restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
 const MODEL_BYTES = 32 * 1024 * 1024;
@@ -37,11 +37,7 @@ describe('e2e faults: the model server killed mid-fetch', { timeout: 600_000 }, 
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-faults-fetch');
     op = await startE2eOperator(cluster, ns);
-    const md = exampleIris(cluster.modelServerUrl);
-    md.spec.replicas = 2;
-    await createMd(c, ns, 'iris', md.spec);
-    await settledOn(c, ns, 'iris', '1');
-    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 500 });
+    load = await irisUnderLoad(c, ns, cluster.modelServerUrl, 500);
     dir = mkdtempSync(join(tmpdir(), 'modelship-faults-fetch-'));
   });
 

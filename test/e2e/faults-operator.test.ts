@@ -9,10 +9,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { clients, getMd, patchMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { assertHistoryUnique, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
+import { restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
 // short Lease timings so the failover is quick to observe (defaults 15s / 10s / 2s)
@@ -48,11 +48,7 @@ describe('e2e faults: the operator killed mid-rollout, the Lease taken away', { 
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-faults-op');
     await startOp();
-    const md = exampleIris(cluster.modelServerUrl);
-    md.spec.replicas = 2;
-    await createMd(c, ns, 'iris', md.spec);
-    await settledOn(c, ns, 'iris', '1');
-    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 840 });
+    load = await irisUnderLoad(c, ns, cluster.modelServerUrl, 840);
   });
 
   after(async () => {

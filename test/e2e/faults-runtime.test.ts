@@ -12,24 +12,22 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
 import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, createMd, type Clients } from '../integration/kube.ts';
+import { clients, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import {
   containerLog,
   describeLoad,
-  irisServiceUrl,
   exitWorkerThread,
   hostContainer,
   irisBinaryBody,
   modelPods,
   postBinary,
   seconds,
-  settledOn,
   squeezeMemory,
-  startIrisLoad,
+  irisUnderLoad,
 } from './faults.ts';
 import { post } from './http.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load, LoadResult } from './load.ts';
 
 const RUNTIME_PORT = 8080;
@@ -79,11 +77,7 @@ describe('e2e faults: a worker thread, the serve process and an OOM kill under l
     c = clients();
     ns = await restrictedNamespace(c, 'e2e-faults-rt');
     op = await startE2eOperator(cluster, ns);
-    const md = exampleIris(cluster.modelServerUrl);
-    md.spec.replicas = 2;
-    await createMd(c, ns, 'iris', md.spec);
-    await settledOn(c, ns, 'iris', '1');
-    load = startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds: 840 });
+    load = await irisUnderLoad(c, ns, cluster.modelServerUrl, 840);
   });
 
   after(async () => {

@@ -11,8 +11,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { CGROUP_ROOT, KUBEPODS } from '../harness/node.ts';
 import { waitFor } from '../harness/wait.ts';
-import { condition, getMd, type Clients } from '../integration/kube.ts';
+import { condition, createMd, getMd, type Clients } from '../integration/kube.ts';
 import { post } from './http.ts';
+import { exampleIris } from './iris.ts';
 import { startLoad, type Load, type LoadResult } from './load.ts';
 
 export const IRIS_ROW = [6.3, 3.3, 6.0, 2.5];
@@ -34,6 +35,18 @@ export function startIrisLoad(url: string, opts: { rate?: number; maxSeconds?: n
     },
     version: (body) => (JSON.parse(body) as { model_version?: string }).model_version,
   });
+}
+
+/**
+ * The setting every fault test starts from: iris version 1 on 2 replicas in `ns`, settled, with
+ * the 50 req/s load running through its Service.
+ */
+export async function irisUnderLoad(c: Clients, ns: string, modelServerUrl: string, maxSeconds: number): Promise<Load> {
+  const md = exampleIris(modelServerUrl);
+  md.spec.replicas = 2;
+  await createMd(c, ns, 'iris', md.spec);
+  await settledOn(c, ns, 'iris', '1');
+  return startIrisLoad(await irisServiceUrl(c, ns), { maxSeconds });
 }
 
 /**
