@@ -88,8 +88,12 @@ describe('e2e: autoscaling on CPU (metrics-server + the real HPA controller)', {
       assert.equal(result.failed, 0, `failed requests: ${result.failures.join('; ')}`);
     }
     assert.ok(up.spec <= 3, 'never above maxReplicas');
-    const md = await getMd(c, ns, 'iris');
-    assert.equal(condition(md, 'Ready')?.status, 'True');
+    // the HPA may still be adding a replica (its pod not ready yet): Ready must come back by itself
+    await waitFor(async () => condition(await getMd(c, ns, 'iris'), 'Ready')?.status === 'True', {
+      timeoutMs: 90_000,
+      intervalMs: 1_000,
+      description: 'iris Ready=True with the scaled-up replicas',
+    });
 
     const t1 = Date.now();
     await waitFor(async () => (await replicas()).spec === 1, {

@@ -9,7 +9,7 @@ import { waitFor } from '../harness/wait.ts';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
-import { checkIrisBinaryAnswer, irisBinaryBody, modelPods, postBinary, seconds } from './faults.ts';
+import { checkIrisBinaryAnswer, irisBinaryBody, irisServiceUrl, modelPods, postBinary, seconds } from './faults.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 
 const ROWS = 1_000_000; // 16,000,000 bytes of FP32 input
@@ -42,8 +42,8 @@ describe('e2e: memory budget: concurrent 16 MB requests against a 512Mi runtime'
     const [pod] = await modelPods(c, ns, 'iris');
     const serve = pod?.spec?.containers.find((x) => x.name === 'serve');
     assert.equal(serve?.resources?.limits?.memory, '512Mi');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    const url = `http://${svc.spec?.clusterIP}/v2/models/iris/infer`;
+    // once a small prediction through the Service works (kube-proxy programs new Services a moment later)
+    const url = await irisServiceUrl(c, ns);
     const { body, headerLength } = irisBinaryBody(ROWS);
     assert.ok(body.length > 16_000_000 && body.length < 16 * 2 ** 20, `body ${body.length} bytes`);
 
