@@ -8,16 +8,14 @@ import {
   NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
-  type KubernetesObject,
 } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_KIND } from '../api/types.generated.ts';
 import { FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER } from '../api/labels.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 
-export type ChildKind = 'Deployment' | 'Service' | 'HorizontalPodAutoscaler' | 'NetworkPolicy';
-
-const SSA = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+/** Request options that make a typed client's PATCH a server-side apply. */
+export const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
@@ -26,7 +24,10 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   return kc;
 }
 
-/** The typed API clients, and every write the operator makes (each one counted). */
+/**
+ * The typed API clients, and the writes that are not a child's apply or delete (those are in
+ * controller/child-kinds.ts); every write is counted.
+ */
 export class KubeClients {
   readonly kc: KubeConfig;
   readonly core: CoreV1Api;
@@ -52,27 +53,6 @@ export class KubeClients {
     this.metrics.apiWrites.inc({ verb, resource });
   }
 
-  /** Server-side apply of a child object with the operator's field manager. */
-  async apply(kind: ChildKind, obj: KubernetesObject): Promise<KubernetesObject> {
-    const name = obj.metadata?.name as string;
-    const namespace = obj.metadata?.namespace as string;
-    const req = { name, namespace, body: obj, fieldManager: FIELD_MANAGER, force: true };
-    switch (kind) {
-      case 'Deployment':
-        this.countWrite('apply', 'deployments');
-        return this.apps.patchNamespacedDeployment(req, SSA());
-      case 'Service':
-        this.countWrite('apply', 'services');
-        return this.core.patchNamespacedService(req, SSA());
-      case 'HorizontalPodAutoscaler':
-        this.countWrite('apply', 'horizontalpodautoscalers');
-        return this.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, SSA());
-      case 'NetworkPolicy':
-        this.countWrite('apply', 'networkpolicies');
-        return this.networking.patchNamespacedNetworkPolicy(req, SSA());
-    }
-  }
-
   /**
    * Hands `spec.replicas` over before the HPA takes the count: a separate manager applies the
    * current value, so our next apply (which leaves replicas out) does not reset it to the default.
@@ -87,31 +67,8 @@ export class KubeClients {
         fieldManager: REPLICAS_HANDOVER_MANAGER,
         force: true,
       },
-      SSA(),
+      serverSideApply(),
     );
-  }
-
-  async read(kind: ChildKind, name: string, namespace: string): Promise<KubernetesObject> {
-    switch (kind) {
-      case 'Deployment':
-        return this.apps.readNamespacedDeployment({ name, namespace });
-      case 'Service':
-        return this.core.readNamespacedService({ name, namespace });
-      case 'HorizontalPodAutoscaler':
-        return this.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace });
-      case 'NetworkPolicy':
-        return this.networking.readNamespacedNetworkPolicy({ name, namespace });
-    }
-  }
-
-  async deleteHpa(name: string, namespace: string, uid: string): Promise<void> {
-    this.countWrite('delete', 'horizontalpodautoscalers');
-    await this.autoscaling.deleteNamespacedHorizontalPodAutoscaler({ name, namespace, body: { preconditions: { uid } } });
-  }
-
-  async deleteNetworkPolicy(name: string, namespace: string, uid: string): Promise<void> {
-    this.countWrite('delete', 'networkpolicies');
-    await this.networking.deleteNamespacedNetworkPolicy({ name, namespace, body: { preconditions: { uid } } });
   }
 
   /** Server-side apply of the status subresource; only the fields given are owned. */
@@ -133,7 +90,7 @@ export class KubeClients {
         fieldManager: FIELD_MANAGER,
         force: true,
       },
-      SSA(),
+      serverSideApply(),
     );
   }
 }
