@@ -10,6 +10,7 @@ import type { ModelDeployment } from '../api/types.generated.ts';
 import { FIELD_MANAGER } from '../api/labels.ts';
 import { serverSideApply, type KubeClients } from '../kube/clients.ts';
 import { firstDifference, ownsField } from '../kube/diff.ts';
+import { leanChild } from '../kube/lean.ts';
 import { renderDeployment, renderHpa, renderNetworkPolicy, renderService, type NetworkPolicyManifest } from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
 
@@ -48,6 +49,8 @@ export interface ChildKind<T extends KubernetesObject = KubernetesObject> {
   render(md: ModelDeployment, ctx: RenderContext): T | undefined;
   /** The first field where `actual` does not satisfy `desired`, for logs; undefined means no write is needed. */
   difference(desired: T, actual: T): string | undefined;
+  /** What the informer cache keeps of each object: every field `difference`, the reconciler and the status read, no more. */
+  lean(obj: T): T;
   api(clients: KubeClients): ChildApi<T>;
   /**
    * Runs before the apply when present; returning true means "apply even if nothing differs".
@@ -78,6 +81,8 @@ const deployments: ChildKind<V1Deployment> = {
   removable: false,
   render: (md, ctx) => renderDeployment(md, ctx.template),
   difference: containsDesired,
+  // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
+  lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [['spec', 'replicas']] }),
   api: (c) => ({
     list: (namespace, labelSelector) =>
       inNamespaceOrAll(
@@ -105,6 +110,7 @@ const services: ChildKind<V1Service> = {
   removable: false,
   render: (md) => renderService(md),
   difference: containsDesired,
+  lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
   api: (c) => ({
     list: (namespace, labelSelector) =>
       inNamespaceOrAll(
@@ -125,6 +131,7 @@ const horizontalPodAutoscalers: ChildKind<V2HorizontalPodAutoscaler> = {
   removable: true,
   render: (md) => renderHpa(md),
   difference: containsDesired,
+  lean: (h) => leanChild(h, { keepStatus: false, ownedFieldPaths: [] }),
   api: (c) => ({
     list: (namespace, labelSelector) =>
       inNamespaceOrAll(
@@ -152,6 +159,7 @@ const networkPolicies: ChildKind<NetworkPolicyManifest> = {
    */
   difference: (desired, actual) =>
     canonicalJson(desired.spec) === canonicalJson(actual.spec) ? containsDesired(desired, actual) : '.spec',
+  lean: (n) => leanChild(n, { keepStatus: false, ownedFieldPaths: [] }),
   api: (c) => ({
     // Listed through the generic API (raw JSON): the typed list renames `from` to `_from`.
     list: (namespace, labelSelector) =>

@@ -6,6 +6,7 @@ import type { OperatorConfig } from '../config.ts';
 import { describeApiError } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { leanModelDeployment, leanPod } from '../kube/lean.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { CHILD_KINDS, collectionPath } from './child-kinds.ts';
@@ -58,10 +59,17 @@ export class Controller {
       version: string,
       list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>,
       selector: string | undefined,
+      lean: (obj: T) => T,
     ) =>
       new ResilientInformer<T>(
         kc,
-        { name, path: collectionPath(group, version, name, ns), list: () => list(ns), ...(selector ? { labelSelector: selector } : {}) },
+        {
+          name,
+          path: collectionPath(group, version, name, ns),
+          list: () => list(ns),
+          lean,
+          ...(selector ? { labelSelector: selector } : {}),
+        },
         log,
         onRestart,
       );
@@ -74,12 +82,13 @@ export class Controller {
         (namespace) =>
           namespace ? clients.custom.listNamespacedCustomObject({ ...md, namespace }) : clients.custom.listClusterCustomObject(md),
         undefined,
+        leanModelDeployment,
       ),
       children: new Map(
         CHILD_KINDS.map((kind) => {
           const api = kind.api(clients);
           const list = (namespace: string | undefined) => api.list(namespace, labelSelector);
-          return [kind.kind, informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector)];
+          return [kind.kind, informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector, kind.lean)];
         }),
       ),
       pods: informer<V1Pod>(
@@ -90,7 +99,10 @@ export class Controller {
           namespace
             ? clients.core.listNamespacedPod({ namespace, labelSelector })
             : clients.core.listPodForAllNamespaces({ labelSelector }),
+        // Only the runtime's pods (our pod template carries the managed-by label), and only the
+        // fields the failure signals read.
         labelSelector,
+        leanPod,
       ),
     };
 
