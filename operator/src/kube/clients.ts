@@ -8,6 +8,7 @@ import {
   NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
+  type RequestContext,
 } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_KIND } from '../api/types.generated.ts';
@@ -21,7 +22,27 @@ export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
+  shareConnections(kc);
   return kc;
+}
+
+/**
+ * client-node gives every request and watch a new undici Agent (in applySecurityAuthentication),
+ * so no connection is ever reused: each call pays a TLS handshake and leaves a TLS context
+ * behind. One Agent, the first one made (same cluster, same TLS options), serves every call
+ * instead, keeping its connections alive between them. Headers (tokens) are still set per call.
+ */
+export function shareConnections(kc: KubeConfig): void {
+  const perCall = kc.applySecurityAuthentication.bind(kc);
+  let shared: ReturnType<RequestContext['getDispatcher']>;
+  kc.applySecurityAuthentication = async (ctx: RequestContext) => {
+    await perCall(ctx);
+    const dispatcher = ctx.getDispatcher();
+    if (!dispatcher) return;
+    shared ??= dispatcher;
+    // The fresh Agent has not connected yet, so dropping it costs nothing.
+    if (dispatcher !== shared) ctx.setDispatcher(shared);
+  };
 }
 
 /**
