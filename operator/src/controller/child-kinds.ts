@@ -73,6 +73,9 @@ function containsDesired(desired: KubernetesObject, actual: KubernetesObject): s
 const inNamespaceOrAll = <R>(namespace: string | undefined, namespaced: (ns: string) => R, all: () => R): R =>
   namespace ? namespaced(namespace) : all();
 
+/** The field the operator hands over to the HPA; lean keeps the answer to "do we own it". */
+const REPLICAS = ['spec', 'replicas'] as const;
+
 const deployments: ChildKind<V1Deployment> = {
   kind: 'Deployment',
   group: 'apps',
@@ -82,7 +85,7 @@ const deployments: ChildKind<V1Deployment> = {
   render: (md, ctx) => renderDeployment(md, ctx.template),
   difference: containsDesired,
   // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
-  lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [['spec', 'replicas']] }),
+  lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
   api: (c) => ({
     list: (namespace, labelSelector) =>
       inNamespaceOrAll(
@@ -96,7 +99,7 @@ const deployments: ChildKind<V1Deployment> = {
   // While our apply still owns spec.replicas, an apply that leaves it out (autoscaling on) would
   // reset it to the default; a separate manager takes the current value over first.
   async beforeApply(md, actual, clients) {
-    if (!md.spec.autoscaling || !actual || !ownsField(actual.metadata?.managedFields, FIELD_MANAGER, ['spec', 'replicas'])) return false;
+    if (!md.spec.autoscaling || !actual || !ownsField(actual.metadata?.managedFields, FIELD_MANAGER, REPLICAS)) return false;
     await clients.handOverReplicas(actual.metadata?.name as string, actual.metadata?.namespace as string, actual.spec?.replicas ?? 1);
     return true;
   },
