@@ -1,31 +1,19 @@
-import type {
-  KubeConfig,
-  KubernetesListObject,
-  KubernetesObject,
-  V1Deployment,
-  V1Pod,
-  V1Service,
-  V2HorizontalPodAutoscaler,
-} from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
-import type { NetworkPolicyManifest } from '../render/children.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_INSTANCE, MANAGED_BY_SELECTOR } from '../api/labels.ts';
 import type { OperatorConfig } from '../config.ts';
 import { describeApiError } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
+import { leanModelDeployment, leanPod } from '../kube/lean.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
+import { CHILD_KINDS, collectionPath } from './child-kinds.ts';
 import { ResilientInformer } from './informer.ts';
 import { controllerOf } from './ownership.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
-
-function collectionPath(group: string, version: string, plural: string, namespace: string | undefined): string {
-  const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
-  return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
-}
 
 /** Maps a child's event to the key of the ModelDeployment that controls it. */
 function ownerKey(obj: KubernetesObject): string | undefined {
@@ -48,10 +36,9 @@ export class Controller {
   private readonly reconciler: Reconciler;
   readonly informers: {
     modelDeployments: ResilientInformer<ModelDeployment>;
-    deployments: ResilientInformer<V1Deployment>;
-    services: ResilientInformer<V1Service>;
-    hpas: ResilientInformer<V2HorizontalPodAutoscaler>;
-    networkPolicies: ResilientInformer<NetworkPolicyManifest>;
+    /** One per entry of CHILD_KINDS, by kind. */
+    children: ReadonlyMap<string, ResilientInformer<KubernetesObject>>;
+    /** Not owned: watched for rollout failure signals. */
     pods: ResilientInformer<V1Pod>;
   };
   private workers: Promise<void>[] = [];
@@ -72,10 +59,17 @@ export class Controller {
       version: string,
       list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>,
       selector: string | undefined,
+      lean: (obj: T) => T,
     ) =>
       new ResilientInformer<T>(
         kc,
-        { name, path: collectionPath(group, version, name, ns), list: () => list(ns), ...(selector ? { labelSelector: selector } : {}) },
+        {
+          name,
+          path: collectionPath(group, version, name, ns),
+          list: () => list(ns),
+          lean,
+          ...(selector ? { labelSelector: selector } : {}),
+        },
         log,
         onRestart,
       );
@@ -88,49 +82,14 @@ export class Controller {
         (namespace) =>
           namespace ? clients.custom.listNamespacedCustomObject({ ...md, namespace }) : clients.custom.listClusterCustomObject(md),
         undefined,
+        leanModelDeployment,
       ),
-      deployments: informer<V1Deployment>(
-        'deployments',
-        'apps',
-        'v1',
-        (namespace) =>
-          namespace
-            ? clients.apps.listNamespacedDeployment({ namespace, labelSelector })
-            : clients.apps.listDeploymentForAllNamespaces({ labelSelector }),
-        labelSelector,
-      ),
-      services: informer<V1Service>(
-        'services',
-        '',
-        'v1',
-        (namespace) =>
-          namespace
-            ? clients.core.listNamespacedService({ namespace, labelSelector })
-            : clients.core.listServiceForAllNamespaces({ labelSelector }),
-        labelSelector,
-      ),
-      hpas: informer<V2HorizontalPodAutoscaler>(
-        'horizontalpodautoscalers',
-        'autoscaling',
-        'v2',
-        (namespace) =>
-          namespace
-            ? clients.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace, labelSelector })
-            : clients.autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector }),
-        labelSelector,
-      ),
-      // Listed through the generic API (raw JSON): the typed list renames `from` to `_from`.
-      networkPolicies: informer<NetworkPolicyManifest>(
-        'networkpolicies',
-        'networking.k8s.io',
-        'v1',
-        (namespace) => {
-          const np = { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies', labelSelector };
-          return (
-            namespace ? clients.custom.listNamespacedCustomObject({ ...np, namespace }) : clients.custom.listClusterCustomObject(np)
-          ) as Promise<KubernetesListObject<NetworkPolicyManifest>>;
-        },
-        labelSelector,
+      children: new Map(
+        CHILD_KINDS.map((kind) => {
+          const api = kind.api(clients);
+          const list = (namespace: string | undefined) => api.list(namespace, labelSelector);
+          return [kind.kind, informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector, kind.lean)];
+        }),
       ),
       pods: informer<V1Pod>(
         'pods',
@@ -140,18 +99,15 @@ export class Controller {
           namespace
             ? clients.core.listNamespacedPod({ namespace, labelSelector })
             : clients.core.listPodForAllNamespaces({ labelSelector }),
+        // Only the runtime's pods (our pod template carries the managed-by label), and only the
+        // fields the failure signals read.
         labelSelector,
+        leanPod,
       ),
     };
 
     this.informers.modelDeployments.onChange((md) => this.enqueue(`${md.metadata?.namespace}/${md.metadata?.name}`));
-    for (const inf of [
-      this.informers.deployments,
-      this.informers.services,
-      this.informers.hpas,
-      this.informers.networkPolicies,
-      this.informers.pods,
-    ] as ResilientInformer<KubernetesObject>[]) {
+    for (const inf of this.allChildInformers()) {
       inf.onChange((obj) => {
         const key = ownerKey(obj);
         if (key) this.enqueue(key);
@@ -161,16 +117,22 @@ export class Controller {
     this.reconciler = new Reconciler({
       clients,
       modelDeployments: this.informers.modelDeployments,
-      deployments: this.informers.deployments,
-      services: this.informers.services,
-      hpas: this.informers.hpas,
-      networkPolicies: this.informers.networkPolicies,
+      children: this.informers.children,
       pods: this.informers.pods,
       events: new EventRecorder(clients, log, cfg.leaderElection.identity),
       runtimeDefaults: cfg.runtime,
       metrics,
       log,
     });
+  }
+
+  /** Every informer but the ModelDeployments': the children's and the Pods'. */
+  private allChildInformers(): ResilientInformer<KubernetesObject>[] {
+    return [...this.informers.children.values(), this.informers.pods as ResilientInformer<KubernetesObject>];
+  }
+
+  private allInformers(): ResilientInformer<KubernetesObject>[] {
+    return [this.informers.modelDeployments as ResilientInformer<KubernetesObject>, ...this.allChildInformers()];
   }
 
   private enqueue(key: string): void {
@@ -180,19 +142,18 @@ export class Controller {
 
   /** True once every informer has listed at least once. */
   get synced(): boolean {
-    return Object.values(this.informers).every((i) => i.hasSynced);
+    return this.allInformers().every((i) => i.hasSynced);
   }
 
   get healthy(): boolean {
-    return Object.values(this.informers).every((i) => i.healthy);
+    return this.allInformers().every((i) => i.healthy);
   }
 
   async start(): Promise<void> {
     this.running = true;
     // Children first, so the first reconcile of each ModelDeployment already sees them.
-    const { modelDeployments, ...children } = this.informers;
-    await Promise.all(Object.values(children).map((i) => i.start()));
-    await modelDeployments.start();
+    await Promise.all(this.allChildInformers().map((i) => i.start()));
+    await this.informers.modelDeployments.start();
     this.workers = Array.from({ length: this.cfg.concurrency }, () => this.work());
     this.resyncTimer = setInterval(() => this.resync(), this.cfg.resyncPeriodMs);
     this.resyncTimer.unref();
@@ -206,7 +167,7 @@ export class Controller {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutdown();
     await Promise.all(this.workers);
-    await Promise.all(Object.values(this.informers).map((i) => i.stop()));
+    await Promise.all(this.allInformers().map((i) => i.stop()));
     this.log.info('controller stopped');
   }
 

@@ -1,4 +1,4 @@
-import { makeInformer, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
+import { ListWatch, Watch, type KubeConfig, type KubernetesObject, type KubernetesListObject } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 
 export interface InformerSpec<T extends KubernetesObject> {
@@ -8,6 +8,28 @@ export interface InformerSpec<T extends KubernetesObject> {
   path: string;
   list: () => Promise<KubernetesListObject<T>>;
   labelSelector?: string;
+  /** What the cache keeps of each listed or watched object (default: all of it). */
+  lean?: (obj: T) => T;
+}
+
+/** A watch whose added, modified and deleted objects pass through `lean` before the cache sees them. */
+class LeanWatch<T extends KubernetesObject> extends Watch {
+  private readonly lean: (obj: T) => T;
+
+  constructor(kc: KubeConfig, lean: (obj: T) => T) {
+    super(kc);
+    this.lean = lean;
+  }
+
+  override watch(...[path, query, callback, done]: Parameters<Watch['watch']>): ReturnType<Watch['watch']> {
+    return super.watch(
+      path,
+      query,
+      (phase, obj: T, watchObj) =>
+        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.lean(obj) : obj, watchObj),
+      done,
+    );
+  }
 }
 
 export type ChangeHandler<T> = (obj: T, verb: 'add' | 'update' | 'delete') => void;
@@ -22,7 +44,7 @@ const MAX_RESTART_DELAY_MS = 30_000;
  */
 export class ResilientInformer<T extends KubernetesObject> {
   readonly name: string;
-  private readonly informer: ReturnType<typeof makeInformer<T>>;
+  private readonly informer: ListWatch<T>;
   private readonly log: Logger;
   private stopping = false;
   private restartTimer: NodeJS.Timeout | undefined;
@@ -35,16 +57,19 @@ export class ResilientInformer<T extends KubernetesObject> {
     this.name = spec.name;
     this.log = log.child({ informer: spec.name });
     this.onRestart = onRestart;
-    this.informer = makeInformer<T>(
-      kc,
+    const lean = spec.lean;
+    this.informer = new ListWatch<T>(
       spec.path,
+      lean ? new LeanWatch(kc, lean) : new Watch(kc),
       async () => {
         const list = await spec.list();
+        if (lean) list.items = list.items.map(lean);
         this.synced = true;
         this.lastError = undefined;
         this.restartDelayMs = MIN_RESTART_DELAY_MS;
         return list;
       },
+      false,
       spec.labelSelector,
     );
     this.informer.on('error', (err: unknown) => this.handleError(err));

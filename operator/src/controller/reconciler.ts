@@ -1,27 +1,20 @@
-import type { KubernetesObject, V1Deployment, V1Pod, V1Service, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus, ModelSpec } from '../api/types.generated.ts';
-import { ANNOTATION_TEMPLATE_HASH, FIELD_MANAGER, LABEL_INSTANCE, formatSelector, selectorLabels } from '../api/labels.ts';
+import { ANNOTATION_TEMPLATE_HASH, LABEL_INSTANCE, formatSelector, selectorLabels } from '../api/labels.ts';
 import type { RuntimeDefaults } from '../config.ts';
 import { ResourceConflictError, describeApiError, isNotFound } from '../errors.ts';
-import type { KubeClients, ChildKind } from '../kube/clients.ts';
-import { firstDifference, ownsField } from '../kube/diff.ts';
+import type { KubeClients } from '../kube/clients.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import {
-  renderDeployment,
-  renderHpa,
-  renderNetworkPolicy,
-  renderService,
-  serviceUrl,
-  type NetworkPolicyManifest,
-} from '../render/children.ts';
+import { serviceUrl } from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
 import { renderPodTemplate, servedModelName, templateHashOf } from '../render/pod-template.ts';
 import { decideRollout, type RolloutEvent } from '../rollout/decide.ts';
 import { detectFailure, type SignalThresholds, DEFAULT_THRESHOLDS } from '../rollout/signals.ts';
 import { computeConditions, type BlockingProblem } from '../status/compute.ts';
 import { mergeConditions } from '../status/conditions.ts';
+import { CHILD_KINDS, applyChild, deleteChild, type ChildKind, type RenderContext } from './child-kinds.ts';
 import { controllerOf, isControlledBy } from './ownership.ts';
 
 /** Read-only views of the informer caches the reconciler needs. */
@@ -33,11 +26,11 @@ export interface Cache<T> {
 export interface ReconcilerDeps {
   clients: KubeClients;
   modelDeployments: Cache<ModelDeployment>;
-  deployments: Cache<V1Deployment>;
-  services: Cache<V1Service>;
-  hpas: Cache<V2HorizontalPodAutoscaler>;
-  networkPolicies: Cache<NetworkPolicyManifest>;
+  /** The cache of each child kind, by kind (every entry of `childKinds`). */
+  children: ReadonlyMap<string, Cache<KubernetesObject>>;
   pods: Cache<V1Pod>;
+  /** CHILD_KINDS unless a test says otherwise. */
+  childKinds?: readonly ChildKind[];
   events: EventRecorder;
   runtimeDefaults: RuntimeDefaults;
   metrics: OperatorMetrics;
@@ -78,15 +71,13 @@ export class Reconciler {
     const desiredTemplate = renderPodTemplate(md, desiredModel, this.d.runtimeDefaults);
     const desiredHash = templateHashOf(desiredTemplate) as string;
 
-    const existing = {
-      Deployment: this.d.deployments.get(name, namespace),
-      Service: this.d.services.get(name, namespace),
-      HorizontalPodAutoscaler: this.d.hpas.get(name, namespace),
-      NetworkPolicy: this.d.networkPolicies.get(name, namespace),
-    };
-    const blocking = await this.findConflict(md, existing);
+    const kinds = this.d.childKinds ?? CHILD_KINDS;
+    const existing = new Map(kinds.map((k) => [k, this.cache(k).get(name, namespace)]));
+    const wanted = kinds.filter((k) => k.render(md, { template: desiredTemplate, metricsPort: this.d.runtimeDefaults.metricsPort }));
+    const blocking = await this.findConflict(md, wanted, existing);
 
-    const deployment = existing.Deployment && isControlledBy(existing.Deployment, md.metadata?.uid) ? existing.Deployment : undefined;
+    const cachedDeployment = this.d.children.get('Deployment')?.get(name, namespace) as V1Deployment | undefined;
+    const deployment = cachedDeployment && isControlledBy(cachedDeployment, md.metadata?.uid) ? cachedDeployment : undefined;
     const podsOfDesired = this.d.pods
       .list(namespace)
       .filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === name && p.metadata?.annotations?.[ANNOTATION_TEMPLATE_HASH] === desiredHash);
@@ -117,25 +108,13 @@ export class Reconciler {
     if (decision) {
       const template =
         decision.template.kind === 'desired' ? desiredTemplate : renderPodTemplate(md, decision.template.model, this.d.runtimeDefaults);
+      const ctx: RenderContext = { template, metricsPort: this.d.runtimeDefaults.metricsPort };
       try {
-        const desiredDeployment = renderDeployment(md, template);
-        const current = existing.Deployment;
-        if (md.spec.autoscaling && current && ownsField(current.metadata?.managedFields, FIELD_MANAGER, ['spec', 'replicas'])) {
-          await this.d.clients.handOverReplicas(name, namespace, current.spec?.replicas ?? 1);
-          await this.d.clients.apply('Deployment', desiredDeployment);
-        } else {
-          await this.ensure('Deployment', desiredDeployment, current, created);
-        }
-        await this.ensure('Service', renderService(md), existing.Service, created);
-        const hpa = renderHpa(md);
-        if (hpa) await this.ensure('HorizontalPodAutoscaler', hpa, existing.HorizontalPodAutoscaler, created);
-        else if (existing.HorizontalPodAutoscaler && isControlledBy(existing.HorizontalPodAutoscaler, md.metadata?.uid)) {
-          await this.d.clients.deleteHpa(name, namespace, existing.HorizontalPodAutoscaler.metadata?.uid as string);
-        }
-        const networkPolicy = renderNetworkPolicy(md, this.d.runtimeDefaults.metricsPort);
-        if (networkPolicy) await this.ensure('NetworkPolicy', networkPolicy, existing.NetworkPolicy, created);
-        else if (existing.NetworkPolicy && isControlledBy(existing.NetworkPolicy, md.metadata?.uid)) {
-          await this.d.clients.deleteNetworkPolicy(name, namespace, existing.NetworkPolicy.metadata?.uid as string);
+        for (const kind of kinds) {
+          const actual = existing.get(kind);
+          const desired = kind.render(md, ctx);
+          if (desired) await this.ensure(kind, md, desired, actual, created);
+          else if (actual && isControlledBy(actual, md.metadata?.uid)) await deleteChild(this.d.clients, kind, actual);
         }
       } catch (err) {
         const info = describeApiError(err);
@@ -193,24 +172,25 @@ export class Reconciler {
     return {};
   }
 
+  private cache(kind: ChildKind): Cache<KubernetesObject> {
+    const cache = this.d.children.get(kind.kind);
+    if (!cache) throw new Error(`no cache for child kind ${kind.kind}`);
+    return cache;
+  }
+
   /** A child with our name that this ModelDeployment does not control. Reads the API only when the cache has nothing. */
   private async findConflict(
     md: ModelDeployment,
-    cached: Record<ChildKind, KubernetesObject | undefined>,
+    wanted: readonly ChildKind[],
+    cached: ReadonlyMap<ChildKind, KubernetesObject | undefined>,
   ): Promise<BlockingProblem | undefined> {
     const name = md.metadata?.name as string;
     const namespace = md.metadata?.namespace as string;
-    const kinds: ChildKind[] = [
-      'Deployment',
-      'Service',
-      ...(md.spec.autoscaling ? (['HorizontalPodAutoscaler'] as const) : []),
-      ...(md.spec.networkPolicy?.enabled ? (['NetworkPolicy'] as const) : []),
-    ];
-    for (const kind of kinds) {
-      let obj = cached[kind];
+    for (const kind of wanted) {
+      let obj = cached.get(kind);
       if (!obj) {
         try {
-          obj = await this.d.clients.read(kind, name, namespace);
+          obj = await kind.api(this.d.clients).read(name, namespace);
         } catch (err) {
           if (isNotFound(err)) continue;
           throw err;
@@ -218,25 +198,26 @@ export class Reconciler {
       }
       if (!isControlledBy(obj, md.metadata?.uid)) {
         const owner = controllerOf(obj);
-        const conflict = new ResourceConflictError(kind, name, owner ? `${owner.kind} ${owner.name}` : undefined);
+        const conflict = new ResourceConflictError(kind.kind, name, owner ? `${owner.kind} ${owner.name}` : undefined);
         return { reason: 'ResourceConflict', message: conflict.message };
       }
     }
     return undefined;
   }
 
-  private async ensure(kind: ChildKind, desired: KubernetesObject, actual: KubernetesObject | undefined, created: string[]): Promise<void> {
-    // Listed objects carry no apiVersion/kind (only watched ones do), so compare below them.
-    const { apiVersion: _v, kind: _k, ...comparable } = desired;
-    const difference = !actual
-      ? '(missing)'
-      : kind === 'NetworkPolicy' && !sameSpec(desired, actual)
-        ? '.spec'
-        : firstDifference(comparable, actual);
+  private async ensure(
+    kind: ChildKind,
+    md: ModelDeployment,
+    desired: KubernetesObject,
+    actual: KubernetesObject | undefined,
+    created: string[],
+  ): Promise<void> {
+    const force = kind.beforeApply ? await kind.beforeApply(md, actual, this.d.clients) : false;
+    const difference = !actual ? '(missing)' : force ? '(handed over)' : kind.difference(desired, actual);
     if (difference === undefined) return;
-    this.d.log.debug('applying', { kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
-    await this.d.clients.apply(kind, desired);
-    if (!actual) created.push(kind);
+    this.d.log.debug('applying', { kind: kind.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
+    await applyChild(this.d.clients, kind, desired);
+    if (!actual) created.push(kind.kind);
   }
 
   private async recordTransitions(
@@ -282,15 +263,6 @@ export class Reconciler {
 
 function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
-}
-
-/**
- * A NetworkPolicy's rules are allow-lists: an entry that someone else added (or that we no longer
- * render) widens access, so its spec must equal ours, not merely contain it. Apply replaces the
- * lists (they are atomic), so a write makes them equal again.
- */
-function sameSpec(desired: KubernetesObject, actual: KubernetesObject): boolean {
-  return canonicalJson((desired as { spec?: unknown }).spec) === canonicalJson((actual as { spec?: unknown }).spec);
 }
 
 function sameStatus(a: ModelDeploymentStatus, b: ModelDeploymentStatus): boolean {

@@ -8,25 +8,47 @@ import {
   NetworkingV1Api,
   PatchStrategy,
   setHeaderOptions,
-  type KubernetesObject,
+  type RequestContext,
 } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION, MODELDEPLOYMENT_KIND } from '../api/types.generated.ts';
 import { FIELD_MANAGER, REPLICAS_HANDOVER_MANAGER } from '../api/labels.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 
-export type ChildKind = 'Deployment' | 'Service' | 'HorizontalPodAutoscaler' | 'NetworkPolicy';
-
-const SSA = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
+/** Request options that make a typed client's PATCH a server-side apply. */
+export const serverSideApply = () => setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply);
 
 export function loadKubeConfig(path: string | undefined): KubeConfig {
   const kc = new KubeConfig();
   if (path) kc.loadFromFile(path);
   else kc.loadFromDefault();
+  shareConnections(kc);
   return kc;
 }
 
-/** The typed API clients, and every write the operator makes (each one counted). */
+/**
+ * client-node gives every request and watch a new undici Agent (in applySecurityAuthentication),
+ * so no connection is ever reused: each call pays a TLS handshake and leaves a TLS context
+ * behind. One Agent, the first one made (same cluster, same TLS options), serves every call
+ * instead, keeping its connections alive between them. Headers (tokens) are still set per call.
+ */
+export function shareConnections(kc: KubeConfig): void {
+  const perCall = kc.applySecurityAuthentication.bind(kc);
+  let shared: ReturnType<RequestContext['getDispatcher']>;
+  kc.applySecurityAuthentication = async (ctx: RequestContext) => {
+    await perCall(ctx);
+    const dispatcher = ctx.getDispatcher();
+    if (!dispatcher) return;
+    shared ??= dispatcher;
+    // The fresh Agent has not connected yet, so dropping it costs nothing.
+    if (dispatcher !== shared) ctx.setDispatcher(shared);
+  };
+}
+
+/**
+ * The typed API clients, and the writes that are not a child's apply or delete (those are in
+ * controller/child-kinds.ts); every write is counted.
+ */
 export class KubeClients {
   readonly kc: KubeConfig;
   readonly core: CoreV1Api;
@@ -52,27 +74,6 @@ export class KubeClients {
     this.metrics.apiWrites.inc({ verb, resource });
   }
 
-  /** Server-side apply of a child object with the operator's field manager. */
-  async apply(kind: ChildKind, obj: KubernetesObject): Promise<KubernetesObject> {
-    const name = obj.metadata?.name as string;
-    const namespace = obj.metadata?.namespace as string;
-    const req = { name, namespace, body: obj, fieldManager: FIELD_MANAGER, force: true };
-    switch (kind) {
-      case 'Deployment':
-        this.countWrite('apply', 'deployments');
-        return this.apps.patchNamespacedDeployment(req, SSA());
-      case 'Service':
-        this.countWrite('apply', 'services');
-        return this.core.patchNamespacedService(req, SSA());
-      case 'HorizontalPodAutoscaler':
-        this.countWrite('apply', 'horizontalpodautoscalers');
-        return this.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, SSA());
-      case 'NetworkPolicy':
-        this.countWrite('apply', 'networkpolicies');
-        return this.networking.patchNamespacedNetworkPolicy(req, SSA());
-    }
-  }
-
   /**
    * Hands `spec.replicas` over before the HPA takes the count: a separate manager applies the
    * current value, so our next apply (which leaves replicas out) does not reset it to the default.
@@ -87,31 +88,8 @@ export class KubeClients {
         fieldManager: REPLICAS_HANDOVER_MANAGER,
         force: true,
       },
-      SSA(),
+      serverSideApply(),
     );
-  }
-
-  async read(kind: ChildKind, name: string, namespace: string): Promise<KubernetesObject> {
-    switch (kind) {
-      case 'Deployment':
-        return this.apps.readNamespacedDeployment({ name, namespace });
-      case 'Service':
-        return this.core.readNamespacedService({ name, namespace });
-      case 'HorizontalPodAutoscaler':
-        return this.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace });
-      case 'NetworkPolicy':
-        return this.networking.readNamespacedNetworkPolicy({ name, namespace });
-    }
-  }
-
-  async deleteHpa(name: string, namespace: string, uid: string): Promise<void> {
-    this.countWrite('delete', 'horizontalpodautoscalers');
-    await this.autoscaling.deleteNamespacedHorizontalPodAutoscaler({ name, namespace, body: { preconditions: { uid } } });
-  }
-
-  async deleteNetworkPolicy(name: string, namespace: string, uid: string): Promise<void> {
-    this.countWrite('delete', 'networkpolicies');
-    await this.networking.deleteNamespacedNetworkPolicy({ name, namespace, body: { preconditions: { uid } } });
   }
 
   /** Server-side apply of the status subresource; only the fields given are owned. */
@@ -133,7 +111,7 @@ export class KubeClients {
         fieldManager: FIELD_MANAGER,
         force: true,
       },
-      SSA(),
+      serverSideApply(),
     );
   }
 }

@@ -1,0 +1,212 @@
+import type {
+  KubernetesListObject,
+  KubernetesObject,
+  V1Deployment,
+  V1PodTemplateSpec,
+  V1Service,
+  V2HorizontalPodAutoscaler,
+} from '@kubernetes/client-node';
+import type { ModelDeployment } from '../api/types.generated.ts';
+import { FIELD_MANAGER } from '../api/labels.ts';
+import { serverSideApply, type KubeClients } from '../kube/clients.ts';
+import { firstDifference, ownsField } from '../kube/diff.ts';
+import { leanChild } from '../kube/lean.ts';
+import { renderDeployment, renderHpa, renderNetworkPolicy, renderService, type NetworkPolicyManifest } from '../render/children.ts';
+import { canonicalJson } from '../render/hash.ts';
+
+/** What a child's render function gets besides the ModelDeployment. */
+export interface RenderContext {
+  /** The pod template the rollout decided on (the desired one, or an earlier version's on rollback). */
+  template: V1PodTemplateSpec;
+  /** The runtime's separate metrics port, 0 when metrics share the inference port. */
+  metricsPort: number;
+}
+
+/** The calls the operator makes on one kind, through client-node's typed clients. */
+export interface ChildApi<T extends KubernetesObject> {
+  list(namespace: string | undefined, labelSelector: string): Promise<KubernetesListObject<T>>;
+  read(name: string, namespace: string): Promise<T>;
+  /** Server-side apply (the caller passes the field manager and `force`). */
+  patch(req: { name: string; namespace: string; body: T; fieldManager: string; force: boolean }): Promise<unknown>;
+  /** Only for kinds that are `removable`. */
+  delete?(req: { name: string; namespace: string; body: { preconditions: { uid: string } } }): Promise<unknown>;
+}
+
+/**
+ * One kind of object a ModelDeployment owns. The clients, informers and reconciler iterate
+ * CHILD_KINDS, so a new child kind is one entry here plus its render function, and one rule in
+ * the chart's RBAC (test/unit/operator-child-kinds.test.ts checks the two agree).
+ */
+export interface ChildKind<T extends KubernetesObject = KubernetesObject> {
+  kind: string;
+  /** API group, '' for the core group. */
+  group: string;
+  version: string;
+  plural: string;
+  /** Whether `render` can return undefined, so the operator deletes objects of this kind (RBAC: delete). */
+  removable: boolean;
+  /** The object this ModelDeployment wants, or undefined: it must not exist (deleted if we control it). */
+  render(md: ModelDeployment, ctx: RenderContext): T | undefined;
+  /** The first field where `actual` does not satisfy `desired`, for logs; undefined means no write is needed. */
+  difference(desired: T, actual: T): string | undefined;
+  /** What the informer cache keeps of each object: every field `difference`, the reconciler and the status read, no more. */
+  lean(obj: T): T;
+  api(clients: KubeClients): ChildApi<T>;
+  /**
+   * Runs before the apply when present; returning true means "apply even if nothing differs".
+   * The Deployment uses it to hand spec.replicas over to the HPA.
+   */
+  beforeApply?(md: ModelDeployment, actual: T | undefined, clients: KubeClients): Promise<boolean>;
+}
+
+/**
+ * Every field we set must be present with the same value; fields the API server or other
+ * controllers add are ignored (kube/diff.ts).
+ */
+function containsDesired(desired: KubernetesObject, actual: KubernetesObject): string | undefined {
+  // Listed objects carry no apiVersion/kind (only watched ones do), so compare below them.
+  const { apiVersion: _v, kind: _k, ...comparable } = desired;
+  return firstDifference(comparable, actual);
+}
+
+/** The collection, namespaced or across all namespaces, as client-node spells the two calls. */
+const inNamespaceOrAll = <R>(namespace: string | undefined, namespaced: (ns: string) => R, all: () => R): R =>
+  namespace ? namespaced(namespace) : all();
+
+/** The field the operator hands over to the HPA; lean keeps the answer to "do we own it". */
+const REPLICAS = ['spec', 'replicas'] as const;
+
+const deployments: ChildKind<V1Deployment> = {
+  kind: 'Deployment',
+  group: 'apps',
+  version: 'v1',
+  plural: 'deployments',
+  removable: false,
+  render: (md, ctx) => renderDeployment(md, ctx.template),
+  difference: containsDesired,
+  // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
+  lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
+  api: (c) => ({
+    list: (namespace, labelSelector) =>
+      inNamespaceOrAll(
+        namespace,
+        (ns) => c.apps.listNamespacedDeployment({ namespace: ns, labelSelector }),
+        () => c.apps.listDeploymentForAllNamespaces({ labelSelector }),
+      ),
+    read: (name, namespace) => c.apps.readNamespacedDeployment({ name, namespace }),
+    patch: (req) => c.apps.patchNamespacedDeployment(req, serverSideApply()),
+  }),
+  // While our apply still owns spec.replicas, an apply that leaves it out (autoscaling on) would
+  // reset it to the default; a separate manager takes the current value over first.
+  async beforeApply(md, actual, clients) {
+    if (!md.spec.autoscaling || !actual || !ownsField(actual.metadata?.managedFields, FIELD_MANAGER, REPLICAS)) return false;
+    await clients.handOverReplicas(actual.metadata?.name as string, actual.metadata?.namespace as string, actual.spec?.replicas ?? 1);
+    return true;
+  },
+};
+
+const services: ChildKind<V1Service> = {
+  kind: 'Service',
+  group: '',
+  version: 'v1',
+  plural: 'services',
+  removable: false,
+  render: (md) => renderService(md),
+  difference: containsDesired,
+  lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => ({
+    list: (namespace, labelSelector) =>
+      inNamespaceOrAll(
+        namespace,
+        (ns) => c.core.listNamespacedService({ namespace: ns, labelSelector }),
+        () => c.core.listServiceForAllNamespaces({ labelSelector }),
+      ),
+    read: (name, namespace) => c.core.readNamespacedService({ name, namespace }),
+    patch: (req) => c.core.patchNamespacedService(req, serverSideApply()),
+  }),
+};
+
+const horizontalPodAutoscalers: ChildKind<V2HorizontalPodAutoscaler> = {
+  kind: 'HorizontalPodAutoscaler',
+  group: 'autoscaling',
+  version: 'v2',
+  plural: 'horizontalpodautoscalers',
+  removable: true,
+  render: (md) => renderHpa(md),
+  difference: containsDesired,
+  lean: (h) => leanChild(h, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => ({
+    list: (namespace, labelSelector) =>
+      inNamespaceOrAll(
+        namespace,
+        (ns) => c.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: ns, labelSelector }),
+        () => c.autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector }),
+      ),
+    read: (name, namespace) => c.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace }),
+    patch: (req) => c.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, serverSideApply()),
+    delete: (req) => c.autoscaling.deleteNamespacedHorizontalPodAutoscaler(req),
+  }),
+};
+
+const NETWORK_POLICY = { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' } as const;
+
+const networkPolicies: ChildKind<NetworkPolicyManifest> = {
+  kind: 'NetworkPolicy',
+  ...NETWORK_POLICY,
+  removable: true,
+  render: (md, ctx) => renderNetworkPolicy(md, ctx.metricsPort),
+  /**
+   * A NetworkPolicy's rules are allow-lists: an entry that someone else added (or that we no longer
+   * render) widens access, so its spec must equal ours, not merely contain it. Apply replaces the
+   * lists (they are atomic), so a write makes them equal again.
+   */
+  difference: (desired, actual) =>
+    canonicalJson(desired.spec) === canonicalJson(actual.spec) ? containsDesired(desired, actual) : '.spec',
+  lean: (n) => leanChild(n, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => ({
+    // Listed through the generic API (raw JSON): the typed list renames `from` to `_from`.
+    list: (namespace, labelSelector) =>
+      inNamespaceOrAll(
+        namespace,
+        (ns) => c.custom.listNamespacedCustomObject({ ...NETWORK_POLICY, namespace: ns, labelSelector }),
+        () => c.custom.listClusterCustomObject({ ...NETWORK_POLICY, labelSelector }),
+      ) as Promise<KubernetesListObject<NetworkPolicyManifest>>,
+    read: (name, namespace) => c.networking.readNamespacedNetworkPolicy({ name, namespace }) as Promise<NetworkPolicyManifest>,
+    patch: (req) => c.networking.patchNamespacedNetworkPolicy(req, serverSideApply()),
+    delete: (req) => c.networking.deleteNamespacedNetworkPolicy(req),
+  }),
+};
+
+/** Applied, and checked for conflicts, in this order. */
+export const CHILD_KINDS: readonly ChildKind[] = [deployments, services, horizontalPodAutoscalers, networkPolicies] as ChildKind[];
+
+/** `/apis/<group>/<version>[/namespaces/<ns>]/<plural>` (`/api/v1/...` for the core group). */
+export function collectionPath(group: string, version: string, plural: string, namespace: string | undefined): string {
+  const base = group === '' ? `/api/${version}` : `/apis/${group}/${version}`;
+  return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
+}
+
+/** Server-side apply with the operator's field manager; counted as a write. */
+export async function applyChild(clients: KubeClients, kind: ChildKind, obj: KubernetesObject): Promise<void> {
+  clients.countWrite('apply', kind.plural);
+  const req = {
+    name: obj.metadata?.name as string,
+    namespace: obj.metadata?.namespace as string,
+    body: obj,
+    fieldManager: FIELD_MANAGER,
+    force: true,
+  };
+  await kind.api(clients).patch(req);
+}
+
+/** Deletes exactly the object we looked at (uid precondition), never a successor with the same name. */
+export async function deleteChild(clients: KubeClients, kind: ChildKind, obj: KubernetesObject): Promise<void> {
+  const api = kind.api(clients);
+  if (!kind.removable || !api.delete) throw new Error(`${kind.kind} is not a removable child kind`);
+  clients.countWrite('delete', kind.plural);
+  await api.delete({
+    name: obj.metadata?.name as string,
+    namespace: obj.metadata?.namespace as string,
+    body: { preconditions: { uid: obj.metadata?.uid as string } },
+  });
+}
