@@ -2,10 +2,11 @@ import { parseArgs } from 'node:util';
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { ConfigError } from './errors.ts';
+import { DEFAULT_METRICS_PORT, DEFAULTS, INFERENCE_PORT } from '../../contract/runtime-contract.ts';
 import { parseQuantity } from './kube/diff.ts';
 
 /** The runtime's inference port in the pods the operator renders. */
-export const RUNTIME_HTTP_PORT = 8080;
+export const RUNTIME_HTTP_PORT = INFERENCE_PORT;
 
 export interface LeaderElectionConfig {
   enabled: boolean;
@@ -69,18 +70,22 @@ const OPTIONS = {
   'default-max-batch-size': {
     type: 'string',
     env: 'MODELSHIP_DEFAULT_MAX_BATCH_SIZE',
-    help: 'default batching max size (default 1 = off)',
+    help: `default batching max size (default ${DEFAULTS.maxBatchSize}; 1 = off)`,
   },
   'default-max-batch-delay-us': {
     type: 'string',
     env: 'MODELSHIP_DEFAULT_MAX_BATCH_DELAY_US',
-    help: 'default batching max delay in microseconds (default 0)',
+    help: `default batching max delay in microseconds (default ${DEFAULTS.maxBatchDelayUs})`,
   },
-  'drain-delay-seconds': { type: 'string', env: 'MODELSHIP_DRAIN_DELAY_SECONDS', help: 'runtime drain delay after SIGTERM (default 5)' },
+  'drain-delay-seconds': {
+    type: 'string',
+    env: 'MODELSHIP_DRAIN_DELAY_SECONDS',
+    help: `runtime drain delay after SIGTERM (default ${DEFAULTS.drainDelaySeconds})`,
+  },
   'shutdown-timeout-seconds': {
     type: 'string',
     env: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
-    help: 'runtime: longest wait for in-flight requests after the drain delay (default 25)',
+    help: `runtime: longest wait for in-flight requests after the drain delay (default ${DEFAULTS.shutdownTimeoutSeconds})`,
   },
   'default-memory-request': {
     type: 'string',
@@ -95,7 +100,7 @@ const OPTIONS = {
   'runtime-metrics-port': {
     type: 'string',
     env: 'MODELSHIP_RUNTIME_METRICS_PORT',
-    help: 'port of the runtime /metrics, apart from inference (default 9090; 0 = on the inference port)',
+    help: `port of the runtime /metrics, apart from inference (default ${DEFAULT_METRICS_PORT}; 0 = on the inference port)`,
   },
   'graceful-shutdown-timeout': {
     type: 'string',
@@ -198,7 +203,7 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
   if (memoryRequest && memoryLimit && (parseQuantity(memoryRequest) as number) > (parseQuantity(memoryLimit) as number)) {
     throw new ConfigError(`--default-memory-request ${memoryRequest} is above --default-memory-limit ${memoryLimit}`);
   }
-  const metricsPort = parseIntIn(get('runtime-metrics-port') ?? '9090', '--runtime-metrics-port', 0, 65535);
+  const metricsPort = parseIntIn(get('runtime-metrics-port') ?? String(DEFAULT_METRICS_PORT), '--runtime-metrics-port', 0, 65535);
   if (metricsPort === RUNTIME_HTTP_PORT) {
     throw new ConfigError(`--runtime-metrics-port: ${metricsPort} is the runtime's inference port; choose another or 0`);
   }
@@ -215,10 +220,20 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     runtime: {
       image: get('runtime-image') ?? 'modelship/runtime:0.1.0',
       imagePullPolicy: pullPolicy,
-      maxBatchSize: parseIntIn(get('default-max-batch-size') ?? '1', '--default-max-batch-size', 1, 1024),
-      maxBatchDelayMicroseconds: parseIntIn(get('default-max-batch-delay-us') ?? '0', '--default-max-batch-delay-us', 0, 1_000_000),
-      drainDelaySeconds: parseIntIn(get('drain-delay-seconds') ?? '5', '--drain-delay-seconds', 0, 300),
-      shutdownTimeoutSeconds: parseIntIn(get('shutdown-timeout-seconds') ?? '25', '--shutdown-timeout-seconds', 1, 600),
+      maxBatchSize: parseIntIn(get('default-max-batch-size') ?? String(DEFAULTS.maxBatchSize), '--default-max-batch-size', 1, 1024),
+      maxBatchDelayMicroseconds: parseIntIn(
+        get('default-max-batch-delay-us') ?? String(DEFAULTS.maxBatchDelayUs),
+        '--default-max-batch-delay-us',
+        0,
+        1_000_000,
+      ),
+      drainDelaySeconds: parseIntIn(get('drain-delay-seconds') ?? String(DEFAULTS.drainDelaySeconds), '--drain-delay-seconds', 0, 300),
+      shutdownTimeoutSeconds: parseIntIn(
+        get('shutdown-timeout-seconds') ?? String(DEFAULTS.shutdownTimeoutSeconds),
+        '--shutdown-timeout-seconds',
+        1,
+        600,
+      ),
       memoryRequest,
       memoryLimit,
       metricsPort,

@@ -3,6 +3,7 @@
  * metadata (V2 and TF-Serving status), metrics, OpenAPI, and the JSON 404/405/error handling.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
+import { HTTP_PATH } from '../../contract/runtime-contract.ts';
 import type { KeyCheck } from './auth.ts';
 import { errorMessage, HttpError } from './errors.ts';
 import type { Logger } from './logger.ts';
@@ -44,16 +45,16 @@ export function createApp(deps: AppDeps): express.Express {
   });
 
   // open: kubelet and Prometheus do not carry the API key
-  app.get('/v2/health/live', (_req, res) => {
+  app.get(HTTP_PATH.live, (_req, res) => {
     const problem = state.notLiveReason();
     if (problem) res.status(503).json({ error: `server is not live: ${problem}` });
     else res.json({ live: true });
   });
-  app.get('/v2/health/ready', (_req, res) => {
+  app.get(HTTP_PATH.ready, (_req, res) => {
     if (state.ready) res.json({ ready: true });
     else res.status(503).json({ error: `server is not ready: ${state.notReadyReason()}` });
   });
-  app.get('/metrics', async (_req, res) => {
+  app.get(HTTP_PATH.metrics, async (_req, res) => {
     res.setHeader('Content-Type', metrics.contentType);
     res.end(await metrics.text());
   });

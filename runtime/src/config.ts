@@ -3,10 +3,19 @@
  * its variable), validated, then passed down. Nothing else reads process.env.
  */
 import { parseArgs } from 'node:util';
+import {
+  COMMAND,
+  DEFAULTS,
+  ENV,
+  INFERENCE_PORT,
+  PVC_ROOT,
+  TERMINATION_LOG_PATH,
+  type RuntimeCommand,
+} from '../../contract/runtime-contract.ts';
 import { ConfigError } from './errors.ts';
 
 export interface ServeConfig {
-  command: 'serve';
+  command: typeof COMMAND.serve;
   modelPath: string;
   modelName: string;
   modelVersion: string;
@@ -49,7 +58,7 @@ export interface ServeConfig {
 }
 
 export interface FetchConfig {
-  command: 'fetch';
+  command: typeof COMMAND.fetch;
   modelUri: string;
   modelPath: string;
   modelSha256: string | undefined;
@@ -77,34 +86,40 @@ interface Option {
   help: string;
 }
 
-const common: Option[] = [
-  { flag: 'log-level', env: 'MODELSHIP_LOG_LEVEL', kind: 'string', default: 'info', help: 'error | warn | info | debug' },
-];
+const common: Option[] = [{ flag: 'log-level', env: ENV.logLevel, kind: 'string', default: 'info', help: 'error | warn | info | debug' }];
 
 const terminationLog: Option = {
   flag: 'termination-log',
-  env: 'MODELSHIP_TERMINATION_LOG',
+  env: ENV.terminationLog,
   kind: 'string',
-  default: '/dev/termination-log',
+  default: TERMINATION_LOG_PATH,
   help: 'failure message also written here (Kubernetes termination message)',
 };
 
 export const serveOptions: Option[] = [
-  { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'ONNX file to serve' },
-  { flag: 'model-name', env: 'MODELSHIP_MODEL_NAME', kind: 'string', default: 'model', help: 'name in the URLs' },
+  { flag: 'model-path', env: ENV.modelPath, kind: 'string', required: true, help: 'ONNX file to serve' },
+  { flag: 'model-name', env: ENV.modelName, kind: 'string', default: 'model', help: 'name in the URLs' },
   {
     flag: 'model-version',
-    env: 'MODELSHIP_MODEL_VERSION',
+    env: ENV.modelVersion,
     kind: 'string',
     default: '1',
     help: 'version reported and accepted in /versions/{v}',
   },
-  { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'refuse to serve a file with another sha256' },
-  { flag: 'host', env: 'MODELSHIP_HOST', kind: 'string', default: '0.0.0.0', help: 'listen address' },
-  { flag: 'port', env: 'MODELSHIP_PORT', kind: 'int', default: '8080', min: 0, max: 65535, help: 'listen port (0 = any free port)' },
+  { flag: 'model-sha256', env: ENV.modelSha256, kind: 'string', help: 'refuse to serve a file with another sha256' },
+  { flag: 'host', env: ENV.host, kind: 'string', default: '0.0.0.0', help: 'listen address' },
+  {
+    flag: 'port',
+    env: ENV.port,
+    kind: 'int',
+    default: String(INFERENCE_PORT),
+    min: 0,
+    max: 65535,
+    help: 'listen port (0 = any free port)',
+  },
   {
     flag: 'workers',
-    env: 'MODELSHIP_WORKERS',
+    env: ENV.workers,
     kind: 'int',
     default: '0',
     min: 0,
@@ -113,7 +128,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'intra-op-threads',
-    env: 'MODELSHIP_INTRA_OP_THREADS',
+    env: ENV.intraOpThreads,
     kind: 'int',
     default: '0',
     min: 0,
@@ -122,25 +137,25 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'max-batch-size',
-    env: 'MODELSHIP_MAX_BATCH_SIZE',
+    env: ENV.maxBatchSize,
     kind: 'int',
-    default: '32',
+    default: String(DEFAULTS.maxBatchSize),
     min: 1,
     max: 65536,
     help: 'rows per batched run; 1 = batching off',
   },
   {
     flag: 'max-batch-delay-us',
-    env: 'MODELSHIP_MAX_BATCH_DELAY_US',
+    env: ENV.maxBatchDelayUs,
     kind: 'int',
-    default: '0',
+    default: String(DEFAULTS.maxBatchDelayUs),
     min: 0,
     max: 10_000_000,
     help: 'longest wait for a batch to fill (0 = batch only what is queued)',
   },
   {
     flag: 'max-queue-size',
-    env: 'MODELSHIP_MAX_QUEUE_SIZE',
+    env: ENV.maxQueueSize,
     kind: 'int',
     default: '1024',
     min: 1,
@@ -149,7 +164,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'request-timeout-ms',
-    env: 'MODELSHIP_REQUEST_TIMEOUT_MS',
+    env: ENV.requestTimeoutMs,
     kind: 'int',
     default: '30000',
     min: 1,
@@ -158,7 +173,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'max-body-bytes',
-    env: 'MODELSHIP_MAX_BODY_BYTES',
+    env: ENV.maxBodyBytes,
     kind: 'int',
     default: String(16 * 1024 * 1024),
     min: 1024,
@@ -167,13 +182,13 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'api-key',
-    env: 'MODELSHIP_API_KEY',
+    env: ENV.apiKey,
     kind: 'secret',
     help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var; set but empty is an error',
   },
   {
     flag: 'max-inflight-bytes',
-    env: 'MODELSHIP_MAX_INFLIGHT_BYTES',
+    env: ENV.maxInflightBytes,
     kind: 'int',
     default: '0',
     min: 0,
@@ -182,7 +197,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'max-connections',
-    env: 'MODELSHIP_MAX_CONNECTIONS',
+    env: ENV.maxConnections,
     kind: 'int',
     default: '1024',
     min: 1,
@@ -191,7 +206,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'headers-timeout-ms',
-    env: 'MODELSHIP_HEADERS_TIMEOUT_MS',
+    env: ENV.headersTimeoutMs,
     kind: 'int',
     default: '10000',
     min: 100,
@@ -200,7 +215,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'request-receive-timeout-ms',
-    env: 'MODELSHIP_REQUEST_RECEIVE_TIMEOUT_MS',
+    env: ENV.requestReceiveTimeoutMs,
     kind: 'int',
     default: '60000',
     min: 100,
@@ -209,7 +224,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'body-idle-timeout-ms',
-    env: 'MODELSHIP_BODY_IDLE_TIMEOUT_MS',
+    env: ENV.bodyIdleTimeoutMs,
     kind: 'int',
     default: '10000',
     min: 100,
@@ -218,7 +233,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'run-timeout-ms',
-    env: 'MODELSHIP_RUN_TIMEOUT_MS',
+    env: ENV.runTimeoutMs,
     kind: 'int',
     default: '0',
     min: 0,
@@ -227,7 +242,7 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'metrics-port',
-    env: 'MODELSHIP_METRICS_PORT',
+    env: ENV.metricsPort,
     kind: 'int',
     min: 0,
     max: 65535,
@@ -235,18 +250,18 @@ export const serveOptions: Option[] = [
   },
   {
     flag: 'drain-delay-seconds',
-    env: 'MODELSHIP_DRAIN_DELAY_SECONDS',
+    env: ENV.drainDelaySeconds,
     kind: 'int',
-    default: '5',
+    default: String(DEFAULTS.drainDelaySeconds),
     min: 0,
     max: 3600,
     help: 'after SIGTERM: not ready but still serving for this long',
   },
   {
     flag: 'shutdown-timeout-seconds',
-    env: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
+    env: ENV.shutdownTimeoutSeconds,
     kind: 'int',
-    default: '25',
+    default: String(DEFAULTS.shutdownTimeoutSeconds),
     min: 1,
     max: 3600,
     help: 'after the drain delay: longest wait for in-flight requests',
@@ -256,13 +271,13 @@ export const serveOptions: Option[] = [
 ];
 
 export const fetchOptions: Option[] = [
-  { flag: 'model-uri', env: 'MODELSHIP_MODEL_URI', kind: 'string', required: true, help: 'http(s)://, file:// or pvc://<claim>/<path>' },
-  { flag: 'model-path', env: 'MODELSHIP_MODEL_PATH', kind: 'string', required: true, help: 'destination file (written atomically)' },
-  { flag: 'model-sha256', env: 'MODELSHIP_MODEL_SHA256', kind: 'string', help: 'expected sha256 (64 hex)' },
-  { flag: 'timeout-seconds', env: 'MODELSHIP_FETCH_TIMEOUT_SECONDS', kind: 'int', default: '300', min: 1, max: 86400, help: 'per attempt' },
+  { flag: 'model-uri', env: ENV.modelUri, kind: 'string', required: true, help: 'http(s)://, file:// or pvc://<claim>/<path>' },
+  { flag: 'model-path', env: ENV.modelPath, kind: 'string', required: true, help: 'destination file (written atomically)' },
+  { flag: 'model-sha256', env: ENV.modelSha256, kind: 'string', help: 'expected sha256 (64 hex)' },
+  { flag: 'timeout-seconds', env: ENV.fetchTimeoutSeconds, kind: 'int', default: '300', min: 1, max: 86400, help: 'per attempt' },
   {
     flag: 'retries',
-    env: 'MODELSHIP_FETCH_RETRIES',
+    env: ENV.fetchRetries,
     kind: 'int',
     default: '3',
     min: 0,
@@ -271,7 +286,7 @@ export const fetchOptions: Option[] = [
   },
   {
     flag: 'backoff-ms',
-    env: 'MODELSHIP_FETCH_BACKOFF_MS',
+    env: ENV.fetchBackoffMs,
     kind: 'int',
     default: '500',
     min: 0,
@@ -280,14 +295,14 @@ export const fetchOptions: Option[] = [
   },
   {
     flag: 'max-bytes',
-    env: 'MODELSHIP_FETCH_MAX_BYTES',
+    env: ENV.fetchMaxBytes,
     kind: 'int',
     default: String(2 * 1024 ** 3),
     min: 1,
     max: Number.MAX_SAFE_INTEGER,
     help: 'size limit',
   },
-  { flag: 'pvc-root', env: 'MODELSHIP_PVC_ROOT', kind: 'string', default: '/mnt/pvc', help: 'where pvc://<claim>/ is mounted' },
+  { flag: 'pvc-root', env: ENV.pvcRoot, kind: 'string', default: PVC_ROOT, help: 'where pvc://<claim>/ is mounted' },
   terminationLog,
   ...common,
 ];
@@ -330,7 +345,7 @@ function int(values: Map<string, string | undefined>, options: Option[], flag: s
 function sha256(value: string | undefined, flag: string): string | undefined {
   if (value === undefined) return undefined;
   const v = value.trim().toLowerCase();
-  if (!/^[0-9a-f]{64}$/.test(v)) throw new ConfigError(`--${flag} (MODELSHIP_MODEL_SHA256) must be 64 hex characters`);
+  if (!/^[0-9a-f]{64}$/.test(v)) throw new ConfigError(`--${flag} (${ENV.modelSha256}) must be 64 hex characters`);
   return v;
 }
 
@@ -347,12 +362,10 @@ export function apiKey(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
   const key = raw.trim();
   if (key === '')
-    throw new ConfigError(
-      '--api-key (MODELSHIP_API_KEY) is set but empty: give a key, or unset the variable to serve without authentication',
-    );
+    throw new ConfigError(`--api-key (${ENV.apiKey}) is set but empty: give a key, or unset the variable to serve without authentication`);
   // eslint-disable-next-line no-control-regex
   if (/[\x00-\x1f\x7f]/.test(key))
-    throw new ConfigError('--api-key (MODELSHIP_API_KEY) contains control characters, which no HTTP header can carry');
+    throw new ConfigError(`--api-key (${ENV.apiKey}) contains control characters, which no HTTP header can carry`);
   return key;
 }
 
@@ -368,14 +381,14 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
   const metricsPort = optionalInt(v, serveOptions, 'metrics-port');
   if (metricsPort !== undefined && metricsPort !== 0 && metricsPort === i('port'))
     throw new ConfigError(
-      `--metrics-port (MODELSHIP_METRICS_PORT) must differ from --port (${metricsPort}); unset it to serve metrics on the main port`,
+      `--metrics-port (${ENV.metricsPort}) must differ from --port (${metricsPort}); unset it to serve metrics on the main port`,
     );
   if (i('headers-timeout-ms') > i('request-receive-timeout-ms'))
     throw new ConfigError(
       '--headers-timeout-ms must not be longer than --request-receive-timeout-ms (the headers are part of the request)',
     );
   return {
-    command: 'serve',
+    command: COMMAND.serve,
     modelPath: str(v, 'model-path'),
     modelName: str(v, 'model-name'),
     modelVersion: str(v, 'model-version'),
@@ -409,9 +422,9 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
   const i = (f: string) => int(v, fetchOptions, f);
   const uri = str(v, 'model-uri');
   if (!/^(https?|file|pvc):\/\//.test(uri))
-    throw new ConfigError(`--model-uri (MODELSHIP_MODEL_URI) must start with http://, https://, file:// or pvc://, got "${uri}"`);
+    throw new ConfigError(`--model-uri (${ENV.modelUri}) must start with http://, https://, file:// or pvc://, got "${uri}"`);
   return {
-    command: 'fetch',
+    command: COMMAND.fetch,
     modelUri: uri,
     modelPath: str(v, 'model-path'),
     modelSha256: sha256(v.get('model-sha256'), 'model-sha256'),
@@ -423,6 +436,11 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
   };
+}
+
+/** The environment variables a command reads: anything else named MODELSHIP_* is ignored by it. */
+export function envNamesOf(command: RuntimeCommand): ReadonlySet<string> {
+  return new Set((command === COMMAND.serve ? serveOptions : fetchOptions).map((o) => o.env));
 }
 
 export function usage(): string {
@@ -438,7 +456,7 @@ export function usage(): string {
 
 export function parseConfig(argv: string[], env: NodeJS.ProcessEnv): Config {
   const [command, ...rest] = argv;
-  if (command === 'serve') return parseServe(rest, env);
-  if (command === 'fetch') return parseFetch(rest, env);
+  if (command === COMMAND.serve) return parseServe(rest, env);
+  if (command === COMMAND.fetch) return parseFetch(rest, env);
   throw new ConfigError(`unknown command "${command ?? ''}": expected serve or fetch`);
 }

@@ -8,12 +8,13 @@
  *   EXIT_MODEL_LOAD_FAILED (3) with the message as its termination message.
  */
 
+import { EXIT_CODE } from '../../contract/runtime-contract.ts';
+
 /**
- * `serve` exit code when the model cannot be loaded, verified or warmed up: the same file fails the
- * same way on every restart, so the operator rolls back on the first such exit instead of waiting
- * for a crash loop (operator/src/rollout/signals.ts relies on this value).
+ * `serve` exit code when the model cannot be loaded, verified or warmed up (contract/runtime-contract.ts:
+ * the operator rolls back on the first such exit).
  */
-export const EXIT_MODEL_LOAD_FAILED = 3;
+export const EXIT_MODEL_LOAD_FAILED = EXIT_CODE.modelLoadFailed;
 export class HttpError extends Error {
   readonly status: number;
   /** sent as Retry-After: the failure is transient (overload, a worker being replaced) */

@@ -3,6 +3,7 @@
  * see runtime/README.md). Exit codes: 0 ok, 1 failure, 2 bad configuration, 3 model cannot be served (errors.ts).
  */
 import { writeFileSync } from 'node:fs';
+import { COMMAND, EXIT_CODE } from '../../contract/runtime-contract.ts';
 import { parseConfig, usage, type Config } from './config.ts';
 import { ConfigError, errorMessage } from './errors.ts';
 import { fetchModel } from './fetch.ts';
@@ -14,7 +15,7 @@ async function main(): Promise<number> {
   const wantsHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
   if (argv.length === 0 || wantsHelp(argv[0]) || argv.slice(1).some(wantsHelp)) {
     process.stdout.write(usage());
-    return argv.length === 0 ? 2 : 0;
+    return argv.length === 0 ? EXIT_CODE.badConfiguration : EXIT_CODE.ok;
   }
   let config: Config;
   try {
@@ -22,15 +23,15 @@ async function main(): Promise<number> {
   } catch (err) {
     if (err instanceof ConfigError) {
       createLogger('error', 'runtime').error(`invalid configuration: ${err.message}`);
-      return 2;
+      return EXIT_CODE.badConfiguration;
     }
     throw err;
   }
-  if (config.command === 'fetch') {
+  if (config.command === COMMAND.fetch) {
     const log = createLogger(config.logLevel, 'fetch');
     try {
       await fetchModel(config, log);
-      return 0;
+      return EXIT_CODE.ok;
     } catch (err) {
       const message = `fetch failed: ${errorMessage(err)}`;
       log.error(message);
@@ -39,7 +40,7 @@ async function main(): Promise<number> {
       } catch {
         // not in Kubernetes
       }
-      return 1;
+      return EXIT_CODE.failure;
     }
   }
   const log = createLogger(config.logLevel, 'serve');
@@ -55,6 +56,6 @@ main().then(
   },
   (err: unknown) => {
     createLogger('error', 'runtime').error(`fatal: ${errorMessage(err)}`);
-    process.exit(1);
+    process.exit(EXIT_CODE.failure);
   },
 );

@@ -8,6 +8,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { access, constants, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { HTTP_PATH } from '../../contract/runtime-contract.ts';
 import { createApp } from './app.ts';
 import { makeKeyCheck } from './auth.ts';
 import { MemoryBudget } from './budget.ts';
@@ -79,7 +80,7 @@ const pathOf = (url: string | undefined): string => {
 };
 
 /** /metrics as express would route it (case-insensitive, trailing slash allowed). */
-const isMetricsPath = (url: string | undefined): boolean => pathOf(url).replace(/\/+$/, '').toLowerCase() === '/metrics';
+const isMetricsPath = (url: string | undefined): boolean => pathOf(url).replace(/\/+$/, '').toLowerCase() === HTTP_PATH.metrics;
 
 export interface RunningServer {
   server: Server;

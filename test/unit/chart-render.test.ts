@@ -168,7 +168,7 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(cfg.runtime, {
       image: 'modelship/runtime:0.1.0',
       imagePullPolicy: 'IfNotPresent',
-      maxBatchSize: 1,
+      maxBatchSize: 32,
       maxBatchDelayMicroseconds: 0,
       drainDelaySeconds: 5,
       shutdownTimeoutSeconds: 25,

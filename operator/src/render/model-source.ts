@@ -1,4 +1,5 @@
 import type { V1Volume, V1VolumeMount } from '@kubernetes/client-node';
+import { ENV, PVC_ROOT } from '../../../contract/runtime-contract.ts';
 
 /** Where the fetch init container reads the model from, and any volume and env that needs. */
 export interface ModelSource {
@@ -9,9 +10,6 @@ export interface ModelSource {
   /** Extra environment for `fetch` (MODELSHIP_PVC_ROOT for pvc://). */
   env: { name: string; value: string }[];
 }
-
-/** The runtime's `fetch --pvc-root`: pvc://<claim>/<path> is read from <root>/<claim>/<path>. */
-export const PVC_ROOT = '/mnt/pvc';
 
 /**
  * `pvc://claim/path` mounts the claim read-only at <PVC_ROOT>/<claim> and hands the pvc:// URI to
@@ -26,6 +24,6 @@ export function modelSource(uri: string): ModelSource {
     fetchUri: uri,
     volumes: [{ name: 'model-pvc', persistentVolumeClaim: { claimName: claim, readOnly: true } }],
     mounts: [{ name: 'model-pvc', mountPath: `${PVC_ROOT}/${claim}`, readOnly: true }],
-    env: [{ name: 'MODELSHIP_PVC_ROOT', value: PVC_ROOT }],
+    env: [{ name: ENV.pvcRoot, value: PVC_ROOT }],
   };
 }

@@ -1,14 +1,12 @@
 import type { V1Container, V1EnvVar, V1PodTemplateSpec, V1ResourceRequirements, V1SecurityContext } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelSpec, ResourceRequirements } from '../api/types.generated.ts';
-import { RUNTIME_HTTP_PORT, type RuntimeDefaults } from '../config.ts';
+import type { RuntimeDefaults } from '../config.ts';
+import { COMMAND, CONTAINER, ENV, HTTP_PATH, INFERENCE_PORT, MODEL_DIR, MODEL_PATH } from '../../../contract/runtime-contract.ts';
 import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
 import { parseQuantity } from '../kube/diff.ts';
 import { contentHash } from './hash.ts';
 import { modelSource } from './model-source.ts';
 
-export const RUNTIME_PORT = RUNTIME_HTTP_PORT;
-export const MODEL_DIR = '/models';
-export const MODEL_PATH = `${MODEL_DIR}/model.onnx`;
 /**
  * Time the kubelet leaves, after the runtime's drain delay and shutdown timeout, for the process
  * to exit (closing the worker threads, flushing logs) before it sends SIGKILL.
@@ -39,39 +37,35 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   const imagePullPolicy = runtime.imagePullPolicy ?? defaults.imagePullPolicy;
   const source = modelSource(model.uri);
 
-  const fetchEnv: V1EnvVar[] = [
-    { name: 'MODELSHIP_MODEL_URI', value: source.fetchUri },
-    { name: 'MODELSHIP_MODEL_PATH', value: MODEL_PATH },
-    ...source.env,
-  ];
-  if (model.sha256) fetchEnv.push({ name: 'MODELSHIP_MODEL_SHA256', value: model.sha256 });
+  const fetchEnv: V1EnvVar[] = [{ name: ENV.modelUri, value: source.fetchUri }, { name: ENV.modelPath, value: MODEL_PATH }, ...source.env];
+  if (model.sha256) fetchEnv.push({ name: ENV.modelSha256, value: model.sha256 });
 
   const serveEnv: V1EnvVar[] = [
-    { name: 'MODELSHIP_MODEL_PATH', value: MODEL_PATH },
-    { name: 'MODELSHIP_MODEL_NAME', value: model.name ?? servedModelName(md) },
-    { name: 'MODELSHIP_MODEL_VERSION', value: model.version },
-    { name: 'MODELSHIP_PORT', value: String(RUNTIME_PORT) },
-    { name: 'MODELSHIP_MAX_BATCH_SIZE', value: String(runtime.batching?.maxBatchSize ?? defaults.maxBatchSize) },
+    { name: ENV.modelPath, value: MODEL_PATH },
+    { name: ENV.modelName, value: model.name ?? servedModelName(md) },
+    { name: ENV.modelVersion, value: model.version },
+    { name: ENV.port, value: String(INFERENCE_PORT) },
+    { name: ENV.maxBatchSize, value: String(runtime.batching?.maxBatchSize ?? defaults.maxBatchSize) },
     {
-      name: 'MODELSHIP_MAX_BATCH_DELAY_US',
+      name: ENV.maxBatchDelayUs,
       value: String(runtime.batching?.maxDelayMicroseconds ?? defaults.maxBatchDelayMicroseconds),
     },
-    { name: 'MODELSHIP_DRAIN_DELAY_SECONDS', value: String(defaults.drainDelaySeconds) },
-    { name: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS', value: String(defaults.shutdownTimeoutSeconds) },
+    { name: ENV.drainDelaySeconds, value: String(defaults.drainDelaySeconds) },
+    { name: ENV.shutdownTimeoutSeconds, value: String(defaults.shutdownTimeoutSeconds) },
   ];
-  if (defaults.metricsPort) serveEnv.push({ name: 'MODELSHIP_METRICS_PORT', value: String(defaults.metricsPort) });
+  if (defaults.metricsPort) serveEnv.push({ name: ENV.metricsPort, value: String(defaults.metricsPort) });
   if (runtime.apiKeySecretRef) {
     serveEnv.push({
-      name: 'MODELSHIP_API_KEY',
+      name: ENV.apiKey,
       valueFrom: { secretKeyRef: { name: runtime.apiKeySecretRef.name, key: runtime.apiKeySecretRef.key } },
     });
   }
 
   const fetch: V1Container = {
-    name: 'fetch',
+    name: CONTAINER.fetch,
     image,
     imagePullPolicy,
-    args: ['fetch'],
+    args: [COMMAND.fetch],
     env: fetchEnv,
     volumeMounts: [{ name: 'model', mountPath: MODEL_DIR }, { name: 'tmp', mountPath: '/tmp' }, ...source.mounts],
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
@@ -79,22 +73,22 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   };
 
   const serve: V1Container = {
-    name: 'serve',
+    name: CONTAINER.serve,
     image,
     imagePullPolicy,
-    args: ['serve'],
+    args: [COMMAND.serve],
     env: serveEnv,
     ports: [
-      { name: 'http', containerPort: RUNTIME_PORT, protocol: 'TCP' },
+      { name: 'http', containerPort: INFERENCE_PORT, protocol: 'TCP' },
       ...(defaults.metricsPort ? [{ name: 'metrics', containerPort: defaults.metricsPort, protocol: 'TCP' }] : []),
     ],
     volumeMounts: [
       { name: 'model', mountPath: MODEL_DIR, readOnly: true },
       { name: 'tmp', mountPath: '/tmp' },
     ],
-    readinessProbe: { httpGet: { path: '/v2/health/ready', port: 'http' }, periodSeconds: 2, failureThreshold: 2, timeoutSeconds: 2 },
-    livenessProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
-    startupProbe: { httpGet: { path: '/v2/health/live', port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
+    readinessProbe: { httpGet: { path: HTTP_PATH.ready, port: 'http' }, periodSeconds: 2, failureThreshold: 2, timeoutSeconds: 2 },
+    livenessProbe: { httpGet: { path: HTTP_PATH.live, port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
+    startupProbe: { httpGet: { path: HTTP_PATH.live, port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
     securityContext: CONTAINER_SECURITY,
     ...serveResources(md.spec.resources, defaults),
   };
@@ -103,7 +97,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     metadata: {
       labels: { ...commonLabels(name), [LABEL_MODEL_VERSION]: model.version },
       annotations: defaults.metricsPort
-        ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(defaults.metricsPort), 'prometheus.io/path': '/metrics' }
+        ? { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(defaults.metricsPort), 'prometheus.io/path': HTTP_PATH.metrics }
         : {},
     },
     spec: {

@@ -1,4 +1,5 @@
 import type { V1ContainerStatus, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import { CONTAINER, EXIT_CODE } from '../../../contract/runtime-contract.ts';
 
 /** A hard failure signal: evidence that a rollout cannot succeed, never mere slowness. */
 export interface FailureSignal {
@@ -19,10 +20,9 @@ export const DEFAULT_THRESHOLDS: SignalThresholds = { crashLoopRestarts: 3, imag
 
 /**
  * The runtime's `serve` exits with this code when the model cannot be loaded, verified or warmed
- * up (runtime/src/errors.ts EXIT_MODEL_LOAD_FAILED): the same file fails on every restart, so one
- * such exit is enough evidence.
+ * up: the same file fails on every restart, so one such exit is enough evidence.
  */
-export const MODEL_LOAD_FAILED_EXIT_CODE = 3;
+export const MODEL_LOAD_FAILED_EXIT_CODE = EXIT_CODE.modelLoadFailed;
 
 const IMAGE_PULL_REASONS = new Set(['ErrImagePull', 'ImagePullBackOff']);
 const IMAGE_FATAL_REASONS = new Set(['InvalidImageName', 'ErrImageNeverPull']);
@@ -94,12 +94,12 @@ export function detectFailure(
   for (const pod of podsOfRevision) {
     const created = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : undefined;
     for (const s of pod.status?.initContainerStatuses ?? []) {
-      if (s.name !== 'fetch') continue;
+      if (s.name !== CONTAINER.fetch) continue;
       const signal = fetchFailure(s) ?? imageFailure(s, created, now, thresholds);
       if (signal) return signal;
     }
     for (const s of pod.status?.containerStatuses ?? []) {
-      if (s.name !== 'serve') continue;
+      if (s.name !== CONTAINER.serve) continue;
       const signal = imageFailure(s, created, now, thresholds) ?? modelLoadFailure(s) ?? crashLoop(s, thresholds);
       if (signal) return signal;
     }

@@ -1,0 +1,102 @@
+/**
+ * The contract between the operator and the runtime: what the operator writes into the pods it
+ * renders (operator/src/render/) and what the runtime reads at start (runtime/src/config.ts).
+ * Both sides import these names from here so neither can change one alone; the unit test
+ * test/unit/contract-pod-config.test.ts renders pods with the operator and parses them with the
+ * runtime's own parser. This module imports nothing, so it cannot form an import cycle, and the
+ * operator never imports runtime internals to learn the contract.
+ */
+
+/** The runtime's subcommands, given as the container's first argument. */
+export const COMMAND = { fetch: 'fetch', serve: 'serve' } as const;
+export type RuntimeCommand = (typeof COMMAND)[keyof typeof COMMAND];
+
+/** Container names in the rendered pod; the operator's failure signals find them by these names. */
+export const CONTAINER = { fetch: 'fetch', serve: 'serve' } as const;
+
+/** Environment variables the runtime reads (each also has a --flag of the same meaning). */
+export const ENV = {
+  // both commands
+  logLevel: 'MODELSHIP_LOG_LEVEL',
+  terminationLog: 'MODELSHIP_TERMINATION_LOG',
+  modelPath: 'MODELSHIP_MODEL_PATH',
+  modelSha256: 'MODELSHIP_MODEL_SHA256',
+  // serve
+  modelName: 'MODELSHIP_MODEL_NAME',
+  modelVersion: 'MODELSHIP_MODEL_VERSION',
+  host: 'MODELSHIP_HOST',
+  port: 'MODELSHIP_PORT',
+  workers: 'MODELSHIP_WORKERS',
+  intraOpThreads: 'MODELSHIP_INTRA_OP_THREADS',
+  maxBatchSize: 'MODELSHIP_MAX_BATCH_SIZE',
+  maxBatchDelayUs: 'MODELSHIP_MAX_BATCH_DELAY_US',
+  maxQueueSize: 'MODELSHIP_MAX_QUEUE_SIZE',
+  requestTimeoutMs: 'MODELSHIP_REQUEST_TIMEOUT_MS',
+  maxBodyBytes: 'MODELSHIP_MAX_BODY_BYTES',
+  apiKey: 'MODELSHIP_API_KEY',
+  maxInflightBytes: 'MODELSHIP_MAX_INFLIGHT_BYTES',
+  maxConnections: 'MODELSHIP_MAX_CONNECTIONS',
+  headersTimeoutMs: 'MODELSHIP_HEADERS_TIMEOUT_MS',
+  requestReceiveTimeoutMs: 'MODELSHIP_REQUEST_RECEIVE_TIMEOUT_MS',
+  bodyIdleTimeoutMs: 'MODELSHIP_BODY_IDLE_TIMEOUT_MS',
+  runTimeoutMs: 'MODELSHIP_RUN_TIMEOUT_MS',
+  metricsPort: 'MODELSHIP_METRICS_PORT',
+  drainDelaySeconds: 'MODELSHIP_DRAIN_DELAY_SECONDS',
+  shutdownTimeoutSeconds: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
+  // fetch
+  modelUri: 'MODELSHIP_MODEL_URI',
+  fetchTimeoutSeconds: 'MODELSHIP_FETCH_TIMEOUT_SECONDS',
+  fetchRetries: 'MODELSHIP_FETCH_RETRIES',
+  fetchBackoffMs: 'MODELSHIP_FETCH_BACKOFF_MS',
+  fetchMaxBytes: 'MODELSHIP_FETCH_MAX_BYTES',
+  pvcRoot: 'MODELSHIP_PVC_ROOT',
+} as const;
+
+/** Process exit codes of the runtime. */
+export const EXIT_CODE = {
+  ok: 0,
+  failure: 1,
+  badConfiguration: 2,
+  /**
+   * `serve` could not load, verify or warm up the model: the same file fails the same way on
+   * every restart, so the operator rolls back on the first such exit instead of waiting for a
+   * crash loop (operator/src/rollout/signals.ts).
+   */
+  modelLoadFailed: 3,
+} as const;
+
+/** The runtime's inference port (the image's MODELSHIP_PORT, the pod's `http` port). */
+export const INFERENCE_PORT = 8080;
+/** The port the operator has the runtime serve /metrics on, apart from inference (0 = on the inference port). */
+export const DEFAULT_METRICS_PORT = 9090;
+
+export const HTTP_PATH = {
+  ready: '/v2/health/ready',
+  live: '/v2/health/live',
+  metrics: '/metrics',
+} as const;
+
+/** The pod's model volume: `fetch` writes MODEL_PATH, `serve` reads it. */
+export const MODEL_DIR = '/models';
+export const MODEL_PATH = `${MODEL_DIR}/model.onnx`;
+/** pvc://<claim>/<path> is read from <PVC_ROOT>/<claim>/<path>; the operator mounts each claim there. */
+export const PVC_ROOT = '/mnt/pvc';
+/** Kubernetes' default terminationMessagePath: the runtime writes its failure message there. */
+export const TERMINATION_LOG_PATH = '/dev/termination-log';
+
+/**
+ * Defaults both sides state: the runtime's when a variable is unset, the operator's when a
+ * ModelDeployment (and the operator's own configuration) says nothing.
+ *
+ * maxBatchSize 32 with maxBatchDelayUs 0: batching only merges requests that are already queued
+ * while a worker is busy, so an idle or lightly loaded model waits for nothing, and under load
+ * one run serves many requests (BENCHMARKS.md: 20,269 vs 4,640 req/s on iris, 4.4x). A model
+ * whose first dimension is not dynamic is detected at load and never batched, and a batch that
+ * fails is retried request by request, so the default is safe for every model.
+ */
+export const DEFAULTS = {
+  maxBatchSize: 32,
+  maxBatchDelayUs: 0,
+  drainDelaySeconds: 5,
+  shutdownTimeoutSeconds: 25,
+} as const;
