@@ -5,6 +5,7 @@
  * document (schemathesis in test/fuzz) builds requests that reach the deep validation paths
  * instead of stopping at "unknown input".
  */
+import { HTTP_PATH } from '../../contract/runtime-contract.ts';
 import { V2_DATATYPES } from './datatypes.ts';
 import type { ModelSpec, TensorSpec } from './model.ts';
 
@@ -333,10 +334,10 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
       },
     },
     paths: {
-      '/v2/health/live': {
+      [HTTP_PATH.live]: {
         get: { summary: 'Server live', responses: { 200: json({ type: 'object', properties: { live: { type: 'boolean' } } }) } },
       },
-      '/v2/health/ready': {
+      [HTTP_PATH.ready]: {
         get: {
           summary: 'Server ready (model loaded and warmed up, workers live, not shutting down)',
           responses: { 200: json({ type: 'object', properties: { ready: { type: 'boolean' } } }), 503: err('Not ready') },
@@ -414,7 +415,7 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
       },
       '/v1/models/{model}:predict': { post: predictOp(false) },
       '/v1/models/{model}/versions/{version}:predict': { post: predictOp(true) },
-      '/metrics': {
+      [HTTP_PATH.metrics]: {
         get: {
           summary: 'Prometheus metrics',
           responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
