@@ -156,6 +156,9 @@ export function apiserverArgs(o: {
         `--enable-admission-plugins=NodeRestriction`,
         `--kubelet-client-certificate=${o.kubeletClient.cert}`,
         `--kubelet-client-key=${o.kubeletClient.key}`,
+        // logs / exec / port-forward: dial the kubelet at the address it registers (--node-ip, the
+        // bridge's gateway); the default tries Hostname first, a name nothing here resolves
+        `--kubelet-preferred-address-types=InternalIP,Hostname`,
       ]
     : [`--authorization-mode=RBAC`, `--disable-admission-plugins=ServiceAccount`];
   return [
