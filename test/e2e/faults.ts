@@ -156,8 +156,8 @@ export function hostContainer(pod: V1Pod, container: string): HostContainer {
 
 /**
  * What the current run of `container` logged, read where kubelet links it on the node
- * (/var/log/containers): the API server cannot reach this node's kubelet by name, so
- * `kubectl logs` does not work here.
+ * (/var/log/containers): synchronous and independent of the API server, which one fault test
+ * restarts (`kubectl logs` works too, see kubectl-debug.test.ts).
  */
 export function containerLog(pod: V1Pod, container: string): string {
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
