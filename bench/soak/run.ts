@@ -12,10 +12,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../test/harness/ports.ts';
 
 interface AutocannonResult {
   requests: { total: number };
@@ -48,14 +48,6 @@ const BODY = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype:
 
 function log(msg: string): void {
   process.stderr.write(`[soak] ${msg}\n`);
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 function rssMiB(pid: number): number | undefined {

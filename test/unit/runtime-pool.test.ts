@@ -160,8 +160,7 @@ test('a retired worker still inside its run past stuckAfterMs counts as stuck un
     await assert.rejects(run, (e: unknown) => e instanceof WorkerLostError && e.timedOut);
     assert.equal(pool.stuck, 0, 'not stuck right after the timeout');
     await until('the retired run to count as stuck', () => pool.stuck === 1, 2000);
-    const ms = await until('the stuck run to return', () => pool.stuck === 0);
-    assert.ok(ms >= 0);
+    await until('the stuck run to return', () => pool.stuck === 0);
     // the replacement was started at the timeout; on a busy machine it may still be loading
     await until('the replacement worker to be live', () => pool.live === 1);
   } finally {
