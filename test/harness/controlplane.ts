@@ -34,7 +34,8 @@ export const COMPONENTS = ['etcd', 'kube-apiserver', 'kube-controller-manager', 
 export type Component = (typeof COMPONENTS)[number];
 
 export const DIR_PREFIX = 'modelship-cp-';
-export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
+/** A /16 so 1,000 ModelDeployments (one Service each) fit with room to spare; a /24 holds 254. */
+export const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/16';
 export const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 
 export interface ControlPlaneOptions {
