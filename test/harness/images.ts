@@ -229,7 +229,7 @@ async function ensureRootfs(dir: string, log: (line: string) => void): Promise<s
   const mirror = process.env.MODELSHIP_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
   const target = await mkdtemp(join(dir, 'tmp', 'rootfs-'));
   const t0 = Date.now();
-  log(`debootstrap --variant=minbase --include=binutils ${DEBIAN_SUITE} (once per machine; about a minute)`);
+  log(`debootstrap --variant=minbase --include=binutils ${DEBIAN_SUITE} (once per machine; about two minutes)`);
   try {
     await exec('debootstrap', ['--variant=minbase', '--include=binutils', DEBIAN_SUITE, target, mirror]);
     await rm(join(target, 'var/cache/apt/archives'), { recursive: true, force: true });
