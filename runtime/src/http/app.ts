@@ -3,12 +3,12 @@
  * metadata (V2 and TF-Serving status), metrics, OpenAPI, and the JSON 404/405/error handling.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { HTTP_PATH } from '../../contract/runtime-contract.ts';
+import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import type { KeyCheck } from './auth.ts';
-import { errorMessage, HttpError } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { errorMessage, HttpError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import type { Metrics } from './metrics.ts';
-import { v2Metadata } from './model.ts';
+import { v2Metadata } from '../tensor/model.ts';
 import { openApiDocument } from './openapi.ts';
 import { malformedSegment } from './routes.ts';
 import type { ServerState } from './state.ts';

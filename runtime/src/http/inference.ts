@@ -9,15 +9,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import type { KeyCheck } from './auth.ts';
-import { Reservation, type MemoryBudget } from './budget.ts';
-import type { Tensor } from './datatypes.ts';
-import { errorMessage, HttpError, unavailable } from './errors.ts';
-import type { Logger } from './logger.ts';
+import { Reservation, type MemoryBudget } from '../execution/budget.ts';
+import type { Tensor } from '../tensor/datatypes.ts';
+import { errorMessage, HttpError, unavailable } from '../errors.ts';
+import type { Logger } from '../logger.ts';
 import type { Metrics } from './metrics.ts';
 import type { InferenceRoute } from './routes.ts';
 import type { ServerState } from './state.ts';
-import { encodeV1Response, parseV1Request } from './v1.ts';
-import { encodeV2Response, parseV2Request } from './v2.ts';
+import { encodeV1Response, parseV1Request } from '../tensor/v1.ts';
+import { encodeV2Response, parseV2Request } from '../tensor/v2.ts';
 
 export interface HotPathDeps {
   state: ServerState;
