@@ -7,8 +7,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { batchKey, concatInputs, splitOutputs, takeBatch, totalRows, type Batchable } from './batcher.ts';
-import type { Tensor } from './datatypes.ts';
-import { HttpError, unavailable, WorkerLostError } from './errors.ts';
+import type { Tensor } from '../tensor/datatypes.ts';
+import { HttpError, unavailable, WorkerLostError } from '../errors.ts';
 import type { RunResult } from './pool.ts';
 
 export interface Executor {

@@ -3,7 +3,7 @@
  * Pure: the worker sends the raw metadata, this turns it into V2 tensor specs.
  */
 import { fromOrt, type DatatypeInfo, type V2Datatype } from './datatypes.ts';
-import { ModelLoadError } from './errors.ts';
+import { ModelLoadError } from '../errors.ts';
 
 /** What a worker reports for one input or output (a subset of onnxruntime's ValueMetadata). */
 export interface RawValueMetadata {

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
-import type { Tensor } from './datatypes.ts';
+import type { Tensor } from '../tensor/datatypes.ts';
 import type { RunRequest, WorkerData, WorkerMessage } from './pool.ts';
 
 const port = parentPort;

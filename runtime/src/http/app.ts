@@ -3,28 +3,20 @@
  * metadata (V2 and TF-Serving status), metrics, OpenAPI, and the JSON 404/405/error handling.
  */
 import express, { type NextFunction, type Request, type Response } from 'express';
-import { HTTP_PATH } from '../../contract/runtime-contract.ts';
-import type { KeyCheck } from './auth.ts';
-import { errorMessage, HttpError } from './errors.ts';
-import type { Logger } from './logger.ts';
-import type { Metrics } from './metrics.ts';
-import { v2Metadata } from './model.ts';
+import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
+import { badRequest, HttpError, notFound } from '../errors.ts';
+import { v2Metadata } from '../tensor/model.ts';
+import { admit, type ApiProtocol, type GuardDeps } from './guard.ts';
+import { sendMetrics } from './metrics-endpoint.ts';
 import { openApiDocument } from './openapi.ts';
+import { sendError } from './respond.ts';
 import { malformedSegment } from './routes.ts';
-import type { ServerState } from './state.ts';
 
 export const SERVER_NAME = 'modelship';
 export const SERVER_VERSION = '0.1.0';
 
-export interface AppDeps {
-  state: ServerState;
-  metrics: Metrics;
-  checkKey: KeyCheck;
-  log: Logger;
-}
-
-export function createApp(deps: AppDeps): express.Express {
-  const { state, metrics, checkKey } = deps;
+export function createApp(deps: GuardDeps): express.Express {
+  const { state, metrics } = deps;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -41,32 +33,27 @@ export function createApp(deps: AppDeps): express.Express {
       return;
     }
     const shown = bad.length > 64 ? `${bad.slice(0, 64)}...` : bad;
-    res.status(400).json({ error: `malformed percent-escape in the path segment "${shown}" (not UTF-8 percent-encoding)` });
+    throw badRequest(`malformed percent-escape in the path segment "${shown}" (not UTF-8 percent-encoding)`);
   });
 
   // open: kubelet and Prometheus do not carry the API key
   app.get(HTTP_PATH.live, (_req, res) => {
     const problem = state.notLiveReason();
-    if (problem) res.status(503).json({ error: `server is not live: ${problem}` });
-    else res.json({ live: true });
+    if (problem) throw new HttpError(503, `server is not live: ${problem}`);
+    res.json({ live: true });
   });
   app.get(HTTP_PATH.ready, (_req, res) => {
-    if (state.ready) res.json({ ready: true });
-    else res.status(503).json({ error: `server is not ready: ${state.notReadyReason()}` });
+    if (!state.ready) throw new HttpError(503, `server is not ready: ${state.notReadyReason()}`);
+    res.json({ ready: true });
   });
-  app.get(HTTP_PATH.metrics, async (_req, res) => {
-    res.setHeader('Content-Type', metrics.contentType);
-    res.end(await metrics.text());
-  });
+  app.get(HTTP_PATH.metrics, (_req, res) => sendMetrics(metrics, res, deps.log, state.closing));
   app.get('/openapi.json', (_req, res) => {
     res.json(openApiDocument(state.modelName, SERVER_VERSION, state.model));
   });
 
   // API key from here on; each response counted
-  const guarded = (protocol: string) => (req: Request, res: Response, next: NextFunction) => {
-    res.on('finish', () => metrics.count(protocol, res.statusCode));
-    checkKey(req.headers);
-    next();
+  const guarded = (protocol: ApiProtocol) => (req: Request, res: Response, next: NextFunction) => {
+    if (admit(deps, protocol, req, res)) next();
   };
   const v2 = express.Router();
   v2.use(guarded('v2'));
@@ -114,24 +101,13 @@ export function createApp(deps: AppDeps): express.Express {
   // inference routes reach express only with the wrong method (POSTs are served in front of it)
   app.all(/^\/v2\/models\/[^/]+(\/versions\/[^/]+)?\/infer$|^\/v1\/models\/[^/]+(\/versions\/[^/]+)?:predict$/, (req, res) => {
     res.setHeader('Allow', 'POST');
-    res.status(405).json({ error: `method ${req.method} is not allowed on ${req.path}: use POST` });
+    throw new HttpError(405, `method ${req.method} is not allowed on ${req.path}: use POST`);
   });
-  app.use((req, res) => {
-    res.status(404).json({ error: `no route ${req.method} ${req.path}` });
+  app.use((req) => {
+    throw notFound(`no route ${req.method} ${req.path}`);
   });
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
-    if (err instanceof HttpError) {
-      res.status(err.status).json({ error: err.message });
-      return;
-    }
-    // express/router client errors (e.g. a parameter that fails to decode) carry a 4xx status
-    const status = (err as { status?: unknown } | null)?.status;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      res.status(status).json({ error: errorMessage(err) });
-      return;
-    }
-    deps.log.error('request failed', { error: errorMessage(err) });
-    res.status(500).json({ error: 'internal error' });
+    sendError(res, err, { log: deps.log, closing: state.closing });
   });
   return app;
 }

@@ -2,9 +2,9 @@
  * What the server knows about itself: lifecycle phase and, once loaded, the model and its
  * scheduler. Shared by the hot path, the express routes and the lifecycle code.
  */
-import { HttpError, notFound } from './errors.ts';
-import type { ModelSpec } from './model.ts';
-import type { Scheduler } from './scheduler.ts';
+import { HttpError, notFound } from '../errors.ts';
+import type { ModelSpec } from '../tensor/model.ts';
+import type { Scheduler } from '../execution/scheduler.ts';
 
 /** loading -> ready -> draining (SIGTERM: not ready, still serving) -> stopping (not accepting) */
 export type Phase = 'loading' | 'ready' | 'draining' | 'stopping' | 'failed';

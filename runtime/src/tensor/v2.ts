@@ -5,7 +5,7 @@
 import { isUtf8 } from 'node:buffer';
 import { binaryBytes, decodeBinaryData, decodeJsonData, jsonArray, MAX_NESTING_DEPTH } from './codec.ts';
 import type { Tensor } from './datatypes.ts';
-import { badRequest } from './errors.ts';
+import { badRequest } from '../errors.ts';
 import { jsonDepth } from './json-depth.ts';
 import type { ModelSpec } from './model.ts';
 import {

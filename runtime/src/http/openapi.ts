@@ -5,9 +5,9 @@
  * document (schemathesis in test/fuzz) builds requests that reach the deep validation paths
  * instead of stopping at "unknown input".
  */
-import { HTTP_PATH } from '../../contract/runtime-contract.ts';
-import { V2_DATATYPES } from './datatypes.ts';
-import type { ModelSpec, TensorSpec } from './model.ts';
+import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
+import { V2_DATATYPES } from '../tensor/datatypes.ts';
+import type { ModelSpec, TensorSpec } from '../tensor/model.ts';
 
 type Schema = Record<string, unknown>;
 

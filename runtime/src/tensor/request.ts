@@ -3,7 +3,7 @@
  * known names, rank, fixed dimensions, no missing inputs, one batch size across inputs.
  */
 import type { Tensor } from './datatypes.ts';
-import { badRequest } from './errors.ts';
+import { badRequest } from '../errors.ts';
 import { shapeText, type ModelSpec, type TensorSpec } from './model.ts';
 
 export interface RequestedOutput {

@@ -4,7 +4,7 @@
  * Pure.
  */
 import { fromHalf, toHalf, type DatatypeInfo, type NumericArray, type Tensor, type TensorValues } from './datatypes.ts';
-import { badRequest, HttpError } from './errors.ts';
+import { badRequest, HttpError } from '../errors.ts';
 
 /**
  * Deepest array nesting accepted in tensor data. ONNX models in practice have rank <= 8; the cap

@@ -2,7 +2,7 @@
  * Dynamic batching, pure part: which queued requests go together, how their inputs are
  * concatenated on the first dimension and how the outputs are split back.
  */
-import type { NumericArray, Tensor, TensorValues } from './datatypes.ts';
+import type { NumericArray, Tensor, TensorValues } from '../tensor/datatypes.ts';
 
 export interface Batchable {
   /** rows on the first dimension */

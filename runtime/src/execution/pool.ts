@@ -15,10 +15,10 @@
  */
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
-import type { Tensor } from './datatypes.ts';
-import { errorMessage, ModelLoadError, WorkerLostError } from './errors.ts';
-import type { Logger } from './logger.ts';
-import type { RawValueMetadata } from './model.ts';
+import type { Tensor } from '../tensor/datatypes.ts';
+import { errorMessage, ModelLoadError, WorkerLostError } from '../errors.ts';
+import type { Logger } from '../logger.ts';
+import type { RawValueMetadata } from '../tensor/model.ts';
 
 export interface WorkerData {
   modelPath: string;

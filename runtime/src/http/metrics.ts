@@ -3,8 +3,8 @@
  * only does an increment/observe.
  */
 import client from 'prom-client';
-import type { BudgetHooks } from './budget.ts';
-import type { SchedulerHooks } from './scheduler.ts';
+import type { BudgetHooks } from '../execution/budget.ts';
+import type { SchedulerHooks } from '../execution/scheduler.ts';
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

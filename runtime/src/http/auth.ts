@@ -4,7 +4,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { ConfigError, HttpError } from './errors.ts';
+import { ConfigError, HttpError } from '../errors.ts';
 
 export type KeyCheck = (headers: IncomingHttpHeaders) => void;
 

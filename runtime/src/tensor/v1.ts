@@ -4,7 +4,7 @@
  */
 import { decodeNested, jsonNested, product } from './codec.ts';
 import type { Tensor } from './datatypes.ts';
-import { badRequest, HttpError } from './errors.ts';
+import { badRequest, HttpError } from '../errors.ts';
 import type { ModelSpec } from './model.ts';
 import { allOutputs, checkShape, clip, finishInputs, inputSpec, type InferRequest } from './request.ts';
 import { parseJsonBody } from './v2.ts';
