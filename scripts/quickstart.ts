@@ -1,5 +1,5 @@
 // `npm run quickstart` — try Modelship in one command.
-//   (no KUBECONFIG)  bring up the local single-node cluster (test/harness/cluster.ts: kubelet,
+//   (no KUBECONFIG)  bring up the local single-node cluster (devcluster/src/cluster.ts: kubelet,
 //                    containerd, CNI, kube-proxy, metrics-server; images built here from
 //                    runtime/Dockerfile and operator/Dockerfile; a model server on the node),
 //                    `helm install` the chart (CRD + operator pod), apply examples/iris, wait for
@@ -16,13 +16,13 @@ import { openSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
-import { resolveBinaries } from '../test/harness/binaries.ts';
-import { clusterDown, clusterUp } from '../test/harness/cluster-cli.ts';
-import { runKubectl } from '../test/harness/controlplane.ts';
+import { resolveBinaries } from '@modelship/devcluster/binaries';
+import { clusterDown, clusterUp } from '@modelship/devcluster/cluster-cli';
+import { runKubectl } from '@modelship/devcluster/controlplane';
 import { exampleIris } from '../test/e2e/iris.ts';
-import { chartDir, runHelm } from '../test/harness/helm.ts';
-import { splitImageRef } from '../test/harness/images.ts';
-import { waitFor } from '../test/harness/wait.ts';
+import { chartDir, runHelm } from '@modelship/devcluster/helm';
+import { splitImageRef } from '@modelship/devcluster/images';
+import { waitFor } from '@modelship/devcluster/wait';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../..');
 const say = (line: string) => process.stderr.write(`quickstart: ${line}\n`);

@@ -4,7 +4,7 @@
 //   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
 //   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
-//   e2e:         one real single-node cluster (test/harness/cluster.ts: kubelet, containerd, CNI,
+//   e2e:         one real single-node cluster (devcluster/src/cluster.ts: kubelet, containerd, CNI,
 //                kube-proxy, metrics-server, images built here) shared by node --test --test-concurrency=1
 //                over test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
 // No argument (npm test) or `all`: the four phases in that order (static only without filters).
@@ -16,11 +16,11 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { repoRoot } from './harness/binaries.ts';
-import { startCluster, type Cluster } from './harness/cluster.ts';
-import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
-import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './harness/summary.ts';
-import { errorMessage } from './harness/wait.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
+import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
+import { errorMessage } from '@modelship/devcluster/wait';
 
 type Phase = 'static' | 'unit' | 'integration' | 'e2e';
 
@@ -182,7 +182,7 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
     extra.push('--test-concurrency=1');
   }
   if (phase === 'e2e') {
-    // a real single-node cluster (test/harness/cluster.ts): kubelet, containerd, CNI, kube-proxy
+    // a real single-node cluster (devcluster/src/cluster.ts): kubelet, containerd, CNI, kube-proxy
     const started = Date.now();
     try {
       cluster = await startCluster({ log: (line) => process.stderr.write(`cluster: ${line}\n`) });

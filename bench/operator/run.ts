@@ -15,10 +15,10 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditMark, readAuditEvents, writesBy } from '../../test/harness/audit.ts';
-import { repoRoot } from '../../test/harness/binaries.ts';
-import { startControlPlane } from '../../test/harness/controlplane.ts';
-import { waitFor } from '../../test/harness/wait.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { startControlPlane } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
 import { startOperator } from '../../test/integration/operator-process.ts';
 import { clients, patchMd, type Clients } from '../../test/integration/kube.ts';
 

@@ -4,7 +4,7 @@
 // while new pods join.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../harness/wait.ts';
+import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, condition, getMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';

@@ -2,7 +2,7 @@
 // fresh one when a file runs alone (`node --test test/e2e/x.test.ts`). Sets KUBECONFIG for clients().
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startCluster, type ClusterState } from '../harness/cluster.ts';
+import { startCluster, type ClusterState } from '@modelship/devcluster/cluster';
 
 export interface E2eCluster {
   kubeconfigPath: string;

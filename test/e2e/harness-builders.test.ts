@@ -2,9 +2,18 @@
 // iptables and mount parsing its tear-down relies on, the image build context allow-list.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { contextFiles, hashOf } from '../harness/images.ts';
-import { BRIDGE, GATEWAY_IP, POD_CIDR, chainRemovalCommands, chainsOf, cniConflist, mountsUnder, splitRule } from '../harness/network.ts';
-import { containerdConfig, kubeProxyConfig, kubeletArgs, kubeletConfig } from '../harness/node.ts';
+import { contextFiles, hashOf } from '@modelship/devcluster/images';
+import {
+  BRIDGE,
+  GATEWAY_IP,
+  POD_CIDR,
+  chainRemovalCommands,
+  chainsOf,
+  cniConflist,
+  mountsUnder,
+  splitRule,
+} from '@modelship/devcluster/network';
+import { containerdConfig, kubeProxyConfig, kubeletArgs, kubeletConfig } from '@modelship/devcluster/node';
 
 describe('cluster harness builders', () => {
   it('CNI: bridge msbr0 with host-local in our subnet and data dir, portmap', () => {

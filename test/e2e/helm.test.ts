@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { ApiextensionsV1Api } from '@kubernetes/client-node';
 import { after, before, describe, it } from 'node:test';
-import { chartDir, runHelm } from '../harness/helm.ts';
-import { splitImageRef } from '../harness/images.ts';
-import { waitFor } from '../harness/wait.ts';
+import { chartDir, runHelm } from '@modelship/devcluster/helm';
+import { splitImageRef } from '@modelship/devcluster/images';
+import { waitFor } from '@modelship/devcluster/wait';
 import { clients, condition, exists, getMd, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { post } from './http.ts';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { attachControlPlane, type ControlPlane } from '../harness/controlplane.ts';
+import { attachControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, type Clients } from '../integration/kube.ts';
 import { getE2eCluster, type E2eCluster } from './env.ts';

@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getTestControlPlane } from '../harness/controlplane.ts';
-import { waitFor } from '../harness/wait.ts';
+import { getTestControlPlane } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
 import { clients, createMd, createNamespace, type Clients } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 

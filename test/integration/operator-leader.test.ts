@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from '../harness/wait.ts';
+import { waitFor } from '@modelship/devcluster/wait';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 import { clients, createMd, createNamespace, patchMd, type Clients } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';

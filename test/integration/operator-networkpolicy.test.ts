@@ -3,9 +3,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PatchStrategy, setHeaderOptions, type V1NetworkPolicy } from '@kubernetes/client-node';
-import { auditMark, readAuditEvents, writesBy } from '../harness/audit.ts';
-import { getTestControlPlane } from '../harness/controlplane.ts';
-import { sleep, waitFor } from '../harness/wait.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { getTestControlPlane } from '@modelship/devcluster/controlplane';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
 import { clients, condition, createMd, createNamespace, exists, getMd, patchMd, type Clients } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { waitFor } from '../harness/wait.ts';
+import { waitFor } from '@modelship/devcluster/wait';
 
 const MAIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../operator/src/main.ts');
 

@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep, waitFor } from '../harness/wait.ts';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
 import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients, waitForMd } from './kube.ts';
 import { startOperator, type OperatorProcess } from './operator-process.ts';
 import { markCrashLooping, markFetchFailed, markReady, podsOf } from './pods.ts';

@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../harness/binaries.ts';
-import { APT_PACKAGES } from '../harness/cluster.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { APT_PACKAGES } from '@modelship/devcluster/cluster';
 
 const ciRun = readFileSync(join(repoRoot, '.ci/run'), 'utf8');
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');

@@ -1,6 +1,6 @@
 // Finds (or builds) the Kubernetes and etcd binaries the harness runs.
 // Lookup per binary, envtest-style: TEST_ASSET_<NAME> → $KUBEBUILDER_ASSETS/<name> → the cache bin dir
-// that test/k8s-binaries/build.sh fills; whatever is still missing is built by build.sh.
+// that devcluster/build/k8s.sh fills; whatever is still missing is built by build.sh.
 
 import { spawn } from 'node:child_process';
 import { accessSync, constants, readFileSync, statSync } from 'node:fs';
@@ -10,7 +10,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-export const buildScript = join(repoRoot, 'test/k8s-binaries/build.sh');
+export const buildScript = join(repoRoot, 'devcluster/build/k8s.sh');
 
 /** Same rule as build.sh: ${MODELSHIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/modelship}. */
 export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
@@ -72,7 +72,7 @@ export function locateBinary(name: string, env: NodeJS.ProcessEnv, binDir: strin
 export async function buildBinaries(names: string[]): Promise<string> {
   const lockDir = cacheRoot();
   await mkdir(lockDir, { recursive: true });
-  process.stderr.write(`harness: building missing binaries with test/k8s-binaries/build.sh ${names.join(' ')}\n`);
+  process.stderr.write(`harness: building missing binaries with devcluster/build/k8s.sh ${names.join(' ')}\n`);
   // flock stops two test runs from building the same binary at once; build.sh skips finished ones.
   const [cmd, args] = isExecutableFile('/usr/bin/flock')
     ? ['/usr/bin/flock', [join(lockDir, 'build.lock'), buildScript, ...names]]

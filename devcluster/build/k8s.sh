@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Kubernetes and etcd binaries the test harness needs from the Go modules pinned in
-# go.mod beside this script, into a cache outside the repository (once per machine and version).
+# go.mod in k8s/ beside this script, into a cache outside the repository (once per machine and version).
 # Usage: build.sh [component ...]   (default: every component)
 # Prints the bin directory on its last line.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/k8s"
 K8S_VERSION="v1.35.4"
 ETCD_VERSION="v3.6.5"
 cache_root="${MODELSHIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/modelship}"

@@ -1,5 +1,5 @@
 // Finds (or builds) helm, runs it, and parses what it renders.
-// Lookup: $HELM → the cache bin dir that test/helm-binary/build.sh fills → build it there (once per
+// Lookup: $HELM → the cache bin dir that devcluster/build/helm.sh fills → build it there (once per
 // machine; helm.sh/helm/v3 is built from its Go module, nothing is downloaded as a binary).
 
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { cacheRoot, repoRoot } from './binaries.ts';
 
-export const helmBuildScript = join(repoRoot, 'test/helm-binary/build.sh');
+export const helmBuildScript = join(repoRoot, 'devcluster/build/helm.sh');
 export const chartDir = join(repoRoot, 'charts/modelship');
 
 /** The helm version pinned in build.sh (read from it: one source of truth). */
@@ -47,14 +47,14 @@ export function locateHelm(env: NodeJS.ProcessEnv, binDir: string): string | und
 
 let resolving: Promise<string> | undefined;
 
-/** Absolute path of helm, building it with test/helm-binary/build.sh if needed (serialised with flock). */
+/** Absolute path of helm, building it with devcluster/build/helm.sh if needed (serialised with flock). */
 export function resolveHelm(): Promise<string> {
   resolving ??= (async () => {
     const found = locateHelm(process.env, helmCacheBinDir());
     if (found) return found;
     const lockDir = cacheRoot();
     await mkdir(lockDir, { recursive: true });
-    process.stderr.write('harness: building helm with test/helm-binary/build.sh (first time on this machine)\n');
+    process.stderr.write('harness: building helm with devcluster/build/helm.sh (first time on this machine)\n');
     const [cmd, args] = isExecutableFile('/usr/bin/flock')
       ? ['/usr/bin/flock', [join(lockDir, 'helm-build.lock'), helmBuildScript]]
       : [helmBuildScript, []];
@@ -65,7 +65,7 @@ export function resolveHelm(): Promise<string> {
       child.on('error', rej);
       child.on('close', res);
     });
-    if (code !== 0) throw new Error(`test/helm-binary/build.sh failed with exit code ${code}`);
+    if (code !== 0) throw new Error(`devcluster/build/helm.sh failed with exit code ${code}`);
     const dir = stdout.trim().split('\n').pop()?.trim();
     const path = dir ? join(dir, 'helm') : '';
     if (!isExecutableFile(path)) throw new Error(`build.sh finished but ${path || '(no bin dir printed)'} is not executable`);

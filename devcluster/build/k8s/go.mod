@@ -1,4 +1,4 @@
-module modelship.dev/test/k8s-binaries
+module modelship.dev/devcluster/build/k8s
 
 go 1.25.0
 

@@ -1,4 +1,4 @@
-// The single-node e2e cluster for humans: `node test/harness/cluster-cli.ts up|down|status|smoke`.
+// The single-node e2e cluster for humans: `node devcluster/src/cluster-cli.ts up|down|status|smoke`.
 //   up      start it detached (processes outlive this command), print `export KUBECONFIG=...`
 //   down    stop the recorded cluster and remove everything it created
 //   status  print the recorded cluster, or "not running"
@@ -64,7 +64,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       process.stdout.write(nodes.stdout);
       await c.stop();
     } else {
-      say('usage: node test/harness/cluster-cli.ts up|down|status|smoke');
+      say('usage: node devcluster/src/cluster-cli.ts up|down|status|smoke');
       process.exitCode = 2;
     }
   } catch (err) {

@@ -10,7 +10,7 @@
 //   - a pause image (the Pod sandbox): a static Go program that waits for SIGTERM/SIGINT.
 // Each is a docker-archive tar under <cache>/images/, named by a content hash of its inputs, so a
 // change of any input (e.g. runtime/src) rebuilds it, and an unchanged one is reused.
-// `node test/harness/images.ts` builds whatever is missing and prints the image references.
+// `node devcluster/src/images.ts` builds whatever is missing and prints the image references.
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';

@@ -1,5 +1,5 @@
 // metrics-server for the e2e cluster, so the HorizontalPodAutoscaler scales on real CPU usage.
-// Built from its Go module by test/metrics-server-binary/build.sh (cached, once per machine). It runs
+// Built from its Go module by devcluster/build/metrics-server.sh (cached, once per machine). It runs
 // on the host, bound to the bridge gateway, and the API server reaches it through the aggregation
 // layer: APIService v1beta1.metrics.k8s.io → selector-less Service kube-system/metrics-server →
 // Endpoints at the gateway (the API server runs with --enable-aggregator-routing, so it dials the
@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './binaries.ts';
 
-export const metricsServerBuildScript = join(repoRoot, 'test/metrics-server-binary/build.sh');
+export const metricsServerBuildScript = join(repoRoot, 'devcluster/build/metrics-server.sh');
 
 /** Absolute path of metrics-server, building it if needed (build.sh serialises with flock). */
 export async function resolveMetricsServer(log: (line: string) => void = () => {}): Promise<string> {

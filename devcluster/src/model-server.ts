@@ -1,6 +1,6 @@
 // A small static HTTP server for model files, run on the node (the pod bridge's gateway address)
 // so the runtime's `fetch` init container downloads real files over real HTTP.
-//   node test/harness/model-server.ts --root examples/models --host 10.244.0.1 --port 0
+//   node devcluster/src/model-server.ts --root examples/models --host 10.244.0.1 --port 0
 // prints `listening http://HOST:PORT` once ready. GET and HEAD only; paths never leave the root.
 // --bytes-per-second N sends bodies at about that rate and prints `sending PATH` when a body starts
 // (fault tests kill the server in the middle of a download).

@@ -374,7 +374,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const [modelPort] = await freePorts(1);
     const modelsDir = opts.modelsDir ?? join(repoRoot, 'examples/models');
     const modelServer = await spawnComponent('model-server', process.execPath, [
-      join(repoRoot, 'test/harness/model-server.ts'),
+      join(repoRoot, 'devcluster/src/model-server.ts'),
       '--root',
       modelsDir,
       '--host',

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds helm from its Go module (helm.sh/helm/v3, pinned in go.mod beside this script) into a
+# Builds helm from its Go module (helm.sh/helm/v3, pinned in helm/go.mod beside this script) into a
 # cache outside the repository, once per machine and version. No binary is downloaded.
 # Progress goes to stderr; the bin directory is printed on the last line of stdout.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/helm"
 HELM_VERSION="v3.20.2"
 # The Kubernetes version helm's client libraries are built against (k8s.io/client-go v0.35.x):
 # `helm template` and `helm lint` assume it for .Capabilities.KubeVersion and deprecation checks.

@@ -1,4 +1,4 @@
-// Dev cluster for humans: `node test/harness/cli.ts up|down|status`.
+// Dev cluster for humans: `node devcluster/src/cli.ts up|down|status`.
 //   up     starts etcd + kube-apiserver + kube-controller-manager with crds/ installed, leaves them
 //          running detached, records them in <cache>/dev-cluster.json, prints `export KUBECONFIG=...`
 //          (if one is already running, just prints its KUBECONFIG)
@@ -85,7 +85,7 @@ try {
   else if (cmd === 'down') code = await down();
   else if (cmd === 'status') code = status();
   else {
-    say('usage: node test/harness/cli.ts up|down|status');
+    say('usage: node devcluster/src/cli.ts up|down|status');
     code = 2;
   }
   process.exit(code);

@@ -1,4 +1,4 @@
-module modelship.dev/test/helm-binary
+module modelship.dev/devcluster/build/helm
 
 go 1.25.0
 

@@ -1,4 +1,4 @@
-module modelship.dev/test/metrics-server-binary
+module modelship.dev/devcluster/build/metrics-server
 
 go 1.26.4
 

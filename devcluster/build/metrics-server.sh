@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Builds metrics-server from its Go module (sigs.k8s.io/metrics-server, pinned in go.mod beside this
+# Builds metrics-server from its Go module (sigs.k8s.io/metrics-server, pinned in metrics-server/go.mod beside this
 # script) into a cache outside the repository, once per machine and version. No binary is downloaded.
 # Progress goes to stderr; the bin directory is printed on the last line of stdout.
 set -euo pipefail
-here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/metrics-server"
 METRICS_SERVER_VERSION="v0.9.0"
 cache_root="${MODELSHIP_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/modelship}"
 bin_dir="$cache_root/metrics-server-$METRICS_SERVER_VERSION/bin"
