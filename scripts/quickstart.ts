@@ -17,8 +17,9 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { dump } from 'js-yaml';
 import { resolveBinaries } from '@modelship/devcluster/binaries';
-import { clusterDown, clusterUp } from '@modelship/devcluster/cluster-cli';
-import { runKubectl } from '@modelship/devcluster/controlplane';
+import { clusterDown, clusterUp } from '@modelship/devcluster/cli';
+import type { ClusterState } from '@modelship/devcluster/cluster';
+import { runKubectl } from '@modelship/devcluster/kubectl';
 import { exampleIris } from '../test/e2e/iris.ts';
 import { chartDir, runHelm } from '@modelship/devcluster/helm';
 import { splitImageRef } from '@modelship/devcluster/images';
@@ -68,7 +69,7 @@ async function applyIris(kubectl: (a: string[], i?: string) => Promise<string>, 
 
 async function local(): Promise<void> {
   const t0 = Date.now();
-  const state = await clusterUp();
+  const state = (await clusterUp('node')) as ClusterState;
   const kubectl = await kubectlFn(state.kubeconfigPath);
   const image = (ref: string, key: string) => {
     const { repository, tag } = splitImageRef(ref);

@@ -6,7 +6,8 @@
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
 //   e2e:         one real single-node cluster (devcluster/src/cluster.ts: kubelet, containerd, CNI,
 //                kube-proxy, metrics-server, images built here) shared by node --test --test-concurrency=1
-//                over test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
+//                over test/e2e/**/*.test.ts; needs root and Debian packages, checked (and installed
+//                when root with apt) before the first phase: devcluster/src/prerequisites.ts
 // No argument (npm test) or `all`: the four phases in that order (static only without filters).
 // Path filters (substrings) narrow the files of each phase. The last line printed is
 // "N passed, N failed" (all phases together); the exit code is non-zero if anything failed.
@@ -19,6 +20,7 @@ import { join, relative } from 'node:path';
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
 import { errorMessage } from '@modelship/devcluster/wait';
 
@@ -228,6 +230,17 @@ async function main(): Promise<number> {
   else {
     phases = ['unit', 'integration', 'e2e'];
     filters = [first, ...rest];
+  }
+  // before anything is built or run: a machine that cannot run the e2e cluster should learn it
+  // now, not after the unit and integration phases and the Kubernetes builds
+  if (phases.includes('e2e') && (await findTests(PHASE_DIRS.e2e, filters)).length > 0) {
+    try {
+      ensurePrerequisites((line) => process.stderr.write(`${line}\n`));
+    } catch (err) {
+      process.stderr.write(`test/run.ts: ${errorMessage(err)}\n`);
+      process.stdout.write(`\n${combinedLine(0, 1)}\n`);
+      return 1;
+    }
   }
   let passed = 0;
   let failed = 0;

@@ -1,95 +1,123 @@
-// Dev cluster for humans: `node devcluster/src/cli.ts up|down|status`.
-//   up     starts etcd + kube-apiserver + kube-controller-manager with crds/ installed, leaves them
-//          running detached, records them in <cache>/dev-cluster.json, prints `export KUBECONFIG=...`
-//          (if one is already running, just prints its KUBECONFIG)
-//   down   stops exactly the recorded PIDs, removes the temp dir and the record
-//   status prints the recorded cluster, or "not running"
+// The dev cluster for humans: `node devcluster/src/cli.ts up [--node] | down | status`
+// (npm run cluster:up [-- --node] / cluster:down / cluster:status).
+//   up         a control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed):
+//              no root needed, Pods are never run
+//   up --node  a full single node besides (scheduler, containerd, kubelet, kube-proxy,
+//              metrics-server, images built here): needs root and the Debian packages, which are
+//              installed when missing (root with apt)
+//   down       stops exactly the recorded processes and removes everything they created
+//   status     prints the recorded cluster, or "not running" (exit code 1)
+// Either kind runs detached (outlives this command) and is recorded in <cache>/dev-cluster.json;
+// `up` prints `export KUBECONFIG=...` (if one is already running, just that).
 
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { cacheRoot, repoRoot } from './binaries.ts';
-import { startControlPlane, stopRecordedControlPlane, type ControlPlaneState } from './controlplane.ts';
-import { isOurProcess } from './processes.ts';
+import { CLUSTER_DIR_PREFIX, recordedClusterDir, startCluster, stopRecordedCluster, type ClusterInfo } from './cluster.ts';
+import { startControlPlane, type ControlPlaneInfo } from './controlplane.ts';
+import { isOurProcess, readSessionState, Session, type SessionState } from './processes.ts';
 import { errorMessage } from './wait.ts';
 
-const recordPath = join(cacheRoot(), 'dev-cluster.json');
+export type Kind = 'control-plane' | 'node';
+export type RecordedState = SessionState & Partial<ClusterInfo>;
+
+const recordPath = () => join(cacheRoot(), 'dev-cluster.json');
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-function readRecord(): ControlPlaneState | undefined {
-  if (!existsSync(recordPath)) return undefined;
+/** The recorded cluster's dir: the CLI's record, else a detached node cluster holding the lock. */
+function recordedDir(): string | undefined {
   try {
-    return JSON.parse(readFileSync(recordPath, 'utf8')) as ControlPlaneState;
+    return (JSON.parse(readFileSync(recordPath(), 'utf8')) as { dir: string }).dir;
   } catch {
-    return undefined;
+    const dir = recordedClusterDir();
+    return dir && readSessionState(dir)?.detached ? dir : undefined;
   }
 }
 
-const running = (s: ControlPlaneState) => s.processes.length > 0 && s.processes.every(isOurProcess);
+export function recorded(): RecordedState | undefined {
+  const dir = recordedDir();
+  return dir ? readSessionState<ClusterInfo>(dir) : undefined;
+}
 
-async function down(): Promise<number> {
-  const state = readRecord();
-  if (!state) {
-    say(`no dev cluster recorded (${recordPath})`);
+const kindOf = (s: SessionState): Kind => (s.kind === CLUSTER_DIR_PREFIX ? 'node' : 'control-plane');
+const running = (s: SessionState) => s.processes.length > 0 && s.processes.every(isOurProcess);
+
+/** Starts a detached dev cluster of `kind`, or returns the one already running. */
+export async function clusterUp(kind: Kind): Promise<RecordedState> {
+  const existing = recorded();
+  if (existing && running(existing) && kindOf(existing) === kind) {
+    say(`dev cluster (${kind}) already running at ${existing.server} (dir ${existing.dir})`);
+    return existing;
+  }
+  if (existing || existsSync(recordPath())) {
+    say(existing && running(existing) ? `a ${kindOf(existing)} dev cluster is running; stopping it first` : 'cleaning up a stale record');
+    await clusterDown();
+  }
+  const log = (l: string) => say(`devcluster: ${l}`);
+  const dir =
+    kind === 'node'
+      ? (await startCluster({ detached: true, log })).dir
+      : (await startControlPlane({ crdDir: join(repoRoot, 'crds'), detached: true, log })).dir;
+  await mkdir(dirname(recordPath()), { recursive: true });
+  await writeFile(recordPath(), `${JSON.stringify({ dir })}\n`);
+  return readSessionState<ClusterInfo>(dir)!;
+}
+
+/** Stops the recorded dev cluster; false if none was recorded. */
+export async function clusterDown(): Promise<boolean> {
+  const dir = recordedDir();
+  await rm(recordPath(), { force: true });
+  const state = dir ? readSessionState(dir) : undefined;
+  if (!dir || !state) return false;
+  const log = (l: string) => say(`devcluster: ${l}`);
+  if (kindOf(state) === 'node') await stopRecordedCluster(dir, log);
+  else await Session.attach<ControlPlaneInfo>(dir, { log }).stop();
+  return true;
+}
+
+export function statusLines(s: RecordedState | undefined): { lines: string[]; running: boolean } {
+  if (!s) return { lines: ['not running'], running: false };
+  const alive = running(s);
+  const pids = s.processes.map((p) => `${p.name}=${p.pid}`).join(' ');
+  return {
+    lines: [
+      `${alive ? 'running' : 'NOT running (stale record; run down)'}: ${kindOf(s)} at ${s.server} (dir ${s.dir})`,
+      `processes: ${pids}`,
+      `export KUBECONFIG=${s.kubeconfigPath}`,
+    ],
+    running: alive,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...flags] = argv;
+  if (cmd === 'up') {
+    const s = await clusterUp(flags.includes('--node') ? 'node' : 'control-plane');
+    say(`dev cluster running at ${s.server} (dir ${s.dir}); stop it with: npm run cluster:down`);
+    process.stdout.write(`export KUBECONFIG=${s.kubeconfigPath}\n`);
     return 0;
   }
-  const pids = state.processes.filter(isOurProcess).map((p) => p.pid);
-  await stopRecordedControlPlane(state);
-  await rm(recordPath, { force: true });
-  say(pids.length > 0 ? `stopped pids ${pids.join(' ')}; removed ${state.dir}` : `removed stale record; ${state.dir} cleaned up`);
-  return 0;
+  if (cmd === 'down') {
+    say((await clusterDown()) ? 'dev cluster stopped; nothing left behind' : `no dev cluster recorded (${recordPath()})`);
+    return 0;
+  }
+  if (cmd === 'status') {
+    const { lines, running: alive } = statusLines(recorded());
+    process.stdout.write(`${lines.join('\n')}\n`);
+    return alive ? 0 : 1;
+  }
+  say('usage: node devcluster/src/cli.ts up [--node] | down | status');
+  return 2;
 }
 
-async function up(): Promise<number> {
-  const existing = readRecord();
-  if (existing) {
-    if (running(existing)) {
-      say(`dev cluster already running at ${existing.server} (pids ${existing.processes.map((p) => p.pid).join(' ')})`);
-      process.stdout.write(`export KUBECONFIG=${existing.kubeconfigPath}\n`);
-      return 0;
-    }
-    say('recorded dev cluster is not (fully) running; cleaning it up');
-    await down();
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    process.exitCode = await main(process.argv.slice(2));
+  } catch (err) {
+    say(`devcluster ${process.argv[2] ?? ''}: ${errorMessage(err)}`);
+    process.exitCode = 1;
   }
-  const cp = await startControlPlane({
-    crdDir: join(repoRoot, 'crds'),
-    detached: true,
-    log: (line) => say(`harness: ${line}`),
-  });
-  const state = JSON.parse(readFileSync(join(cp.dir, 'controlplane.json'), 'utf8')) as ControlPlaneState;
-  await mkdir(cacheRoot(), { recursive: true });
-  await writeFile(recordPath, `${JSON.stringify(state, null, 2)}\n`);
-  say(`dev cluster running at ${cp.server} (pids ${cp.pids.join(' ')}, dir ${cp.dir}); stop it with: npm run cluster:down`);
-  process.stdout.write(`export KUBECONFIG=${cp.kubeconfigPath}\n`);
-  return 0;
-}
-
-function status(): number {
-  const state = readRecord();
-  if (!state) {
-    process.stdout.write('not running\n');
-    return 1;
-  }
-  const alive = running(state);
-  process.stdout.write(
-    `${alive ? 'running' : 'NOT running (stale record; run down)'} ${state.server} pids ${state.processes.map((p) => p.pid).join(' ')}\n` +
-      `export KUBECONFIG=${state.kubeconfigPath}\n`,
-  );
-  return alive ? 0 : 1;
-}
-
-const cmd = process.argv[2];
-try {
-  let code: number;
-  if (cmd === 'up') code = await up();
-  else if (cmd === 'down') code = await down();
-  else if (cmd === 'status') code = status();
-  else {
-    say('usage: node devcluster/src/cli.ts up|down|status');
-    code = 2;
-  }
-  process.exit(code);
-} catch (err) {
-  say(`cluster ${cmd}: ${errorMessage(err)}`);
-  process.exit(1);
+  // a detached cluster's processes are unref'd: nothing of it keeps this process alive
+  process.exit();
 }

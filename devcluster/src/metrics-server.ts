@@ -8,6 +8,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { repoRoot } from './binaries.ts';
+import type { ControlPlane } from './controlplane.ts';
+import { NODE_NAME } from './kubelet.ts';
+import { freePorts } from './ports.ts';
+import type { Session } from './processes.ts';
 
 export const metricsServerBuildScript = join(repoRoot, 'devcluster/build/metrics-server.sh');
 
@@ -85,4 +89,20 @@ spec:
   # metrics-server serves a self-signed certificate it generates at start
   insecureSkipTLSVerify: true
 `;
+}
+
+/** Starts metrics-server on address:<free port>, routes metrics.k8s.io to it, waits for node metrics. */
+export async function startMetricsServer(session: Session, o: { bin: string; cp: ControlPlane; address: string }): Promise<void> {
+  const [port] = await freePorts(1);
+  const kubeconfigPath = await o.cp.writeKubeconfigFor('modelship-test:metrics-server', ['system:masters']);
+  const args = metricsServerArgs({ kubeconfigPath, address: o.address, port: port!, certDir: join(session.dir, 'metrics-server-certs') });
+  const proc = await session.spawn('metrics-server', o.bin, args);
+  const applied = await o.cp.kubectl(['apply', '--server-side', '--field-manager=modelship-test-harness', '-f', '-'], {
+    input: metricsApiManifests(o.address, port!),
+  });
+  if (applied.code !== 0) throw new Error(`applying the metrics API objects failed:\n${applied.stderr}`);
+  await session.waitHealthy(proc, 'node metrics through the metrics.k8s.io API', async () => {
+    const r = await o.cp.kubectl(['get', '--raw', `/apis/metrics.k8s.io/v1beta1/nodes/${NODE_NAME}`], { timeoutMs: 10_000 });
+    return r.code === 0 && r.stdout.includes('"usage"');
+  });
 }

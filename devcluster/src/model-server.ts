@@ -10,7 +10,11 @@ import { stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { Readable } from 'node:stream';
 import { resolve, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { httpGet } from './http.ts';
+import { freePorts } from './ports.ts';
+import type { Session } from './processes.ts';
 
 export interface ModelServer {
   url: string;
@@ -83,6 +87,16 @@ export async function startModelServer(opts: {
     hits,
     close: () => new Promise<void>((r) => server.close(() => r())),
   };
+}
+
+/** The cluster's model server: this file as a child process of the session, on host:<free port>. */
+export async function startModelServerProcess(session: Session, o: { root: string; host: string }): Promise<{ url: string }> {
+  const [port] = await freePorts(1);
+  const args = [fileURLToPath(import.meta.url), '--root', o.root, '--host', o.host, '--port', String(port)];
+  const proc = await session.spawn('model-server', process.execPath, args);
+  const url = `http://${o.host}:${port}`;
+  await session.waitHealthy(proc, 'the model server', async () => (await httpGet(`${url}/`)).status === 404, 30_000);
+  return { url };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -1,10 +1,15 @@
-// Child processes of the harness: spawn with logs to files, stop exactly the recorded PIDs,
-// and clean up on exit / SIGINT / SIGTERM / uncaught exceptions.
+// The processes a dev cluster started, and how to clean them up: spawn with logs to files, stop
+// exactly the recorded PIDs, clean up on exit / SIGINT / SIGTERM / uncaught exceptions, and a
+// Session that records every process of one control plane or cluster in <dir>/devcluster.json so
+// another process can attach to it, stop it (cluster CLI `down`) or reap it (its owner died).
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { sleep } from './wait.ts';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePorts } from './ports.ts';
+import { sleep, waitFor } from './wait.ts';
 
 export interface ProcRecord {
   name: string;
@@ -175,5 +180,260 @@ export function removeDirSync(dir: string): void {
     rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 });
   } catch {
     // best effort
+  }
+}
+
+// ---- session: one dev cluster's processes, state file, dir and tear-down -------------------------
+
+export const STATE_FILE = 'devcluster.json';
+
+export interface SessionState {
+  version: 2;
+  /** Temp-dir prefix: which composition started it (control plane only, or a full node). */
+  kind: string;
+  ownerPid: number;
+  /** Started by the CLI: outlives its owner, never reaped, stopped by `down`. */
+  detached: boolean;
+  dir: string;
+  processes: ProcRecord[];
+}
+
+/** What a composition adds to the generic tear-down; both run from the state file alone. */
+export interface Teardown<T extends object> {
+  /** Polite steps before the processes are stopped (e.g. delete the pods). */
+  graceful?(state: SessionState & Partial<T>, procs: readonly Proc[], log: (line: string) => void): Promise<void>;
+  /** Sync and idempotent: whatever the processes left behind (also for a dead owner's leftovers). */
+  force?(state: SessionState & Partial<T>, log: (line: string) => void): void;
+}
+
+const keepDir = () => process.env.MODELSHIP_KEEP_CP === '1';
+
+export function readSessionState<T extends object>(dir: string): (SessionState & Partial<T>) | undefined {
+  try {
+    const state = JSON.parse(readFileSync(join(dir, STATE_FILE), 'utf8')) as SessionState & Partial<T>;
+    return state.version === 2 ? state : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processes recorded in the state file that `known` does not have (e.g. restarted by another process). */
+function recordedSince(dir: string, known: readonly Proc[]): Proc[] {
+  const recorded = readSessionState(dir)?.processes ?? [];
+  return recorded.filter((r) => !known.some((p) => p.pid === r.pid) && isOurProcess(r));
+}
+
+/** Replaces a process's record (fault injection restarts a component from another process). */
+export async function replaceRecordedProcess(dir: string, oldPid: number, proc: ProcRecord): Promise<void> {
+  const state = readSessionState(dir);
+  if (!state) throw new Error(`no dev cluster recorded in ${dir}`);
+  state.processes = state.processes.map((p) =>
+    p.pid === oldPid ? { name: proc.name, bin: proc.bin, pid: proc.pid, logPath: proc.logPath } : p,
+  );
+  await writeStateFile(dir, state);
+}
+
+async function writeStateFile(dir: string, state: object): Promise<void> {
+  const tmp = join(dir, `${STATE_FILE}.${process.pid}.tmp`);
+  await writeFile(tmp, `${JSON.stringify(state, null, 2)}\n`);
+  await rename(tmp, join(dir, STATE_FILE));
+}
+
+class StartError extends Error {}
+
+export interface SessionOptions<T extends object> {
+  /** Temp-dir prefix, also the state's `kind`. */
+  prefix: string;
+  detached?: boolean;
+  log?: (line: string) => void;
+  /** Default health timeout of a component. */
+  timeoutMs?: number;
+  teardown?: Teardown<T>;
+}
+
+/**
+ * One dev cluster's processes: spawned with logs under <dir>/logs, recorded in <dir>/devcluster.json
+ * (with whatever the composition records), stopped in reverse start order, then the composition's
+ * forced tear-down and the dir removed. Until ready() (detached) it is stopped when this process
+ * exits or is signalled.
+ */
+export class Session<T extends object = object> {
+  readonly dir: string;
+  readonly log: (line: string) => void;
+  readonly timeoutMs: number;
+  readonly state: SessionState & Partial<T>;
+  private readonly procs: Proc[];
+  private readonly teardown: Teardown<T>;
+  private readonly cleanup: Cleanup;
+  private stopped: Promise<void> | undefined;
+
+  private constructor(state: SessionState & Partial<T>, procs: Proc[], opts: Omit<SessionOptions<T>, 'prefix'>) {
+    this.state = state;
+    this.dir = state.dir;
+    this.procs = procs;
+    this.log = opts.log ?? (() => {});
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.teardown = opts.teardown ?? {};
+    this.cleanup = { stop: () => this.stop(), killSync: () => this.killSync() };
+  }
+
+  static async create<T extends object>(opts: SessionOptions<T>): Promise<Session<T>> {
+    const dir = await mkdtemp(join(tmpdir(), opts.prefix));
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    const state: SessionState = {
+      version: 2,
+      kind: opts.prefix,
+      ownerPid: process.pid,
+      detached: opts.detached ?? false,
+      dir,
+      processes: [],
+    };
+    const session = new Session<T>(state as SessionState & Partial<T>, [], opts);
+    registerCleanup(session.cleanup);
+    await session.save();
+    return session;
+  }
+
+  /** A session another process recorded in `dir` (to stop it); its live processes only. */
+  static attach<T extends object>(dir: string, opts: Omit<SessionOptions<T>, 'prefix'> = {}): Session<T> {
+    const state = readSessionState<T>(dir);
+    if (!state) throw new Error(`no dev cluster recorded in ${dir}`);
+    return new Session<T>(state, state.processes.filter(isOurProcess), opts);
+  }
+
+  get detached(): boolean {
+    return this.state.detached;
+  }
+
+  pids(): number[] {
+    return this.procs.map((p) => p.pid);
+  }
+
+  /** Records what a component produced (server, kubeconfig, images...) in the state file. */
+  async record(info: Partial<T>): Promise<void> {
+    Object.assign(this.state, info);
+    await this.save();
+  }
+
+  private async save(): Promise<void> {
+    const all = [...this.procs, ...recordedSince(this.dir, this.procs)];
+    this.state.processes = all.map(({ name, bin, pid, logPath }) => ({ name, bin, pid, logPath }));
+    await writeStateFile(this.dir, this.state);
+  }
+
+  /** Spawns `name` with its log at <dir>/logs/<name>.log and records it. */
+  async spawn(name: string, bin: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Proc> {
+    const proc = spawnLogged(name, bin, args, join(this.dir, 'logs', `${name}.log`), { detached: this.detached, ...(env ? { env } : {}) });
+    this.procs.push(proc);
+    await this.save();
+    return proc;
+  }
+
+  /** Waits until `healthy()`; fails at once if the process exits, with the end of its log. */
+  async waitHealthy(proc: Proc, description: string, healthy: () => Promise<boolean>, timeoutMs = this.timeoutMs): Promise<void> {
+    const started = Date.now();
+    try {
+      await waitFor(
+        async () => {
+          const c = proc.child;
+          if (c && (c.exitCode !== null || c.signalCode !== null))
+            throw new StartError(`${proc.name} exited (${c.exitCode ?? c.signalCode})`);
+          return healthy();
+        },
+        { timeoutMs, intervalMs: 200, description },
+      );
+    } catch (err) {
+      throw new StartError(
+        `${(err as Error).message}\n${proc.logPath} ends with (MODELSHIP_KEEP_CP=1 keeps it):\n${await tail(proc.logPath)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    this.log(`${proc.name} ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pid ${proc.pid})`);
+  }
+
+  /**
+   * Spawns a component on `portCount` fresh ports and waits until it is healthy; starts it again on
+   * new ports if it exits complaining that an address is in use (another process took one).
+   */
+  async startOnFreePorts(
+    name: string,
+    bin: string,
+    portCount: number,
+    args: (ports: number[]) => string[],
+    healthy: (ports: number[]) => Promise<boolean>,
+  ): Promise<number[]> {
+    const logPath = join(this.dir, 'logs', `${name}.log`);
+    for (let attempt = 1; ; attempt++) {
+      const ports = await freePorts(portCount);
+      const logStart = existsSync(logPath) ? statSync(logPath).size : 0;
+      const proc = await this.spawn(name, bin, args(ports));
+      try {
+        await this.waitHealthy(proc, `${name} to become healthy (ports ${ports.join(',')})`, () => healthy(ports));
+        return ports;
+      } catch (err) {
+        const thisAttempt = (await readFile(logPath)).subarray(logStart).toString('utf8');
+        if (attempt >= 3 || !/address already in use/i.test(thisAttempt)) throw err;
+        this.procs.splice(this.procs.indexOf(proc), 1);
+        await stopProcs([proc], 1_000);
+        this.log(`${name}: port taken, retrying on new ports`);
+      }
+    }
+  }
+
+  /** Started: a detached session now outlives this process (no exit hooks any more). */
+  async ready(): Promise<void> {
+    await this.save();
+    if (this.detached) unregisterCleanup(this.cleanup);
+  }
+
+  /** Graceful tear-down, then the forced one; removes the dir (unless MODELSHIP_KEEP_CP=1). Idempotent. */
+  stop(): Promise<void> {
+    this.stopped ??= (async () => {
+      unregisterCleanup(this.cleanup);
+      const procs = [...this.procs, ...recordedSince(this.dir, this.procs)];
+      try {
+        await this.teardown.graceful?.(this.state, procs, this.log).catch((err: unknown) => {
+          this.log(`graceful tear-down incomplete (${(err as Error).message.split('\n')[0]}); forcing`);
+        });
+        await stopProcs(procs, 15_000);
+      } finally {
+        this.teardown.force?.(this.state, this.log);
+        if (!keepDir()) removeDirSync(this.dir);
+      }
+    })();
+    return this.stopped;
+  }
+
+  /** For the 'exit' event: SIGKILL, forced tear-down, remove the dir. */
+  killSync(): void {
+    killProcsSync([...this.procs, ...recordedSince(this.dir, this.procs)]);
+    this.teardown.force?.(this.state, () => {});
+    if (!keepDir()) removeDirSync(this.dir);
+  }
+}
+
+/** Forced tear-down of a session whose owner is gone (SIGKILLed: no exit hook ran). */
+export function reapSession<T extends object>(state: SessionState & Partial<T>, teardown: Teardown<T>, log: (line: string) => void): void {
+  const procs = state.processes.filter(isOurProcess);
+  if (procs.length > 0)
+    log(`reaping the dev cluster of dead pid ${state.ownerPid} in ${state.dir} (pids ${procs.map((p) => p.pid).join(' ')})`);
+  killProcsSync(procs);
+  teardown.force?.(state, log);
+  if (!keepDir()) removeDirSync(state.dir);
+}
+
+/** Reaps every `<tmp>/<prefix>*` session whose owner is gone and that was not started detached. */
+export function reapStaleSessions<T extends object>(prefix: string, teardown: Teardown<T>, log: (line: string) => void): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(tmpdir()).filter((e) => e.startsWith(prefix));
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const state = readSessionState<T>(join(tmpdir(), entry));
+    if (state && !state.detached && !isAlive(state.ownerPid)) reapSession(state, teardown, log);
   }
 }

@@ -5,7 +5,7 @@
 // the Service keep working while the API server is down (kube-proxy's rules stay in place).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { restartApiserver } from '@modelship/devcluster/controlplane';
+import { restartApiserver } from '@modelship/devcluster/kube-apiserver';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '../integration/operator-process.ts';
 import { clients, getMd, patchMd, type Clients } from '../integration/kube.ts';

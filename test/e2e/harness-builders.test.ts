@@ -13,7 +13,9 @@ import {
   mountsUnder,
   splitRule,
 } from '@modelship/devcluster/network';
-import { containerdConfig, kubeProxyConfig, kubeletArgs, kubeletConfig } from '@modelship/devcluster/node';
+import { containerdConfig } from '@modelship/devcluster/containerd';
+import { kubeProxyConfig } from '@modelship/devcluster/kube-proxy';
+import { kubeletArgs, kubeletConfig } from '@modelship/devcluster/kubelet';
 
 describe('cluster harness builders', () => {
   it('CNI: bridge msbr0 with host-local in our subnet and data dir, portmap', () => {
@@ -65,6 +67,7 @@ describe('cluster harness builders', () => {
       port: 1,
       healthzPort: 2,
       maxOpenFiles: 1024,
+      clusterDns: GATEWAY_IP,
     });
     for (const line of [
       'failCgroupV1: false',
@@ -73,6 +76,7 @@ describe('cluster harness builders', () => {
       'containerRuntimeEndpoint: unix:///d/c.sock',
       'maxOpenFiles: 1024',
       `address: ${GATEWAY_IP}`,
+      `clusterDNS: [${GATEWAY_IP}]`,
     ]) {
       assert.ok(y.includes(line), line);
     }
