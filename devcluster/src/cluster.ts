@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from './binaries.ts';
 import { containerdSocketPath, startContainerd } from './containerd.ts';
+import { resolveCoreDns, startCoreDns } from './coredns.ts';
 import { composeControlPlane, installCrds, type ControlPlane, type ControlPlaneInfo } from './controlplane.ts';
 import { ensureImages, type Images } from './images.ts';
 import type { KubectlOptions, KubectlResult } from './kubectl.ts';
@@ -45,8 +46,8 @@ export interface ClusterOptions {
   startTimeoutMs?: number;
   /** Directory served by the model server (default examples/models). */
   modelsDir?: string;
-  /** Cluster DNS; without it pods get a nameserver nothing answers on. */
-  dns?: DnsComponent;
+  /** Cluster DNS (default: CoreDNS on the bridge gateway); `false`: none, pods get a nameserver nothing answers on. */
+  dns?: DnsComponent | false;
 }
 
 /** What the cluster records in its state file (read by the e2e tests, the CLI and the reaper). */
@@ -87,6 +88,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   )(Date.now());
   ensurePrerequisites(log);
   const bins = await resolveBinaries(['kubelet', 'kube-proxy']);
+  const startDns = opts.dns ?? coreDns(log);
   const session = await Session.create<ClusterInfo>({
     prefix: CLUSTER_DIR_PREFIX,
     detached: opts.detached ?? false,
@@ -112,7 +114,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     const built = await images;
     log(`images ready (${since()}): ${built.runtime.ref}, ${built.operator.ref}, ${built.pause.ref}`);
     await startContainerd(session, { pause: built.pause, images: [built.runtime, built.operator] });
-    const dns = opts.dns ? await opts.dns(session, cp) : undefined;
+    const dns = startDns ? await startDns(session, cp) : undefined;
     await startKubelet(session, { bin: bins.kubelet, cp, containerdSocket, ...(dns ? { clusterDns: dns.address } : {}) });
     await startKubeProxy(session, { bin: bins['kube-proxy'], cp });
     await startMetricsServer(session, { bin: await metricsServer, cp, address: GATEWAY_IP });
@@ -144,6 +146,26 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     await session.stop().catch(() => {});
     throw err;
   }
+}
+
+/**
+ * CoreDNS (kubernetes plugin) on the bridge gateway, port 53; its binary is resolved (built once
+ * per machine) from the moment this is called, while the rest of the cluster starts.
+ */
+export function coreDns(log: (line: string) => void): DnsComponent {
+  const bin = resolveCoreDns((l) => log(`coredns: ${l}`));
+  bin.catch(() => {});
+  return async (session, cp) => {
+    const dns = await startCoreDns({
+      bin: await bin,
+      address: GATEWAY_IP,
+      kubeconfigPath: await cp.writeKubeconfigFor('modelship-devcluster:coredns', ['system:masters']),
+      dir: session.dir,
+      spawn: (name, b, args) => session.spawn(name, b, args),
+      log: session.log,
+    });
+    return { address: dns.address };
+  };
 }
 
 // ---- tear-down and the machine-wide lock -----------------------------------------------------------

@@ -332,13 +332,14 @@ export class Session<T extends object = object> {
   /** Waits until `healthy()`; fails at once if the process exits, with the end of its log. */
   async waitHealthy(proc: Proc, description: string, healthy: () => Promise<boolean>, timeoutMs = this.timeoutMs): Promise<void> {
     const started = Date.now();
+    let outcome: { exited: number | string | null } | 'healthy';
     try {
-      await waitFor(
+      // an exit is a result, not an error: waitFor retries on errors until its deadline
+      outcome = await waitFor(
         async () => {
           const c = proc.child;
-          if (c && (c.exitCode !== null || c.signalCode !== null))
-            throw new StartError(`${proc.name} exited (${c.exitCode ?? c.signalCode})`);
-          return healthy();
+          if (c && (c.exitCode !== null || c.signalCode !== null)) return { exited: c.exitCode ?? c.signalCode };
+          return (await healthy()) ? ('healthy' as const) : undefined;
         },
         { timeoutMs, intervalMs: 200, description },
       );
@@ -348,6 +349,11 @@ export class Session<T extends object = object> {
         {
           cause: err,
         },
+      );
+    }
+    if (outcome !== 'healthy') {
+      throw new StartError(
+        `${proc.name} exited (${String(outcome.exited)}) before ${description}; ${proc.logPath} ends with (MODELSHIP_KEEP_CP=1 keeps it):\n${await tail(proc.logPath)}`,
       );
     }
     this.log(`${proc.name} ready in ${((Date.now() - started) / 1000).toFixed(1)}s (pid ${proc.pid})`);
