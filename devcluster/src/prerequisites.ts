@@ -3,7 +3,7 @@
 // otherwise it fails fast with the exact command. The decision is pure (planPrerequisites); the
 // I/O shell (ensurePrerequisites) looks at the machine and runs apt-get.
 
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 
 /** Host tools the node runs, by absolute path, and the Debian package of each. */
@@ -34,9 +34,11 @@ export function hostTool(name: HostTool): string {
 export interface MachineFacts {
   isRoot: boolean;
   hasApt: boolean;
-  /** Debian packages among APT_PACKAGES that are not installed. */
-  missingPackages: string[];
-  /** Host tools whose binary is absent (a package can be installed and a file still missing). */
+  /**
+   * Host tools whose binary is absent. Checked by file rather than by `dpkg -s`: a tool installed
+   * another way (e.g. containerd from Docker's containerd.io) is fine, and installing the Debian
+   * package over it would conflict.
+   */
   missingTools: HostTool[];
 }
 
@@ -53,7 +55,7 @@ export function aptCommands(packages: readonly string[]): string[][] {
 
 /** Pure: what to do about the machine's prerequisites. */
 export function planPrerequisites(f: MachineFacts): PrerequisitePlan {
-  const packages = [...new Set([...f.missingPackages, ...f.missingTools.map((t) => HOST_TOOLS[t].pkg)])].sort();
+  const packages = [...new Set(f.missingTools.map((t) => HOST_TOOLS[t].pkg))].sort();
   const problems: string[] = [];
   if (!f.isRoot) problems.push('the node must run as root (containerd, kubelet, iptables, the bridge)');
   if (packages.length === 0 && problems.length === 0) return { action: 'none' };
@@ -69,17 +71,10 @@ export function planPrerequisites(f: MachineFacts): PrerequisitePlan {
   return { action: 'fail', message: `cannot run the dev cluster's node: ${problems.join('; ')}` };
 }
 
-function dpkgInstalled(pkg: string): boolean {
-  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
-  return r.status === 0 && r.stdout.includes('install ok installed');
-}
-
 export function machineFacts(): MachineFacts {
-  const hasApt = existsSync('/usr/bin/apt-get') && existsSync('/usr/bin/dpkg-query');
   return {
     isRoot: process.getuid?.() === 0,
-    hasApt,
-    missingPackages: hasApt ? APT_PACKAGES.filter((p) => !dpkgInstalled(p)) : [],
+    hasApt: existsSync('/usr/bin/apt-get'),
     missingTools: (Object.keys(HOST_TOOLS) as HostTool[]).filter((t) => !existsSync(HOST_TOOLS[t].path)),
   };
 }

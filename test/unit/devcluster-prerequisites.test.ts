@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { APT_PACKAGES, HOST_TOOLS, aptCommands, planPrerequisites, type MachineFacts } from '@modelship/devcluster/prerequisites';
 
-const facts = (f: Partial<MachineFacts>): MachineFacts => ({ isRoot: true, hasApt: true, missingPackages: [], missingTools: [], ...f });
+const facts = (f: Partial<MachineFacts>): MachineFacts => ({ isRoot: true, hasApt: true, missingTools: [], ...f });
 
 describe('planPrerequisites', () => {
   it('nothing missing, root: nothing to do', () => {
@@ -12,7 +12,7 @@ describe('planPrerequisites', () => {
   });
 
   it('root with apt: installs exactly the missing packages, with the apt commands .ci/run used to run', () => {
-    const plan = planPrerequisites(facts({ missingPackages: ['runc', 'buildah'] }));
+    const plan = planPrerequisites(facts({ missingTools: ['runc', 'buildah'] }));
     assert.equal(plan.action, 'install');
     assert.ok(plan.action === 'install');
     assert.deepEqual(plan.packages, ['buildah', 'runc']);
@@ -23,15 +23,13 @@ describe('planPrerequisites', () => {
   });
 
   it('a missing tool binary maps to the package that ships it, without duplicates', () => {
-    const plan = planPrerequisites(
-      facts({ missingPackages: ['containernetworking-plugins'], missingTools: ['bridge', 'portmap', 'modprobe'] }),
-    );
+    const plan = planPrerequisites(facts({ missingTools: ['bridge', 'portmap', 'modprobe', 'ctr'] }));
     assert.ok(plan.action === 'install');
-    assert.deepEqual(plan.packages, ['containernetworking-plugins', 'kmod']);
+    assert.deepEqual(plan.packages, ['containerd', 'containernetworking-plugins', 'kmod']);
   });
 
   it('not root: fails fast naming root and the exact apt command', () => {
-    const plan = planPrerequisites(facts({ isRoot: false, missingPackages: ['conntrack'] }));
+    const plan = planPrerequisites(facts({ isRoot: false, missingTools: ['conntrack'] }));
     assert.ok(plan.action === 'fail');
     assert.match(plan.message, /must run as root/);
     assert.ok(
