@@ -12,15 +12,14 @@
 // Needs root for the local cluster (containerd, kubelet, iptables, a bridge).
 
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dump } from 'js-yaml';
+import { dump, load as loadYaml } from 'js-yaml';
 import { resolveBinaries } from '@modelship/devcluster/binaries';
 import { clusterDown, clusterUp } from '@modelship/devcluster/cli';
 import type { ClusterState } from '@modelship/devcluster/cluster';
 import { runKubectl } from '@modelship/devcluster/kubectl';
-import { exampleIris } from '../test/e2e/iris.ts';
 import { chartDir, runHelm } from '@modelship/devcluster/helm';
 import { splitImageRef } from '@modelship/devcluster/images';
 import { waitFor } from '@modelship/devcluster/wait';
@@ -62,8 +61,8 @@ function startOperatorDetached(kubeconfig: string, image: string, pullPolicy: st
 }
 
 async function applyIris(kubectl: (a: string[], i?: string) => Promise<string>, modelUri: string): Promise<void> {
-  const md = exampleIris('');
-  (md.spec.model as { uri: string }).uri = modelUri;
+  const md = loadYaml(readFileSync(join(repo, 'examples/iris/modeldeployment.yaml'), 'utf8')) as { spec: { model: { uri: string } } };
+  md.spec.model.uri = modelUri;
   await kubectl(['apply', '--server-side', '--field-manager=modelship-quickstart', '-f', '-'], dump(md));
 }
 

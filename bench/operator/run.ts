@@ -19,8 +19,8 @@ import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audi
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { startControlPlane } from '@modelship/devcluster/controlplane';
 import { waitFor } from '@modelship/devcluster/wait';
-import { startOperator } from '../../test/integration/operator-process.ts';
-import { clients, patchMd, type Clients } from '../../test/integration/kube.ts';
+import { startOperator } from '@modelship/devcluster/operator-process';
+import { clients, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 
 // The local control plane's Service range is a /24 (254 addresses, one for `kubernetes`), so at most
 // 253 ModelDeployments get a ClusterIP there.

@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, type Clients } from '../integration/kube.ts';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
 

@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@modelship/devcluster/wait';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, type Clients } from '../integration/kube.ts';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { checkIrisBinaryAnswer, irisBinaryBody, irisServiceUrl, modelPods, postBinary, seconds, type BinaryReply } from './faults.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';

@@ -11,7 +11,7 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { CGROUP_ROOT, KUBEPODS } from '@modelship/devcluster/node';
 import { waitFor } from '@modelship/devcluster/wait';
-import { condition, createMd, getMd, type Clients } from '../integration/kube.ts';
+import { condition, createMd, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { post } from './http.ts';
 import { exampleIris } from './iris.ts';
 import { startLoad, type Load, type LoadResult } from './load.ts';

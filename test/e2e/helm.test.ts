@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { chartDir, runHelm } from '@modelship/devcluster/helm';
 import { splitImageRef } from '@modelship/devcluster/images';
 import { waitFor } from '@modelship/devcluster/wait';
-import { clients, condition, exists, getMd, type Clients } from '../integration/kube.ts';
+import { clients, condition, exists, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { post } from './http.ts';
 import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace } from './iris.ts';

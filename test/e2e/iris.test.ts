@@ -6,8 +6,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@modelship/devcluster/wait';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, deleteMd, exists, type Clients } from '../integration/kube.ts';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, deleteMd, exists, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { curl, post } from './http.ts';
 import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';

@@ -10,7 +10,7 @@ import { getTestControlPlane } from '@modelship/devcluster/controlplane';
 import { freePort } from '@modelship/devcluster/ports';
 import { waitFor } from '@modelship/devcluster/wait';
 import { resolveWith, startCoreDns, type CoreDns } from '@modelship/devcluster/coredns';
-import { clients, createNamespace, type Clients } from './kube.ts';
+import { clients, createNamespace, type Clients } from '@modelship/devcluster/kube-clients';
 
 describe('devcluster CoreDNS with its kubernetes plugin', { timeout: 600_000 }, () => {
   let dns: CoreDns;

@@ -5,8 +5,18 @@ import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audi
 import { getTestControlPlane } from '@modelship/devcluster/controlplane';
 import { freePort } from '@modelship/devcluster/ports';
 import { waitFor, sleep } from '@modelship/devcluster/wait';
-import { clients, condition, createMd, createNamespace, deleteMd, exists, getMd, patchMd, type Clients } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import {
+  clients,
+  condition,
+  createMd,
+  createNamespace,
+  deleteMd,
+  exists,
+  getMd,
+  patchMd,
+  type Clients,
+} from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { markReady, podsOf } from './pods.ts';
 
 const OPERATOR_USER = 'modelship-operator-reconcile-test';

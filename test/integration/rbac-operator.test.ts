@@ -14,8 +14,8 @@ import { auditMark, readAuditEvents, type AuditEvent } from '@modelship/devclust
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { renderChart, resolveHelm, type Manifest } from '@modelship/devcluster/helm';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
-import { clients, condition, createMd, deleteMd, exists, patchMd, type Clients, waitForMd } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { clients, condition, createMd, deleteMd, exists, patchMd, type Clients, waitForMd } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { markFetchFailed, markReady, podsOf } from './pods.ts';
 
 const RESTRICTED = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' };

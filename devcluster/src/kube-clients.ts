@@ -1,4 +1,4 @@
-// Small typed-client helpers for integration tests.
+// Typed API clients from KUBECONFIG and ModelDeployment helpers, for the tests and bench/ against a dev cluster.
 import {
   AppsV1Api,
   AutoscalingV2Api,

@@ -1,4 +1,4 @@
-// Runs the real operator (operator/src/main.ts) as a child process against the test control plane.
+// Runs the real operator (operator/src/main.ts) as a child process against a dev cluster (tests, bench/).
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
