@@ -15,12 +15,12 @@ import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditMark, readAuditEvents, writesBy } from '../../test/harness/audit.ts';
-import { repoRoot } from '../../test/harness/binaries.ts';
-import { startControlPlane } from '../../test/harness/controlplane.ts';
-import { waitFor } from '../../test/harness/wait.ts';
-import { startOperator } from '../../test/integration/operator-process.ts';
-import { clients, patchMd, type Clients } from '../../test/integration/kube.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { startControlPlane } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
+import { startOperator } from '@modelship/devcluster/operator-process';
+import { clients, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 
 // The local control plane's Service range is a /24 (254 addresses, one for `kubernetes`), so at most
 // 253 ModelDeployments get a ClusterIP there.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { before, describe, it } from 'node:test';
-import { ensureImages, type BuiltImage, type Images } from '../harness/images.ts';
+import { ensureImages, type BuiltImage, type Images } from '@modelship/devcluster/images';
 
 const TARGET_MB = { runtime: 200, operator: 150 } as const;
 const MB = 1e6;

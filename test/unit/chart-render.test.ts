@@ -1,4 +1,4 @@
-// charts/modelship through the real helm (built from its Go module by test/helm-binary/build.sh on
+// charts/modelship through the real helm (built from its Go module by devcluster/build/helm.sh on
 // first use): lint, render with default and non-default values, bad values refused with the
 // schema's message, least-privilege RBAC. No cluster needed (test/integration/chart-*.test.ts
 // sends the rendered manifests to a real API server).
@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
 import type { V1Deployment, V1EnvVar, V1PolicyRule } from '@kubernetes/client-node';
 import { parseConfig, usage } from '../../operator/src/config.ts';
-import { chartDir, findManifest, renderChart, resolveHelm, runHelm, setArgs, type Manifest } from '../harness/helm.ts';
+import { chartDir, findManifest, renderChart, resolveHelm, runHelm, setArgs, type Manifest } from '@modelship/devcluster/helm';
 
 /** Values that differ from every default that matters (also what `helm lint` gets as non-default). */
 const NON_DEFAULT = {
