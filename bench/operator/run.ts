@@ -16,7 +16,7 @@
  * chart renders for the operator container (its NODE_OPTIONS and other Node/malloc environment,
  * with the heap percentage turned into MiB of the chart's memory limit: no cgroup here).
  * --runs (3) full runs per setting, each on a fresh control plane; medians are reported.
- * Writes bench/operator/results/latest-<mds>.{json,md} and prints the table.
+ * Writes bench/operator/results/latest-<mds>-<settings>.{json,md} and prints the tables.
  */
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -302,8 +302,9 @@ const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
 const date = new Date().toISOString();
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(out, { recursive: true });
+const stem = `latest-${MDS}-${SETTINGS.join('-')}`;
 writeFileSync(
-  join(out, `latest-${MDS}.json`),
+  join(out, `${stem}.json`),
   `${JSON.stringify({ date, machine, modelDeployments: MDS, runs: RUNS, results: sections.map((s) => s.summary) }, null, 2)}\n`,
 );
-writeFileSync(join(out, `latest-${MDS}.md`), `${sections.map((s) => s.table).join('\n')}\nMachine: ${machine}; ${date}\n`);
+writeFileSync(join(out, `${stem}.md`), `${sections.map((s) => s.table).join('\n')}\nMachine: ${machine}; ${date}\n`);

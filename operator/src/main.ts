@@ -1,3 +1,5 @@
+// First: V8's memory settings must be in place before the rest is loaded.
+import './v8-flags.ts';
 import { getHeapStatistics } from 'node:v8';
 import { parseConfig, usage } from './config.ts';
 import { ConfigError } from './errors.ts';
