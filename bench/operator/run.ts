@@ -70,10 +70,26 @@ interface RunResult {
   /** The minimal client's time to apply the same children (direct-client.ts) */
   directSeconds: number;
   versionChangeSeconds: number;
+  /** Writes by the operator (audit log) from the first create until all were in place, per ModelDeployment */
+  writesPerModel: number;
   steadyWritesPerMinute: number;
   steadyReconcilesPerMinute: number;
   memory: { idle: Memory; afterCreate: Memory; afterVersionChange: Memory; end: Memory };
 }
+
+type Writes = Awaited<ReturnType<typeof readAuditEvents>>;
+
+function byKind(writes: Writes): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const w of writes) {
+    const k = `${w.verb} ${w.objectRef?.resource ?? '?'}${w.objectRef?.subresource ? `/${w.objectRef.subresource}` : ''}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+  }
+  return counts;
+}
+
+const perModel = (writes: Writes) =>
+  Object.fromEntries(Object.entries(byKind(writes)).map(([k, n]) => [k, Math.round((n / MDS) * 100) / 100]));
 
 const round1 = (x: number) => Math.round(x * 10) / 10;
 
@@ -166,6 +182,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       const idle = await memoryOf(op);
       say(`${tag}: idle ${fmtMemory(idle)}`);
 
+      const createMark = await auditMark(cp.auditLogPath);
       const t0 = Date.now();
       await inBatches(MDS, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(i, '1') }));
       await waitFor(async () => (await countReconciled(c)) === MDS, {
@@ -176,6 +193,8 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       const createSeconds = (Date.now() - t0) / 1000;
       const afterCreate = await memoryOf(op);
       say(`${tag}: ${MDS} created and reconciled in ${createSeconds.toFixed(1)} s, ${fmtMemory(afterCreate)}`);
+      const createWrites = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: createMark }), OPERATOR_USER);
+      say(`${tag}: operator writes while creating, per ModelDeployment: ${JSON.stringify(perModel(createWrites))}`);
 
       const t1 = Date.now();
       await inBatches(MDS, (i) => patchMd(c, NS, mdName(i), { spec: { model: { version: '2' } } }));
@@ -200,12 +219,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       const reconcilesBefore = await op.metric('modelship_reconcile_total');
       await new Promise((r) => setTimeout(r, STEADY_SECONDS * 1000));
       const writes = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: auditStart }), OPERATOR_USER);
-      const byKind = new Map<string, number>();
-      for (const w of writes) {
-        const k = `${w.verb} ${w.objectRef?.resource ?? '?'}${w.objectRef?.subresource ? `/${w.objectRef.subresource}` : ''}`;
-        byKind.set(k, (byKind.get(k) ?? 0) + 1);
-      }
-      if (writes.length > 0) say(`${tag}: steady-state writes by kind: ${JSON.stringify(Object.fromEntries(byKind))}`);
+      if (writes.length > 0) say(`${tag}: steady-state writes by kind: ${JSON.stringify(byKind(writes))}`);
       const reconciles = (await op.metric('modelship_reconcile_total')) - reconcilesBefore;
       const end = await memoryOf(op);
       const perMinute = (n: number) => Math.round((n * 60) / STEADY_SECONDS);
@@ -225,6 +239,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
         createSeconds,
         directSeconds: direct.seconds,
         versionChangeSeconds,
+        writesPerModel: createWrites.length / MDS,
         steadyWritesPerMinute: perMinute(writes.length),
         steadyReconcilesPerMinute: perMinute(reconciles),
         memory: { idle, afterCreate, afterVersionChange, end },
@@ -248,7 +263,9 @@ const cfg = parseConfig(['--runtime-image', RUNTIME_IMAGE], {});
 if (cfg === 'help') throw new Error('unreachable');
 const settingsList: OperatorSettings[] = [];
 for (const name of SETTINGS)
-  settingsList.push(name === 'chart' ? await chartOperatorSettings() : { name: 'uncapped', env: {}, describe: 'no flags' });
+  settingsList.push(
+    name === 'chart' ? await chartOperatorSettings() : { name: 'uncapped', env: {}, describe: 'no NODE_OPTIONS, no memory limit' },
+  );
 
 type Picked = { median: number; runs: number[] };
 const sections: Array<{ settings: OperatorSettings; summary: Record<string, unknown>; table: string }> = [];
@@ -269,6 +286,7 @@ for (const settings of settingsList) {
     createAndReconcileSeconds: pick((r) => r.createSeconds),
     directClientSeconds: pick((r) => r.directSeconds),
     createRatio: pick((r) => r.createSeconds / r.directSeconds),
+    writesPerModel: pick((r) => r.writesPerModel),
     versionChangeSeconds: pick((r) => r.versionChangeSeconds),
     steadyWritesPerMinute: pick((r) => r.steadyWritesPerMinute),
     steadyReconcilesPerMinute: pick((r) => r.steadyReconcilesPerMinute),
@@ -286,6 +304,7 @@ for (const settings of settingsList) {
 | create all → every Deployment, Service, HPA and status in place | ${fmt(summary.createAndReconcileSeconds)} s |
 | minimal client: server-side apply of the same children, concurrency ${cfg.concurrency} | ${fmt(summary.directClientSeconds)} s |
 | ratio operator ÷ minimal client | ${fmt(summary.createRatio, 2)} |
+| operator writes per ModelDeployment while creating (minimal client: one per child) | ${fmt(summary.writesPerModel, 2)} |
 | version change on all → every Deployment on the new version | ${fmt(summary.versionChangeSeconds)} s |
 | steady state: API writes by the operator per minute | ${fmt(summary.steadyWritesPerMinute, 0)} |
 | steady state: reconciles per minute (periodic re-checks of rollouts waiting for pods) | ${fmt(summary.steadyReconcilesPerMinute, 0)} |
