@@ -133,6 +133,10 @@ function modelDeployment(i: number, version: string, namespace = NS): ModelDeplo
         sha256: 'e8fc777f90a039e4e8ed748ddd9b70e78ca8949321b413ac949b664635ac4553',
       },
       autoscaling: { minReplicas: 1, maxReplicas: 3 },
+      // Pods never start here (no node). With the default 300 s deadline, a run longer than that
+      // (1,000 on a loaded machine) sees the Deployment controller fail the pending rollouts and
+      // the operator report them, which the steady-state window would count as writes.
+      rollout: { progressDeadlineSeconds: 86_400 },
     },
   } as ModelDeployment;
 }
