@@ -49,6 +49,7 @@ const NON_DEFAULT = {
   nodeSelector: { 'kubernetes.io/os': 'linux' },
   tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ml', effect: 'NoSchedule' }],
   priorityClassName: 'system-cluster-critical',
+  heapLimitPercent: 60,
 };
 
 const kinds = (ms: readonly Manifest[]) => ms.map((m) => `${m.kind}/${m.metadata.name}`).sort();
@@ -148,10 +149,12 @@ describe('helm chart charts/modelship', () => {
     assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
     assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
     assert.equal(c.livenessProbe?.httpGet?.port, 'http');
-    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '512Mi' } });
+    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '320Mi' } });
 
     const env = podEnv(ms);
-    assert.equal(env.NODE_OPTIONS, '--disable-warning=ExperimentalWarning --max-old-space-size=192');
+    // the heap limit is a share of the container's memory limit, which Node reads from the cgroup
+    assert.equal(env.NODE_OPTIONS, '--disable-warning=ExperimentalWarning --max-old-space-size-percentage=50 --max-semi-space-size=2');
+    assert.equal(env.MALLOC_ARENA_MAX, '2');
     assert.equal(env.MODELSHIP_LEADER_ELECT, 'false');
     assert.equal(env.MODELSHIP_WATCH_NAMESPACE, undefined, 'all namespaces');
     assert.deepEqual(envOf(ms).POD_NAME?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
@@ -189,6 +192,7 @@ describe('helm chart charts/modelship', () => {
     const known = new Set([...usage().matchAll(/\[env ([A-Z_]+)\]/g)].map((m) => m[1]));
     known.add('POD_NAMESPACE'); // default of the leader election namespace
     known.add('NODE_OPTIONS'); // read by Node itself (the heap limit), not by the operator
+    known.add('MALLOC_ARENA_MAX'); // read by glibc's malloc
     for (const values of [{}, NON_DEFAULT]) {
       for (const name of Object.keys(envOf(await renderChart({ values }))))
         assert.ok(known.has(name), `${name} is not an operator setting`);
@@ -339,6 +343,7 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }]);
     assert.equal(pod.serviceAccountName, 'ms-operator');
     assert.equal(pod.priorityClassName, 'system-cluster-critical');
+    assert.match(String(podEnv(ms).NODE_OPTIONS), / --max-old-space-size-percentage=60 /);
     assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
     assert.deepEqual(pod.tolerations, NON_DEFAULT.tolerations);
     assert.equal(dep.spec?.template.metadata?.labels?.team, 'ml');
@@ -428,6 +433,7 @@ describe('helm chart charts/modelship', () => {
         { 'runtime.shutdownTimeoutSeconds': 0 },
         /at '\/runtime\/shutdownTimeoutSeconds': minimum: got 0, want 1/,
       ],
+      ['a heap limit above 90% of the memory limit', { heapLimitPercent: 95 }, /at '\/heapLimitPercent': maximum: got 95, want 90/],
       ['a bad log level', { logLevel: 'verbose' }, /at '\/logLevel': value must be one of 'error', 'warn', 'info', 'debug'/],
       [
         'a bad resource quantity',
