@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { test } from 'node:test';
 import { request, startRuntime } from './helpers.ts';
 
@@ -83,16 +84,18 @@ test('SIGTERM during load drops no accepted request and exits 0', async () => {
     served.some((o) => o.startedAt > sigtermAt + 1000),
     'requests sent during the drain delay were served',
   );
-  // the only failures allowed: connections refused after the server stopped accepting (with a
-  // margin for a loaded machine: a connection opened well inside the drain delay is accepted)
+  // the only failures allowed: connections refused after the server stopped accepting, and
+  // connections reset by the kernel when the listener closed (their handshake completed in the
+  // listen backlog, so the runtime never accepted them: seen 1 in 5 runs on a loaded machine), both
+  // only at the end of the drain delay (with a margin for a loaded machine)
   assert.deepEqual(
-    [...new Set(failed.map((o) => o.error))].filter((e) => e !== 'ECONNREFUSED'),
+    [...new Set(failed.map((o) => o.error))].filter((e) => e !== 'ECONNREFUSED' && e !== 'ECONNRESET'),
     [],
-    'no reset or hang-up of an accepted request',
+    'no other failure (hang-up, timeout) of any request',
   );
   assert.ok(
     failed.every((o) => o.startedAt >= sigtermAt + 1500),
-    'nothing refused before the drain delay ended',
+    'nothing refused or reset before the drain delay ended',
   );
   const messages = rt.logs.map((l) => l.message);
   assert.ok(messages.includes('shutdown: not ready, draining'));
@@ -163,4 +166,31 @@ test('SIGTERM with --metrics-port and the resource limits: metrics stay served t
   } finally {
     await rt.stop();
   }
+});
+
+test('a connection accepted just before the runtime stops accepting still gets its request answered', async () => {
+  // the runtime closes idle keep-alive connections the moment it stops accepting: a connection it
+  // accepted but whose request has not arrived yet must not count as idle
+  const rt = await startRuntime({ model: 'iris', args: ['--drain-delay-seconds', '0', '--shutdown-timeout-seconds', '10'] });
+  const socket = net.connect(rt.port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  const ended = new Promise<string>((resolve) => {
+    socket.on('error', (e: NodeJS.ErrnoException) => resolve(`error ${e.code ?? e.message}`));
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')));
+  });
+  await new Promise((r) => setTimeout(r, 200)); // let the server accept it
+
+  rt.proc.kill('SIGTERM');
+  const deadline = Date.now() + 5000;
+  while (!rt.logs.some((l) => l.message.startsWith('shutdown: no longer accepting')) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  socket.write(
+    `POST /v2/models/iris/infer HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(BODY)}\r\nConnection: close\r\n\r\n${BODY}`,
+  );
+  const answer = await ended;
+  assert.match(answer, /^HTTP\/1\.1 200 /, `answered, not reset: ${answer.slice(0, 80) || '(nothing)'}`);
+  assert.equal(await rt.exited, 0, rt.output());
 });
