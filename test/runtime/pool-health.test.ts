@@ -10,6 +10,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { irisBinary, metric, request, startRuntime } from './helpers.ts';
 
+async function waitReady(url: string): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  while ((await request(`${url}/v2/health/ready`)).status !== 200) {
+    if (Date.now() > deadline) throw new Error('not ready again within 15 s');
+    await new Promise((res) => setTimeout(res, 10));
+  }
+}
+
 test('a run over --run-timeout-ms: 504 with an error body, worker replaced, not ready until it is back, then serving again', async (t) => {
   const rt = await startRuntime({ model: 'iris', args: ['--run-timeout-ms', '20', '--max-batch-size', '1'] });
   try {
@@ -50,10 +58,20 @@ test('a run over --run-timeout-ms: 504 with an error body, worker replaced, not 
     const back = readiness.find((s) => s.status === 200 && s.at > short.at(-1)!.at)!;
     t.diagnostic(`504 after ${answeredAt - t0} ms; not ready for ${back.at - short[0]!.at} ms (worker replaced)`);
 
-    const ok = await request(`${rt.url}/v2/models/iris/infer`, irisBinary(3));
-    assert.equal(ok.status, 200);
+    // serving again; on a heavily loaded machine even a 3-row run can exceed 20 ms, which is the
+    // same timeout again (504 + one more replacement), so allow a few tries and count them
+    let extraTimeouts = 0;
+    for (let attempt = 0; ; attempt++) {
+      const ok = await request(`${rt.url}/v2/models/iris/infer`, irisBinary(3));
+      if (ok.status === 200) break;
+      assert.equal(ok.status, 504, ok.text.slice(0, 300));
+      assert.ok(attempt < 5, 'a 3-row request timed out 5 times in a row');
+      extraTimeouts++;
+      await waitReady(rt.url);
+    }
+    if (extraTimeouts > 0) t.diagnostic(`${extraTimeouts} extra run timeout(s) of a 3-row request under load`);
     const text = (await request(`${rt.url}/metrics`)).text;
-    assert.equal(metric(text, 'modelship_worker_restarts_total'), 1);
+    assert.equal(metric(text, 'modelship_worker_restarts_total'), 1 + extraTimeouts);
     assert.equal(metric(text, 'modelship_workers_live'), 1);
     assert.equal(metric(text, 'modelship_ready'), 1);
     assert.ok(rt.logs.some((l) => l.message === 'inference worker replaced'));
