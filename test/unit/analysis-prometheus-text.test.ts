@@ -38,9 +38,16 @@ test('reads requests by code and the summed latency buckets from the runtime exp
 });
 
 test('an idle runtime gives zero requests and an empty histogram', async () => {
-  const { sample, malformedLines } = parsePrometheusText(await new Metrics('iris', 'v1').text());
+  const { sample, malformedLines, isRuntimeExposition } = parsePrometheusText(await new Metrics('iris', 'v1').text());
   assert.deepEqual(sample, { requests: 0, serverErrors: 0, clientErrors: 0, buckets: [] });
   assert.equal(malformedLines, 0);
+  assert.equal(isRuntimeExposition, true);
+});
+
+test('an answer that is not the runtime exposition is recognised as such', () => {
+  assert.equal(parsePrometheusText('<html>404 page not found</html>').isRuntimeExposition, false);
+  assert.equal(parsePrometheusText('# TYPE other_total counter\nother_total 5\n').isRuntimeExposition, false);
+  assert.equal(parsePrometheusText('modelship_requests_total{code="200"} 1').isRuntimeExposition, true);
 });
 
 test('malformed lines of the two series are counted and skipped; other metrics are not looked at', () => {

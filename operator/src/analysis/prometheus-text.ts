@@ -22,7 +22,14 @@ export interface ParsedMetrics {
   malformedLines: number;
   /** true when the text had more than MAX_LINES lines; the rest was not read. */
   truncated: boolean;
+  /**
+   * Whether the text declares or carries modelship_requests_total, i.e. is the runtime's exposition
+   * (an idle runtime has its `# TYPE` line but no series yet); false for some other endpoint's answer.
+   */
+  isRuntimeExposition: boolean;
 }
+
+const REQUESTS_TYPE_LINE = `# TYPE ${REQUESTS_METRIC} counter`;
 
 type Labels = Map<string, string>;
 
@@ -39,6 +46,7 @@ export function parsePrometheusText(text: string): ParsedMetrics {
   const buckets = new Map<number, number>();
   let malformedLines = 0;
   let truncated = false;
+  let isRuntimeExposition = false;
   let lines = 0;
   let start = 0;
   while (start < text.length) {
@@ -51,7 +59,10 @@ export function parsePrometheusText(text: string): ParsedMetrics {
     if (end === -1) end = text.length;
     const lineStart = start;
     start = end + 1;
-    if (!isSeriesOfInterest(text, lineStart, end)) continue;
+    if (!isSeriesOfInterest(text, lineStart, end)) {
+      if (text.startsWith(REQUESTS_TYPE_LINE, lineStart)) isRuntimeExposition = true;
+      continue;
+    }
     if (end - lineStart > MAX_LINE_CHARS) {
       malformedLines++;
       continue;
@@ -62,6 +73,7 @@ export function parsePrometheusText(text: string): ParsedMetrics {
       continue;
     }
     if (parsed.name === REQUESTS_METRIC) {
+      isRuntimeExposition = true;
       const code = parsed.labels.get('code');
       const status = code !== undefined && /^[1-5][0-9][0-9]$/.test(code) ? Number(code) : undefined;
       if (status === undefined || !isCount(parsed.value)) {
@@ -80,7 +92,12 @@ export function parsePrometheusText(text: string): ParsedMetrics {
       buckets.set(le, (buckets.get(le) ?? 0) + parsed.value);
     }
   }
-  return { sample: { requests, serverErrors, clientErrors, buckets: cumulativeBuckets(buckets) }, malformedLines, truncated };
+  return {
+    sample: { requests, serverErrors, clientErrors, buckets: cumulativeBuckets(buckets) },
+    malformedLines,
+    truncated,
+    isRuntimeExposition,
+  };
 }
 
 /** Whether the line starts with one of the two metric names followed by `{` or a space. */
