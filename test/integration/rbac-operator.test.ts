@@ -168,7 +168,9 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     assert.equal(await can('get', 'secrets', '-n', ns), 'no');
     assert.equal(await can('patch', 'modeldeployments.modelship.dev', '-n', ns), 'no', 'never writes the user spec');
     assert.equal(await can('update', 'deployments.apps', '-n', ns), 'no', 'server-side apply only');
-    assert.equal(await can('delete', 'deployments.apps', '-n', ns), 'no');
+    assert.equal(await can('delete', 'deployments.apps', '-n', ns), 'yes', 'the canary Deployment is deleted when a canary ends');
+    assert.equal(await can('get', 'pods', '--subresource=proxy', '-n', ns), 'yes', 'canary analysis reads pod metrics');
+    assert.equal(await can('create', 'pods', '--subresource=proxy', '-n', ns), 'no');
     const secrets = await cp.kubectl(['get', 'secrets', '-n', ns], as);
     assert.match(secrets.stderr, /forbidden/);
   });

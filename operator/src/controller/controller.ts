@@ -9,7 +9,7 @@ import { EventRecorder } from '../kube/events.ts';
 import { leanModelDeployment, leanPod } from '../kube/lean.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import { CHILD_KINDS, collectionPath } from './child-kinds.ts';
+import { CHILD_KINDS, collectionPath, informedKinds } from './child-kinds.ts';
 import { ResilientInformer } from './informer.ts';
 import { controllerOf } from './ownership.ts';
 import { Reconciler } from './reconciler.ts';
@@ -36,7 +36,7 @@ export class Controller {
   private readonly reconciler: Reconciler;
   readonly informers: {
     modelDeployments: ResilientInformer<ModelDeployment>;
-    /** One per entry of CHILD_KINDS, by kind. */
+    /** One per kind of CHILD_KINDS (the stable and canary Deployments share one), by kind. */
     children: ReadonlyMap<string, ResilientInformer<KubernetesObject>>;
     /** Not owned: watched for rollout failure signals. */
     pods: ResilientInformer<V1Pod>;
@@ -85,7 +85,7 @@ export class Controller {
         leanModelDeployment,
       ),
       children: new Map(
-        CHILD_KINDS.map((kind) => {
+        informedKinds(CHILD_KINDS).map((kind) => {
           const api = kind.api(clients);
           const list = (namespace: string | undefined) => api.list(namespace, labelSelector);
           return [kind.kind, informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector, kind.lean)];
