@@ -178,6 +178,23 @@ test('Pods: no spec, no managedFields; the instance label, template hash and own
   assert.equal(lean.status?.phase, 'Pending');
 });
 
+test('Pods: the Ready condition (type and status only) stays for the canary analysis; other conditions go', () => {
+  const pod = storedPod([], [], 0);
+  pod.status = {
+    ...pod.status,
+    conditions: [
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: NOW },
+      { type: 'Ready', status: 'True', lastTransitionTime: NOW, reason: 'x', message: 'y' },
+    ],
+  };
+  assert.deepEqual(leanPod(pod).status?.conditions, [{ type: 'Ready', status: 'True' }]);
+  const stored = storedPod([], [], 0);
+  assert.deepEqual(leanPod(stored).status?.conditions, [{ type: 'Ready', status: 'False' }], 'the stored pod is not ready');
+  stored.status = { ...stored.status, conditions: [{ type: 'PodScheduled', status: 'True' }] };
+  assert.equal(leanPod(stored).status?.conditions, undefined, 'no Ready condition: none kept');
+  assert.ok(leanPod(pod).metadata?.uid, 'uid: the analysis keys pods by it');
+});
+
 test('ModelDeployments: managedFields and kubectl last-applied dropped, everything else kept', () => {
   const stored = {
     ...md,

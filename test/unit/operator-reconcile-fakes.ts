@@ -149,24 +149,33 @@ export function fakeWorld(): FakeWorld {
  * it is rolled out.
  */
 export function settle(world: FakeWorld, opts: { deploymentComplete: boolean } = { deploymentComplete: true }): void {
+  for (const call of world.clients.calls.filter((c) => c.method.startsWith('delete'))) {
+    const kind = call.method.replace(/^deleteNamespaced/, '');
+    const cache = world.children.get(kind);
+    if (!cache) continue;
+    const i = cache.objects.findIndex((o) => o.metadata?.name === call.arg.name);
+    if (i >= 0) cache.objects.splice(i, 1);
+  }
   for (const obj of world.clients.applied()) {
     if (obj.kind === 'ModelDeployment') continue;
     const cache = world.children.get(obj.kind as string);
     if (!cache) continue;
     const copy = structuredClone(obj) as KubernetesObject & { spec?: { replicas?: number }; status?: unknown };
-    copy.metadata = { ...copy.metadata, uid: `uid-${obj.kind}-${obj.metadata?.name}`, generation: 1 };
+    const before = cache.get(obj.metadata?.name as string, obj.metadata?.namespace as string);
+    const generation = (before?.metadata?.generation ?? 0) + 1;
+    copy.metadata = { ...copy.metadata, uid: `uid-${obj.kind}-${obj.metadata?.name}`, generation };
     if (obj.kind === 'Deployment') {
       const n = copy.spec?.replicas ?? 1;
       copy.status = opts.deploymentComplete
         ? {
-            observedGeneration: 1,
+            observedGeneration: generation,
             replicas: n,
             updatedReplicas: n,
             readyReplicas: n,
             availableReplicas: n,
             conditions: [{ type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable' }],
           }
-        : { observedGeneration: 1, replicas: n, updatedReplicas: 0, readyReplicas: 0, availableReplicas: 0 };
+        : { observedGeneration: generation, replicas: n, updatedReplicas: 0, readyReplicas: 0, availableReplicas: 0 };
     }
     cache.put(copy);
   }

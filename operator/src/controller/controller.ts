@@ -2,7 +2,8 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_INSTANCE, MANAGED_BY_SELECTOR } from '../api/labels.ts';
-import type { OperatorConfig } from '../config.ts';
+import { RUNTIME_HTTP_PORT, type OperatorConfig } from '../config.ts';
+import { PodProxyScraper } from '../analysis/scrape.ts';
 import { describeApiError } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
@@ -123,6 +124,8 @@ export class Controller {
       runtimeDefaults: cfg.runtime,
       metrics,
       log,
+      // The runtime serves its metrics on the metrics port, or on the inference port when that is 0.
+      scraper: new PodProxyScraper(kc, { port: cfg.runtime.metricsPort || RUNTIME_HTTP_PORT }),
     });
   }
 

@@ -7,7 +7,10 @@ import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { act, type ActOutcome } from '../reconcile/act.ts';
 import { decide } from '../reconcile/decide.ts';
-import { observe, type Cache } from '../reconcile/observe.ts';
+import { observe, type Cache, type Facts } from '../reconcile/observe.ts';
+import { CanaryAnalyzer } from '../reconcile/analyze.ts';
+import type { MetricsScraper } from '../analysis/types.ts';
+import type { AnalysisOutcome } from '../rollout/canary.ts';
 import { buildStatus, report } from '../reconcile/report.ts';
 import { DEFAULT_THRESHOLDS, type SignalThresholds } from '../rollout/signals.ts';
 import { CHILD_KINDS, type ChildKind } from './child-kinds.ts';
@@ -28,6 +31,8 @@ export interface ReconcilerDeps {
   log: Logger;
   thresholds?: SignalThresholds;
   now?: () => Date;
+  /** Reads the runtime pods' metrics for the canary analysis; without one, no window is ever judged. */
+  scraper?: MetricsScraper;
 }
 
 export interface ReconcileResult {
@@ -45,16 +50,22 @@ const CONFLICT_RECHECK_MS = 30_000;
  */
 export class Reconciler {
   private readonly d: ReconcilerDeps;
+  private readonly analyzer: CanaryAnalyzer | undefined;
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
+    this.analyzer = deps.scraper ? new CanaryAnalyzer(deps.scraper, deps.log) : undefined;
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
     const kinds = this.d.childKinds ?? CHILD_KINDS;
     const now = (this.d.now ?? (() => new Date()))();
-    const facts = await observe({ ...this.d, childKinds: kinds }, key, now);
-    if (!facts) return {};
+    const observed = await observe({ ...this.d, childKinds: kinds }, key, now);
+    if (!observed) {
+      this.analyzer?.forget(key);
+      return {};
+    }
+    const facts = { ...observed, analysis: await this.analyze(key, observed) };
     const log = this.d.log.child({ modelDeployment: key });
 
     const plan = decide(facts, { kinds, runtimeDefaults: this.d.runtimeDefaults, thresholds: this.d.thresholds ?? DEFAULT_THRESHOLDS });
@@ -62,11 +73,24 @@ export class Reconciler {
       ? await act(this.d.clients, log, facts.md, plan.steps)
       : { created: [], problem: undefined, retry: undefined };
     const next = buildStatus(facts, plan, facts.blocking ?? outcome.problem);
-    await report({ ...this.d, log }, facts.md, facts.status, next, outcome.created, plan.rollout?.events ?? []);
+    await report({ ...this.d, log }, facts.md, facts.status, next, outcome.created, plan.rollout?.events ?? [], plan.canary?.events ?? []);
     if (outcome.retry !== undefined) throw outcome.retry;
 
     if (facts.blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
+    if (plan.canary) return plan.canary.requeueAfterMs === undefined ? {} : { requeueAfterMs: plan.canary.requeueAfterMs };
     if (next.updatingVersion !== undefined) return { requeueAfterMs: PROGRESS_RECHECK_MS };
     return {};
+  }
+
+  /** A window of the running canary, when one is due; the scrape baseline is dropped when no canary runs. */
+  private async analyze(key: string, f: Facts): Promise<AnalysisOutcome | undefined> {
+    if (!this.analyzer) return undefined;
+    const c = f.status.canary;
+    const running = f.canary && c?.templateHash === f.desiredHash && (c.phase === 'Progressing' || c.phase === 'Paused');
+    if (!running || !f.canary) {
+      this.analyzer.forget(key);
+      return undefined;
+    }
+    return this.analyzer.analyze(key, f, f.canary.analysis);
   }
 }

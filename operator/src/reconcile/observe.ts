@@ -8,6 +8,10 @@ import { renderPodTemplate, servedModelName, templateHashOf } from '../render/po
 import type { BlockingProblem } from '../status/compute.ts';
 import { childName, type ChildKind, type RenderContext } from '../controller/child-kinds.ts';
 import { controllerOf, isControlledBy } from '../controller/ownership.ts';
+import { AnalysisSpecError } from '../analysis/errors.ts';
+import { CANARY_SUFFIX } from '../render/children.ts';
+import type { AnalysisOutcome } from '../rollout/canary.ts';
+import { parseCanary, type ParsedCanary } from './canary-settings.ts';
 
 /** Read-only views of the informer caches the reconciler needs. */
 export interface Cache<T> {
@@ -47,8 +51,14 @@ export interface Facts {
   deployment: V1Deployment | undefined;
   /** Hash of the pod template the Deployment runs. */
   deployedHash: string | undefined;
+  /** The canary Deployment (`<name>-canary`), when this ModelDeployment controls it. */
+  canaryDeployment: V1Deployment | undefined;
   /** The runtime pods of this ModelDeployment, every revision and track. */
   pods: readonly V1Pod[];
+  /** spec.rollout's Canary settings, parsed; undefined unless the strategy is Canary. */
+  canary: ParsedCanary | undefined;
+  /** The canary analysis window judged in this reconcile, if one was due (reconcile/analyze.ts). */
+  analysis?: AnalysisOutcome | undefined;
 }
 
 function splitKey(key: string): [string, string] {
@@ -76,11 +86,28 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
   const cachedDeployment = deps.children.get('Deployment')?.get(name, namespace) as V1Deployment | undefined;
   const deployment = cachedDeployment && isControlledBy(cachedDeployment, md.metadata?.uid) ? cachedDeployment : undefined;
   const deployedHash = templateHashOf(deployment?.spec?.template);
+  const cachedCanary = deps.children.get('Deployment')?.get(`${name}${CANARY_SUFFIX}`, namespace) as V1Deployment | undefined;
+  const canaryDeployment = cachedCanary && isControlledBy(cachedCanary, md.metadata?.uid) ? cachedCanary : undefined;
   const status = md.status ?? {};
+  let canary: ParsedCanary | undefined;
+  let invalid: BlockingProblem | undefined;
+  try {
+    canary = parseCanary(md);
+  } catch (err) {
+    if (!(err instanceof AnalysisSpecError)) throw err;
+    invalid = { reason: 'InvalidSpec', message: err.message };
+  }
 
-  const ctx: RenderContext = { template: desiredTemplate, metricsPort: deps.runtimeDefaults.metricsPort };
+  // A canary Deployment may be wanted while the Deployment does not run the desired template (or
+  // a canary of it is on record): check its name for a conflict too.
+  const mayCanary = canary && deployedHash !== undefined && (deployedHash !== desiredHash || status.canary?.templateHash === desiredHash);
+  const ctx: RenderContext = {
+    template: desiredTemplate,
+    metricsPort: deps.runtimeDefaults.metricsPort,
+    canary: mayCanary ? { template: desiredTemplate, replicas: 1 } : undefined,
+  };
   const wanted = deps.childKinds.filter((k) => k.render(md, ctx));
-  const blocking = await findConflict(deps, md, wanted, existing);
+  const blocking = invalid ?? (await findConflict(deps, md, wanted, existing));
 
   const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === name);
   return {
@@ -96,7 +123,9 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
     blocking,
     deployment,
     deployedHash,
+    canaryDeployment,
     pods,
+    canary,
   };
 }
 

@@ -6,6 +6,7 @@ import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { serviceUrl } from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
+import type { CanaryEvent } from '../rollout/canary.ts';
 import type { RolloutEvent } from '../rollout/decide.ts';
 import { computeConditions, type BlockingProblem } from '../status/compute.ts';
 import { mergeConditions } from '../status/conditions.ts';
@@ -37,6 +38,7 @@ export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | und
         currentVersion: decision?.currentVersion ?? status.currentVersion,
         deployment,
         blocking: problem,
+        canary: plan.canary?.status,
       }),
       generation,
       f.now,
@@ -51,6 +53,7 @@ export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | und
     selector: formatSelector(selectorLabels(f.name)),
     url: serviceUrl(md, f.desiredModel.name as string),
     history,
+    ...(plan.canary ? { canary: plan.canary.status } : {}),
   };
 }
 
@@ -70,6 +73,7 @@ export async function report(
   after: ModelDeploymentStatus,
   created: readonly string[],
   events: readonly RolloutEvent[],
+  canaryEvents: readonly CanaryEvent[] = [],
 ): Promise<void> {
   if (!sameStatus(before, after)) {
     await deps.clients.applyStatus(md, after);
@@ -77,6 +81,40 @@ export async function report(
   }
   for (const what of created) await deps.events.record(md, 'Normal', 'Created', `created ${what}`);
   await recordTransitions(deps, md, before, after, events);
+  for (const e of canaryEvents) await recordCanaryEvent(deps, md, e);
+}
+
+async function recordCanaryEvent(deps: ReportDeps, md: ModelDeployment, e: CanaryEvent): Promise<void> {
+  const m = deps.metrics;
+  switch (e.type) {
+    case 'CanaryStarted':
+      m.rollouts.inc({ outcome: 'started' });
+      return deps.events.record(
+        md,
+        'Normal',
+        e.type,
+        `canary of version ${e.version} started at ${e.weight}% beside version ${e.stableVersion}`,
+      );
+    case 'CanaryStepAdvanced':
+      return deps.events.record(md, 'Normal', e.type, `canary of version ${e.version} advanced to step ${e.step + 1} (${e.weight}%)`);
+    case 'CanaryPaused':
+      return deps.events.record(md, 'Normal', e.type, `canary of version ${e.version} paused by spec.rollout.paused`);
+    case 'CanaryResumed':
+      return deps.events.record(md, 'Normal', e.type, `canary of version ${e.version} resumed`);
+    case 'CanaryPromoting':
+      return deps.events.record(
+        md,
+        'Normal',
+        e.type,
+        `promoting version ${e.version}${e.manual ? ' (spec.rollout.promoteVersion)' : ': every step passed'}`,
+      );
+    case 'CanarySucceeded':
+      m.rollouts.inc({ outcome: 'succeeded' });
+      return deps.events.record(md, 'Normal', e.type, `version ${e.version} promoted and serving on all replicas`);
+    case 'CanaryAborted':
+      m.rollouts.inc({ outcome: 'failed' });
+      return deps.events.record(md, 'Warning', e.reason, e.message);
+  }
 }
 
 async function recordTransitions(

@@ -47,11 +47,11 @@ export function rolloutComplete(d: V1Deployment | undefined): boolean {
   return (s.updatedReplicas ?? 0) >= want && (s.availableReplicas ?? 0) >= want && (s.replicas ?? 0) === (s.updatedReplicas ?? 0);
 }
 
-function lastSucceeded(history: readonly HistoryEntry[]): HistoryEntry | undefined {
+export function lastSucceeded(history: readonly HistoryEntry[]): HistoryEntry | undefined {
   return history.find((h) => h.outcome === 'Succeeded');
 }
 
-function modelOf(entry: HistoryEntry, desired: ModelSpec): ModelSpec {
+export function modelOf(entry: HistoryEntry, desired: ModelSpec): ModelSpec {
   return {
     ...desired,
     version: entry.version,
