@@ -230,8 +230,14 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     assert.equal(md.status?.currentVersion, '1');
     assert.equal(condition(md, 'Degraded')?.reason, 'RolledBack');
     await waitFor(async () => (await templateHash(c, ns, 'iris')) === goodHash, { description: 'Deployment back on the good template' });
-    const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=iris' });
-    assert.ok(events.items.some((e) => e.type === 'Warning' && e.reason === 'RolledBack'));
+    // The operator writes the status first, then the Event: wait for it rather than race it.
+    await waitFor(
+      async () => {
+        const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=iris' });
+        return events.items.some((e) => e.type === 'Warning' && e.reason === 'RolledBack');
+      },
+      { description: 'a Warning Event RolledBack', timeoutMs: 10_000 },
+    );
   });
 
   test('a name conflict is read (get) and reported, not overwritten', async () => {
