@@ -85,7 +85,9 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
   let currentVersion = input.currentVersion;
   let head = history[0];
 
-  if (!head || head.templateHash !== input.desiredHash) {
+  // An aborted canary of this template ends the record too: the strategy changed to RollingUpdate
+  // (a spec change), so the template is rolled out anew, with its own entry.
+  if (!head || head.templateHash !== input.desiredHash || head.outcome === 'Aborted') {
     if (head?.outcome === 'Progressing') {
       head.outcome = 'Superseded';
       head.finishedAt = now;
