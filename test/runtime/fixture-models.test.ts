@@ -119,6 +119,6 @@ describe('iris-slow', () => {
     assert.ok(ratio > 3, `iris-slow p99 ${slowP99} ms is not clearly above iris's ${irisP99} ms`);
     const verdict = judgeWindow(parseAnalysisConfig({ minRequests: N }), slowWindow, irisWindow);
     assert.equal(verdict.verdict, 'fail', verdict.message);
-    assert.match(verdict.message, /^p99 \d+ ms > 2× stable p99 [\d.]+ ms$/);
+    assert.match(verdict.message, /^p99 \d+ ms > 2× stable p99 [\d.]+ ms \(\d+ of \d+ answers slower than [\d.]+ ms\)$/);
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import type { PodSample, TrackSnapshot } from '../../operator/src/analysis/types.ts';
-import { histogramQuantile, mergeBuckets, windowBetween } from '../../operator/src/analysis/window.ts';
+import { countAbove, histogramQuantile, mergeBuckets, windowBetween } from '../../operator/src/analysis/window.ts';
 
 const BOUNDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, Infinity];
 
@@ -50,7 +50,7 @@ test('pods are summed: deltas of one plus whole values of a new one', () => {
 
 test('no requests: p99 is undefined; only errors: p99 is undefined too', () => {
   const empty = windowBetween(snap({}), snap({}));
-  assert.deepEqual(empty, { requests: 0, serverErrors: 0, clientErrors: 0, p99Ms: undefined });
+  assert.deepEqual(empty, { requests: 0, serverErrors: 0, clientErrors: 0, p99Ms: undefined, latencyBuckets: [] });
   const errorsOnly = windowBetween(snap({ a: pod([5]) }), snap({ a: pod([5], 9) }));
   assert.equal(errorsOnly.requests, 9);
   assert.equal(errorsOnly.p99Ms, undefined);
@@ -110,7 +110,12 @@ const snapArb = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'd'), podArb).map((
 test('property: a snapshot against itself is an empty window', () => {
   fc.assert(
     fc.property(snapArb, (s) => {
-      assert.deepEqual(windowBetween(s, s), { requests: 0, serverErrors: 0, clientErrors: 0, p99Ms: undefined });
+      const w = windowBetween(s, s);
+      assert.deepEqual(
+        { ...w, latencyBuckets: undefined },
+        { requests: 0, serverErrors: 0, clientErrors: 0, p99Ms: undefined, latencyBuckets: undefined },
+      );
+      assert.ok((w.latencyBuckets ?? []).every(([, c]) => c === 0));
     }),
   );
 });
@@ -167,4 +172,27 @@ test('property: never negative, whatever the two snapshots', () => {
       if (w.p99Ms !== undefined) assert.ok(w.p99Ms >= 0 && w.p99Ms <= 1000);
     }),
   );
+});
+
+test('countAbove interpolates inside the bucket holding the limit', () => {
+  const b = [
+    [0.1, 50],
+    [0.2, 100],
+    [Infinity, 104],
+  ] as const;
+  assert.equal(countAbove(b, 0.15), 29); // 104 - (50 + 50 * 0.5)
+  assert.equal(countAbove(b, 0.05), 79); // first bucket starts at 0
+  assert.equal(countAbove(b, 0.2), 4);
+  assert.equal(countAbove(b, 5), 4); // beyond the last finite bound: the +Inf bucket's share
+  assert.equal(countAbove([], 1), 0);
+});
+
+test('the window carries its summed latency buckets', () => {
+  const w = windowBetween(snap({ a: pod([1]) }), snap({ a: pod([1, 2]), b: pod([0, 0, 3]) }));
+  assert.deepEqual(w.latencyBuckets?.slice(0, 4), [
+    [0.001, 0],
+    [0.0025, 2],
+    [0.005, 5],
+    [0.01, 5],
+  ]);
 });

@@ -29,6 +29,11 @@ export interface TrackWindow {
   clientErrors: number;
   /** undefined when requests == 0. */
   p99Ms: number | undefined;
+  /**
+   * The window's latency histogram (cumulative, seconds, ending with +Infinity), summed over the pods;
+   * lets the judge count how many requests were slower than a limit. Absent: the judge compares p99s only.
+   */
+  latencyBuckets?: ReadonlyArray<readonly [upperBoundSeconds: number, cumulativeCount: number]>;
 }
 
 /** A pod to scrape: its name (for the pod proxy URL) and uid (the snapshot key). */

@@ -27,7 +27,7 @@ export function windowBetween(prev: TrackSnapshot, cur: TrackSnapshot): TrackWin
   }
   const merged = mergeBuckets(bucketDeltas);
   const q = requests > 0 ? histogramQuantile(0.99, merged) : undefined;
-  return { requests, serverErrors, clientErrors, p99Ms: q === undefined ? undefined : q * 1000 };
+  return { requests, serverErrors, clientErrors, p99Ms: q === undefined ? undefined : q * 1000, latencyBuckets: merged };
 }
 
 function wasReset(before: PodSample, now: PodSample): boolean {
@@ -94,4 +94,24 @@ export function histogramQuantile(q: number, buckets: Buckets): number | undefin
   const inBucket = count - countBelow;
   if (inBucket <= 0) return upper;
   return lower + (upper - lower) * ((rank - countBelow) / inBucket);
+}
+
+/**
+ * How many observations of a cumulative histogram lie above `limit` (same unit as the bounds),
+ * interpolating linearly inside the bucket that holds the limit, as histogramQuantile does.
+ */
+export function countAbove(buckets: Buckets, limit: number): number {
+  const last = buckets[buckets.length - 1];
+  if (!last) return 0;
+  let lower = 0;
+  let below = 0;
+  for (const [upper, count] of buckets) {
+    if (limit < upper) {
+      const atLimit = upper === Infinity ? below : below + (count - below) * ((limit - lower) / (upper - lower));
+      return last[1] - atLimit;
+    }
+    lower = upper;
+    below = count;
+  }
+  return 0;
 }
