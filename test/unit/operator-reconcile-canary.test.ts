@@ -17,15 +17,22 @@ const model = (v: string) => ({ version: v, uri: `https://models.example.com/iri
 /** Counters per pod uid; each scrape reads the current values. */
 class TableScraper implements MetricsScraper {
   readonly table = new Map<string, PodSample>();
+  /** Pod uids whose read fails (as through a NetworkPolicy that does not admit the API server). */
+  readonly unreadable = new Set<string>();
   scrapes = 0;
   async scrape(_ns: string, pods: readonly PodRef[]): Promise<ScrapeResult> {
     this.scrapes++;
     const out: Record<string, PodSample> = {};
+    const failures: string[] = [];
     for (const p of pods) {
+      if (this.unreadable.has(p.uid)) {
+        failures.push(`pod ${p.name}: HTTP 503 from the pod proxy`);
+        continue;
+      }
       const s = this.table.get(p.uid);
       if (s) out[p.uid] = s;
     }
-    return { snapshot: { takenAtMs: 0, pods: out }, failures: [] };
+    return { snapshot: { takenAtMs: 0, pods: out }, failures };
   }
   /** Adds traffic to a pod: `ok` answers within 10 ms, `errors` 5xx. */
   serve(uid: string, ok: number, errors = 0): void {
@@ -205,6 +212,23 @@ describe('Canary rollout through the Reconciler (fake caches)', () => {
     await step();
     assert.equal(deployment(w, 'iris-canary'), undefined, 'not retried');
     assert.deepEqual(w.clients.writes, []);
+  });
+
+  test('pods whose metrics cannot be read are left out, and lastAnalysis says so', async () => {
+    const { w, scraper, at, step, status } = await atVersion1ThenAsk2();
+    await step();
+    at(1_000);
+    await step();
+    for (const p of w.pods.objects)
+      if (p.metadata?.labels?.['modelship.dev/track'] === 'canary') scraper.unreadable.add(p.metadata.uid as string);
+    traffic(w, scraper);
+    at(32_000);
+    await step();
+    const a = status()?.canary?.lastAnalysis;
+    assert.equal(a?.verdict, 'Inconclusive');
+    assert.equal(a?.canary?.requests, 0);
+    assert.match(a?.message ?? '', /; could not read the metrics of 1 pod\(s\): pod iris-canary-\w+-0: HTTP 503 from the pod proxy$/);
+    assert.equal(status()?.canary?.step, 0);
   });
 
   test('manual abort and promote are version-scoped spec fields', async () => {

@@ -81,6 +81,9 @@ export class CanaryAnalyzer {
       canaryPods: pods.canary.length,
       stablePods: pods.stable.length,
     });
-    return { ...judgement, at: f.now, canary: canaryWindow, stable: stableWindow };
+    // Unread pods are left out of the window; say so, since a NetworkPolicy whose metricsFrom does
+    // not admit the API server (the pod proxy) makes every read fail and every window inconclusive.
+    const unread = failures.length ? `; could not read the metrics of ${failures.length} pod(s): ${failures[0]}` : '';
+    return { ...judgement, message: `${judgement.message}${unread}`, at: f.now, canary: canaryWindow, stable: stableWindow };
   }
 }
