@@ -25,7 +25,8 @@ export const MODELDEPLOYMENT_PLURAL = 'modeldeployments';
  * NetworkPolicy when spec.networkPolicy is enabled, all named after the ModelDeployment. Changing
  * spec.model.version (or anything else in the pod template) rolls the new version out with old
  * pods serving until new ones are ready; a version that cannot become healthy is rolled back
- * automatically.
+ * automatically. With spec.rollout.strategy Canary the new version first runs in a second
+ * Deployment, <name>-canary, judged on its traffic and promoted or aborted by the operator.
  */
 export interface ModelDeployment {
   /**
