@@ -212,7 +212,7 @@ def iris_flaky() -> None:
 
 # iris-slow's cost: SLOW_ITERATIONS products of a [N,SLOW_WIDTH] activation with a [SLOW_WIDTH,SLOW_WIDTH] matrix
 SLOW_WIDTH = 512
-SLOW_ITERATIONS = 800
+SLOW_ITERATIONS = 2000
 
 
 def iris_slow() -> None:
