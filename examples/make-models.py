@@ -8,6 +8,10 @@ Outputs, per model, under examples/models/<name>/:
   model.joblib        (iris only) the fitted scikit-learn model, for the benchmark peers
                       (Flask + pickle, MLServer); the runtime never loads it.
 Plus examples/models/broken/model.onnx: bytes that are not an ONNX model.
+And two misbehaving test fixtures with iris's signature (input FP32 [-1,4] -> label, probabilities), built
+by adding nodes to the iris graph: iris-flaky (onnxruntime raises for rows with sepal length > 7.0, so the
+runtime answers 500 for requests holding such a row) and iris-slow (a loop of matrix products makes every
+run much slower; the answers stay iris's).
 """
 
 import hashlib
@@ -96,7 +100,8 @@ def tensor(name: str, datatype: str, arr: np.ndarray) -> dict:
     return {"name": name, "datatype": datatype, "shape": list(arr.shape), "data": data}
 
 
-def iris() -> None:
+def iris_model() -> tuple:
+    """The iris LogisticRegression, its ONNX conversion (outputs renamed) and its expected.json."""
     X, y = load_iris(return_X_y=True)
     X = X.astype(np.float32)
     clf = LogisticRegression(max_iter=1000).fit(X, y)
@@ -117,8 +122,152 @@ def iris() -> None:
             tensor("label", "INT64", clf.predict(rows).astype(np.int64)),
         ],
     }
+    return clf, onx, expected
+
+
+def iris() -> None:
+    clf, onx, expected = iris_model()
     save("iris", onx, expected)
     joblib.dump(clf, os.path.join(ROOT, "iris", "model.joblib"))
+
+
+def rewire_outputs(model: onnx.ModelProto, suffix: str) -> tuple:
+    """Renames the nodes' outputs `label` and `probabilities` to <name><suffix> (the graph outputs keep
+    their names, to be produced by nodes added after); returns the two new names."""
+    label, probs = f"label{suffix}", f"probabilities{suffix}"
+    for node in model.graph.node:
+        for i, name in enumerate(node.output):
+            if name == "label":
+                node.output[i] = label
+            elif name == "probabilities":
+                node.output[i] = probs
+    return label, probs
+
+
+def add_to_outputs(model: onnx.ModelProto, zeros_n: str, label: str, probs: str) -> None:
+    """Makes both graph outputs depend on `zeros_n` (FP32 [N], all zeros when the run succeeds), so
+    onnxruntime runs the added nodes whichever outputs a request fetches."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    g = model.graph
+    g.initializer.append(helper.make_tensor("fx_axis1", TensorProto.INT64, [1], [1]))
+    g.node.extend(
+        [
+            helper.make_node("Unsqueeze", [zeros_n, "fx_axis1"], ["fx_zeros_n1"]),
+            helper.make_node("Add", [probs, "fx_zeros_n1"], ["probabilities"]),
+            helper.make_node("Cast", [zeros_n], ["fx_zeros_i64"], to=TensorProto.INT64),
+            helper.make_node("Add", [label, "fx_zeros_i64"], ["label"]),
+        ]
+    )
+
+
+# iris-flaky fails every row whose sepal length (input column 0) is above this: 12 of iris's 150 rows
+FLAKY_SEPAL_LENGTH = 7.0
+
+
+def iris_flaky() -> None:
+    """Iris that loads and serves but fails at run time for some inputs: a Gather whose index is 0 for
+    a row with sepal length <= 7.0 and 1000 (out of range) above it, so onnxruntime raises."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    clf, onx, expected = iris_model()
+    label, probs = rewire_outputs(onx, "_iris")
+    g = onx.graph
+    g.initializer.extend(
+        [
+            helper.make_tensor("fx_col0", TensorProto.INT64, [], [0]),
+            helper.make_tensor("fx_limit", TensorProto.FLOAT, [], [FLAKY_SEPAL_LENGTH]),
+            helper.make_tensor("fx_out_of_range", TensorProto.INT64, [], [1000]),
+            helper.make_tensor("fx_table", TensorProto.FLOAT, [1], [0.0]),
+        ]
+    )
+    g.node.extend(
+        [
+            helper.make_node("Gather", ["input", "fx_col0"], ["fx_sepal"], axis=1),
+            helper.make_node("Greater", ["fx_sepal", "fx_limit"], ["fx_bad"]),
+            helper.make_node("Cast", ["fx_bad"], ["fx_bad_i64"], to=TensorProto.INT64),
+            helper.make_node("Mul", ["fx_bad_i64", "fx_out_of_range"], ["fx_index"]),
+            helper.make_node("Gather", ["fx_table", "fx_index"], ["fx_zeros"], axis=0),
+        ]
+    )
+    add_to_outputs(onx, "fx_zeros", label, probs)
+    X, _ = load_iris(return_X_y=True)
+    failing = X[X[:, 0] > FLAKY_SEPAL_LENGTH].astype(np.float32)
+    expected = {
+        **expected,
+        "description": "iris-flaky (test fixture): iris's LogisticRegression; a request holding a row with "
+        f"sepal length (input column 0) > {FLAKY_SEPAL_LENGTH} fails in onnxruntime (HTTP 500); "
+        f"{len(failing)} of iris's 150 rows do. `failing_inputs` holds one such row.",
+        "failing_inputs": [tensor("input", "FP32", failing[:1])],
+    }
+    save("iris-flaky", onx, expected)
+    sess = ort.InferenceSession(onx.SerializeToString(), providers=["CPUExecutionProvider"])
+    try:
+        sess.run(None, {"input": failing[:1]})
+    except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
+        print(f"iris-flaky: a failing row raises as intended ({type(err).__name__})")
+    else:
+        sys.exit("iris-flaky: the failing row did not fail")
+
+
+# iris-slow's cost: SLOW_ITERATIONS products of a [N,SLOW_WIDTH] activation with a [SLOW_WIDTH,SLOW_WIDTH] matrix
+SLOW_WIDTH = 512
+SLOW_ITERATIONS = 2000
+
+
+def iris_slow() -> None:
+    """Iris with a Loop of SLOW_ITERATIONS MatMul+Tanh steps on a [N,256] activation built from the input;
+    the loop's result, times zero, is added to the outputs, so the answers are iris's, only later."""
+    from onnx import TensorProto, helper  # noqa: PLC0415
+
+    clf, onx, expected = iris_model()
+    label, probs = rewire_outputs(onx, "_iris")
+    g = onx.graph
+    # the matrix is made in the graph (Expand of a scalar), so the file stays small
+    g.initializer.extend(
+        [
+            helper.make_tensor("fx_w_value", TensorProto.FLOAT, [], [1.0 / SLOW_WIDTH]),
+            helper.make_tensor("fx_w_shape", TensorProto.INT64, [2], [SLOW_WIDTH, SLOW_WIDTH]),
+            helper.make_tensor("fx_spread", TensorProto.INT64, [2], [1, SLOW_WIDTH // 4]),
+            helper.make_tensor("fx_trips", TensorProto.INT64, [], [SLOW_ITERATIONS]),
+            helper.make_tensor("fx_true", TensorProto.BOOL, [], [True]),
+            helper.make_tensor("fx_zero", TensorProto.FLOAT, [], [0.0]),
+            helper.make_tensor("fx_axes1", TensorProto.INT64, [1], [1]),
+        ]
+    )
+    body = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["h_in", "fx_w"], ["h_mm"]),
+            helper.make_node("Tanh", ["h_mm"], ["h_out"]),
+            helper.make_node("Identity", ["cond_in"], ["cond_out"]),
+        ],
+        "slow_body",
+        [
+            helper.make_tensor_value_info("iter", TensorProto.INT64, []),
+            helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("h_in", TensorProto.FLOAT, ["N", SLOW_WIDTH]),
+        ],
+        [
+            helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+            helper.make_tensor_value_info("h_out", TensorProto.FLOAT, ["N", SLOW_WIDTH]),
+        ],
+    )
+    g.node.extend(
+        [
+            helper.make_node("Expand", ["fx_w_value", "fx_w_shape"], ["fx_w"]),
+            helper.make_node("Tile", ["input", "fx_spread"], ["fx_h0"]),
+            helper.make_node("Loop", ["fx_trips", "fx_true", "fx_h0"], ["fx_h"], body=body),
+            helper.make_node("ReduceSum", ["fx_h", "fx_axes1"], ["fx_sum"], keepdims=0),
+            helper.make_node("Mul", ["fx_sum", "fx_zero"], ["fx_zeros"]),
+        ]
+    )
+    add_to_outputs(onx, "fx_zeros", label, probs)
+    expected = {
+        **expected,
+        "description": f"iris-slow (test fixture): iris's LogisticRegression and answers, after a Loop of "
+        f"{SLOW_ITERATIONS} MatMul+Tanh steps on a [N,{SLOW_WIDTH}] activation (much slower per request)",
+    }
+    save("iris-slow", onx, expected)
 
 
 def regressor() -> None:
@@ -230,6 +379,8 @@ def broken() -> None:
 
 if __name__ == "__main__":
     iris()
+    iris_flaky()
+    iris_slow()
     regressor()
     two_inputs()
     fixed_shape()

@@ -72,6 +72,9 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.runtime.batching': 'BatchingSpec',
   'spec.runtime.apiKeySecretRef': 'SecretKeyRef',
   'spec.rollout': 'RolloutSpec',
+  'spec.rollout.canary': 'CanarySpec',
+  'spec.rollout.canary.steps[]': 'CanaryStep',
+  'spec.rollout.canary.analysis': 'CanaryAnalysisSpec',
   'spec.service': 'ServiceSpec',
   'spec.networkPolicy': 'NetworkPolicySpec',
   'spec.networkPolicy.ingressFrom[]': 'NetworkPolicyPeer',
@@ -89,6 +92,10 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   status: 'ModelDeploymentStatus',
   'status.conditions[]': 'Condition',
   'status.history[]': 'HistoryEntry',
+  'status.canary': 'CanaryStatus',
+  'status.canary.lastAnalysis': 'CanaryAnalysisStatus',
+  'status.canary.lastAnalysis.canary': 'TrackFigures',
+  'status.canary.lastAnalysis.stable': 'TrackFigures',
 };
 
 /** Root properties every object read from or sent to the API server has, whatever the schema says. */

@@ -206,7 +206,14 @@ describe('ModelDeployment CRD on a real API server', () => {
     assert.deepEqual(md.spec, {
       model: { version: '1', uri: URI, format: 'onnx' },
       replicas: 1,
-      rollout: { maxSurge: 1, maxUnavailable: 0, progressDeadlineSeconds: 300, autoRollback: true, historyLimit: 10 },
+      rollout: {
+        strategy: 'RollingUpdate',
+        maxSurge: 1,
+        maxUnavailable: 0,
+        progressDeadlineSeconds: 300,
+        autoRollback: true,
+        historyLimit: 10,
+      },
       service: { type: 'ClusterIP', port: 80 },
     });
     assert.equal(md.spec.model.name, undefined, 'model.name is defaulted by the operator, not the schema');
@@ -226,6 +233,7 @@ describe('ModelDeployment CRD on a real API server', () => {
     const md = await get('partial');
     assert.deepEqual(md.spec.autoscaling, { minReplicas: 1, maxReplicas: 4, targetCPUUtilizationPercentage: 80 });
     assert.deepEqual(md.spec.rollout, {
+      strategy: 'RollingUpdate',
       maxSurge: 1,
       maxUnavailable: 0,
       progressDeadlineSeconds: 300,
@@ -352,7 +360,7 @@ describe('ModelDeployment CRD on a real API server', () => {
     const table = await kubectl(['get', 'mdep', 'minimal', '-n', ns]);
     assert.equal(table.code, 0, output(table));
     const [header, row] = table.stdout.trim().split('\n');
-    assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'AGE']);
+    assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'CANARY', 'WEIGHT', 'AGE']);
     assert.match(row ?? '', /^minimal\s+1\s+1\s+True\s+2\s+\S+$/);
     const wide = await kubectl(['get', 'mdep', 'minimal', '-n', ns, '-o', 'wide']);
     assert.deepEqual(wide.stdout.split('\n')[0]?.trim().split(/\s+/), [
@@ -362,6 +370,8 @@ describe('ModelDeployment CRD on a real API server', () => {
       'DESIRED',
       'READY',
       'REPLICAS',
+      'CANARY',
+      'WEIGHT',
       'AGE',
       'UPDATING',
       'FAILED',
@@ -374,7 +384,7 @@ describe('ModelDeployment CRD on a real API server', () => {
     for (const resource of ['mdep', 'modelship']) {
       const r = await kubectl(['get', resource, '-n', ns]);
       assert.equal(r.code, 0, output(r));
-      assert.match(r.stdout.split('\n')[0] ?? '', /^NAME\s+MODEL\s+CURRENT\s+DESIRED\s+READY\s+REPLICAS\s+AGE$/);
+      assert.match(r.stdout.split('\n')[0] ?? '', /^NAME\s+MODEL\s+CURRENT\s+DESIRED\s+READY\s+REPLICAS\s+CANARY\s+WEIGHT\s+AGE$/);
       assert.match(r.stdout, /\nminimal\s/);
     }
   });

@@ -168,7 +168,9 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     assert.equal(await can('get', 'secrets', '-n', ns), 'no');
     assert.equal(await can('patch', 'modeldeployments.modelship.dev', '-n', ns), 'no', 'never writes the user spec');
     assert.equal(await can('update', 'deployments.apps', '-n', ns), 'no', 'server-side apply only');
-    assert.equal(await can('delete', 'deployments.apps', '-n', ns), 'no');
+    assert.equal(await can('delete', 'deployments.apps', '-n', ns), 'yes', 'the canary Deployment is deleted when a canary ends');
+    assert.equal(await can('get', 'pods', '--subresource=proxy', '-n', ns), 'yes', 'canary analysis reads pod metrics');
+    assert.equal(await can('create', 'pods', '--subresource=proxy', '-n', ns), 'no');
     const secrets = await cp.kubectl(['get', 'secrets', '-n', ns], as);
     assert.match(secrets.stderr, /forbidden/);
   });
@@ -228,8 +230,14 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     assert.equal(md.status?.currentVersion, '1');
     assert.equal(condition(md, 'Degraded')?.reason, 'RolledBack');
     await waitFor(async () => (await templateHash(c, ns, 'iris')) === goodHash, { description: 'Deployment back on the good template' });
-    const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=iris' });
-    assert.ok(events.items.some((e) => e.type === 'Warning' && e.reason === 'RolledBack'));
+    // The operator writes the status first, then the Event: wait for it rather than race it.
+    await waitFor(
+      async () => {
+        const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=iris' });
+        return events.items.some((e) => e.type === 'Warning' && e.reason === 'RolledBack');
+      },
+      { description: 'a Warning Event RolledBack', timeoutMs: 10_000 },
+    );
   });
 
   test('a name conflict is read (get) and reported, not overwritten', async () => {

@@ -74,11 +74,12 @@ const EXPECTED_RULES: V1PolicyRule[] = [
   { apiGroups: ['modelship.dev'], resources: ['modeldeployments'], verbs: ['list', 'watch'] },
   { apiGroups: ['modelship.dev'], resources: ['modeldeployments/status'], verbs: ['patch'] },
   { apiGroups: ['modelship.dev'], resources: ['modeldeployments/finalizers'], verbs: ['update'] },
-  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
+  { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['services'], verbs: ['get', 'list', 'watch', 'create', 'patch'] },
   { apiGroups: ['autoscaling'], resources: ['horizontalpodautoscalers'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: ['networking.k8s.io'], resources: ['networkpolicies'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
+  { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
 

@@ -70,6 +70,8 @@ describe('ModelDeployment CRD', () => {
       ['Desired', '.spec.model.version', 0],
       ['Ready', '.status.conditions[?(@.type=="Ready")].status', 0],
       ['Replicas', '.status.replicas', 0],
+      ['Canary', '.status.canary.phase', 0],
+      ['Weight', '.status.canary.effectiveWeight', 0],
       ['Age', '.metadata.creationTimestamp', 0],
       ['Updating', '.status.updatingVersion', 1],
       ['Failed', '.status.failedVersion', 1],
@@ -85,6 +87,17 @@ describe('ModelDeployment CRD', () => {
       'spec.autoscaling.minReplicas': 1,
       'spec.autoscaling.targetCPUUtilizationPercentage': 80,
       'spec.rollout': {},
+      'spec.rollout.strategy': 'RollingUpdate',
+      'spec.rollout.canary.steps': [
+        { weight: 10, pause: '1m' },
+        { weight: 50, pause: '1m' },
+      ],
+      'spec.rollout.canary.steps[].pause': '1m',
+      'spec.rollout.canary.analysis': {},
+      'spec.rollout.canary.analysis.interval': '30s',
+      'spec.rollout.canary.analysis.minRequests': 50,
+      'spec.rollout.canary.analysis.maxErrorRate': '1%',
+      'spec.rollout.canary.analysis.maxP99LatencyIncrease': '100%',
       'spec.rollout.maxSurge': 1,
       'spec.rollout.maxUnavailable': 0,
       'spec.rollout.progressDeadlineSeconds': 300,
@@ -135,7 +148,7 @@ describe('ModelDeployment CRD', () => {
     assert.equal(conditions['x-kubernetes-list-type'], 'map');
     assert.deepEqual(conditions['x-kubernetes-list-map-keys'], ['type']);
     assert.equal(at('status.history').maxItems, at('spec.rollout.historyLimit').maximum);
-    assert.deepEqual(at('status.history[].outcome').enum, ['Progressing', 'Succeeded', 'Failed', 'RolledBack', 'Superseded']);
+    assert.deepEqual(at('status.history[].outcome').enum, ['Progressing', 'Succeeded', 'Failed', 'RolledBack', 'Superseded', 'Aborted']);
   });
 
   test('patterns accept and refuse what their descriptions say', () => {

@@ -60,7 +60,7 @@ describe('generated API types', () => {
     assert.match(ts, /export interface ModelSpec \{[^}]*\n {2}version: string;/);
     assert.match(ts, /export interface ModelSpec \{[^}]*\n {2}sha256\?: string;/);
     assert.match(ts, /\n {2}format\?: 'onnx';/);
-    assert.match(ts, /\n {2}outcome: 'Progressing' \| 'Succeeded' \| 'Failed' \| 'RolledBack' \| 'Superseded';/);
+    assert.match(ts, /\n {2}outcome: 'Progressing' \| 'Succeeded' \| 'Failed' \| 'RolledBack' \| 'Superseded' \| 'Aborted';/);
     assert.match(ts, /\n {2}maxSurge\?: number \| string;/);
     assert.match(ts, /\n {2}requests\?: Record<string, number \| string>;/);
     assert.match(ts, /\n {2}metadata: V1ObjectMeta;/);

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import type { KubernetesObject, V1PolicyRule } from '@kubernetes/client-node';
-import { CHILD_KINDS, type ChildKind } from '../../operator/src/controller/child-kinds.ts';
+import { CHILD_KINDS, childName, informedKinds, type ChildKind, type RenderContext } from '../../operator/src/controller/child-kinds.ts';
 import { renderPodTemplate } from '../../operator/src/render/pod-template.ts';
 import { findManifest, renderChart, resolveHelm } from '@modelship/devcluster/helm';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
@@ -14,11 +14,18 @@ const NOT_CHILDREN = new Set([
   'modelship.dev/modeldeployments/status',
   'modelship.dev/modeldeployments/finalizers',
   '/pods',
+  '/pods/proxy',
   '/events',
 ]);
 
-/** The verbs a child kind needs: read on conflict, informer, server-side apply, delete when it can be unwanted. */
-const verbsFor = (kind: ChildKind) => ['get', 'list', 'watch', 'create', 'patch', ...(kind.removable ? ['delete'] : [])];
+/**
+ * The verbs a resource's child kinds need: read on conflict, informer, server-side apply, delete
+ * when one of them can be unwanted (the stable and canary Deployments share `deployments`).
+ */
+const verbsFor = (kind: ChildKind) => {
+  const removable = CHILD_KINDS.some((k) => k.group === kind.group && k.plural === kind.plural && k.removable);
+  return ['get', 'list', 'watch', 'create', 'patch', ...(removable ? ['delete'] : [])];
+};
 
 describe('child kinds and the chart RBAC', () => {
   let rules: V1PolicyRule[];
@@ -59,19 +66,29 @@ describe('child kinds table', () => {
   const md = modelDeployment();
   const ctx = { template: renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS), metricsPort: 9090 };
 
-  test('kinds are unique; Deployment and Service always wanted, HPA and NetworkPolicy only when the spec asks', () => {
-    assert.equal(new Set(CHILD_KINDS.map((k) => k.kind)).size, CHILD_KINDS.length);
-    const wanted = (m: typeof md) => CHILD_KINDS.filter((k) => k.render(m, ctx) !== undefined).map((k) => k.kind);
-    assert.deepEqual(wanted(md), ['Deployment', 'Service']);
+  test('kinds are unique by kind and name; Deployment and Service always wanted, HPA, NetworkPolicy and the canary only when asked', () => {
+    const id = (k: ChildKind) => `${k.kind} ${childName(k, 'iris')}`;
+    assert.equal(new Set(CHILD_KINDS.map(id)).size, CHILD_KINDS.length);
+    const wanted = (m: typeof md, c: RenderContext = ctx) => CHILD_KINDS.filter((k) => k.render(m, c) !== undefined).map(id);
+    assert.deepEqual(wanted(md), ['Deployment iris', 'Service iris']);
     const all = modelDeployment({ autoscaling: { maxReplicas: 3 }, networkPolicy: { enabled: true } });
-    assert.deepEqual(wanted(all), ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'NetworkPolicy']);
-    for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(k.kind), `${k.kind}.removable`);
+    assert.deepEqual(wanted(all), ['Deployment iris', 'Service iris', 'HorizontalPodAutoscaler iris', 'NetworkPolicy iris']);
+    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 1 } };
+    assert.deepEqual(wanted(md, withCanary), ['Deployment iris', 'Deployment iris-canary', 'Service iris']);
+    assert.deepEqual(wanted(md, { ...ctx, canary: { template: ctx.template, replicas: 0 } }), ['Deployment iris', 'Service iris']);
+    for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(id(k)), `${id(k)}.removable`);
+    assert.deepEqual(
+      informedKinds(CHILD_KINDS).map((k) => k.kind),
+      ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'NetworkPolicy'],
+      'one informer per kind',
+    );
   });
 
   test('Deployment/Service compare as "contains what we set"; NetworkPolicy spec must be equal', () => {
     const all = modelDeployment({ autoscaling: { maxReplicas: 3 }, networkPolicy: { enabled: true } });
+    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 2 } };
     for (const k of CHILD_KINDS) {
-      const desired = k.render(all, ctx) as KubernetesObject & { spec: Record<string, unknown> };
+      const desired = k.render(all, withCanary) as KubernetesObject & { spec: Record<string, unknown> };
       // as the API server returns it: no apiVersion/kind in a list, defaults and status added
       const { apiVersion: _v, kind: _k, ...listed } = structuredClone(desired);
       assert.equal(k.difference(desired, listed), undefined, `${k.kind} unchanged`);

@@ -13,7 +13,9 @@ import { detectFailure } from '../../operator/src/rollout/signals.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
 const md = modelDeployment({ autoscaling: { maxReplicas: 4 }, networkPolicy: { enabled: true } });
-const ctx = { template: renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS), metricsPort: 9090 };
+const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
+// With a canary, so every kind (the canary Deployment too) renders an object.
+const ctx = { template, metricsPort: 9090, canary: { template, replicas: 1 } };
 const kind = (name: string) => CHILD_KINDS.find((k) => k.kind === name)!;
 
 /** A child as the API server returns it: our fields, plus server metadata, managedFields, status. */
@@ -65,7 +67,7 @@ test('every child kind: the lean object compares like the stored one, and keeps 
     for (const e of lean.metadata?.managedFields ?? []) assert.equal(e.manager, FIELD_MANAGER);
     assert.deepEqual(
       { name: lean.metadata?.name, uid: lean.metadata?.uid, rv: lean.metadata?.resourceVersion, owners: lean.metadata?.ownerReferences },
-      { name: 'iris', uid: 'child-uid', rv: '42', owners: desired.metadata?.ownerReferences },
+      { name: desired.metadata?.name, uid: 'child-uid', rv: '42', owners: desired.metadata?.ownerReferences },
     );
     // A changed field we set is still seen as a difference on the lean object.
     const changed = structuredClone(stored) as unknown as { metadata: { labels: Record<string, string> } };
@@ -174,6 +176,23 @@ test('Pods: no spec, no managedFields; the instance label, template hash and own
   assert.deepEqual(lean.metadata?.ownerReferences, pod.metadata?.ownerReferences);
   assert.equal(lean.metadata?.resourceVersion, '7');
   assert.equal(lean.status?.phase, 'Pending');
+});
+
+test('Pods: the Ready condition (type and status only) stays for the canary analysis; other conditions go', () => {
+  const pod = storedPod([], [], 0);
+  pod.status = {
+    ...pod.status,
+    conditions: [
+      { type: 'PodScheduled', status: 'True', lastTransitionTime: NOW },
+      { type: 'Ready', status: 'True', lastTransitionTime: NOW, reason: 'x', message: 'y' },
+    ],
+  };
+  assert.deepEqual(leanPod(pod).status?.conditions, [{ type: 'Ready', status: 'True' }]);
+  const stored = storedPod([], [], 0);
+  assert.deepEqual(leanPod(stored).status?.conditions, [{ type: 'Ready', status: 'False' }], 'the stored pod is not ready');
+  stored.status = { ...stored.status, conditions: [{ type: 'PodScheduled', status: 'True' }] };
+  assert.equal(leanPod(stored).status?.conditions, undefined, 'no Ready condition: none kept');
+  assert.ok(leanPod(pod).metadata?.uid, 'uid: the analysis keys pods by it');
 });
 
 test('ModelDeployments: managedFields and kubectl last-applied dropped, everything else kept', () => {

@@ -243,3 +243,25 @@ test('historyLimit trims oldest entries but keeps the newest Succeeded one', () 
     ['6', '5', '3'],
   );
 });
+
+test('an aborted canary of the desired template, strategy now RollingUpdate: a new rollout entry, rolled out with failure tracking', () => {
+  const d = decideRollout(
+    input({
+      history: [entry('2', 'h2', 'Aborted'), entry('1', 'h1', 'Succeeded')],
+      currentVersion: '1',
+      deployedHash: 'h1',
+      deployment: deploymentWith('h1', { complete: true }),
+    }),
+  );
+  assert.deepEqual(
+    d.history.map((h) => [h.version, h.outcome]),
+    [
+      ['2', 'Progressing'],
+      ['2', 'Aborted'],
+      ['1', 'Succeeded'],
+    ],
+  );
+  assert.deepEqual(d.template, { kind: 'desired' });
+  assert.equal(d.updatingVersion, '2');
+  assert.deepEqual(d.events, [{ type: 'RolloutStarted', version: '2' }]);
+});

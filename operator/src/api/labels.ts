@@ -18,6 +18,19 @@ export function selectorLabels(instance: string): Record<string, string> {
   return { [LABEL_NAME]: RUNTIME_APP_NAME, [LABEL_INSTANCE]: instance };
 }
 
+/**
+ * The canary Deployment's pods carry modelship.dev/track=canary; the stable pods carry no track
+ * label, because adding one to the stable Deployment's template would restart the pods of every
+ * existing ModelDeployment when the operator is upgraded. "Stable" is "not canary".
+ */
+export const LABEL_TRACK = 'modelship.dev/track';
+export const TRACK_CANARY = 'canary';
+
+/** The canary Deployment's selector (immutable): the instance's pods on the canary track. */
+export function canarySelectorLabels(instance: string): Record<string, string> {
+  return { ...selectorLabels(instance), [LABEL_TRACK]: TRACK_CANARY };
+}
+
 export function commonLabels(instance: string): Record<string, string> {
   return { ...selectorLabels(instance), [LABEL_MANAGED_BY]: MANAGED_BY };
 }

@@ -25,7 +25,8 @@ export const MODELDEPLOYMENT_PLURAL = 'modeldeployments';
  * NetworkPolicy when spec.networkPolicy is enabled, all named after the ModelDeployment. Changing
  * spec.model.version (or anything else in the pod template) rolls the new version out with old
  * pods serving until new ones are ready; a version that cannot become healthy is rolled back
- * automatically.
+ * automatically. With spec.rollout.strategy Canary the new version first runs in a second
+ * Deployment, <name>-canary, judged on its traffic and promoted or aborted by the operator.
  */
 export interface ModelDeployment {
   /**
@@ -265,6 +266,38 @@ export interface SecretKeyRef {
  */
 export interface RolloutSpec {
   /**
+   * RollingUpdate (default) replaces old pods with new ones as soon as they are ready, rolling
+   * back only on hard failures. Canary runs the new version beside the stable one in a second
+   * Deployment (<name>-canary) with a growing share of the traffic (spec.rollout.canary.steps),
+   * judges its error rate and latency from the runtime's metrics every analysis interval, and
+   * promotes it or aborts by itself.
+   *
+   * @defaultValue `"RollingUpdate"`
+   */
+  strategy?: 'RollingUpdate' | 'Canary';
+  /**
+   * Steps and analysis of a Canary rollout; allowed only with strategy Canary. Omitted (or partly
+   * written) fields take the defaults shown here.
+   */
+  canary?: CanarySpec;
+  /**
+   * true holds a Canary rollout at its current step (the analysis keeps running, and a failing
+   * analysis still aborts); false lets it continue.
+   */
+  paused?: boolean;
+  /**
+   * When equal to the canary's version (spec.model.version during a Canary rollout): skip the
+   * remaining steps and promote it now. Scoped to a version so a value left in git never promotes
+   * a later one.
+   */
+  promoteVersion?: string;
+  /**
+   * When equal to the canary's version: abort now, all traffic back to the stable version, not
+   * retried until the spec changes. Scoped to a version so a value left in git never aborts a
+   * later one.
+   */
+  abortVersion?: string;
+  /**
    * How many pods above the desired count may exist during a rollout: a number, or a percentage of
    * the desired count such as "25%".
    *
@@ -302,6 +335,93 @@ export interface RolloutSpec {
    * @defaultValue `10`
    */
   historyLimit?: number;
+}
+
+/**
+ * Steps and analysis of a Canary rollout; allowed only with strategy Canary. Omitted (or partly
+ * written) fields take the defaults shown here.
+ */
+export interface CanarySpec {
+  /**
+   * The canary's share of the traffic, step by step: each step holds its weight for its pause (and
+   * at least one passing analysis), then moves on; after the last step the canary is promoted to
+   * 100 %. Weights strictly increasing.
+   *
+   * @defaultValue `[{"weight":10,"pause":"1m"},{"weight":50,"pause":"1m"}]`
+   */
+  steps?: CanaryStep[];
+  /**
+   * How the canary is judged, every interval, from the requests both tracks served in that window
+   * (read from each pod's runtime metrics; no Prometheus needed). A failing window aborts the
+   * canary; a window with too few canary requests is not judged.
+   *
+   * @defaultValue `{}`
+   */
+  analysis?: CanaryAnalysisSpec;
+}
+
+/**
+ * One step of a canary rollout.
+ */
+export interface CanaryStep {
+  /**
+   * Percent of the traffic the canary should get, 1 to 99. Without a Gateway the split is by
+   * replicas: the stable track keeps N pods and the canary gets max(1,
+   * round(N*weight/(100-weight))), so status.canary.effectiveWeight may differ from this.
+   */
+  weight: number;
+  /**
+   * How long the step lasts, a duration such as 30s, 5m, 1h or 1m30s.
+   *
+   * @defaultValue `"1m"`
+   */
+  pause?: string;
+}
+
+/**
+ * How the canary is judged, every interval, from the requests both tracks served in that window
+ * (read from each pod's runtime metrics; no Prometheus needed). A failing window aborts the
+ * canary; a window with too few canary requests is not judged.
+ *
+ * @defaultValue `{}`
+ */
+export interface CanaryAnalysisSpec {
+  /**
+   * Length of an analysis window, a duration of at least 5s such as 30s or 1m.
+   *
+   * @defaultValue `"30s"`
+   */
+  interval?: string;
+  /**
+   * A window with fewer canary requests than this is not judged.
+   *
+   * @defaultValue `50`
+   */
+  minRequests?: number;
+  /**
+   * Highest share of the canary's requests answered with a 5xx status, a percentage such as "1%"
+   * or "0.5%".
+   *
+   * @defaultValue `"1%"`
+   */
+  maxErrorRate?: string;
+  /**
+   * Absolute limit, in milliseconds, for the canary's p99 latency. Unset means none.
+   */
+  maxP99LatencyMs?: number;
+  /**
+   * How much the canary's p99 latency may exceed the stable track's, e.g. "100%" (at most twice as
+   * slow). Judged only when the stable track served at least minRequests in the same window.
+   *
+   * @defaultValue `"100%"`
+   */
+  maxP99LatencyIncrease?: string;
+  /**
+   * When set, 4xx answers count too: the canary's 4xx rate may exceed the stable track's by at
+   * most this many percentage points, e.g. "5%". Unset means 4xx answers are not judged (they are
+   * the client's mistake).
+   */
+  maxClientErrorRateIncrease?: string;
 }
 
 /**
@@ -479,6 +599,11 @@ export interface ModelDeploymentStatus {
    */
   url?: string;
   /**
+   * The Canary rollout in progress, or the last one until the spec changes: versions, step,
+   * weights, replicas of both tracks and the last analysis window.
+   */
+  canary?: CanaryStatus;
+  /**
    * Rollouts, newest first, at most spec.rollout.historyLimit entries. To roll back by hand, copy
    * an older Succeeded entry's version, uri and sha256 into spec.model.
    */
@@ -516,6 +641,112 @@ export interface Condition {
 }
 
 /**
+ * The Canary rollout in progress, or the last one until the spec changes: versions, step, weights,
+ * replicas of both tracks and the last analysis window.
+ */
+export interface CanaryStatus {
+  /**
+   * The version running on the canary track (spec.model.version).
+   */
+  version: string;
+  /**
+   * The version on the stable track, serving the rest of the traffic.
+   */
+  stableVersion?: string;
+  /**
+   * Hash of the canary's pod template; a spec change makes a new canary.
+   */
+  templateHash?: string;
+  /**
+   * Progressing (steps advancing), Paused (spec.rollout.paused), Promoting (the stable Deployment
+   * is rolling to the canary's version), Succeeded (promoted) or Aborted (all traffic back on the
+   * stable version; not retried until the spec changes).
+   */
+  phase: 'Progressing' | 'Paused' | 'Promoting' | 'Succeeded' | 'Aborted';
+  /**
+   * Index of the current step in spec.rollout.canary.steps (0-based).
+   */
+  step: number;
+  /**
+   * When the current step started; with step, an operator restart resumes here.
+   */
+  stepStartedAt?: string;
+  /**
+   * The current step's weight, percent of traffic asked for.
+   */
+  weight?: number;
+  /**
+   * The share the replica split gives the canary, percent: canaryReplicas / (stableReplicas +
+   * canaryReplicas), rounded.
+   */
+  effectiveWeight?: number;
+  /**
+   * Replicas of the stable Deployment.
+   */
+  stableReplicas?: number;
+  /**
+   * Replicas of the canary Deployment.
+   */
+  canaryReplicas?: number;
+  /**
+   * Why the canary is in this phase, e.g. the figures of a failed analysis.
+   */
+  message?: string;
+  /**
+   * The last analysis window that was judged or skipped.
+   */
+  lastAnalysis?: CanaryAnalysisStatus;
+}
+
+/**
+ * The last analysis window that was judged or skipped.
+ */
+export interface CanaryAnalysisStatus {
+  /**
+   * When the window ended.
+   */
+  time?: string;
+  /**
+   * Pass, Fail, or Inconclusive (too few requests to judge).
+   */
+  verdict?: 'Pass' | 'Fail' | 'Inconclusive';
+  /**
+   * What the canary track served in the window.
+   */
+  canary?: TrackFigures;
+  /**
+   * What the stable track served in the window.
+   */
+  stable?: TrackFigures;
+  /**
+   * The judge's words, with the figures.
+   */
+  message?: string;
+}
+
+/**
+ * What the canary track served in the window.
+ */
+export interface TrackFigures {
+  /**
+   * Requests answered in the window.
+   */
+  requests?: number;
+  /**
+   * Share of those answered with a 5xx status, in percent.
+   */
+  errorRate?: number;
+  /**
+   * Share of those answered with a 4xx status, in percent.
+   */
+  clientErrorRate?: number;
+  /**
+   * 99th percentile latency in milliseconds (absent without requests).
+   */
+  p99Ms?: number;
+}
+
+/**
  * One rollout of a pod template.
  */
 export interface HistoryEntry {
@@ -546,10 +777,11 @@ export interface HistoryEntry {
   finishedAt?: string;
   /**
    * Progressing (under way), Succeeded (fully rolled out and available), Failed (failed and left
-   * in place), RolledBack (failed, and the last Succeeded template was restored) or Superseded
-   * (replaced by a newer spec before it finished).
+   * in place), RolledBack (failed, and the last Succeeded template was restored), Superseded
+   * (replaced by a newer spec before it finished) or Aborted (a Canary rollout stopped by its
+   * analysis, a hard failure or spec.rollout.abortVersion; the stable version kept serving).
    */
-  outcome: 'Progressing' | 'Succeeded' | 'Failed' | 'RolledBack' | 'Superseded';
+  outcome: 'Progressing' | 'Succeeded' | 'Failed' | 'RolledBack' | 'Superseded' | 'Aborted';
   /**
    * Machine-readable CamelCase reason for the outcome, e.g. ProgressDeadlineExceeded.
    */

@@ -11,7 +11,15 @@ import { FIELD_MANAGER } from '../api/labels.ts';
 import { serverSideApply, type KubeClients } from '../kube/clients.ts';
 import { firstDifference, ownsField } from '../kube/diff.ts';
 import { leanChild } from '../kube/lean.ts';
-import { renderDeployment, renderHpa, renderNetworkPolicy, renderService, type NetworkPolicyManifest } from '../render/children.ts';
+import {
+  CANARY_SUFFIX,
+  renderCanaryDeployment,
+  renderDeployment,
+  renderHpa,
+  renderNetworkPolicy,
+  renderService,
+  type NetworkPolicyManifest,
+} from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
 
 /** What a child's render function gets besides the ModelDeployment. */
@@ -20,6 +28,8 @@ export interface RenderContext {
   template: V1PodTemplateSpec;
   /** The runtime's separate metrics port, 0 when metrics share the inference port. */
   metricsPort: number;
+  /** The canary track of a Canary rollout, while it should run (rollout/canary.ts decides). */
+  canary?: { template: V1PodTemplateSpec; replicas: number } | undefined;
 }
 
 /** The calls the operator makes on one kind, through client-node's typed clients. */
@@ -39,6 +49,11 @@ export interface ChildApi<T extends KubernetesObject> {
  */
 export interface ChildKind<T extends KubernetesObject = KubernetesObject> {
   kind: string;
+  /**
+   * The child's name for a ModelDeployment name; the same name when absent. Kinds that share a
+   * `kind` (the stable and canary Deployments) share one informer and are told apart by name.
+   */
+  nameOf?(modelDeploymentName: string): string;
   /** API group, '' for the core group. */
   group: string;
   version: string;
@@ -76,6 +91,18 @@ const inNamespaceOrAll = <R>(namespace: string | undefined, namespaced: (ns: str
 /** The field the operator hands over to the HPA; lean keeps the answer to "do we own it". */
 const REPLICAS = ['spec', 'replicas'] as const;
 
+const deploymentApi = (c: KubeClients): ChildApi<V1Deployment> => ({
+  list: (namespace, labelSelector) =>
+    inNamespaceOrAll(
+      namespace,
+      (ns) => c.apps.listNamespacedDeployment({ namespace: ns, labelSelector }),
+      () => c.apps.listDeploymentForAllNamespaces({ labelSelector }),
+    ),
+  read: (name, namespace) => c.apps.readNamespacedDeployment({ name, namespace }),
+  patch: (req) => c.apps.patchNamespacedDeployment(req, serverSideApply()),
+  delete: (req) => c.apps.deleteNamespacedDeployment(req),
+});
+
 const deployments: ChildKind<V1Deployment> = {
   kind: 'Deployment',
   group: 'apps',
@@ -86,16 +113,7 @@ const deployments: ChildKind<V1Deployment> = {
   difference: containsDesired,
   // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
   lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
-  api: (c) => ({
-    list: (namespace, labelSelector) =>
-      inNamespaceOrAll(
-        namespace,
-        (ns) => c.apps.listNamespacedDeployment({ namespace: ns, labelSelector }),
-        () => c.apps.listDeploymentForAllNamespaces({ labelSelector }),
-      ),
-    read: (name, namespace) => c.apps.readNamespacedDeployment({ name, namespace }),
-    patch: (req) => c.apps.patchNamespacedDeployment(req, serverSideApply()),
-  }),
+  api: (c) => deploymentApi(c),
   // While our apply still owns spec.replicas, an apply that leaves it out (autoscaling on) would
   // reset it to the default; a separate manager takes the current value over first.
   async beforeApply(md, actual, clients) {
@@ -103,6 +121,22 @@ const deployments: ChildKind<V1Deployment> = {
     await clients.handOverReplicas(actual.metadata?.name as string, actual.metadata?.namespace as string, actual.spec?.replicas ?? 1);
     return true;
   },
+};
+
+/** The canary track of a Canary rollout (`<name>-canary`); deleted when no canary runs. */
+const canaryDeployments: ChildKind<V1Deployment> = {
+  kind: 'Deployment',
+  nameOf: (name) => `${name}${CANARY_SUFFIX}`,
+  group: 'apps',
+  version: 'v1',
+  plural: 'deployments',
+  removable: true,
+  render: (md, ctx) =>
+    ctx.canary && ctx.canary.replicas > 0 ? renderCanaryDeployment(md, ctx.canary.template, ctx.canary.replicas) : undefined,
+  difference: containsDesired,
+  // The same informer as the stable Deployments', so the same lean.
+  lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
+  api: (c) => deploymentApi(c),
 };
 
 const services: ChildKind<V1Service> = {
@@ -178,7 +212,23 @@ const networkPolicies: ChildKind<NetworkPolicyManifest> = {
 };
 
 /** Applied, and checked for conflicts, in this order. */
-export const CHILD_KINDS: readonly ChildKind[] = [deployments, services, horizontalPodAutoscalers, networkPolicies] as ChildKind[];
+export const CHILD_KINDS: readonly ChildKind[] = [
+  deployments,
+  canaryDeployments,
+  services,
+  horizontalPodAutoscalers,
+  networkPolicies,
+] as ChildKind[];
+
+/** The name of `kind`'s object for the ModelDeployment named `name`. */
+export function childName(kind: ChildKind, name: string): string {
+  return kind.nameOf ? kind.nameOf(name) : name;
+}
+
+/** One entry per informer: kinds that share a `kind` share its cache. */
+export function informedKinds(kinds: readonly ChildKind[]): ChildKind[] {
+  return kinds.filter((k, i) => kinds.findIndex((o) => o.kind === k.kind) === i);
+}
 
 /** `/apis/<group>/<version>[/namespaces/<ns>]/<plural>` (`/api/v1/...` for the core group). */
 export function collectionPath(group: string, version: string, plural: string, namespace: string | undefined): string {

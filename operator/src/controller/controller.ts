@@ -2,14 +2,15 @@ import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Pod } from '
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_INSTANCE, MANAGED_BY_SELECTOR } from '../api/labels.ts';
-import type { OperatorConfig } from '../config.ts';
+import { RUNTIME_HTTP_PORT, type OperatorConfig } from '../config.ts';
+import { PodProxyScraper } from '../analysis/scrape.ts';
 import { describeApiError } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import { EventRecorder } from '../kube/events.ts';
 import { leanModelDeployment, leanPod } from '../kube/lean.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import { CHILD_KINDS, collectionPath } from './child-kinds.ts';
+import { CHILD_KINDS, collectionPath, informedKinds } from './child-kinds.ts';
 import { ResilientInformer } from './informer.ts';
 import { controllerOf } from './ownership.ts';
 import { Reconciler } from './reconciler.ts';
@@ -36,7 +37,7 @@ export class Controller {
   private readonly reconciler: Reconciler;
   readonly informers: {
     modelDeployments: ResilientInformer<ModelDeployment>;
-    /** One per entry of CHILD_KINDS, by kind. */
+    /** One per kind of CHILD_KINDS (the stable and canary Deployments share one), by kind. */
     children: ReadonlyMap<string, ResilientInformer<KubernetesObject>>;
     /** Not owned: watched for rollout failure signals. */
     pods: ResilientInformer<V1Pod>;
@@ -85,7 +86,7 @@ export class Controller {
         leanModelDeployment,
       ),
       children: new Map(
-        CHILD_KINDS.map((kind) => {
+        informedKinds(CHILD_KINDS).map((kind) => {
           const api = kind.api(clients);
           const list = (namespace: string | undefined) => api.list(namespace, labelSelector);
           return [kind.kind, informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector, kind.lean)];
@@ -123,6 +124,8 @@ export class Controller {
       runtimeDefaults: cfg.runtime,
       metrics,
       log,
+      // The runtime serves its metrics on the metrics port, or on the inference port when that is 0.
+      scraper: new PodProxyScraper(kc, { port: cfg.runtime.metricsPort || RUNTIME_HTTP_PORT }),
     });
   }
 

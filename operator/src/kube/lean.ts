@@ -97,7 +97,8 @@ function leanContainerStatus(s: V1ContainerStatus): V1ContainerStatus {
 /**
  * A Pod as the failure signals read it (rollout/signals.ts): creationTimestamp, the instance label
  * and the template-hash annotation (which revision it runs), and the fetch/serve container
- * statuses. No spec: nothing reads it.
+ * statuses; and as the canary analysis reads it (reconcile/analyze.ts): uid, name, the track label
+ * and the Ready condition. No spec: nothing reads it.
  */
 export function leanPod(pod: V1Pod): V1Pod {
   const hash = pod.metadata?.annotations?.[ANNOTATION_TEMPLATE_HASH];
@@ -110,6 +111,10 @@ export function leanPod(pod: V1Pod): V1Pod {
       ? {
           status: {
             ...(status.phase ? { phase: status.phase } : {}),
+            // Ready: the canary analysis scrapes only ready pods.
+            ...(status.conditions?.some((c) => c.type === 'Ready')
+              ? { conditions: status.conditions.filter((c) => c.type === 'Ready').map((c) => ({ type: c.type, status: c.status })) }
+              : {}),
             ...(status.initContainerStatuses ? { initContainerStatuses: status.initContainerStatuses.map(leanContainerStatus) } : {}),
             ...(status.containerStatuses ? { containerStatuses: status.containerStatuses.map(leanContainerStatus) } : {}),
           },

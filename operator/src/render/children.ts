@@ -12,7 +12,7 @@ import type {
 import type { LabelSelector, ModelDeployment, NetworkPolicyPeer } from '../api/types.generated.ts';
 import { RUNTIME_HTTP_PORT } from '../config.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
-import { commonLabels, selectorLabels } from '../api/labels.ts';
+import { LABEL_TRACK, TRACK_CANARY, canarySelectorLabels, commonLabels, selectorLabels } from '../api/labels.ts';
 
 export const DEFAULT_SERVICE_PORT = 80;
 
@@ -56,6 +56,31 @@ export function renderDeployment(md: ModelDeployment, template: V1PodTemplateSpe
       progressDeadlineSeconds: rollout.progressDeadlineSeconds ?? 300,
       revisionHistoryLimit: rollout.historyLimit ?? 10,
       template,
+    },
+  };
+}
+
+/** The canary Deployment's name: the ModelDeployment's, plus this. */
+export const CANARY_SUFFIX = '-canary';
+
+/**
+ * The canary track of a Canary rollout: `<name>-canary`, the canary's pod template with
+ * modelship.dev/track=canary added (after the template hash, so both tracks of one version share
+ * it), behind the same Service as the stable pods. Its replicas are the state machine's (an HPA,
+ * if any, scales only the stable Deployment).
+ */
+export function renderCanaryDeployment(md: ModelDeployment, template: V1PodTemplateSpec, replicas: number): V1Deployment {
+  const name = md.metadata?.name as string;
+  const stable = renderDeployment(md, template);
+  const labels = { ...(template.metadata?.labels ?? {}), [LABEL_TRACK]: TRACK_CANARY };
+  return {
+    ...stable,
+    metadata: { ...childMetadata(md), name: `${name}${CANARY_SUFFIX}`, labels: { ...commonLabels(name), [LABEL_TRACK]: TRACK_CANARY } },
+    spec: {
+      ...(stable.spec as NonNullable<V1Deployment['spec']>),
+      replicas,
+      selector: { matchLabels: canarySelectorLabels(name) },
+      template: { ...template, metadata: { ...template.metadata, labels } },
     },
   };
 }

@@ -47,11 +47,11 @@ export function rolloutComplete(d: V1Deployment | undefined): boolean {
   return (s.updatedReplicas ?? 0) >= want && (s.availableReplicas ?? 0) >= want && (s.replicas ?? 0) === (s.updatedReplicas ?? 0);
 }
 
-function lastSucceeded(history: readonly HistoryEntry[]): HistoryEntry | undefined {
+export function lastSucceeded(history: readonly HistoryEntry[]): HistoryEntry | undefined {
   return history.find((h) => h.outcome === 'Succeeded');
 }
 
-function modelOf(entry: HistoryEntry, desired: ModelSpec): ModelSpec {
+export function modelOf(entry: HistoryEntry, desired: ModelSpec): ModelSpec {
   return {
     ...desired,
     version: entry.version,
@@ -85,7 +85,9 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
   let currentVersion = input.currentVersion;
   let head = history[0];
 
-  if (!head || head.templateHash !== input.desiredHash) {
+  // An aborted canary of this template ends the record too: the strategy changed to RollingUpdate
+  // (a spec change), so the template is rolled out anew, with its own entry.
+  if (!head || head.templateHash !== input.desiredHash || head.outcome === 'Aborted') {
     if (head?.outcome === 'Progressing') {
       head.outcome = 'Superseded';
       head.finishedAt = now;

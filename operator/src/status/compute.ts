@@ -1,5 +1,5 @@
 import type { V1Deployment } from '@kubernetes/client-node';
-import type { HistoryEntry } from '../api/types.generated.ts';
+import type { CanaryStatus, HistoryEntry } from '../api/types.generated.ts';
 import type { ConditionInput } from './conditions.ts';
 
 /** Problems that stop the operator from applying the spec at all. */
@@ -13,6 +13,22 @@ export interface ConditionFacts {
   currentVersion: string | undefined;
   deployment: V1Deployment | undefined;
   blocking: BlockingProblem | undefined;
+  /** status.canary, while the rollout of the head is a Canary. */
+  canary?: CanaryStatus | undefined;
+}
+
+/** Progressing/Ready while a canary runs: Ready stays False until the canary's version serves everything. */
+function canaryInProgress(c: CanaryStatus): { progressing: ConditionInput; ready: ConditionInput } {
+  const reason = c.phase === 'Paused' ? 'CanaryPaused' : c.phase === 'Promoting' ? 'CanaryPromoting' : 'CanaryProgressing';
+  const message =
+    c.phase === 'Promoting'
+      ? `promoting version ${c.version}: the stable Deployment is rolling to it`
+      : `canary of version ${c.version} at step ${c.step + 1}: weight ${c.weight ?? 0}%, effective ${c.effectiveWeight ?? 0}%` +
+        `, stable version ${c.stableVersion ?? ''} serves the rest${c.message ? ` (${c.message})` : ''}`;
+  return {
+    progressing: { type: 'Progressing', status: 'True', reason, message },
+    ready: { type: 'Ready', status: 'False', reason, message: `version ${c.version} is a canary: ${message}` },
+  };
 }
 
 /** Derives Ready / Available / Progressing / Degraded from the rollout head and the Deployment. */
@@ -55,6 +71,10 @@ export function computeConditions(f: ConditionFacts): ConditionInput[] {
 
   switch (head?.outcome) {
     case 'Progressing':
+      if (f.canary) {
+        ({ progressing, ready: readyCond } = canaryInProgress(f.canary));
+        break;
+      }
       progressing = {
         type: 'Progressing',
         status: 'True',
@@ -74,6 +94,11 @@ export function computeConditions(f: ConditionFacts): ConditionInput[] {
       progressing = { type: 'Progressing', status: 'False', reason: 'RolledBack', message: head.message ?? '' };
       degraded = { type: 'Degraded', status: 'True', reason: 'RolledBack', message: head.message ?? '' };
       readyCond = { type: 'Ready', status: 'False', reason: 'RolledBack', message: head.message ?? '' };
+      break;
+    case 'Aborted':
+      progressing = { type: 'Progressing', status: 'False', reason: 'CanaryAborted', message: head.message ?? '' };
+      degraded = { type: 'Degraded', status: 'True', reason: 'CanaryAborted', message: head.message ?? '' };
+      readyCond = { type: 'Ready', status: 'False', reason: 'CanaryAborted', message: head.message ?? '' };
       break;
     case 'Failed':
       progressing = { type: 'Progressing', status: 'False', reason: 'RolloutFailed', message: head.message ?? '' };

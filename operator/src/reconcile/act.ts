@@ -1,0 +1,69 @@
+import type { KubernetesObject } from '@kubernetes/client-node';
+import type { ModelDeployment } from '../api/types.generated.ts';
+import { applyChild, deleteChild, type ChildKind } from '../controller/child-kinds.ts';
+import { describeApiError } from '../errors.ts';
+import type { KubeClients } from '../kube/clients.ts';
+import type { Logger } from '../log.ts';
+import type { BlockingProblem } from '../status/compute.ts';
+import type { ChildStep } from './decide.ts';
+
+export interface ActOutcome {
+  /** "<Kind> <name>" of each child this reconcile created (each gets a Normal Event). */
+  created: string[];
+  /** What stopped the writes, for the status; undefined when every step went through. */
+  problem: BlockingProblem | undefined;
+  /** Set when the error is worth retrying: rethrown after the status is written, so the work queue backs off. */
+  retry: unknown;
+}
+
+/**
+ * The error policy of a failed write. Retryable errors (5xx such as a failing admission webhook or
+ * an exhausted Service IP range, 429, 409, network) are retried with backoff, but the status says
+ * so meanwhile: a problem that lasts must not leave the ModelDeployment without a word. The
+ * message is stable across retries, so the status is written once, not on every attempt.
+ * 403 and 422 are reported and not retried until something changes.
+ */
+export function applyErrorPolicy(err: unknown): { problem: BlockingProblem; retryable: boolean; status: number | undefined } {
+  const info = describeApiError(err);
+  return {
+    problem: {
+      reason: info.status === 403 ? 'Forbidden' : info.status === 422 ? 'InvalidSpec' : 'ApplyFailed',
+      message: info.retryable ? `${info.message} (retrying)` : info.message,
+    },
+    retryable: info.retryable,
+    status: info.status,
+  };
+}
+
+/** Runs the steps in order, stopping at the first error (later kinds may depend on earlier ones). */
+export async function act(clients: KubeClients, log: Logger, md: ModelDeployment, steps: readonly ChildStep[]): Promise<ActOutcome> {
+  const created: string[] = [];
+  try {
+    for (const step of steps) {
+      if (step.op === 'apply') await ensure(clients, log, step.kind, md, step.desired, step.actual, created);
+      else await deleteChild(clients, step.kind, step.actual);
+    }
+  } catch (err) {
+    const policy = applyErrorPolicy(err);
+    log.warn('cannot apply children', { status: policy.status, error: describeApiError(err).message, retrying: policy.retryable });
+    return { created, problem: policy.problem, retry: policy.retryable ? err : undefined };
+  }
+  return { created, problem: undefined, retry: undefined };
+}
+
+async function ensure(
+  clients: KubeClients,
+  log: Logger,
+  kind: ChildKind,
+  md: ModelDeployment,
+  desired: KubernetesObject,
+  actual: KubernetesObject | undefined,
+  created: string[],
+): Promise<void> {
+  const force = kind.beforeApply ? await kind.beforeApply(md, actual, clients) : false;
+  const difference = !actual ? '(missing)' : force ? '(handed over)' : kind.difference(desired, actual);
+  if (difference === undefined) return;
+  log.debug('applying', { kind: kind.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
+  await applyChild(clients, kind, desired);
+  if (!actual) created.push(`${kind.kind} ${desired.metadata?.name}`);
+}

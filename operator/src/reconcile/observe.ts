@@ -1,0 +1,159 @@
+import type { KubernetesObject, V1Deployment, V1PodTemplateSpec, V1Pod } from '@kubernetes/client-node';
+import type { ModelDeployment, ModelDeploymentStatus, ModelSpec } from '../api/types.generated.ts';
+import { LABEL_INSTANCE } from '../api/labels.ts';
+import type { RuntimeDefaults } from '../config.ts';
+import { ResourceConflictError, isNotFound } from '../errors.ts';
+import type { KubeClients } from '../kube/clients.ts';
+import { renderPodTemplate, servedModelName, templateHashOf } from '../render/pod-template.ts';
+import type { BlockingProblem } from '../status/compute.ts';
+import { childName, type ChildKind, type RenderContext } from '../controller/child-kinds.ts';
+import { controllerOf, isControlledBy } from '../controller/ownership.ts';
+import { AnalysisSpecError } from '../analysis/errors.ts';
+import { CANARY_SUFFIX } from '../render/children.ts';
+import type { AnalysisOutcome } from '../rollout/canary.ts';
+import { parseCanary, type ParsedCanary } from './canary-settings.ts';
+
+/** Read-only views of the informer caches the reconciler needs. */
+export interface Cache<T> {
+  get(name: string, namespace: string): T | undefined;
+  list(namespace?: string): readonly T[];
+}
+
+export interface ObserveDeps {
+  clients: KubeClients;
+  modelDeployments: Cache<ModelDeployment>;
+  /** The cache of each child kind, by kind (every entry of `childKinds`). */
+  children: ReadonlyMap<string, Cache<KubernetesObject>>;
+  pods: Cache<V1Pod>;
+  childKinds: readonly ChildKind[];
+  runtimeDefaults: RuntimeDefaults;
+}
+
+/**
+ * Everything one reconcile knows about a ModelDeployment and its children: read from the caches
+ * (and, for a name conflict the cache cannot show, from the API), then only passed around.
+ */
+export interface Facts {
+  md: ModelDeployment;
+  name: string;
+  namespace: string;
+  now: Date;
+  /** The status as last written (empty before the first write). */
+  status: ModelDeploymentStatus;
+  desiredModel: ModelSpec;
+  desiredTemplate: V1PodTemplateSpec;
+  desiredHash: string;
+  /** The cached object of each child kind with our name, whoever controls it. */
+  existing: ReadonlyMap<ChildKind, KubernetesObject | undefined>;
+  /** A child with our name that this ModelDeployment does not control. */
+  blocking: BlockingProblem | undefined;
+  /** The runtime Deployment (the stable track), when this ModelDeployment controls it. */
+  deployment: V1Deployment | undefined;
+  /** Hash of the pod template the Deployment runs. */
+  deployedHash: string | undefined;
+  /** The canary Deployment (`<name>-canary`), when this ModelDeployment controls it. */
+  canaryDeployment: V1Deployment | undefined;
+  /** The runtime pods of this ModelDeployment, every revision and track. */
+  pods: readonly V1Pod[];
+  /** spec.rollout's Canary settings, parsed; undefined unless the strategy is Canary. */
+  canary: ParsedCanary | undefined;
+  /** The canary analysis window judged in this reconcile, if one was due (reconcile/analyze.ts). */
+  analysis?: AnalysisOutcome | undefined;
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('/');
+  return [key.slice(0, i), key.slice(i + 1)];
+}
+
+export function cacheOf(deps: Pick<ObserveDeps, 'children'>, kind: ChildKind): Cache<KubernetesObject> {
+  const cache = deps.children.get(kind.kind);
+  if (!cache) throw new Error(`no cache for child kind ${kind.kind}`);
+  return cache;
+}
+
+/** Undefined when the ModelDeployment is gone or being deleted: nothing to do. */
+export async function observe(deps: ObserveDeps, key: string, now: Date): Promise<Facts | undefined> {
+  const [namespace, name] = splitKey(key);
+  const md = deps.modelDeployments.get(name, namespace);
+  if (!md || md.metadata?.deletionTimestamp) return undefined;
+
+  const desiredModel: ModelSpec = { ...md.spec.model, name: servedModelName(md) };
+  const desiredTemplate = renderPodTemplate(md, desiredModel, deps.runtimeDefaults);
+  const desiredHash = templateHashOf(desiredTemplate) as string;
+
+  const existing = new Map(deps.childKinds.map((k) => [k, cacheOf(deps, k).get(childName(k, name), namespace)]));
+  const cachedDeployment = deps.children.get('Deployment')?.get(name, namespace) as V1Deployment | undefined;
+  const deployment = cachedDeployment && isControlledBy(cachedDeployment, md.metadata?.uid) ? cachedDeployment : undefined;
+  const deployedHash = templateHashOf(deployment?.spec?.template);
+  const cachedCanary = deps.children.get('Deployment')?.get(`${name}${CANARY_SUFFIX}`, namespace) as V1Deployment | undefined;
+  const canaryDeployment = cachedCanary && isControlledBy(cachedCanary, md.metadata?.uid) ? cachedCanary : undefined;
+  const status = md.status ?? {};
+  let canary: ParsedCanary | undefined;
+  let invalid: BlockingProblem | undefined;
+  try {
+    canary = parseCanary(md);
+  } catch (err) {
+    if (!(err instanceof AnalysisSpecError)) throw err;
+    invalid = { reason: 'InvalidSpec', message: err.message };
+  }
+
+  // A canary Deployment may be wanted while the Deployment does not run the desired template (or
+  // a canary of it is on record): check its name for a conflict too.
+  const mayCanary = canary && deployedHash !== undefined && (deployedHash !== desiredHash || status.canary?.templateHash === desiredHash);
+  const ctx: RenderContext = {
+    template: desiredTemplate,
+    metricsPort: deps.runtimeDefaults.metricsPort,
+    canary: mayCanary ? { template: desiredTemplate, replicas: 1 } : undefined,
+  };
+  const wanted = deps.childKinds.filter((k) => k.render(md, ctx));
+  const blocking = invalid ?? (await findConflict(deps, md, wanted, existing));
+
+  const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === name);
+  return {
+    md,
+    name,
+    namespace,
+    now,
+    status,
+    desiredModel,
+    desiredTemplate,
+    desiredHash,
+    existing,
+    blocking,
+    deployment,
+    deployedHash,
+    canaryDeployment,
+    pods,
+    canary,
+  };
+}
+
+/** A child with our name that this ModelDeployment does not control. Reads the API only when the cache has nothing. */
+async function findConflict(
+  deps: ObserveDeps,
+  md: ModelDeployment,
+  wanted: readonly ChildKind[],
+  cached: ReadonlyMap<ChildKind, KubernetesObject | undefined>,
+): Promise<BlockingProblem | undefined> {
+  const mdName = md.metadata?.name as string;
+  const namespace = md.metadata?.namespace as string;
+  for (const kind of wanted) {
+    const name = childName(kind, mdName);
+    let obj = cached.get(kind);
+    if (!obj) {
+      try {
+        obj = await kind.api(deps.clients).read(name, namespace);
+      } catch (err) {
+        if (isNotFound(err)) continue;
+        throw err;
+      }
+    }
+    if (!isControlledBy(obj, md.metadata?.uid)) {
+      const owner = controllerOf(obj);
+      const conflict = new ResourceConflictError(kind.kind, name, owner ? `${owner.kind} ${owner.name}` : undefined);
+      return { reason: 'ResourceConflict', message: conflict.message };
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,156 @@
+import type { ModelDeployment, ModelDeploymentStatus } from '../api/types.generated.ts';
+import { formatSelector, selectorLabels } from '../api/labels.ts';
+import type { KubeClients } from '../kube/clients.ts';
+import type { EventRecorder } from '../kube/events.ts';
+import type { Logger } from '../log.ts';
+import type { OperatorMetrics } from '../metrics.ts';
+import { serviceUrl } from '../render/children.ts';
+import { canonicalJson } from '../render/hash.ts';
+import type { CanaryEvent } from '../rollout/canary.ts';
+import type { RolloutEvent } from '../rollout/decide.ts';
+import { computeConditions, type BlockingProblem } from '../status/compute.ts';
+import { mergeConditions } from '../status/conditions.ts';
+import type { Plan } from './decide.ts';
+import type { Facts } from './observe.ts';
+
+export interface ReportDeps {
+  clients: KubeClients;
+  events: Pick<EventRecorder, 'record'>;
+  metrics: OperatorMetrics;
+  log: Logger;
+}
+
+/** Degraded reasons of the reconcile itself (not of a rollout) that get a Warning Event when they start. */
+const APPLY_PROBLEM_REASONS = ['ResourceConflict', 'Forbidden', 'InvalidSpec', 'ApplyFailed'];
+
+/** Pure: the status this reconcile leads to. `problem` is the conflict or the failed write, if any. */
+export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | undefined): ModelDeploymentStatus {
+  const { status, md, deployment } = f;
+  const decision = plan.rollout;
+  const history = decision?.history ?? status.history ?? [];
+  const generation = md.metadata?.generation ?? 0;
+  return {
+    observedGeneration: generation,
+    conditions: mergeConditions(
+      status.conditions,
+      computeConditions({
+        head: history[0],
+        currentVersion: decision?.currentVersion ?? status.currentVersion,
+        deployment,
+        blocking: problem,
+        canary: plan.canary?.status,
+      }),
+      generation,
+      f.now,
+    ),
+    ...optional('currentVersion', decision ? decision.currentVersion : status.currentVersion),
+    ...optional('updatingVersion', decision ? decision.updatingVersion : status.updatingVersion),
+    ...optional('failedVersion', decision ? decision.failedVersion : status.failedVersion),
+    replicas: deployment?.status?.replicas ?? 0,
+    readyReplicas: deployment?.status?.readyReplicas ?? 0,
+    updatedReplicas: deployment?.status?.updatedReplicas ?? 0,
+    availableReplicas: deployment?.status?.availableReplicas ?? 0,
+    selector: formatSelector(selectorLabels(f.name)),
+    url: serviceUrl(md, f.desiredModel.name as string),
+    history,
+    ...(plan.canary ? { canary: plan.canary.status } : {}),
+  };
+}
+
+function optional<K extends string>(key: K, value: string | undefined): { [P in K]?: string } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: string };
+}
+
+export function sameStatus(a: ModelDeploymentStatus, b: ModelDeploymentStatus): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+/** Writes the status when it changed, then the Events and metrics of what happened. */
+export async function report(
+  deps: ReportDeps,
+  md: ModelDeployment,
+  before: ModelDeploymentStatus,
+  after: ModelDeploymentStatus,
+  created: readonly string[],
+  events: readonly RolloutEvent[],
+  canaryEvents: readonly CanaryEvent[] = [],
+): Promise<void> {
+  if (!sameStatus(before, after)) {
+    await deps.clients.applyStatus(md, after);
+    deps.log.debug('status updated', { ready: after.conditions?.[0]?.status });
+  }
+  for (const what of created) await deps.events.record(md, 'Normal', 'Created', `created ${what}`);
+  await recordTransitions(deps, md, before, after, events);
+  for (const e of canaryEvents) await recordCanaryEvent(deps, md, e);
+}
+
+async function recordCanaryEvent(deps: ReportDeps, md: ModelDeployment, e: CanaryEvent): Promise<void> {
+  const m = deps.metrics;
+  switch (e.type) {
+    case 'CanaryStarted':
+      m.rollouts.inc({ outcome: 'started' });
+      return deps.events.record(
+        md,
+        'Normal',
+        e.type,
+        `canary of version ${e.version} started at ${e.weight}% beside version ${e.stableVersion}`,
+      );
+    case 'CanaryStepAdvanced':
+      return deps.events.record(md, 'Normal', e.type, `canary of version ${e.version} advanced to step ${e.step + 1} (${e.weight}%)`);
+    case 'CanaryPaused':
+      return deps.events.record(md, 'Normal', e.type, `canary of version ${e.version} paused by spec.rollout.paused`);
+    case 'CanaryResumed':
+      return deps.events.record(md, 'Normal', e.type, `canary of version ${e.version} resumed`);
+    case 'CanaryPromoting':
+      return deps.events.record(
+        md,
+        'Normal',
+        e.type,
+        `promoting version ${e.version}${e.manual ? ' (spec.rollout.promoteVersion)' : ': every step passed'}`,
+      );
+    case 'CanarySucceeded':
+      m.rollouts.inc({ outcome: 'succeeded' });
+      return deps.events.record(md, 'Normal', e.type, `version ${e.version} promoted and serving on all replicas`);
+    case 'CanaryAborted':
+      m.rollouts.inc({ outcome: 'failed' });
+      return deps.events.record(md, 'Warning', e.reason, e.message);
+  }
+}
+
+async function recordTransitions(
+  deps: ReportDeps,
+  md: ModelDeployment,
+  before: ModelDeploymentStatus,
+  after: ModelDeploymentStatus,
+  events: readonly RolloutEvent[],
+): Promise<void> {
+  const m = deps.metrics;
+  for (const e of events) {
+    switch (e.type) {
+      case 'RolloutStarted':
+        m.rollouts.inc({ outcome: 'started' });
+        await deps.events.record(md, 'Normal', 'RolloutStarted', `rolling out version ${e.version}`);
+        break;
+      case 'RolloutSucceeded':
+        m.rollouts.inc({ outcome: 'succeeded' });
+        await deps.events.record(md, 'Normal', 'RolloutSucceeded', `version ${e.version} is serving on all replicas`);
+        break;
+      case 'RolloutFailed':
+        m.rollouts.inc({ outcome: 'failed' });
+        await deps.events.record(md, 'Warning', e.reason, e.message);
+        break;
+      case 'RolledBack':
+        m.rollouts.inc({ outcome: 'failed' });
+        m.rollbacks.inc();
+        await deps.events.record(md, 'Warning', 'RolledBack', e.message);
+        break;
+    }
+  }
+  const degradedBefore = before.conditions?.find((c) => c.type === 'Degraded');
+  const degradedAfter = after.conditions?.find((c) => c.type === 'Degraded');
+  if (degradedAfter?.status === 'True' && APPLY_PROBLEM_REASONS.includes(degradedAfter.reason)) {
+    if (degradedBefore?.status !== 'True' || degradedBefore.reason !== degradedAfter.reason) {
+      await deps.events.record(md, 'Warning', degradedAfter.reason, degradedAfter.message);
+    }
+  }
+}

@@ -1,0 +1,83 @@
+// The canary analysis's metrics scraper on the real cluster: the runtime's /metrics of every pod read
+// through the API server's pod proxy (API server → kubelet → pod port 9090), with the harness's admin
+// kubeconfig. Exactly the requests sent through the Service are counted, summed over the pods, 4xx
+// apart; a pod that does not exist is reported, not thrown.
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { V1Pod } from '@kubernetes/client-node';
+import { PodProxyScraper } from '../../operator/src/analysis/scrape.ts';
+import { windowBetween } from '../../operator/src/analysis/window.ts';
+import { shareConnections } from '../../operator/src/kube/clients.ts';
+import { waitFor } from '../harness/wait.ts';
+import type { OperatorProcess } from '../integration/operator-process.ts';
+import { clients, condition, createMd, getMd, kubeConfig, type Clients } from '../integration/kube.ts';
+import { getE2eCluster, type E2eCluster } from './env.ts';
+import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+
+describe('e2e: pod-proxy metrics scraper', { timeout: 400_000 }, () => {
+  let cluster: E2eCluster;
+  let c: Clients;
+  let ns: string;
+  let op: OperatorProcess;
+
+  before(async () => {
+    cluster = await getE2eCluster();
+    c = clients();
+    ns = await restrictedNamespace(c, 'e2e-scrape');
+    op = await startE2eOperator(cluster, ns);
+    const md = exampleIris(cluster.modelServerUrl);
+    md.spec.replicas = 2;
+    await createMd(c, ns, 'iris', md.spec);
+    await waitFor(
+      async () => {
+        const m = await getMd(c, ns, 'iris');
+        return condition(m, 'Ready')?.status === 'True' && m.status?.readyReplicas === 2;
+      },
+      { timeoutMs: 240_000, intervalMs: 1_000, description: 'iris Ready with 2 pods' },
+    );
+  });
+
+  after(async () => {
+    await op?.stop();
+    await c?.core.deleteNamespace({ name: ns }).catch(() => {});
+    await cluster?.stop();
+  });
+
+  it('counts exactly the requests sent, per pod uid, through the pod proxy', async (t) => {
+    const kc = kubeConfig();
+    shareConnections(kc);
+    const scraper = new PodProxyScraper(kc);
+    const pods: V1Pod[] = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
+    const refs = pods.map((p) => ({ name: p.metadata!.name!, uid: p.metadata!.uid! }));
+    assert.equal(refs.length, 2);
+    const first = await scraper.scrape(ns, refs);
+    assert.deepEqual(first.failures, []);
+    assert.deepEqual(Object.keys(first.snapshot.pods).sort(), refs.map((r) => r.uid).sort());
+
+    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
+    const url = `http://${svc.spec?.clusterIP}/v2/models/iris/infer`;
+    const good = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [6.3, 3.3, 6.0, 2.5] }] });
+    const bad = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
+    const statuses: number[] = [];
+    for (let i = 0; i < 40; i++) {
+      // a new connection per request, so kube-proxy spreads them over both pods
+      const res = await fetch(url, {
+        method: 'POST',
+        body: i % 8 === 0 ? bad : good,
+        headers: { 'content-type': 'application/json', connection: 'close' },
+      });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    assert.deepEqual([...new Set(statuses)].sort(), [200, 400]);
+    const second = await scraper.scrape(ns, [...refs, { name: 'no-such-pod', uid: 'x' }]);
+    assert.equal(second.failures.length, 1);
+    assert.match(second.failures[0]!, /^pod no-such-pod: HTTP 404 from the pod proxy: pods "no-such-pod" not found$/);
+    const w = windowBetween(first.snapshot, second.snapshot);
+    t.diagnostic(`window: ${JSON.stringify(w)}; per pod: ${refs.map((r) => second.snapshot.pods[r.uid]?.requests).join(', ')}`);
+    assert.equal(w.requests, 40);
+    assert.equal(w.clientErrors, 5);
+    assert.equal(w.serverErrors, 0);
+    assert.ok(w.p99Ms !== undefined && w.p99Ms > 0 && w.p99Ms <= 10_000, String(w.p99Ms));
+  });
+});
