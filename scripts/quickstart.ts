@@ -1,5 +1,5 @@
 // `npm run quickstart` — try Modelship in one command.
-//   (no KUBECONFIG)  bring up the local single-node cluster (test/harness/cluster.ts: kubelet,
+//   (no KUBECONFIG)  bring up the local single-node cluster (devcluster/src/cluster.ts: kubelet,
 //                    containerd, CNI, kube-proxy, metrics-server; images built here from
 //                    runtime/Dockerfile and operator/Dockerfile; a model server on the node),
 //                    `helm install` the chart (CRD + operator pod), apply examples/iris, wait for
@@ -12,17 +12,17 @@
 // Needs root for the local cluster (containerd, kubelet, iptables, a bridge).
 
 import { spawn } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dump } from 'js-yaml';
-import { resolveBinaries } from '../test/harness/binaries.ts';
-import { clusterDown, clusterUp } from '../test/harness/cluster-cli.ts';
-import { runKubectl } from '../test/harness/controlplane.ts';
-import { exampleIris } from '../test/e2e/iris.ts';
-import { chartDir, runHelm } from '../test/harness/helm.ts';
-import { splitImageRef } from '../test/harness/images.ts';
-import { waitFor } from '../test/harness/wait.ts';
+import { dump, load as loadYaml } from 'js-yaml';
+import { resolveBinaries } from '@modelship/devcluster/binaries';
+import { clusterDown, clusterUp } from '@modelship/devcluster/cli';
+import type { ClusterState } from '@modelship/devcluster/cluster';
+import { runKubectl } from '@modelship/devcluster/kubectl';
+import { chartDir, runHelm } from '@modelship/devcluster/helm';
+import { splitImageRef } from '@modelship/devcluster/images';
+import { waitFor } from '@modelship/devcluster/wait';
 
 const repo = resolve(fileURLToPath(import.meta.url), '../..');
 const say = (line: string) => process.stderr.write(`quickstart: ${line}\n`);
@@ -61,14 +61,14 @@ function startOperatorDetached(kubeconfig: string, image: string, pullPolicy: st
 }
 
 async function applyIris(kubectl: (a: string[], i?: string) => Promise<string>, modelUri: string): Promise<void> {
-  const md = exampleIris('');
-  (md.spec.model as { uri: string }).uri = modelUri;
+  const md = loadYaml(readFileSync(join(repo, 'examples/iris/modeldeployment.yaml'), 'utf8')) as { spec: { model: { uri: string } } };
+  md.spec.model.uri = modelUri;
   await kubectl(['apply', '--server-side', '--field-manager=modelship-quickstart', '-f', '-'], dump(md));
 }
 
 async function local(): Promise<void> {
   const t0 = Date.now();
-  const state = await clusterUp();
+  const state = (await clusterUp('node')) as ClusterState;
   const kubectl = await kubectlFn(state.kubeconfigPath);
   const image = (ref: string, key: string) => {
     const { repository, tag } = splitImageRef(ref);

@@ -4,9 +4,10 @@
 //   unit:        node --test over test/unit/**/*.test.ts and test/runtime/**/*.test.ts
 //   integration: one control plane (etcd + kube-apiserver + kube-controller-manager, crds/ installed)
 //                shared by node --test --test-concurrency=1 over test/integration/**/*.test.ts
-//   e2e:         one real single-node cluster (test/harness/cluster.ts: kubelet, containerd, CNI,
+//   e2e:         one real single-node cluster (devcluster/src/cluster.ts: kubelet, containerd, CNI,
 //                kube-proxy, metrics-server, images built here) shared by node --test --test-concurrency=1
-//                over test/e2e/**/*.test.ts; needs root and the Debian packages .ci/run installs
+//                over test/e2e/**/*.test.ts; needs root and Debian packages, checked (and installed
+//                when root with apt) before the first phase: devcluster/src/prerequisites.ts
 // No argument (npm test) or `all`: the four phases in that order (static only without filters).
 // Path filters (substrings) narrow the files of each phase. The last line printed is
 // "N passed, N failed" (all phases together); the exit code is non-zero if anything failed.
@@ -16,11 +17,12 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { repoRoot } from './harness/binaries.ts';
-import { startCluster, type Cluster } from './harness/cluster.ts';
-import { startControlPlane, type ControlPlane } from './harness/controlplane.ts';
-import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './harness/summary.ts';
-import { errorMessage } from './harness/wait.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
+import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
+import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
+import { errorMessage } from '@modelship/devcluster/wait';
 
 type Phase = 'static' | 'unit' | 'integration' | 'e2e';
 
@@ -182,7 +184,7 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
     extra.push('--test-concurrency=1');
   }
   if (phase === 'e2e') {
-    // a real single-node cluster (test/harness/cluster.ts): kubelet, containerd, CNI, kube-proxy
+    // a real single-node cluster (devcluster/src/cluster.ts): kubelet, containerd, CNI, kube-proxy
     const started = Date.now();
     try {
       cluster = await startCluster({ log: (line) => process.stderr.write(`cluster: ${line}\n`) });
@@ -228,6 +230,17 @@ async function main(): Promise<number> {
   else {
     phases = ['unit', 'integration', 'e2e'];
     filters = [first, ...rest];
+  }
+  // before anything is built or run: a machine that cannot run the e2e cluster should learn it
+  // now, not after the unit and integration phases and the Kubernetes builds
+  if (phases.includes('e2e') && (await findTests(PHASE_DIRS.e2e, filters)).length > 0) {
+    try {
+      ensurePrerequisites((line) => process.stderr.write(`${line}\n`));
+    } catch (err) {
+      process.stderr.write(`test/run.ts: ${errorMessage(err)}\n`);
+      process.stdout.write(`\n${combinedLine(0, 1)}\n`);
+      return 1;
+    }
   }
   let passed = 0;
   let failed = 0;

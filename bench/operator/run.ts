@@ -1,51 +1,114 @@
 /**
- * Operator scale benchmark: `npm run bench:operator`. On the local control plane (etcd +
- * kube-apiserver + kube-controller-manager, no node: pods stay Pending, which the operator reports
- * as a rollout in progress), the real operator process and BENCH_MDS ModelDeployments (250):
- *   1. create them all (16 in flight) → time until every one has its Deployment and Service and a
- *      status for its generation;
+ * Operator scale benchmark: `npm run bench:operator [-- --mds 1000 --runs 2 --settings uncapped,chart]`.
+ * On the local control plane (etcd + kube-apiserver + kube-controller-manager, no node: pods stay
+ * Pending, which the operator reports as a rollout in progress), the real operator process and
+ * --mds ModelDeployments (250; each with autoscaling, so it has a Deployment, a Service and an HPA):
+ *   1. create them all (16 in flight) → time until every one has its Deployment, Service and HPA
+ *      and a status for its generation;
  *   2. change spec.model.version on all → time until every Deployment carries the new version;
  *   3. steady state: after a settle, write requests by the operator's own user over 60 s, counted
  *      in the API server's audit log (leader election off, so no Lease renewals);
- *   4. the operator's resident memory (VmRSS) idle, after each step, and at the end.
- * BENCH_RUNS (3) full runs, each on a fresh control plane; medians are reported.
- * Writes bench/operator/results/latest.{json,md} and prints the table.
+ *   4. the operator's resident memory (VmRSS) and V8 heap idle (caches empty: what import and
+ *      start-up cost), after each step, and at the end;
+ *   5. the yardstick: a minimal client (direct-client.ts) server-side applies the same children
+ *      into another namespace with the operator's concurrency; create time ÷ its time is the ratio.
+ * --settings: `uncapped` runs the operator as `node operator/src/main.ts`; `chart` applies what the
+ * chart renders for the operator container (its NODE_OPTIONS and other Node/malloc environment,
+ * with the heap percentage turned into MiB of the chart's memory limit: no cgroup here).
+ * --runs (3) full runs per setting, each on a fresh control plane; medians are reported.
+ * Writes bench/operator/results/latest-<mds>-<settings>.{json,md} and prints the tables.
  */
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { auditMark, readAuditEvents, writesBy } from '../../test/harness/audit.ts';
-import { repoRoot } from '../../test/harness/binaries.ts';
-import { startControlPlane } from '../../test/harness/controlplane.ts';
-import { waitFor } from '../../test/harness/wait.ts';
-import { startOperator } from '../../test/integration/operator-process.ts';
-import { clients, patchMd, type Clients } from '../../test/integration/kube.ts';
+import { parseArgs } from 'node:util';
+import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { parseConfig, type OperatorConfig } from '../../operator/src/config.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { startControlPlane } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
+import { startOperator } from '@modelship/devcluster/operator-process';
+import { clients, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
+import { chartOperatorSettings, type OperatorSettings } from './chart-settings.ts';
+import { applyChildrenDirectly } from './direct-client.ts';
 
-// The local control plane's Service range is a /24 (254 addresses, one for `kubernetes`), so at most
-// 253 ModelDeployments get a ClusterIP there.
-const MDS = Number(process.env.BENCH_MDS ?? 250);
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const STEADY_SECONDS = Number(process.env.BENCH_STEADY_SECONDS ?? 60);
+const { values: argv } = parseArgs({
+  options: {
+    mds: { type: 'string', default: process.env.BENCH_MDS ?? '250' },
+    runs: { type: 'string', default: process.env.BENCH_RUNS ?? '3' },
+    'steady-seconds': { type: 'string', default: process.env.BENCH_STEADY_SECONDS ?? '60' },
+    settings: { type: 'string', default: process.env.BENCH_SETTINGS ?? 'uncapped,chart' },
+  },
+});
+const MDS = Number(argv.mds);
+const RUNS = Number(argv.runs);
+const STEADY_SECONDS = Number(argv['steady-seconds']);
+const SETTINGS = argv.settings.split(',').map((s) => s.trim());
+for (const s of SETTINGS) if (s !== 'uncapped' && s !== 'chart') throw new Error(`--settings: unknown "${s}" (uncapped, chart)`);
+if (!(MDS > 0 && RUNS > 0 && STEADY_SECONDS > 0)) throw new Error('--mds, --runs and --steady-seconds must be positive numbers');
 const IN_FLIGHT = 16;
 const OPERATOR_USER = 'modelship-bench-operator';
 const NS = 'bench';
+/** Where the minimal client applies its copies (the operator watches only NS). */
+const DIRECT_NS = 'direct';
+const RUNTIME_IMAGE = 'modelship/runtime:test';
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
+
+interface Memory {
+  rssMiB: number;
+  /** V8 heap: in use, and reserved (nodejs_heap_size_*_bytes from the operator's /metrics) */
+  heapUsedMiB: number;
+  heapTotalMiB: number;
+  /** Memory held outside the V8 heap on behalf of JS objects (buffers, external strings) */
+  externalMiB: number;
+}
 
 interface RunResult {
   createSeconds: number;
+  /** The minimal client's time to apply the same children (direct-client.ts) */
+  directSeconds: number;
   versionChangeSeconds: number;
+  /** Writes by the operator (audit log) from the first create until all were in place, per ModelDeployment */
+  writesPerModel: number;
   steadyWritesPerMinute: number;
   steadyReconcilesPerMinute: number;
-  rssMiB: { idle: number; afterCreate: number; afterVersionChange: number; end: number };
-  /** V8 heap in use at the end (nodejs_heap_size_used_bytes from the operator's /metrics) */
-  heapUsedMiB: number;
+  memory: { idle: Memory; afterCreate: Memory; afterVersionChange: Memory; end: Memory };
 }
+
+type Writes = Awaited<ReturnType<typeof readAuditEvents>>;
+
+function byKind(writes: Writes): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const w of writes) {
+    const k = `${w.verb} ${w.objectRef?.resource ?? '?'}${w.objectRef?.subresource ? `/${w.objectRef.subresource}` : ''}`;
+    counts[k] = (counts[k] ?? 0) + 1;
+  }
+  return counts;
+}
+
+const perModel = (writes: Writes) =>
+  Object.fromEntries(Object.entries(byKind(writes)).map(([k, n]) => [k, Math.round((n / MDS) * 100) / 100]));
+
+const round1 = (x: number) => Math.round(x * 10) / 10;
 
 function rssMiB(pid: number): number {
   const kb = Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  return Math.round((kb / 1024) * 10) / 10;
+  return round1(kb / 1024);
 }
+
+async function memoryOf(op: { pid: number; metric: (name: string) => Promise<number> }): Promise<Memory> {
+  const mib = async (name: string) => round1((await op.metric(name)) / 1048576);
+  return {
+    rssMiB: rssMiB(op.pid),
+    heapUsedMiB: await mib('nodejs_heap_size_used_bytes'),
+    heapTotalMiB: await mib('nodejs_heap_size_total_bytes'),
+    externalMiB: await mib('nodejs_external_memory_bytes'),
+  };
+}
+
+const fmtMemory = (m: Memory) => `RSS ${m.rssMiB} MiB, heap ${m.heapUsedMiB}/${m.heapTotalMiB} MiB, external ${m.externalMiB} MiB`;
 
 async function inBatches(count: number, fn: (i: number) => Promise<unknown>): Promise<void> {
   let next = 0;
@@ -58,19 +121,24 @@ async function inBatches(count: number, fn: (i: number) => Promise<unknown>): Pr
 
 const mdName = (i: number) => `m${String(i).padStart(4, '0')}`;
 
-function modelDeployment(i: number, version: string): Record<string, unknown> {
+function modelDeployment(i: number, version: string, namespace = NS): ModelDeployment {
   return {
     apiVersion: 'modelship.dev/v1alpha1',
     kind: 'ModelDeployment',
-    metadata: { name: mdName(i), namespace: NS },
+    metadata: { name: mdName(i), namespace },
     spec: {
       model: {
         version,
         uri: `http://models.bench.invalid/m${i}/${version}/model.onnx`,
         sha256: 'e8fc777f90a039e4e8ed748ddd9b70e78ca8949321b413ac949b664635ac4553',
       },
+      autoscaling: { minReplicas: 1, maxReplicas: 3 },
+      // Pods never start here (no node). With the default 300 s deadline, a run longer than that
+      // (1,000 on a loaded machine) sees the Deployment controller fail the pending rollouts and
+      // the operator report them, which the steady-state window would count as writes.
+      rollout: { progressDeadlineSeconds: 86_400 },
     },
-  };
+  } as ModelDeployment;
 }
 
 const MD = { group: 'modelship.dev', version: 'v1alpha1', plural: 'modeldeployments' };
@@ -81,8 +149,9 @@ async function countReconciled(c: Clients): Promise<number> {
   };
   const deployments = (await c.apps.listNamespacedDeployment({ namespace: NS })).items.length;
   const services = (await c.core.listNamespacedService({ namespace: NS })).items.length;
+  const hpas = (await c.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: NS })).items.length;
   const observed = list.items.filter((m) => m.status?.observedGeneration === m.metadata.generation).length;
-  return Math.min(observed, deployments, services);
+  return Math.min(observed, deployments, services, hpas);
 }
 
 async function deploymentsSettled(c: Clients): Promise<boolean> {
@@ -97,44 +166,55 @@ async function countOnVersion(c: Clients, version: string): Promise<number> {
   ).length;
 }
 
-async function oneRun(run: number): Promise<RunResult> {
-  const cp = await startControlPlane({ crdDir: join(repoRoot, 'crds'), log: (l) => say(`run ${run}: ${l}`) });
+async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConfig): Promise<RunResult> {
+  const tag = `${settings.name} run ${run}`;
+  const cp = await startControlPlane({ crdDir: join(repoRoot, 'crds'), log: (l) => say(`${tag}: ${l}`) });
   try {
     process.env.KUBECONFIG = cp.kubeconfigPath;
     const c = clients();
     await c.core.createNamespace({ body: { metadata: { name: NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: DIRECT_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
-    const op = await startOperator({ namespace: NS, kubeconfig: operatorKubeconfig, args: ['--log-level', 'info'] });
+    const op = await startOperator({
+      namespace: NS,
+      kubeconfig: operatorKubeconfig,
+      args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
+      env: settings.env,
+    });
     try {
       await new Promise((r) => setTimeout(r, 2_000));
-      const idle = rssMiB(op.pid);
+      const idle = await memoryOf(op);
+      say(`${tag}: idle ${fmtMemory(idle)}`);
 
+      const createMark = await auditMark(cp.auditLogPath);
       const t0 = Date.now();
       await inBatches(MDS, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(i, '1') }));
       await waitFor(async () => (await countReconciled(c)) === MDS, {
-        timeoutMs: 600_000,
+        timeoutMs: 1_800_000,
         intervalMs: 250,
         description: `${MDS} ModelDeployments reconciled`,
       });
       const createSeconds = (Date.now() - t0) / 1000;
-      const afterCreate = rssMiB(op.pid);
-      say(`run ${run}: ${MDS} created and reconciled in ${createSeconds.toFixed(1)} s, RSS ${afterCreate} MiB`);
+      const afterCreate = await memoryOf(op);
+      say(`${tag}: ${MDS} created and reconciled in ${createSeconds.toFixed(1)} s, ${fmtMemory(afterCreate)}`);
+      const createWrites = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: createMark }), OPERATOR_USER);
+      say(`${tag}: operator writes while creating, per ModelDeployment: ${JSON.stringify(perModel(createWrites))}`);
 
       const t1 = Date.now();
       await inBatches(MDS, (i) => patchMd(c, NS, mdName(i), { spec: { model: { version: '2' } } }));
       await waitFor(async () => (await countOnVersion(c, '2')) === MDS, {
-        timeoutMs: 600_000,
+        timeoutMs: 1_800_000,
         intervalMs: 250,
         description: `${MDS} Deployments on version 2`,
       });
       const versionChangeSeconds = (Date.now() - t1) / 1000;
-      const afterVersionChange = rssMiB(op.pid);
-      say(`run ${run}: version change on all in ${versionChangeSeconds.toFixed(1)} s, RSS ${afterVersionChange} MiB`);
+      const afterVersionChange = await memoryOf(op);
+      say(`${tag}: version change on all in ${versionChangeSeconds.toFixed(1)} s, ${fmtMemory(afterVersionChange)}`);
 
       // settle: every Deployment's status observed by the Deployment controller, every ModelDeployment's
       // status for its generation, then quiet for a while before counting
       await waitFor(async () => (await countReconciled(c)) === MDS && (await deploymentsSettled(c)), {
-        timeoutMs: 300_000,
+        timeoutMs: 900_000,
         intervalMs: 1_000,
         description: 'settled',
       });
@@ -143,26 +223,30 @@ async function oneRun(run: number): Promise<RunResult> {
       const reconcilesBefore = await op.metric('modelship_reconcile_total');
       await new Promise((r) => setTimeout(r, STEADY_SECONDS * 1000));
       const writes = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: auditStart }), OPERATOR_USER);
-      const byKind = new Map<string, number>();
-      for (const w of writes) {
-        const k = `${w.verb} ${w.objectRef?.resource ?? '?'}${w.objectRef?.subresource ? `/${w.objectRef.subresource}` : ''}`;
-        byKind.set(k, (byKind.get(k) ?? 0) + 1);
-      }
-      if (writes.length > 0) say(`run ${run}: steady-state writes by kind: ${JSON.stringify(Object.fromEntries(byKind))}`);
+      if (writes.length > 0) say(`${tag}: steady-state writes by kind: ${JSON.stringify(byKind(writes))}`);
       const reconciles = (await op.metric('modelship_reconcile_total')) - reconcilesBefore;
-      const end = rssMiB(op.pid);
-      const heapUsedMiB = Math.round((await op.metric('nodejs_heap_size_used_bytes')) / 104857.6) / 10;
+      const end = await memoryOf(op);
       const perMinute = (n: number) => Math.round((n * 60) / STEADY_SECONDS);
+      say(`${tag}: steady state ${writes.length} writes, ${reconciles} reconciles in ${STEADY_SECONDS} s; ${fmtMemory(end)}`);
+
+      // The yardstick, on the same control plane while the operator idles (it does not watch DIRECT_NS).
+      const direct = await applyChildrenDirectly({
+        kubeconfig: operatorKubeconfig,
+        modelDeployments: Array.from({ length: MDS }, (_, i) => modelDeployment(i, '1', DIRECT_NS)),
+        runtimeDefaults: cfg.runtime,
+        concurrency: cfg.concurrency,
+      });
       say(
-        `run ${run}: steady state ${writes.length} writes, ${reconciles} reconciles in ${STEADY_SECONDS} s; RSS ${end} MiB, heap used ${heapUsedMiB} MiB`,
+        `${tag}: minimal client applied ${direct.objects} objects in ${direct.seconds.toFixed(1)} s (operator: ${createSeconds.toFixed(1)} s)`,
       );
       return {
         createSeconds,
+        directSeconds: direct.seconds,
         versionChangeSeconds,
+        writesPerModel: createWrites.length / MDS,
         steadyWritesPerMinute: perMinute(writes.length),
         steadyReconcilesPerMinute: perMinute(reconciles),
-        rssMiB: { idle, afterCreate, afterVersionChange, end },
-        heapUsedMiB,
+        memory: { idle, afterCreate, afterVersionChange, end },
       };
     } finally {
       await op.stop();
@@ -178,40 +262,72 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-const results: RunResult[] = [];
-for (let run = 1; run <= RUNS; run++) results.push(await oneRun(run));
+// The operator's own defaults (concurrency, runtime defaults), as the bench starts it.
+const cfg = parseConfig(['--runtime-image', RUNTIME_IMAGE], {});
+if (cfg === 'help') throw new Error('unreachable');
+const settingsList: OperatorSettings[] = [];
+for (const name of SETTINGS)
+  settingsList.push(
+    name === 'chart' ? await chartOperatorSettings() : { name: 'uncapped', env: {}, describe: 'no NODE_OPTIONS, no memory limit' },
+  );
 
-const pick = (f: (r: RunResult) => number) => ({ median: median(results.map(f)), runs: results.map(f) });
-const summary = {
-  date: new Date().toISOString(),
-  machine: `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`,
-  modelDeployments: MDS,
-  runs: RUNS,
-  createAndReconcileSeconds: pick((r) => r.createSeconds),
-  versionChangeSeconds: pick((r) => r.versionChangeSeconds),
-  steadyWritesPerMinute: pick((r) => r.steadyWritesPerMinute),
-  steadyReconcilesPerMinute: pick((r) => r.steadyReconcilesPerMinute),
-  rssMiB: {
-    idle: pick((r) => r.rssMiB.idle),
-    afterCreate: pick((r) => r.rssMiB.afterCreate),
-    afterVersionChange: pick((r) => r.rssMiB.afterVersionChange),
-    end: pick((r) => r.rssMiB.end),
-  },
-  heapUsedMiB: pick((r) => r.heapUsedMiB),
-};
-const fmt = (p: { median: number; runs: number[] }, digits = 1) =>
-  `${p.median.toFixed(digits)} (runs: ${p.runs.map((x) => x.toFixed(digits)).join(', ')})`;
-const table = `| ${MDS} ModelDeployments, ${RUNS} runs, medians | value |
+type Picked = { median: number; runs: number[] };
+const sections: Array<{ settings: OperatorSettings; summary: Record<string, unknown>; table: string }> = [];
+for (const settings of settingsList) {
+  say(`settings ${settings.name}: ${settings.describe}`);
+  const results: RunResult[] = [];
+  for (let run = 1; run <= RUNS; run++) results.push(await oneRun(run, settings, cfg));
+  const pick = (f: (r: RunResult) => number): Picked => ({ median: median(results.map(f)), runs: results.map(f) });
+  const mem = (f: (m: RunResult['memory']) => Memory) => ({
+    rssMiB: pick((r) => f(r.memory).rssMiB),
+    heapUsedMiB: pick((r) => f(r.memory).heapUsedMiB),
+    heapTotalMiB: pick((r) => f(r.memory).heapTotalMiB),
+    externalMiB: pick((r) => f(r.memory).externalMiB),
+  });
+  const summary = {
+    settings: settings.name,
+    operatorEnv: settings.env,
+    createAndReconcileSeconds: pick((r) => r.createSeconds),
+    directClientSeconds: pick((r) => r.directSeconds),
+    createRatio: pick((r) => r.createSeconds / r.directSeconds),
+    writesPerModel: pick((r) => r.writesPerModel),
+    versionChangeSeconds: pick((r) => r.versionChangeSeconds),
+    steadyWritesPerMinute: pick((r) => r.steadyWritesPerMinute),
+    steadyReconcilesPerMinute: pick((r) => r.steadyReconcilesPerMinute),
+    memory: {
+      idle: mem((m) => m.idle),
+      afterCreate: mem((m) => m.afterCreate),
+      afterVersionChange: mem((m) => m.afterVersionChange),
+      end: mem((m) => m.end),
+    },
+  };
+  const fmt = (p: Picked, digits = 1) => `${p.median.toFixed(digits)} (runs: ${p.runs.map((x) => x.toFixed(digits)).join(', ')})`;
+  const m = summary.memory;
+  const table = `| ${MDS} ModelDeployments, operator ${settings.name} (${settings.describe}), ${RUNS} runs, medians | value |
 |---|---|
-| create all → every Deployment, Service and status in place | ${fmt(summary.createAndReconcileSeconds)} s |
+| create all → every Deployment, Service, HPA and status in place | ${fmt(summary.createAndReconcileSeconds)} s |
+| minimal client: server-side apply of the same children, concurrency ${cfg.concurrency} | ${fmt(summary.directClientSeconds)} s |
+| ratio operator ÷ minimal client | ${fmt(summary.createRatio, 2)} |
+| operator writes per ModelDeployment while creating (minimal client: one per child) | ${fmt(summary.writesPerModel, 2)} |
 | version change on all → every Deployment on the new version | ${fmt(summary.versionChangeSeconds)} s |
 | steady state: API writes by the operator per minute | ${fmt(summary.steadyWritesPerMinute, 0)} |
 | steady state: reconciles per minute (periodic re-checks of rollouts waiting for pods) | ${fmt(summary.steadyReconcilesPerMinute, 0)} |
-| operator RSS idle → after create → after version change → end (MiB) | ${summary.rssMiB.idle.median} → ${summary.rssMiB.afterCreate.median} → ${summary.rssMiB.afterVersionChange.median} → ${summary.rssMiB.end.median} |
-| operator V8 heap in use at the end (MiB) | ${fmt(summary.heapUsedMiB)} |
+| RSS idle → after create → after version change → end (MiB) | ${m.idle.rssMiB.median} → ${m.afterCreate.rssMiB.median} → ${m.afterVersionChange.rssMiB.median} → ${m.end.rssMiB.median} |
+| RSS at the end (MiB) | ${fmt(m.end.rssMiB)} |
+| V8 heap used / reserved, idle → end (MiB) | ${m.idle.heapUsedMiB.median} / ${m.idle.heapTotalMiB.median} → ${m.end.heapUsedMiB.median} / ${m.end.heapTotalMiB.median} |
+| external memory (buffers, external strings), idle → end (MiB) | ${m.idle.externalMiB.median} → ${m.end.externalMiB.median} |
 `;
+  sections.push({ settings, summary, table });
+  process.stdout.write(`\n${table}`);
+}
+
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
+const date = new Date().toISOString();
 const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
 mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'latest.json'), `${JSON.stringify(summary, null, 2)}\n`);
-writeFileSync(join(out, 'latest.md'), `${table}\nMachine: ${summary.machine}; ${summary.date}\n`);
-process.stdout.write(`\n${table}`);
+const stem = `latest-${MDS}-${SETTINGS.join('-')}`;
+writeFileSync(
+  join(out, `${stem}.json`),
+  `${JSON.stringify({ date, machine, modelDeployments: MDS, runs: RUNS, results: sections.map((s) => s.summary) }, null, 2)}\n`,
+);
+writeFileSync(join(out, `${stem}.md`), `${sections.map((s) => s.table).join('\n')}\nMachine: ${machine}; ${date}\n`);

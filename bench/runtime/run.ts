@@ -19,7 +19,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../test/harness/ports.ts';
+import { freePort } from '@modelship/devcluster/ports';
 
 interface AutocannonResult {
   requests: { average: number; total: number };

@@ -15,7 +15,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../test/harness/ports.ts';
+import { freePort } from '@modelship/devcluster/ports';
 
 interface AutocannonResult {
   requests: { total: number };

@@ -1,7 +1,11 @@
+// First: V8's memory settings must be in place before the rest is loaded.
+import './v8-flags.ts';
+import { getHeapStatistics } from 'node:v8';
 import { parseConfig, usage } from './config.ts';
 import { ConfigError } from './errors.ts';
 import { Controller } from './controller/controller.ts';
 import { startOpsServer } from './http/server.ts';
+import { checkHeapLimit } from './heap-limit.ts';
 import { KubeClients, loadKubeConfig } from './kube/clients.ts';
 import { LeaderElector } from './leader/lease.ts';
 import { createLogger } from './log.ts';
@@ -36,6 +40,9 @@ async function main(): Promise<number> {
     leaderElection: cfg.leaderElection.enabled,
     runtimeImage: cfg.runtime.image,
   });
+  const memory = checkHeapLimit({ constrainedBytes: process.constrainedMemory(), heapSizeLimitBytes: getHeapStatistics().heap_size_limit });
+  if (memory.warning) log.warn(memory.warning, { containerLimitMiB: memory.containerLimitMiB, heapLimitMiB: memory.heapLimitMiB });
+  else log.info('memory limits', { containerLimitMiB: memory.containerLimitMiB ?? '(none)', heapLimitMiB: memory.heapLimitMiB });
 
   const metrics = new OperatorMetrics();
   const clients = new KubeClients(kc, metrics);

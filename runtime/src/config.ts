@@ -36,7 +36,7 @@ export interface ServeConfig {
   maxBodyBytes: number;
   /** undefined = no authentication; never empty (an empty configured key is a ConfigError) */
   apiKey: string | undefined;
-  /** cap on request bytes in flight (bodies being read + decoded tensors queued or running); 0 = derived (memory.ts) */
+  /** cap on request bytes in flight (bodies being read + decoded tensors queued or running); 0 = derived (execution/memory.ts) */
   maxInflightBytes: number;
   /** open connections beyond this are closed at once */
   maxConnections: number;

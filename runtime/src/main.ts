@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { COMMAND, EXIT_CODE } from '../../contract/runtime-contract.ts';
 import { parseConfig, usage, type Config } from './config.ts';
 import { ConfigError, errorMessage } from './errors.ts';
-import { fetchModel } from './fetch.ts';
+import { fetchModel } from './fetch/fetch-model.ts';
 import { createLogger } from './logger.ts';
 import { serve } from './serve.ts';
 

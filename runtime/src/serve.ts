@@ -6,27 +6,23 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, statSync } from 'node:fs';
 import { access, constants, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { HTTP_PATH } from '../../contract/runtime-contract.ts';
-import { createApp } from './app.ts';
-import { makeKeyCheck } from './auth.ts';
-import { MemoryBudget } from './budget.ts';
+import type { Server } from 'node:http';
 import type { ServeConfig } from './config.ts';
-import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './cpu.ts';
-import type { Tensor } from './datatypes.ts';
 import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError } from './errors.ts';
-import { errorBody, handleInference, sendJson } from './inference.ts';
+import { MemoryBudget } from './execution/budget.ts';
+import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './execution/cpu.ts';
+import { defaultInflightBudget, memoryLimit } from './execution/memory.ts';
+import { WorkerPool } from './execution/pool.ts';
+import { Scheduler } from './execution/scheduler.ts';
+import { makeKeyCheck } from './http/auth.ts';
+import { Metrics } from './http/metrics.ts';
+import { listenHttp } from './http/server.ts';
+import { ServerState } from './http/state.ts';
 import type { Logger } from './logger.ts';
-import { defaultInflightBudget, memoryLimit } from './memory.ts';
-import { Metrics } from './metrics.ts';
-import { buildModelSpec, warmupShape, type ModelSpec } from './model.ts';
-import { WorkerPool } from './pool.ts';
-import { matchInference } from './routes.ts';
-import { Scheduler } from './scheduler.ts';
-import { ServerState } from './state.ts';
-import { v2ResponsePrefix } from './v2.ts';
-import { product } from './codec.ts';
+import { product } from './tensor/codec.ts';
+import type { Tensor } from './tensor/datatypes.ts';
+import { buildModelSpec, warmupShape, type ModelSpec } from './tensor/model.ts';
+import { v2ResponsePrefix } from './tensor/v2.ts';
 
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -43,45 +39,6 @@ function warmupFeeds(model: ModelSpec): Map<string, Tensor> {
   return feeds;
 }
 
-/** Node checks the header and request receive timeouts this often (its default is 30 s). */
-function checkingIntervalMs(config: ServeConfig): number {
-  return Math.max(50, Math.min(1000, Math.floor(config.headersTimeoutMs / 4)));
-}
-
-/** A server with the slow-client limits: connection cap, header and whole-request receive timeouts. */
-function limitedServer(config: ServeConfig, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  const server = createServer(
-    {
-      keepAliveTimeout: 65_000,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestReceiveTimeoutMs,
-      connectionsCheckingInterval: checkingIntervalMs(config),
-    },
-    handler,
-  );
-  server.maxConnections = config.maxConnections;
-  return server;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-const pathOf = (url: string | undefined): string => {
-  const u = url ?? '/';
-  const q = u.indexOf('?');
-  return q === -1 ? u : u.slice(0, q);
-};
-
-/** /metrics as express would route it (case-insensitive, trailing slash allowed). */
-const isMetricsPath = (url: string | undefined): boolean => pathOf(url).replace(/\/+$/, '').toLowerCase() === HTTP_PATH.metrics;
-
 export interface RunningServer {
   server: Server;
   state: ServerState;
@@ -94,7 +51,6 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   const metrics = new Metrics(config.modelName, config.modelVersion);
   metrics.readiness = () => state.ready;
   const checkKey = makeKeyCheck(config.apiKey);
-  const app = createApp({ state, metrics, checkKey, log });
 
   const cpus = cpuLimit();
   const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
@@ -111,42 +67,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   metrics.setBudgetLimit(budgetBytes);
   const hot = { state, metrics, checkKey, maxBodyBytes: config.maxBodyBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs, budget, log };
 
-  const metricsApart = config.metricsPort !== undefined;
-  const serveMetrics = (res: ServerResponse) => {
-    metrics.text().then(
-      (text) => {
-        res.writeHead(200, { 'Content-Type': metrics.contentType });
-        res.end(text);
-      },
-      (err: unknown) => sendJson(res, 500, errorBody(`cannot collect metrics: ${errorMessage(err)}`), false),
-    );
-  };
-  const server = limitedServer(config, (req, res) => {
-    if (req.method === 'POST') {
-      const route = matchInference(req.url ?? '/');
-      if (route) {
-        handleInference(hot, route, req, res);
-        return;
-      }
-    }
-    // metrics on their own port: not here, so a NetworkPolicy can admit only the scraper there
-    if (metricsApart && isMetricsPath(req.url)) {
-      sendJson(res, 404, errorBody(`no route ${req.method ?? 'GET'} /metrics: metrics are served on port ${metricsPort}`), state.closing);
-      return;
-    }
-    app(req, res);
-  });
-  let metricsServer: Server | undefined;
-  let metricsPort: number | undefined;
-  if (metricsApart) {
-    metricsServer = limitedServer(config, (req, res) => {
-      if (req.method === 'GET' && isMetricsPath(req.url)) serveMetrics(res);
-      else sendJson(res, 404, errorBody(`no route ${req.method ?? 'GET'} ${pathOf(req.url)}: this port serves only GET /metrics`), false);
-    });
-    await listen(metricsServer, config.metricsPort as number, config.host);
-    metricsPort = (metricsServer.address() as AddressInfo).port;
-  }
-  await listen(server, config.port, config.host);
+  const { server, metricsServer, port, metricsPort } = await listenHttp(config, hot);
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
   let pool: WorkerPool | undefined;
@@ -195,14 +116,13 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
   // only now: whoever reads "listening" may signal us at once, and must not meet the default action
-  const port = (server.address() as AddressInfo).port;
   log.info('listening', {
     host: config.host,
     port,
     model: config.modelName,
     version: config.modelVersion,
     apiKey: config.apiKey !== undefined ? 'required' : 'off',
-    metricsPort: metricsPort ?? port,
+    metricsPort,
     maxInflightBytes: budgetBytes,
     memoryLimitBytes: memLimit ?? 'none',
     maxConnections: config.maxConnections,

@@ -4,9 +4,9 @@
 // while new pods join.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, getMd, type Clients } from '../integration/kube.ts';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, condition, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import { startLoad } from './load.ts';

@@ -1,8 +1,7 @@
 // The e2e cluster for a test file: the one `npm run e2e` started (MODELSHIP_TEST_CLUSTER_DIR), or a
 // fresh one when a file runs alone (`node --test test/e2e/x.test.ts`). Sets KUBECONFIG for clients().
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { startCluster, type ClusterState } from '../harness/cluster.ts';
+import { startCluster, type ClusterInfo } from '@modelship/devcluster/cluster';
+import { readSessionState } from '@modelship/devcluster/processes';
 
 export interface E2eCluster {
   kubeconfigPath: string;
@@ -19,11 +18,14 @@ export async function getE2eCluster(): Promise<E2eCluster> {
   const dir = process.env.MODELSHIP_TEST_CLUSTER_DIR;
   let result: E2eCluster;
   if (dir) {
-    const s = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8')) as ClusterState;
+    const s = readSessionState<ClusterInfo>(dir);
+    if (!s?.kubeconfigPath || !s.server || !s.runtimeImage || !s.operatorImage || !s.modelServerUrl) {
+      throw new Error(`MODELSHIP_TEST_CLUSTER_DIR=${dir} holds no started cluster`);
+    }
     result = {
       kubeconfigPath: s.kubeconfigPath,
       server: s.server,
-      cpDir: s.cpDir,
+      cpDir: s.dir,
       runtimeImage: s.runtimeImage,
       operatorImage: s.operatorImage,
       modelServerUrl: s.modelServerUrl,

@@ -5,10 +5,10 @@
 // the Service keep working while the API server is down (kube-proxy's rules stay in place).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { restartApiserver } from '../harness/controlplane.ts';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { restartApiserver } from '@modelship/devcluster/kube-apiserver';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
 import { restrictedNamespace, startE2eOperator } from './iris.ts';

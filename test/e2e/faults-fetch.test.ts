@@ -1,5 +1,5 @@
 // The model server killed in the middle of a `fetch` (issue 9, fault campaign): a rollout points
-// at a second model server on the node (test/harness/model-server.ts, throttled so the download
+// at a second model server on the node (devcluster/src/model-server.ts, throttled so the download
 // takes ~16 s); it is SIGKILLed while the new pod's `fetch` downloads. The fetch fails with a clear
 // message naming the file, and the operator rolls back (Degraded, RolledBack) while the old
 // version keeps serving: 0 failed requests under load.
@@ -10,11 +10,11 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { repoRoot } from '../harness/binaries.ts';
-import { GATEWAY_IP } from '../harness/network.ts';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { GATEWAY_IP } from '@modelship/devcluster/network';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, condition, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { containerLog, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
 import { restrictedNamespace, startE2eOperator } from './iris.ts';
@@ -58,7 +58,7 @@ describe('e2e faults: the model server killed mid-fetch', { timeout: 600_000 }, 
     const srv = spawn(
       process.execPath,
       [
-        join(repoRoot, 'test/harness/model-server.ts'),
+        join(repoRoot, 'devcluster/src/model-server.ts'),
         '--root',
         dir,
         '--host',

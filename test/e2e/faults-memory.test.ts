@@ -5,9 +5,9 @@
 // (restartCount 0, no OOMKilled in lastState).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, type Clients } from '../integration/kube.ts';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { checkIrisBinaryAnswer, irisBinaryBody, irisServiceUrl, modelPods, postBinary, seconds, type BinaryReply } from './faults.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';

@@ -7,9 +7,9 @@
 //      and reconciles the next change. Failover times are printed.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
 import { restrictedNamespace, startE2eOperator } from './iris.ts';

@@ -2,9 +2,20 @@
 // iptables and mount parsing its tear-down relies on, the image build context allow-list.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { contextFiles, hashOf } from '../harness/images.ts';
-import { BRIDGE, GATEWAY_IP, POD_CIDR, chainRemovalCommands, chainsOf, cniConflist, mountsUnder, splitRule } from '../harness/network.ts';
-import { containerdConfig, kubeProxyConfig, kubeletArgs, kubeletConfig } from '../harness/node.ts';
+import { contextFiles, hashOf } from '@modelship/devcluster/images';
+import {
+  BRIDGE,
+  GATEWAY_IP,
+  POD_CIDR,
+  chainRemovalCommands,
+  chainsOf,
+  cniConflist,
+  mountsUnder,
+  splitRule,
+} from '@modelship/devcluster/network';
+import { containerdConfig } from '@modelship/devcluster/containerd';
+import { kubeProxyConfig } from '@modelship/devcluster/kube-proxy';
+import { kubeletArgs, kubeletConfig } from '@modelship/devcluster/kubelet';
 
 describe('cluster harness builders', () => {
   it('CNI: bridge msbr0 with host-local in our subnet and data dir, portmap', () => {
@@ -56,6 +67,7 @@ describe('cluster harness builders', () => {
       port: 1,
       healthzPort: 2,
       maxOpenFiles: 1024,
+      clusterDns: GATEWAY_IP,
     });
     for (const line of [
       'failCgroupV1: false',
@@ -64,6 +76,7 @@ describe('cluster harness builders', () => {
       'containerRuntimeEndpoint: unix:///d/c.sock',
       'maxOpenFiles: 1024',
       `address: ${GATEWAY_IP}`,
+      `clusterDNS: [${GATEWAY_IP}]`,
     ]) {
       assert.ok(y.includes(line), line);
     }

@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { ApiextensionsV1Api } from '@kubernetes/client-node';
 import { after, before, describe, it } from 'node:test';
-import { chartDir, runHelm } from '../harness/helm.ts';
-import { splitImageRef } from '../harness/images.ts';
-import { waitFor } from '../harness/wait.ts';
-import { clients, condition, exists, getMd, type Clients } from '../integration/kube.ts';
+import { chartDir, runHelm } from '@modelship/devcluster/helm';
+import { splitImageRef } from '@modelship/devcluster/images';
+import { waitFor } from '@modelship/devcluster/wait';
+import { clients, condition, exists, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { post } from './http.ts';
 import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace } from './iris.ts';

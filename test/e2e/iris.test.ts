@@ -5,9 +5,9 @@
 // README's TF-Serving curl; delete → pods and Service gone.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, deleteMd, exists, type Clients } from '../integration/kube.ts';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, deleteMd, exists, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { curl, post } from './http.ts';
 import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
@@ -46,7 +46,7 @@ describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
     assert.equal(nsObj.metadata?.labels?.['pod-security.kubernetes.io/enforce'], 'restricted');
     const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
     clusterIP = svc.spec?.clusterIP ?? '';
-    assert.match(clusterIP, /^10\.0\.0\.\d+$/);
+    assert.match(clusterIP, /^10\.0\.\d{1,3}\.\d{1,3}$/, 'a ClusterIP from the Service range 10.0.0.0/16');
   });
 
   it('V2 infer through the Service ClusterIP returns the expected outputs', async () => {

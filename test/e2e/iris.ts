@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
-import { repoRoot } from '../harness/binaries.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
-import { condition, createMd, waitForMd, type Clients } from '../integration/kube.ts';
-import { startOperator, type OperatorProcess } from '../integration/operator-process.ts';
+import { condition, createMd, waitForMd, type Clients } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import type { E2eCluster } from './env.ts';
 
 export const expected = JSON.parse(readFileSync(join(repoRoot, 'examples/models/iris/expected.json'), 'utf8')) as {

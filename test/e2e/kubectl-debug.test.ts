@@ -5,9 +5,9 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { attachControlPlane, type ControlPlane } from '../harness/controlplane.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, type Clients } from '../integration/kube.ts';
+import { attachControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 

@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { getTestControlPlane, type ControlPlane } from '../harness/controlplane.ts';
-import { findManifest, renderChart, resolveHelm, type Manifest } from '../harness/helm.ts';
-import { clients, type Clients } from './kube.ts';
+import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { findManifest, renderChart, resolveHelm, type Manifest } from '@modelship/devcluster/helm';
+import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 
 const RESTRICTED = {
   'pod-security.kubernetes.io/enforce': 'restricted',

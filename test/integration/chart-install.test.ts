@@ -4,10 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { V1EnvVar } from '@kubernetes/client-node';
-import { getTestControlPlane, type ControlPlane } from '../harness/controlplane.ts';
-import { chartDir, resolveHelm, runHelm, setArgs } from '../harness/helm.ts';
-import { waitFor } from '../harness/wait.ts';
-import { clients, createMd, exists, getMd, type Clients } from './kube.ts';
+import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { chartDir, resolveHelm, runHelm, setArgs } from '@modelship/devcluster/helm';
+import { waitFor } from '@modelship/devcluster/wait';
+import { clients, createMd, exists, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 
 describe('helm install / upgrade / uninstall against the real API server', () => {
   let cp: ControlPlane;

@@ -5,9 +5,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { dump, loadAll } from 'js-yaml';
-import { repoRoot } from '../harness/binaries.ts';
-import { getTestControlPlane, type ControlPlane, type KubectlResult } from '../harness/controlplane.ts';
-import { waitFor } from '../harness/wait.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { getTestControlPlane, type ControlPlane, type KubectlResult } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 
 const URI = 'https://models.example.com/iris/1/model.onnx';

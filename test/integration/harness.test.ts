@@ -5,9 +5,9 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, KubeConfig, RbacAuthorizationV1Api, type V1Deployment } from '@kubernetes/client-node';
-import { auditMark, readAuditEvents, writesBy } from '../harness/audit.ts';
-import { getTestControlPlane, type ControlPlane } from '../harness/controlplane.ts';
-import { waitFor } from '../harness/wait.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
 
 const isNotFound = (err: unknown) => (err as { code?: number }).code === 404;
 

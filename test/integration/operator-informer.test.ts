@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { getTestControlPlane } from '../harness/controlplane.ts';
-import { waitFor } from '../harness/wait.ts';
-import { clients, createMd, createNamespace, type Clients } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { getTestControlPlane } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
+import { clients, createMd, createNamespace, type Clients } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 
 // Revoking the operator's permissions makes its watches fail for real (403 on re-list/re-watch);
 // client-node's informer then stops for good unless the operator restarts it.

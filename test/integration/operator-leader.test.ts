@@ -1,9 +1,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor } from '../harness/wait.ts';
+import { waitFor } from '@modelship/devcluster/wait';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
-import { clients, createMd, createNamespace, patchMd, type Clients } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { clients, createMd, createNamespace, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 
 const LEASE_ARGS = ['--leader-elect', 'true', '--lease-duration', '6s', '--renew-deadline', '4s', '--retry-period', '1s'];
 const RENEW_DEADLINE_MS = 4000;

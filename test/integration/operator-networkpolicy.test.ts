@@ -3,11 +3,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { PatchStrategy, setHeaderOptions, type V1NetworkPolicy } from '@kubernetes/client-node';
-import { auditMark, readAuditEvents, writesBy } from '../harness/audit.ts';
-import { getTestControlPlane } from '../harness/controlplane.ts';
-import { sleep, waitFor } from '../harness/wait.ts';
-import { clients, condition, createMd, createNamespace, exists, getMd, patchMd, type Clients } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { getTestControlPlane } from '@modelship/devcluster/controlplane';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
+import { clients, condition, createMd, createNamespace, exists, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 
 const OPERATOR_USER = 'modelship-operator-networkpolicy-test';
 const MODEL = { version: '1', uri: 'https://models.example.com/iris/1/model.onnx' };

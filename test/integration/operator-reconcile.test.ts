@@ -1,12 +1,22 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AdmissionregistrationV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { auditMark, readAuditEvents, writesBy } from '../harness/audit.ts';
-import { getTestControlPlane } from '../harness/controlplane.ts';
-import { freePort } from '../harness/ports.ts';
-import { waitFor, sleep } from '../harness/wait.ts';
-import { clients, condition, createMd, createNamespace, deleteMd, exists, getMd, patchMd, type Clients } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
+import { getTestControlPlane } from '@modelship/devcluster/controlplane';
+import { freePort } from '@modelship/devcluster/ports';
+import { waitFor, sleep } from '@modelship/devcluster/wait';
+import {
+  clients,
+  condition,
+  createMd,
+  createNamespace,
+  deleteMd,
+  exists,
+  getMd,
+  patchMd,
+  type Clients,
+} from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { markReady, podsOf } from './pods.ts';
 
 const OPERATOR_USER = 'modelship-operator-reconcile-test';

@@ -1,7 +1,7 @@
 // Plays the kubelet's part on a control plane without nodes: writes pod status through the API.
 import type { V1Pod } from '@kubernetes/client-node';
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import type { Clients } from './kube.ts';
+import type { Clients } from '@modelship/devcluster/kube-clients';
 
 export async function podsOf(c: Clients, namespace: string, instance: string, templateHash?: string): Promise<V1Pod[]> {
   const list = await c.core.listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/instance=${instance}` });

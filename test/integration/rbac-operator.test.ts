@@ -10,12 +10,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
-import { auditMark, readAuditEvents, type AuditEvent } from '../harness/audit.ts';
-import { getTestControlPlane, type ControlPlane } from '../harness/controlplane.ts';
-import { renderChart, resolveHelm, type Manifest } from '../harness/helm.ts';
-import { sleep, waitFor } from '../harness/wait.ts';
-import { clients, condition, createMd, deleteMd, exists, patchMd, type Clients, waitForMd } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { auditMark, readAuditEvents, type AuditEvent } from '@modelship/devcluster/audit';
+import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { renderChart, resolveHelm, type Manifest } from '@modelship/devcluster/helm';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
+import { clients, condition, createMd, deleteMd, exists, patchMd, type Clients, waitForMd } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { markFetchFailed, markReady, podsOf } from './pods.ts';
 
 const RESTRICTED = { 'pod-security.kubernetes.io/enforce': 'restricted', 'pod-security.kubernetes.io/enforce-version': 'latest' };

@@ -50,6 +50,24 @@ test('metadata routes need the key', async () => {
   }
 });
 
+test('a 401 is rendered and counted the same on the inference path and the express routes (one renderer, one gate)', async () => {
+  const count = async () => {
+    const text = (await request(`${rt.url}/metrics`)).text;
+    const m = /modelship_requests_total\{model="iris",version="1",protocol="v2",code="401"\} (\d+)/.exec(text);
+    return m ? Number(m[1]) : 0;
+  };
+  const before = await count();
+  const infer = await post(`${rt.url}/v2/models/iris/infer`, body);
+  const meta = await request(`${rt.url}/v2/models/iris`);
+  for (const r of [infer, meta]) {
+    assert.equal(r.status, 401);
+    assert.equal(r.headers.get('content-type'), 'application/json');
+    assert.deepEqual(Object.keys(r.json()), ['error']);
+  }
+  assert.equal(infer.json()['error'], meta.json()['error']);
+  assert.equal(await count(), before + 2);
+});
+
 test('health, metrics and OpenAPI stay open', async () => {
   for (const path of ['/v2/health/live', '/v2/health/ready', '/metrics', '/openapi.json']) {
     assert.equal((await request(rt.url + path)).status, 200, path);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { load } from 'js-yaml';
-import { repoRoot } from '../harness/binaries.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
 
 const chart = join(repoRoot, 'charts/modelship');
 const read = (p: string) => readFileSync(join(repoRoot, p));

@@ -1,4 +1,4 @@
-// charts/modelship through the real helm (built from its Go module by test/helm-binary/build.sh on
+// charts/modelship through the real helm (built from its Go module by devcluster/build/helm.sh on
 // first use): lint, render with default and non-default values, bad values refused with the
 // schema's message, least-privilege RBAC. No cluster needed (test/integration/chart-*.test.ts
 // sends the rendered manifests to a real API server).
@@ -10,7 +10,7 @@ import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
 import type { V1Deployment, V1EnvVar, V1PolicyRule } from '@kubernetes/client-node';
 import { parseConfig, usage } from '../../operator/src/config.ts';
-import { chartDir, findManifest, renderChart, resolveHelm, runHelm, setArgs, type Manifest } from '../harness/helm.ts';
+import { chartDir, findManifest, renderChart, resolveHelm, runHelm, setArgs, type Manifest } from '@modelship/devcluster/helm';
 
 /** Values that differ from every default that matters (also what `helm lint` gets as non-default). */
 const NON_DEFAULT = {
@@ -49,6 +49,7 @@ const NON_DEFAULT = {
   nodeSelector: { 'kubernetes.io/os': 'linux' },
   tolerations: [{ key: 'dedicated', operator: 'Equal', value: 'ml', effect: 'NoSchedule' }],
   priorityClassName: 'system-cluster-critical',
+  heapLimitPercent: 60,
 };
 
 const kinds = (ms: readonly Manifest[]) => ms.map((m) => `${m.kind}/${m.metadata.name}`).sort();
@@ -149,10 +150,12 @@ describe('helm chart charts/modelship', () => {
     assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
     assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
     assert.equal(c.livenessProbe?.httpGet?.port, 'http');
-    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '256Mi' }, limits: { memory: '512Mi' } });
+    assert.deepEqual(c.resources, { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '320Mi' } });
 
     const env = podEnv(ms);
-    assert.equal(env.NODE_OPTIONS, '--disable-warning=ExperimentalWarning --max-old-space-size=192');
+    // the heap limit is a share of the container's memory limit, which Node reads from the cgroup
+    assert.equal(env.NODE_OPTIONS, '--disable-warning=ExperimentalWarning --max-old-space-size-percentage=50 --max-semi-space-size=2');
+    assert.equal(env.MALLOC_ARENA_MAX, '2');
     assert.equal(env.MODELSHIP_LEADER_ELECT, 'false');
     assert.equal(env.MODELSHIP_WATCH_NAMESPACE, undefined, 'all namespaces');
     assert.deepEqual(envOf(ms).POD_NAME?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
@@ -190,6 +193,7 @@ describe('helm chart charts/modelship', () => {
     const known = new Set([...usage().matchAll(/\[env ([A-Z_]+)\]/g)].map((m) => m[1]));
     known.add('POD_NAMESPACE'); // default of the leader election namespace
     known.add('NODE_OPTIONS'); // read by Node itself (the heap limit), not by the operator
+    known.add('MALLOC_ARENA_MAX'); // read by glibc's malloc
     for (const values of [{}, NON_DEFAULT]) {
       for (const name of Object.keys(envOf(await renderChart({ values }))))
         assert.ok(known.has(name), `${name} is not an operator setting`);
@@ -340,6 +344,7 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(pod.imagePullSecrets, [{ name: 'regcred' }]);
     assert.equal(pod.serviceAccountName, 'ms-operator');
     assert.equal(pod.priorityClassName, 'system-cluster-critical');
+    assert.match(String(podEnv(ms).NODE_OPTIONS), / --max-old-space-size-percentage=60 /);
     assert.deepEqual(pod.nodeSelector, { 'kubernetes.io/os': 'linux' });
     assert.deepEqual(pod.tolerations, NON_DEFAULT.tolerations);
     assert.equal(dep.spec?.template.metadata?.labels?.team, 'ml');
@@ -429,6 +434,7 @@ describe('helm chart charts/modelship', () => {
         { 'runtime.shutdownTimeoutSeconds': 0 },
         /at '\/runtime\/shutdownTimeoutSeconds': minimum: got 0, want 1/,
       ],
+      ['a heap limit above 90% of the memory limit', { heapLimitPercent: 95 }, /at '\/heapLimitPercent': maximum: got 95, want 90/],
       ['a bad log level', { logLevel: 'verbose' }, /at '\/logLevel': value must be one of 'error', 'warn', 'info', 'debug'/],
       [
         'a bad resource quantity',

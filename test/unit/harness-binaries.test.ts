@@ -3,7 +3,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { assetEnvName, cacheRoot, locateBinary, pinnedVersions } from '../harness/binaries.ts';
+import { assetEnvName, cacheRoot, locateBinary, pinnedVersions } from '@modelship/devcluster/binaries';
 
 describe('binary lookup', () => {
   let root: string;

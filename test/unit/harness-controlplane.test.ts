@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
-import { parseAuditLog, writesBy } from '../harness/audit.ts';
-import { AUDIT_POLICY, apiserverArgs, controllerManagerArgs, etcdArgs, renderKubeconfig, userFileBase } from '../harness/controlplane.ts';
-import type { Pki } from '../harness/pki.ts';
-import { subjectFor } from '../harness/pki.ts';
-import { freePorts } from '../harness/ports.ts';
+import { parseAuditLog, writesBy } from '@modelship/devcluster/audit';
+import { controllerManagerArgs } from '@modelship/devcluster/controller-manager';
+import { etcdArgs } from '@modelship/devcluster/etcd';
+import { AUDIT_POLICY, apiserverArgs } from '@modelship/devcluster/kube-apiserver';
+import { renderKubeconfig, userFileBase } from '@modelship/devcluster/kubectl';
+import type { Pki } from '@modelship/devcluster/pki';
+import { subjectFor } from '@modelship/devcluster/pki';
+import { freePorts } from '@modelship/devcluster/ports';
 
 const pki: Pki = {
   dir: '/p',

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { combinedLine, formatSummary, parseTapSummary, sumSummaries } from '../harness/summary.ts';
+import { combinedLine, formatSummary, parseTapSummary, sumSummaries } from '../summary.ts';
 
 describe('parseTapSummary', () => {
   it('reads the TAP reporter summary', () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { waitFor } from '../harness/wait.ts';
+import { waitFor } from '@modelship/devcluster/wait';
 
 describe('waitFor', () => {
   it('returns the first value that is not undefined or false', async () => {

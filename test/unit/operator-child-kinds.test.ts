@@ -5,7 +5,7 @@ import { before, describe, test } from 'node:test';
 import type { KubernetesObject, V1PolicyRule } from '@kubernetes/client-node';
 import { CHILD_KINDS, childName, informedKinds, type ChildKind, type RenderContext } from '../../operator/src/controller/child-kinds.ts';
 import { renderPodTemplate } from '../../operator/src/render/pod-template.ts';
-import { findManifest, renderChart, resolveHelm } from '../harness/helm.ts';
+import { findManifest, renderChart, resolveHelm } from '@modelship/devcluster/helm';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
 /** The resources of the ClusterRole that are not children: the operator's own API, failure signals, events. */

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { makeKeyCheck, presentedKey } from '../../runtime/src/auth.ts';
-import { parseCpuMax } from '../../runtime/src/cpu.ts';
+import { makeKeyCheck, presentedKey } from '../../runtime/src/http/auth.ts';
+import { parseCpuMax } from '../../runtime/src/execution/cpu.ts';
 import { HttpError } from '../../runtime/src/errors.ts';
-import { pvcPath, redactUri } from '../../runtime/src/fetch.ts';
-import { defaultInflightBudget, parseMemoryLimit } from '../../runtime/src/memory.ts';
+import { pvcPath } from '../../runtime/src/fetch/pvc.ts';
+import { redactUri } from '../../runtime/src/fetch/sink.ts';
+import { defaultInflightBudget, parseMemoryLimit } from '../../runtime/src/execution/memory.ts';
 
 test('API key: Bearer or x-api-key, 401 otherwise; no key = open', () => {
   const check = makeKeyCheck('abc');
@@ -41,7 +42,7 @@ test('fetch: URIs are logged without credentials or query; pvc paths stay in the
 });
 
 test('default worker count keeps one CPU for the HTTP thread', async () => {
-  const { defaultWorkers } = await import('../../runtime/src/cpu.ts');
+  const { defaultWorkers } = await import('../../runtime/src/execution/cpu.ts');
   assert.equal(defaultWorkers(1), 1);
   assert.equal(defaultWorkers(2), 1);
   assert.equal(defaultWorkers(4), 3);
@@ -49,7 +50,7 @@ test('default worker count keeps one CPU for the HTTP thread', async () => {
 });
 
 test('default intra-op threads share the CPUs left after the HTTP thread', async () => {
-  const { defaultIntraOpThreads } = await import('../../runtime/src/cpu.ts');
+  const { defaultIntraOpThreads } = await import('../../runtime/src/execution/cpu.ts');
   assert.equal(defaultIntraOpThreads(2, 1), 1);
   assert.equal(defaultIntraOpThreads(4, 3), 1);
   assert.equal(defaultIntraOpThreads(8, 2), 3);

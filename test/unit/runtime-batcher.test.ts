@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { batchKey, concatInputs, splitOutputs, takeBatch } from '../../runtime/src/batcher.ts';
-import type { Tensor } from '../../runtime/src/datatypes.ts';
+import { batchKey, concatInputs, splitOutputs, takeBatch } from '../../runtime/src/execution/batcher.ts';
+import type { Tensor } from '../../runtime/src/tensor/datatypes.ts';
 import { HttpError } from '../../runtime/src/errors.ts';
-import type { RunResult } from '../../runtime/src/pool.ts';
-import { Scheduler, type Executor, type SchedulerHooks } from '../../runtime/src/scheduler.ts';
+import type { RunResult } from '../../runtime/src/execution/pool.ts';
+import { Scheduler, type Executor, type SchedulerHooks } from '../../runtime/src/execution/scheduler.ts';
 
 const q = (rows: number, key = 'k', solo = false, id = 0) => ({ rows, key, solo, id });
 

@@ -10,7 +10,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { concatInputs, splitOutputs, takeBatch } from '../../runtime/src/batcher.ts';
+import { concatInputs, splitOutputs, takeBatch } from '../../runtime/src/execution/batcher.ts';
 import {
   binaryBytes,
   decodeBinaryData,
@@ -20,13 +20,13 @@ import {
   jsonNested,
   MAX_NESTING_DEPTH,
   product,
-} from '../../runtime/src/codec.ts';
-import { fromHalf, fromV2, V2_DATATYPES, type DatatypeInfo, type Tensor, type TensorValues } from '../../runtime/src/datatypes.ts';
+} from '../../runtime/src/tensor/codec.ts';
+import { fromHalf, fromV2, V2_DATATYPES, type DatatypeInfo, type Tensor, type TensorValues } from '../../runtime/src/tensor/datatypes.ts';
 import { HttpError } from '../../runtime/src/errors.ts';
-import { jsonDepth } from '../../runtime/src/json-depth.ts';
-import { buildModelSpec, type ModelSpec } from '../../runtime/src/model.ts';
-import { parseV1Request } from '../../runtime/src/v1.ts';
-import { parseV2Request } from '../../runtime/src/v2.ts';
+import { jsonDepth } from '../../runtime/src/tensor/json-depth.ts';
+import { buildModelSpec, type ModelSpec } from '../../runtime/src/tensor/model.ts';
+import { parseV1Request } from '../../runtime/src/tensor/v1.ts';
+import { parseV2Request } from '../../runtime/src/tensor/v2.ts';
 
 const RUNS = Number(process.env['FUZZ_RUNS'] ?? '') || 150;
 const params = { numRuns: RUNS };

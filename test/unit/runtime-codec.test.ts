@@ -8,8 +8,8 @@ import {
   jsonArray,
   jsonNested,
   MAX_NESTING_DEPTH,
-} from '../../runtime/src/codec.ts';
-import { fromHalf, fromV2, toHalf, type DatatypeInfo } from '../../runtime/src/datatypes.ts';
+} from '../../runtime/src/tensor/codec.ts';
+import { fromHalf, fromV2, toHalf, type DatatypeInfo } from '../../runtime/src/tensor/datatypes.ts';
 import { HttpError } from '../../runtime/src/errors.ts';
 
 const dt = (v: string): DatatypeInfo => fromV2(v)!;

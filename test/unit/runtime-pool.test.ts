@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import winston from 'winston';
-import type { Tensor } from '../../runtime/src/datatypes.ts';
+import type { Tensor } from '../../runtime/src/tensor/datatypes.ts';
 import { HttpError, WorkerLostError } from '../../runtime/src/errors.ts';
-import { respawnDelayMs, WorkerPool } from '../../runtime/src/pool.ts';
-import { Scheduler } from '../../runtime/src/scheduler.ts';
+import { respawnDelayMs, WorkerPool } from '../../runtime/src/execution/pool.ts';
+import { Scheduler } from '../../runtime/src/execution/scheduler.ts';
 import { modelPath } from '../runtime/helpers.ts';
 
 interface Captured {

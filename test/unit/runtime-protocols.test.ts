@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { HttpError } from '../../runtime/src/errors.ts';
-import { buildModelSpec, v2Metadata } from '../../runtime/src/model.ts';
-import { malformedSegment, matchInference } from '../../runtime/src/routes.ts';
-import { encodeV1Response, parseV1Request } from '../../runtime/src/v1.ts';
-import { encodeV2Response, parseV2Request, v2ResponsePrefix } from '../../runtime/src/v2.ts';
+import { buildModelSpec, v2Metadata } from '../../runtime/src/tensor/model.ts';
+import { malformedSegment, matchInference } from '../../runtime/src/http/routes.ts';
+import { encodeV1Response, parseV1Request } from '../../runtime/src/tensor/v1.ts';
+import { encodeV2Response, parseV2Request, v2ResponsePrefix } from '../../runtime/src/tensor/v2.ts';
 
 const iris = buildModelSpec(
   'iris',

@@ -1,0 +1,94 @@
+// kubectl as a child process (killed on exit), and kubeconfig files for the dev cluster's users.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
+
+export interface KubectlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface KubectlOptions {
+  input?: string;
+  /** Run as this user (client certificate issued on demand) instead of admin (system:masters). */
+  user?: { name: string; groups?: string[] };
+  /** Default 120 s; the kubectl process is killed after that. */
+  timeoutMs?: number;
+}
+
+const kubectlChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of kubectlChildren) c.kill('SIGKILL');
+});
+
+export function runKubectl(
+  kubectlBin: string,
+  kubeconfig: string,
+  cacheDir: string,
+  args: string[],
+  opts: { input?: string; timeoutMs?: number } = {},
+): Promise<KubectlResult> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(kubectlBin, [`--kubeconfig=${kubeconfig}`, ...args], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, KUBECACHEDIR: cacheDir },
+    });
+    kubectlChildren.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      stderr += `\n(kubectl killed after ${opts.timeoutMs ?? 120_000} ms)`;
+      child.kill('SIGKILL');
+    }, opts.timeoutMs ?? 120_000);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      kubectlChildren.delete(child);
+      reject(err);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      kubectlChildren.delete(child);
+      resolvePromise({ code: code ?? (sig ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
+}
+
+export function renderKubeconfig(o: { server: string; caPem: string; certPem: string; keyPem: string; user: string }): string {
+  const b64 = (s: string) => Buffer.from(s).toString('base64');
+  const user = JSON.stringify(o.user);
+  return `apiVersion: v1
+kind: Config
+clusters:
+  - name: modelship-test
+    cluster:
+      server: ${o.server}
+      certificate-authority-data: ${b64(o.caPem)}
+users:
+  - name: ${user}
+    user:
+      client-certificate-data: ${b64(o.certPem)}
+      client-key-data: ${b64(o.keyPem)}
+contexts:
+  - name: modelship-test
+    context:
+      cluster: modelship-test
+      user: ${user}
+      namespace: default
+current-context: modelship-test
+`;
+}
+
+/** File-name-safe, collision-free base name for a user's cert and kubeconfig. */
+export function userFileBase(user: string, groups: readonly string[]): string {
+  const hash = createHash('sha256')
+    .update(JSON.stringify([user, [...groups]]))
+    .digest('hex')
+    .slice(0, 10);
+  const safe = user.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 40);
+  return `user-${safe}-${hash}`;
+}

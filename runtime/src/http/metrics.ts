@@ -1,0 +1,192 @@
+/**
+ * Prometheus metrics (prom-client, own registry). Label sets are bound once so the hot path
+ * only does an increment/observe.
+ */
+import client from 'prom-client';
+import type { BudgetHooks } from '../execution/budget.ts';
+import type { SchedulerHooks } from '../execution/scheduler.ts';
+
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly requests: client.Counter<'model' | 'version' | 'protocol' | 'code'>;
+  private readonly requestDuration: client.Histogram<'model' | 'version' | 'protocol'>;
+  private readonly queueDuration: client.Histogram<'model' | 'version'>;
+  private readonly computeDuration: client.Histogram<'model' | 'version'>;
+  private readonly batchSize: client.Histogram<'model' | 'version'>;
+  private readonly inflight: client.Gauge<'model' | 'version'>;
+  private readonly queueDepthGauge: client.Gauge<'model' | 'version'>;
+  private readonly ready: client.Gauge;
+  private readonly budgetLimit: client.Gauge;
+  private readonly workerRestarts: client.Counter;
+  private readonly labels: { model: string; version: string };
+  private readonly counterCache = new Map<string, client.Counter.Internal>();
+  private readonly durationCache = new Map<string, client.Histogram.Internal<'model' | 'version' | 'protocol'>>();
+  readonly hooks: SchedulerHooks;
+  readonly budgetHooks: BudgetHooks;
+  private inflightCount = 0;
+  /** sampled at scrape time: readiness (phase and pool health) and live workers */
+  readiness: () => boolean = () => false;
+  liveWorkers: () => number = () => 0;
+
+  constructor(model: string, version: string) {
+    this.labels = { model, version };
+    client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 5 });
+    const r = [this.registry];
+    this.requests = new client.Counter({
+      name: 'modelship_requests_total',
+      help: 'Inference and metadata requests by model, version, protocol and HTTP status code',
+      labelNames: ['model', 'version', 'protocol', 'code'],
+      registers: r,
+    });
+    this.requestDuration = new client.Histogram({
+      name: 'modelship_request_duration_seconds',
+      help: 'Inference request latency, body read to response written',
+      labelNames: ['model', 'version', 'protocol'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.queueDuration = new client.Histogram({
+      name: 'modelship_queue_duration_seconds',
+      help: 'Time an inference request waited for a worker',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.computeDuration = new client.Histogram({
+      name: 'modelship_compute_duration_seconds',
+      help: 'onnxruntime run() time per executed batch',
+      labelNames: ['model', 'version'],
+      buckets: LATENCY_BUCKETS,
+      registers: r,
+    });
+    this.batchSize = new client.Histogram({
+      name: 'modelship_batch_size',
+      help: 'Rows per executed onnxruntime run',
+      labelNames: ['model', 'version'],
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024],
+      registers: r,
+    });
+    const inflightCount = () => this.inflightCount;
+    const labels = this.labels;
+    this.inflight = new client.Gauge({
+      name: 'modelship_inflight_requests',
+      help: 'Inference requests being handled',
+      labelNames: ['model', 'version'],
+      registers: r,
+      // sampled at scrape time instead of on every request
+      collect() {
+        this.labels(labels).set(inflightCount());
+      },
+    });
+    this.queueDepthGauge = new client.Gauge({
+      name: 'modelship_queue_depth',
+      help: 'Inference requests waiting for a worker',
+      labelNames: ['model', 'version'],
+      registers: r,
+    });
+    const readiness = () => this.readiness();
+    this.ready = new client.Gauge({
+      name: 'modelship_ready',
+      help: '1 when the model is loaded, warmed up, every inference worker is running and the server is not draining',
+      registers: r,
+      collect() {
+        this.set(readiness() ? 1 : 0);
+      },
+    });
+    const liveWorkers = () => this.liveWorkers();
+    new client.Gauge({
+      name: 'modelship_workers_live',
+      help: 'Inference worker threads running (fewer than configured while some are being replaced)',
+      registers: r,
+      collect() {
+        this.set(liveWorkers());
+      },
+    });
+    const restarts = new client.Counter({
+      name: 'modelship_worker_restarts_total',
+      help: 'Inference workers replaced after a crash or a run that exceeded the run timeout',
+      registers: r,
+    });
+    const budgetInUse = new client.Gauge({
+      name: 'modelship_memory_budget_in_use_bytes',
+      help: 'Request bytes in flight: bodies being read plus decoded tensors queued or running',
+      registers: r,
+    });
+    this.budgetLimit = new client.Gauge({
+      name: 'modelship_memory_budget_limit_bytes',
+      help: 'Cap on request bytes in flight (--max-inflight-bytes); requests over it get 503',
+      registers: r,
+    });
+    const budgetRejections = new client.Counter({
+      name: 'modelship_memory_budget_rejections_total',
+      help: 'Requests refused with 503 because the in-flight memory budget was full',
+      registers: r,
+    });
+    const abandoned = new client.Counter({
+      name: 'modelship_abandoned_requests_total',
+      help: 'Queued inference requests dropped before running because their client went away',
+      registers: r,
+    });
+    this.workerRestarts = restarts;
+    this.budgetHooks = {
+      inUse: (bytes) => budgetInUse.set(bytes),
+      rejected: () => budgetRejections.inc(),
+    };
+    const q = this.queueDuration.labels(this.labels);
+    const c = this.computeDuration.labels(this.labels);
+    const b = this.batchSize.labels(this.labels);
+    const d = this.queueDepthGauge.labels(this.labels);
+    this.hooks = {
+      queueSeconds: (s) => q.observe(s),
+      computeSeconds: (s) => c.observe(s),
+      batchRows: (n) => b.observe(n),
+      queueDepth: (n) => d.set(n),
+      abandoned: () => abandoned.inc(),
+    };
+  }
+
+  setBudgetLimit(bytes: number): void {
+    this.budgetLimit.set(bytes);
+  }
+
+  workerRestarted(): void {
+    this.workerRestarts.inc();
+  }
+
+  begin(): void {
+    this.inflightCount++;
+  }
+
+  end(protocol: string, code: number, seconds: number | undefined): void {
+    this.inflightCount--;
+    this.count(protocol, code);
+    if (seconds !== undefined) {
+      let h = this.durationCache.get(protocol);
+      if (!h) {
+        h = this.requestDuration.labels({ ...this.labels, protocol });
+        this.durationCache.set(protocol, h);
+      }
+      h.observe(seconds);
+    }
+  }
+
+  count(protocol: string, code: number): void {
+    const key = `${protocol}|${code}`;
+    let c = this.counterCache.get(key);
+    if (!c) {
+      c = this.requests.labels({ ...this.labels, protocol, code: String(code) });
+      this.counterCache.set(key, c);
+    }
+    c.inc();
+  }
+
+  async text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

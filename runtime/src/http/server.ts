@@ -1,0 +1,106 @@
+/**
+ * The HTTP servers: the API port, where the inference routes are dispatched straight to their
+ * handler and everything else goes to the express app (app.ts), and the optional metrics-only
+ * port. Both carry the slow-client limits. Admission (API key, accounting) and error rendering
+ * are shared by both paths (guard.ts, respond.ts).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
+import type { ServeConfig } from '../config.ts';
+import { notFound } from '../errors.ts';
+import { createApp } from './app.ts';
+import { handleInference, type HotPathDeps } from './inference.ts';
+import { sendMetrics } from './metrics-endpoint.ts';
+import { sendError } from './respond.ts';
+import { matchInference } from './routes.ts';
+
+/** Node checks the header and request receive timeouts this often (its default is 30 s). */
+function checkingIntervalMs(config: ServeConfig): number {
+  return Math.max(50, Math.min(1000, Math.floor(config.headersTimeoutMs / 4)));
+}
+
+/** A server with the slow-client limits: connection cap, header and whole-request receive timeouts. */
+function limitedServer(config: ServeConfig, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const server = createServer(
+    {
+      keepAliveTimeout: 65_000,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.requestReceiveTimeoutMs,
+      connectionsCheckingInterval: checkingIntervalMs(config),
+    },
+    handler,
+  );
+  server.maxConnections = config.maxConnections;
+  return server;
+}
+
+export function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+const pathOf = (url: string | undefined): string => {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  return q === -1 ? u : u.slice(0, q);
+};
+
+/** /metrics as express would route it (case-insensitive, trailing slash allowed). */
+const isMetricsPath = (url: string | undefined): boolean => pathOf(url).replace(/\/+$/, '').toLowerCase() === HTTP_PATH.metrics;
+
+export interface HttpServers {
+  server: Server;
+  metricsServer: Server | undefined;
+  /** the port the API listens on (the configured one, or the one the OS chose for 0) */
+  port: number;
+  /** the port /metrics is served on */
+  metricsPort: number;
+}
+
+/** Create both servers and start listening (the metrics port first, when apart). */
+export async function listenHttp(config: ServeConfig, deps: HotPathDeps): Promise<HttpServers> {
+  const { state, metrics, log } = deps;
+  const app = createApp(deps);
+  const metricsApart = config.metricsPort !== undefined;
+  let metricsServer: Server | undefined;
+  let metricsPort: number | undefined;
+  const server = limitedServer(config, (req, res) => {
+    if (req.method === 'POST') {
+      const route = matchInference(req.url ?? '/');
+      if (route) {
+        handleInference(deps, route, req, res);
+        return;
+      }
+    }
+    // metrics on their own port: not here, so a NetworkPolicy can admit only the scraper there
+    if (metricsApart && isMetricsPath(req.url)) {
+      sendError(res, notFound(`no route ${req.method ?? 'GET'} /metrics: metrics are served on port ${metricsPort}`), {
+        log,
+        closing: state.closing,
+      });
+      return;
+    }
+    app(req, res);
+  });
+  if (metricsApart) {
+    metricsServer = limitedServer(config, (req, res) => {
+      if (req.method === 'GET' && isMetricsPath(req.url)) sendMetrics(metrics, res, log, false);
+      else
+        sendError(res, notFound(`no route ${req.method ?? 'GET'} ${pathOf(req.url)}: this port serves only GET /metrics`), {
+          log,
+          closing: false,
+        });
+    });
+    await listen(metricsServer, config.metricsPort as number, config.host);
+    metricsPort = (metricsServer.address() as AddressInfo).port;
+  }
+  await listen(server, config.port, config.host);
+  const port = (server.address() as AddressInfo).port;
+  return { server, metricsServer, port, metricsPort: metricsPort ?? port };
+}
