@@ -8,9 +8,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { PodProxyScraper } from '../../operator/src/analysis/scrape.ts';
 import { windowBetween } from '../../operator/src/analysis/window.ts';
 import { shareConnections } from '../../operator/src/kube/clients.ts';
-import { waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, createMd, getMd, kubeConfig, type Clients } from '../integration/kube.ts';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, condition, createMd, getMd, kubeConfig, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 

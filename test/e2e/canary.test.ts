@@ -16,10 +16,10 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
-import { repoRoot } from '../harness/binaries.ts';
-import { sleep, waitFor } from '../harness/wait.ts';
-import type { OperatorProcess } from '../integration/operator-process.ts';
-import { clients, condition, createMd, getMd, patchMd, type Clients } from '../integration/kube.ts';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { clients, condition, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 

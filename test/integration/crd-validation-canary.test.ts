@@ -4,8 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
-import { getTestControlPlane, type ControlPlane, type KubectlResult } from '../harness/controlplane.ts';
-import { waitFor } from '../harness/wait.ts';
+import { getTestControlPlane, type ControlPlane, type KubectlResult } from '@modelship/devcluster/controlplane';
+import { waitFor } from '@modelship/devcluster/wait';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 
 const model = { version: '2', uri: 'https://models.example.com/iris/2/model.onnx' };

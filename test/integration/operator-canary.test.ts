@@ -6,9 +6,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Deployment } from '@kubernetes/client-node';
-import { sleep, waitFor } from '../harness/wait.ts';
-import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients, waitForMd } from './kube.ts';
-import { startOperator, type OperatorProcess } from './operator-process.ts';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
+import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients, waitForMd } from '@modelship/devcluster/kube-clients';
+import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { markReady, podsOf } from './pods.ts';
 
 const uri = (v: string) => `https://models.example.com/iris/${v}/model.onnx`;

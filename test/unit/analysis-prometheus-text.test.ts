@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { MAX_LINE_CHARS, MAX_LINES, parsePrometheusText, parseSeriesLine } from '../../operator/src/analysis/prometheus-text.ts';
-import { Metrics } from '../../runtime/src/metrics.ts';
+import { Metrics } from '../../runtime/src/http/metrics.ts';
 
 const RUNTIME_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
 

@@ -10,7 +10,7 @@ import { after, before, test } from 'node:test';
 import { KubeConfig } from '@kubernetes/client-node';
 import { PodProxyScraper } from '../../operator/src/analysis/scrape.ts';
 import { shareConnections } from '../../operator/src/kube/clients.ts';
-import { Metrics } from '../../runtime/src/metrics.ts';
+import { Metrics } from '../../runtime/src/http/metrics.ts';
 
 let server: Server;
 let kc: KubeConfig;
