@@ -68,15 +68,19 @@ export class Reconciler {
     const facts = { ...observed, analysis: await this.analyze(key, observed) };
     const log = this.d.log.child({ modelDeployment: key });
 
-    const plan = decide(facts, { kinds, runtimeDefaults: this.d.runtimeDefaults, thresholds: this.d.thresholds ?? DEFAULT_THRESHOLDS });
+    const opts = { kinds, runtimeDefaults: this.d.runtimeDefaults, thresholds: this.d.thresholds ?? DEFAULT_THRESHOLDS };
+    let plan = decide(facts, opts);
     const outcome: ActOutcome = plan.rollout
       ? await act(this.d.clients, log, facts.md, plan.steps)
       : { created: [], problem: undefined, retry: undefined };
-    const next = buildStatus(facts, plan, facts.blocking ?? outcome.problem);
+    // A name conflict found while creating a child blocks the ModelDeployment as one found by observe does.
+    const blocking = facts.blocking ?? outcome.conflict;
+    if (outcome.conflict) plan = decide({ ...facts, blocking }, opts);
+    const next = buildStatus(facts, plan, blocking ?? outcome.problem);
     await report({ ...this.d, log }, facts.md, facts.status, next, outcome.created, plan.rollout?.events ?? [], plan.canary?.events ?? []);
     if (outcome.retry !== undefined) throw outcome.retry;
 
-    if (facts.blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
+    if (blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
     if (plan.canary) return plan.canary.requeueAfterMs === undefined ? {} : { requeueAfterMs: plan.canary.requeueAfterMs };
     if (next.updatingVersion !== undefined) return { requeueAfterMs: PROGRESS_RECHECK_MS };
     return {};
