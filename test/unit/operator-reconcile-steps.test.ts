@@ -164,7 +164,7 @@ describe('act: writes with a typed error policy', () => {
     const c2 = new FakeClients();
     const second = await act(c2.asKubeClients(), log, md, again);
     assert.deepEqual(c2.writes, []);
-    assert.deepEqual(second, { created: [], problem: undefined, retry: undefined });
+    assert.deepEqual(second, { created: [], createdObjects: [], problem: undefined, retry: undefined });
   });
 
   test('422 is InvalidSpec and not retried; 403 Forbidden; 5xx, 429, 409 and network errors are retried', () => {
@@ -303,6 +303,32 @@ describe('Reconciler on fake caches', () => {
       ['Deployment undefined'],
       'an update carries no precondition',
     );
+  });
+
+  test('creation writes the status once: the created Deployment (its apply answer) is in the first status, so the reconcile its arrival in the cache wakes writes nothing', async () => {
+    const w = world();
+    const r = new Reconciler(w.deps());
+    await r.reconcile(KEY);
+    const first = w.clients.statuses[0];
+    assert.deepEqual(
+      first?.conditions?.find((c) => c.type === 'Available'),
+      {
+        type: 'Available',
+        status: 'False',
+        reason: 'MinimumReplicasUnavailable',
+        message: '0 of 2 replicas ready',
+        observedGeneration: 1,
+        lastTransitionTime: first?.conditions?.find((c) => c.type === 'Available')?.lastTransitionTime,
+      },
+      'not "does not exist yet": it was just created',
+    );
+    // The children land in the caches as stored, before any controller has touched them.
+    const md = w.mds.objects[0]!;
+    for (const obj of w.clients.applied()) w.children.get(obj.kind as string)?.put(structuredClone(obj));
+    w.mds.put({ ...md, status: first });
+    w.clients.writes.length = 0;
+    await r.reconcile(KEY);
+    assert.deepEqual(w.clients.writes, [], 'second reconcile: nothing to write');
   });
 
   test('a name taken by an object the cache cannot show (409 on create): Degraded ResourceConflict, looked at again in 30 s, no rollout started', async () => {

@@ -247,14 +247,15 @@ const ONLY_IF_ABSENT = '1';
 
 /**
  * Server-side apply with the operator's field manager; counted as a write. With `onlyIfAbsent`
- * it only creates: 409 Conflict when an object of that name exists (ours or not).
+ * it only creates: 409 Conflict when an object of that name exists (ours or not). Returns the
+ * object as the API server stored it.
  */
 export async function applyChild(
   clients: KubeClients,
   kind: ChildKind,
   obj: KubernetesObject,
   opts: { onlyIfAbsent?: boolean } = {},
-): Promise<void> {
+): Promise<KubernetesObject> {
   clients.countWrite('apply', kind.plural);
   const req = {
     name: obj.metadata?.name as string,
@@ -263,7 +264,7 @@ export async function applyChild(
     fieldManager: FIELD_MANAGER,
     force: true,
   };
-  await kind.api(clients).patch(req);
+  return (await kind.api(clients).patch(req)) as KubernetesObject;
 }
 
 /** Deletes exactly the object we looked at (uid precondition), never a successor with the same name. */
