@@ -35,7 +35,6 @@ export class Controller {
   private readonly metrics: OperatorMetrics;
   private readonly queue = new WorkQueue();
   private readonly reconciler: Reconciler;
-  private readonly events: EventRecorder;
   readonly informers: {
     modelDeployments: ResilientInformer<ModelDeployment>;
     /** One per kind of CHILD_KINDS (the stable and canary Deployments share one), by kind. */
@@ -116,13 +115,12 @@ export class Controller {
       });
     }
 
-    this.events = new EventRecorder(clients, log, cfg.leaderElection.identity);
     this.reconciler = new Reconciler({
       clients,
       modelDeployments: this.informers.modelDeployments,
       children: this.informers.children,
       pods: this.informers.pods,
-      events: this.events,
+      events: new EventRecorder(clients, log, cfg.leaderElection.identity),
       runtimeDefaults: cfg.runtime,
       metrics,
       log,
@@ -172,7 +170,6 @@ export class Controller {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutdown();
     await Promise.all(this.workers);
-    await this.events.flush();
     await Promise.all(this.allInformers().map((i) => i.stop()));
     this.log.info('controller stopped');
   }

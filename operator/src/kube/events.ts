@@ -6,16 +6,11 @@ import type { Logger } from '../log.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
-/**
- * Records core/v1 Events on a ModelDeployment, so `kubectl describe` shows what happened. Like
- * client-go's recorder it does not hold the reconcile up: `record` sends the Event and returns;
- * `flush` waits for the ones in flight (at shutdown).
- */
+/** Records core/v1 Events on a ModelDeployment, so `kubectl describe` shows what happened. */
 export class EventRecorder {
   private readonly clients: KubeClients;
   private readonly log: Logger;
   private readonly instance: string;
-  private readonly pending = new Set<Promise<void>>();
 
   constructor(clients: KubeClients, log: Logger, instance: string) {
     this.clients = clients;
@@ -23,18 +18,7 @@ export class EventRecorder {
     this.instance = instance;
   }
 
-  record(md: ModelDeployment, type: EventType, reason: string, message: string): Promise<void> {
-    const sent = this.send(md, type, reason, message).finally(() => this.pending.delete(sent));
-    this.pending.add(sent);
-    return Promise.resolve();
-  }
-
-  /** Waits for every Event in flight. */
-  async flush(): Promise<void> {
-    await Promise.all(this.pending);
-  }
-
-  private async send(md: ModelDeployment, type: EventType, reason: string, message: string): Promise<void> {
+  async record(md: ModelDeployment, type: EventType, reason: string, message: string): Promise<void> {
     const namespace = md.metadata?.namespace as string;
     const now = new Date();
     this.clients.countWrite('create', 'events');
