@@ -50,6 +50,10 @@ export function isNotFound(err: unknown): boolean {
   return describeApiError(err).status === 404;
 }
 
+export function isConflict(err: unknown): boolean {
+  return describeApiError(err).status === 409;
+}
+
 export function isForbidden(err: unknown): boolean {
   return describeApiError(err).status === 403;
 }

@@ -103,7 +103,11 @@ describe('operator reconcile against a real API server', () => {
       },
       { description: 'RolloutStarted event' },
     );
-    assert.ok(events.some((e) => e.reason === 'Created' && /Deployment iris/.test(e.message ?? '')));
+    assert.deepEqual(
+      events.filter((e) => e.reason === 'Created').map((e) => e.message),
+      ['created Deployment and Service iris'],
+      'one Created Event for the children of a reconcile',
+    );
   });
 
   test('pods becoming ready (as a kubelet reports) -> Ready=True, currentVersion, Succeeded history', async () => {

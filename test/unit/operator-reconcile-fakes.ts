@@ -55,6 +55,11 @@ export class FakeClients {
           const answer = this.answers.get(method);
           if (answer) return answer(arg);
           if (method.startsWith('read')) throw apiError(404, 'not found');
+          // A server-side apply answers with the object as stored.
+          if (method.startsWith('patch')) {
+            const body = structuredClone(arg.body) as KubernetesObject;
+            return { ...body, metadata: { ...body.metadata, uid: `uid-${body.kind}-${body.metadata?.name}` } };
+          }
           return {};
         },
       },

@@ -10,7 +10,7 @@ import { silentLogger } from '../../operator/src/log.ts';
 import { act, applyErrorPolicy } from '../../operator/src/reconcile/act.ts';
 import { decide } from '../../operator/src/reconcile/decide.ts';
 import { observe } from '../../operator/src/reconcile/observe.ts';
-import { buildStatus, report } from '../../operator/src/reconcile/report.ts';
+import { buildStatus, createdList, report } from '../../operator/src/reconcile/report.ts';
 import { DEFAULT_THRESHOLDS } from '../../operator/src/rollout/signals.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 import { FakeClients, apiError, fakeWorld, settle, type FakeWorld } from './operator-reconcile-fakes.ts';
@@ -56,8 +56,22 @@ describe('observe: caches to facts', () => {
     assert.ok(f?.desiredHash);
   });
 
-  test('a wanted child missing from the cache is looked up in the API (conflict with an unwatched object)', async () => {
+  test('a wanted child missing from the cache is not read from the API while no conflict is on record (act creates it only if absent)', async () => {
     const w = world();
+    w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml' } }));
+    const f = await observeIn(w);
+    assert.deepEqual(w.clients.calls, [], 'no reads: creation costs one request per child');
+    assert.equal(f?.blocking, undefined);
+  });
+
+  test('while a conflict is on record, a child missing from the cache is looked up in the API (conflict with an unwatched object)', async () => {
+    const md = modelDeployment();
+    md.status = {
+      conditions: [
+        { type: 'Degraded', status: 'True', reason: 'ResourceConflict', message: 'taken', lastTransitionTime: NOW.toISOString() },
+      ],
+    };
+    const w = world(md);
     w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml' } }));
     const f = await observeIn(w);
     assert.deepEqual(
@@ -150,7 +164,7 @@ describe('act: writes with a typed error policy', () => {
     const c2 = new FakeClients();
     const second = await act(c2.asKubeClients(), log, md, again);
     assert.deepEqual(c2.writes, []);
-    assert.deepEqual(second, { created: [], problem: undefined, retry: undefined });
+    assert.deepEqual(second, { created: [], createdObjects: [], problem: undefined, retry: undefined });
   });
 
   test('422 is InvalidSpec and not retried; 403 Forbidden; 5xx, 429, 409 and network errors are retried', () => {
@@ -206,6 +220,15 @@ describe('report: status, Events, metrics', () => {
     assert.deepEqual(blocked.conditions?.find((c) => c.type === 'Degraded')?.reason, 'ApplyFailed');
   });
 
+  test('one Created Event names every child of the reconcile', () => {
+    assert.equal(
+      createdList(['Deployment iris', 'Service iris', 'HorizontalPodAutoscaler iris']),
+      'Deployment, Service and HorizontalPodAutoscaler iris',
+    );
+    assert.equal(createdList(['Deployment iris-canary']), 'Deployment iris-canary');
+    assert.equal(createdList(['Deployment iris-canary', 'NetworkPolicy iris']), 'Deployment iris-canary, NetworkPolicy iris');
+  });
+
   test('writes the status only when it changed; a Warning Event when an apply problem starts, not on every retry', async () => {
     const w = world();
     const md = w.mds.objects[0]!;
@@ -233,7 +256,8 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(w.clients.writes, ['apply deployments', 'apply services', 'apply modeldeployments/status']);
     assert.deepEqual(
       w.events.events.map((e) => `${e.reason}: ${e.message}`),
-      ['Created: created Deployment iris', 'Created: created Service iris', 'RolloutStarted: rolling out version 1'],
+      ['Created: created Deployment and Service iris', 'RolloutStarted: rolling out version 1'],
+      'one Created Event for all the children of a reconcile',
     );
     settle(w);
     assert.deepEqual(await r.reconcile(KEY), {});
@@ -258,6 +282,101 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(
       w.events.events.map((e) => `${e.type} ${e.reason}`),
       ['Warning ResourceConflict'],
+    );
+  });
+
+  test('children missing from the cache are created with an apply that fails if the name is taken; present ones without', async () => {
+    const w = world();
+    const r = new Reconciler(w.deps());
+    await r.reconcile(KEY);
+    assert.deepEqual(
+      w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
+      ['Deployment 1', 'Service 1'],
+      'resourceVersion "1" as precondition: create, or 409',
+    );
+    settle(w);
+    const md = w.mds.objects[0]!;
+    w.mds.put({ ...md, metadata: { ...md.metadata, generation: 2 }, spec: { ...md.spec, replicas: 3 } });
+    await r.reconcile(KEY);
+    assert.deepEqual(
+      w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
+      ['Deployment undefined'],
+      'an update carries no precondition',
+    );
+  });
+
+  test('creation writes the status once: the created Deployment (its apply answer) is in the first status, so the reconcile its arrival in the cache wakes writes nothing', async () => {
+    const w = world();
+    const r = new Reconciler(w.deps());
+    await r.reconcile(KEY);
+    const first = w.clients.statuses[0];
+    assert.deepEqual(
+      first?.conditions?.find((c) => c.type === 'Available'),
+      {
+        type: 'Available',
+        status: 'False',
+        reason: 'MinimumReplicasUnavailable',
+        message: '0 of 2 replicas ready',
+        observedGeneration: 1,
+        lastTransitionTime: first?.conditions?.find((c) => c.type === 'Available')?.lastTransitionTime,
+      },
+      'not "does not exist yet": it was just created',
+    );
+    // The children land in the caches as stored, before any controller has touched them.
+    const md = w.mds.objects[0]!;
+    for (const obj of w.clients.applied()) w.children.get(obj.kind as string)?.put(structuredClone(obj));
+    w.mds.put({ ...md, status: first });
+    w.clients.writes.length = 0;
+    await r.reconcile(KEY);
+    assert.deepEqual(w.clients.writes, [], 'second reconcile: nothing to write');
+  });
+
+  test('a name taken by an object the cache cannot show (409 on create): Degraded ResourceConflict, looked at again in 30 s, no rollout started', async () => {
+    const w = world();
+    w.clients.answers.set('patchNamespacedService', (arg) => {
+      if ((arg.body as KubernetesObject).metadata?.resourceVersion === '1') throw apiError(409, 'the object has been modified');
+      throw new Error('a foreign Service must never be applied');
+    });
+    w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml', labels: { team: 'other' } } }));
+    const r = new Reconciler(w.deps());
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 30_000 });
+    assert.deepEqual(w.clients.writes, ['apply deployments', 'apply services', 'apply modeldeployments/status']);
+    const status = w.clients.statuses[0];
+    const degraded = status?.conditions?.find((c) => c.type === 'Degraded');
+    assert.equal(degraded?.reason, 'ResourceConflict');
+    assert.match(degraded?.message ?? '', /^Service iris already exists and is not managed by Modelship/);
+    assert.equal(status?.updatingVersion, undefined, 'blocked: no rollout on record');
+    assert.deepEqual(
+      w.events.events.map((e) => `${e.type} ${e.reason}: ${e.message}`),
+      ['Normal Created: created Deployment iris', `Warning ResourceConflict: ${degraded?.message}`],
+    );
+
+    // With the conflict on record, the next reconcile reads the API and stays blocked: no child is written.
+    settle(w);
+    w.children.get('Service')!.objects.length = 0; // settle() takes every apply, the refused one too
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 30_000 });
+    assert.deepEqual(w.clients.applied(), []);
+    assert.equal(w.clients.statuses.at(-1)?.conditions?.find((c) => c.type === 'Degraded')?.reason, 'ResourceConflict');
+    assert.ok(w.clients.calls.some((c) => c.method === 'readNamespacedService'));
+  });
+
+  test('a 409 on create for a child that is ours (the cache lagged): applied again without the precondition, no Created Event for it', async () => {
+    const w = world();
+    w.clients.answers.set('patchNamespacedService', (arg) => {
+      if ((arg.body as KubernetesObject).metadata?.resourceVersion === '1') throw apiError(409, 'the object has been modified');
+      return {};
+    });
+    w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml', ownerReferences: owned() } }));
+    const r = new Reconciler(w.deps());
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 10_000 });
+    assert.deepEqual(
+      w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
+      ['Deployment 1', 'Service 1', 'Service undefined'],
+    );
+    assert.equal(w.clients.statuses[0]?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
+    assert.deepEqual(
+      w.events.events.map((e) => `${e.reason}: ${e.message}`),
+      ['Created: created Deployment iris', 'RolloutStarted: rolling out version 1'],
     );
   });
 

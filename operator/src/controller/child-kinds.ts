@@ -236,17 +236,35 @@ export function collectionPath(group: string, version: string, plural: string, n
   return namespace ? `${base}/namespaces/${namespace}/${plural}` : `${base}/${plural}`;
 }
 
-/** Server-side apply with the operator's field manager; counted as a write. */
-export async function applyChild(clients: KubeClients, kind: ChildKind, obj: KubernetesObject): Promise<void> {
+/**
+ * A resourceVersion no existing object carries (etcd's revision 1 is long used by the API
+ * server's own objects when a child is first written). As a precondition in an apply it lets the
+ * apply create the object but makes it fail with 409 Conflict when any object already holds the
+ * name — so a child missing from the label-filtered cache is created in one request, and a
+ * foreign object of the same name is never touched.
+ */
+const ONLY_IF_ABSENT = '1';
+
+/**
+ * Server-side apply with the operator's field manager; counted as a write. With `onlyIfAbsent`
+ * it only creates: 409 Conflict when an object of that name exists (ours or not). Returns the
+ * object as the API server stored it.
+ */
+export async function applyChild(
+  clients: KubeClients,
+  kind: ChildKind,
+  obj: KubernetesObject,
+  opts: { onlyIfAbsent?: boolean } = {},
+): Promise<KubernetesObject> {
   clients.countWrite('apply', kind.plural);
   const req = {
     name: obj.metadata?.name as string,
     namespace: obj.metadata?.namespace as string,
-    body: obj,
+    body: opts.onlyIfAbsent ? { ...obj, metadata: { ...obj.metadata, resourceVersion: ONLY_IF_ABSENT } } : obj,
     fieldManager: FIELD_MANAGER,
     force: true,
   };
-  await kind.api(clients).patch(req);
+  return (await kind.api(clients).patch(req)) as KubernetesObject;
 }
 
 /** Deletes exactly the object we looked at (uid precondition), never a successor with the same name. */

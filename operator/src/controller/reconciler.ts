@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
 import type { RuntimeDefaults } from '../config.ts';
 import type { KubeClients } from '../kube/clients.ts';
@@ -45,6 +45,17 @@ const PROGRESS_RECHECK_MS = 10_000;
 const CONFLICT_RECHECK_MS = 30_000;
 
 /**
+ * The runtime Deployment this reconcile created is not in the cache yet; its apply answer makes
+ * the first status say what the next reconcile would see ("0 of N replicas ready", not "does not
+ * exist yet"), so that reconcile, woken by the Deployment's arrival in the cache, writes nothing.
+ */
+function withCreatedDeployment(f: Facts, outcome: ActOutcome): Facts {
+  if (f.deployment) return f;
+  const created = outcome.createdObjects?.find((o) => o.kind === 'Deployment' && o.metadata?.name === f.name);
+  return created ? { ...f, deployment: created as V1Deployment } : f;
+}
+
+/**
  * One reconcile: observe (caches → facts), decide (pure), act (write the children), report
  * (status, Events, metrics). Each step is its own module under reconcile/.
  */
@@ -68,15 +79,19 @@ export class Reconciler {
     const facts = { ...observed, analysis: await this.analyze(key, observed) };
     const log = this.d.log.child({ modelDeployment: key });
 
-    const plan = decide(facts, { kinds, runtimeDefaults: this.d.runtimeDefaults, thresholds: this.d.thresholds ?? DEFAULT_THRESHOLDS });
+    const opts = { kinds, runtimeDefaults: this.d.runtimeDefaults, thresholds: this.d.thresholds ?? DEFAULT_THRESHOLDS };
+    let plan = decide(facts, opts);
     const outcome: ActOutcome = plan.rollout
       ? await act(this.d.clients, log, facts.md, plan.steps)
       : { created: [], problem: undefined, retry: undefined };
-    const next = buildStatus(facts, plan, facts.blocking ?? outcome.problem);
+    // A name conflict found while creating a child blocks the ModelDeployment as one found by observe does.
+    const blocking = facts.blocking ?? outcome.conflict;
+    if (outcome.conflict) plan = decide({ ...facts, blocking }, opts);
+    const next = buildStatus(withCreatedDeployment(facts, outcome), plan, blocking ?? outcome.problem);
     await report({ ...this.d, log }, facts.md, facts.status, next, outcome.created, plan.rollout?.events ?? [], plan.canary?.events ?? []);
     if (outcome.retry !== undefined) throw outcome.retry;
 
-    if (facts.blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
+    if (blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
     if (plan.canary) return plan.canary.requeueAfterMs === undefined ? {} : { requeueAfterMs: plan.canary.requeueAfterMs };
     if (next.updatingVersion !== undefined) return { requeueAfterMs: PROGRESS_RECHECK_MS };
     return {};

@@ -1,17 +1,22 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { applyChild, deleteChild, type ChildKind } from '../controller/child-kinds.ts';
-import { describeApiError } from '../errors.ts';
+import { describeApiError, isConflict, isNotFound } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import type { Logger } from '../log.ts';
 import type { BlockingProblem } from '../status/compute.ts';
 import type { ChildStep } from './decide.ts';
+import { conflictWith } from './observe.ts';
 
 export interface ActOutcome {
-  /** "<Kind> <name>" of each child this reconcile created (each gets a Normal Event). */
+  /** "<Kind> <name>" of each child this reconcile created (one Normal Event names them all). */
   created: string[];
+  /** The children this reconcile created, as the API server answered (not in the caches yet). */
+  createdObjects?: KubernetesObject[];
   /** What stopped the writes, for the status; undefined when every step went through. */
   problem: BlockingProblem | undefined;
+  /** A child's name is held by an object this ModelDeployment does not control (found when creating it). */
+  conflict?: BlockingProblem | undefined;
   /** Set when the error is worth retrying: rethrown after the status is written, so the work queue backs off. */
   retry: unknown;
 }
@@ -37,18 +42,23 @@ export function applyErrorPolicy(err: unknown): { problem: BlockingProblem; retr
 
 /** Runs the steps in order, stopping at the first error (later kinds may depend on earlier ones). */
 export async function act(clients: KubeClients, log: Logger, md: ModelDeployment, steps: readonly ChildStep[]): Promise<ActOutcome> {
-  const created: string[] = [];
+  const createdObjects: KubernetesObject[] = [];
+  const created = () => createdObjects.map((o) => `${o.kind} ${o.metadata?.name}`);
   try {
     for (const step of steps) {
-      if (step.op === 'apply') await ensure(clients, log, step.kind, md, step.desired, step.actual, created);
+      if (step.op === 'apply') await ensure(clients, log, step.kind, md, step.desired, step.actual, createdObjects);
       else await deleteChild(clients, step.kind, step.actual);
     }
   } catch (err) {
+    if (err instanceof NameTaken) {
+      log.info('name conflict', { message: err.problem.message });
+      return { created: created(), createdObjects, problem: undefined, conflict: err.problem, retry: undefined };
+    }
     const policy = applyErrorPolicy(err);
     log.warn('cannot apply children', { status: policy.status, error: describeApiError(err).message, retrying: policy.retryable });
-    return { created, problem: policy.problem, retry: policy.retryable ? err : undefined };
+    return { created: created(), createdObjects, problem: policy.problem, retry: policy.retryable ? err : undefined };
   }
-  return { created, problem: undefined, retry: undefined };
+  return { created: created(), createdObjects, problem: undefined, retry: undefined };
 }
 
 async function ensure(
@@ -58,12 +68,56 @@ async function ensure(
   md: ModelDeployment,
   desired: KubernetesObject,
   actual: KubernetesObject | undefined,
-  created: string[],
+  createdObjects: KubernetesObject[],
 ): Promise<void> {
   const force = kind.beforeApply ? await kind.beforeApply(md, actual, clients) : false;
   const difference = !actual ? '(missing)' : force ? '(handed over)' : kind.difference(desired, actual);
   if (difference === undefined) return;
   log.debug('applying', { kind: kind.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
-  await applyChild(clients, kind, desired);
-  if (!actual) created.push(`${kind.kind} ${desired.metadata?.name}`);
+  if (actual) {
+    await applyChild(clients, kind, desired);
+    return;
+  }
+  const stored = await create(clients, kind, md, desired);
+  // The desired object's kind and name: an answer may lack them (a typed client's, or a test's).
+  if (stored) createdObjects.push({ ...stored, kind: kind.kind, metadata: { ...stored.metadata, name: desired.metadata?.name } });
+}
+
+/** Thrown by `create` when a foreign object holds the name; act reports it as a conflict. */
+class NameTaken extends Error {
+  readonly problem: BlockingProblem;
+  constructor(problem: BlockingProblem) {
+    super(problem.message);
+    this.problem = problem;
+  }
+}
+
+/**
+ * Creates a child the cache does not have, never touching an object of the same name that this
+ * ModelDeployment does not control; returns it as stored. Returns undefined when the object
+ * turned out to be ours already (the cache lagged), so it was applied rather than created.
+ */
+async function create(
+  clients: KubeClients,
+  kind: ChildKind,
+  md: ModelDeployment,
+  desired: KubernetesObject,
+): Promise<KubernetesObject | undefined> {
+  try {
+    return await applyChild(clients, kind, desired, { onlyIfAbsent: true });
+  } catch (err) {
+    if (!isConflict(err)) throw err;
+    const name = desired.metadata?.name as string;
+    // Gone again since: the 409 is retried with backoff.
+    const existing = await kind
+      .api(clients)
+      .read(name, desired.metadata?.namespace as string)
+      .catch((e: unknown) => {
+        throw isNotFound(e) ? err : e;
+      });
+    const conflict = conflictWith(md, kind.kind, name, existing);
+    if (conflict) throw new NameTaken(conflict);
+    await applyChild(clients, kind, desired);
+    return undefined;
+  }
 }

@@ -107,7 +107,7 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
     canary: mayCanary ? { template: desiredTemplate, replicas: 1 } : undefined,
   };
   const wanted = deps.childKinds.filter((k) => k.render(md, ctx));
-  const blocking = invalid ?? (await findConflict(deps, md, wanted, existing));
+  const blocking = invalid ?? (await findConflict(deps, md, wanted, existing, conflictOnRecord(status)));
 
   const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === name);
   return {
@@ -129,12 +129,32 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
   };
 }
 
-/** A child with our name that this ModelDeployment does not control. Reads the API only when the cache has nothing. */
+/** Whether the status last written reports a name conflict (cleared once a reconcile finds none). */
+function conflictOnRecord(status: ModelDeploymentStatus): boolean {
+  return status.conditions?.some((c) => c.type === 'Degraded' && c.status === 'True' && c.reason === 'ResourceConflict') ?? false;
+}
+
+/** The conflict `obj` (the object named `name` of kind `kind`) is, unless `md` controls it. */
+export function conflictWith(md: ModelDeployment, kind: string, name: string, obj: KubernetesObject): BlockingProblem | undefined {
+  if (isControlledBy(obj, md.metadata?.uid)) return undefined;
+  const owner = controllerOf(obj);
+  const conflict = new ResourceConflictError(kind, name, owner ? `${owner.kind} ${owner.name}` : undefined);
+  return { reason: 'ResourceConflict', message: conflict.message };
+}
+
+/**
+ * A child with our name that this ModelDeployment does not control. The label-filtered caches
+ * cannot show a foreign object, but reading the API for every child missing from them costs a
+ * request per child on every creation: act creates such children with an apply that fails
+ * when the name is taken (applyChild's onlyIfAbsent) and reports the conflict then. Only while a
+ * conflict is on record does this read the API, so the status clears once the name is free.
+ */
 async function findConflict(
   deps: ObserveDeps,
   md: ModelDeployment,
   wanted: readonly ChildKind[],
   cached: ReadonlyMap<ChildKind, KubernetesObject | undefined>,
+  readMissing: boolean,
 ): Promise<BlockingProblem | undefined> {
   const mdName = md.metadata?.name as string;
   const namespace = md.metadata?.namespace as string;
@@ -142,6 +162,7 @@ async function findConflict(
     const name = childName(kind, mdName);
     let obj = cached.get(kind);
     if (!obj) {
+      if (!readMissing) continue;
       try {
         obj = await kind.api(deps.clients).read(name, namespace);
       } catch (err) {
@@ -149,11 +170,8 @@ async function findConflict(
         throw err;
       }
     }
-    if (!isControlledBy(obj, md.metadata?.uid)) {
-      const owner = controllerOf(obj);
-      const conflict = new ResourceConflictError(kind.kind, name, owner ? `${owner.kind} ${owner.name}` : undefined);
-      return { reason: 'ResourceConflict', message: conflict.message };
-    }
+    const conflict = conflictWith(md, kind.kind, name, obj);
+    if (conflict) return conflict;
   }
   return undefined;
 }

@@ -79,9 +79,27 @@ export async function report(
     await deps.clients.applyStatus(md, after);
     deps.log.debug('status updated', { ready: after.conditions?.[0]?.status });
   }
-  for (const what of created) await deps.events.record(md, 'Normal', 'Created', `created ${what}`);
+  if (created.length > 0) await deps.events.record(md, 'Normal', 'Created', `created ${createdList(created)}`);
   await recordTransitions(deps, md, before, after, events);
   for (const e of canaryEvents) await recordCanaryEvent(deps, md, e);
+}
+
+/**
+ * One Event for every child a reconcile created ("Deployment, Service and HorizontalPodAutoscaler
+ * iris"), not one each: Events are writes, and creation is when the API server is busiest.
+ */
+export function createdList(created: readonly string[]): string {
+  const parsed = created.map((c) => {
+    const i = c.indexOf(' ');
+    return { kind: c.slice(0, i), name: c.slice(i + 1) };
+  });
+  const byName = new Map<string, string[]>();
+  for (const { kind, name } of parsed) byName.set(name, [...(byName.get(name) ?? []), kind]);
+  return [...byName].map(([name, kinds]) => `${andList(kinds)} ${name}`).join(', ');
+}
+
+function andList(items: readonly string[]): string {
+  return items.length < 2 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
 
 async function recordCanaryEvent(deps: ReportDeps, md: ModelDeployment, e: CanaryEvent): Promise<void> {
