@@ -12,6 +12,7 @@ import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, kubeConfig, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
+import { irisServiceUrl } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 
 describe('e2e: pod-proxy metrics scraper', { timeout: 400_000 }, () => {
@@ -47,6 +48,10 @@ describe('e2e: pod-proxy metrics scraper', { timeout: 400_000 }, () => {
     const kc = kubeConfig();
     shareConnections(kc);
     const scraper = new PodProxyScraper(kc);
+    // before the first read: kube-proxy programs a new Service's rules a moment after it exists
+    // (a request sent earlier is refused: ECONNREFUSED in one clean-clone run); the probe's own
+    // prediction lands before the window starts
+    const url = await irisServiceUrl(c, ns);
     const pods: V1Pod[] = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
     const refs = pods.map((p) => ({ name: p.metadata!.name!, uid: p.metadata!.uid! }));
     assert.equal(refs.length, 2);
@@ -54,8 +59,6 @@ describe('e2e: pod-proxy metrics scraper', { timeout: 400_000 }, () => {
     assert.deepEqual(first.failures, []);
     assert.deepEqual(Object.keys(first.snapshot.pods).sort(), refs.map((r) => r.uid).sort());
 
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    const url = `http://${svc.spec?.clusterIP}/v2/models/iris/infer`;
     const good = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [6.3, 3.3, 6.0, 2.5] }] });
     const bad = JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 3], data: [1, 2, 3] }] });
     const statuses: number[] = [];
