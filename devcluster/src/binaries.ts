@@ -114,3 +114,25 @@ export async function resolveBinaries<N extends string>(names: readonly N[]): Pr
   }
   return found;
 }
+
+/**
+ * Runs a one-binary build script (devcluster/build/<name>.sh: it builds once per machine, serialises
+ * with flock, and prints its bin directory last) and returns the path of `binary` in that directory;
+ * the script's progress lines go to `log`.
+ */
+export async function runBuildScript(script: string, binary: string, log: (line: string) => void = () => {}): Promise<string> {
+  const child = spawn(script, [], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+  let stdout = '';
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+    for (const line of c.split('\n')) if (line.trim()) log(line.trim());
+  });
+  const code = await new Promise<number | null>((resolvePromise, reject) => {
+    child.on('error', reject);
+    child.on('close', resolvePromise);
+  });
+  if (code !== 0) throw new Error(`${script} failed with exit code ${code}`);
+  const dir = stdout.trim().split('\n').pop()?.trim();
+  if (!dir) throw new Error(`${script} printed no bin directory`);
+  return join(dir, binary);
+}

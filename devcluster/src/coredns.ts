@@ -5,13 +5,12 @@
 // Nothing outside the machine is reachable, so there is no upstream: every other name is answered
 // NXDOMAIN at once, and a client fails fast with ENOTFOUND instead of waiting for a timeout.
 
-import { spawn } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { Resolver } from 'node:dns/promises';
 import { createServer } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { repoRoot } from './binaries.ts';
+import { repoRoot, runBuildScript } from './binaries.ts';
 import { freePorts } from './ports.ts';
 import { killProcsSync, registerCleanup, spawnLogged, stopProcs, tail, unregisterCleanup, type Proc } from './processes.ts';
 import { waitFor } from './wait.ts';
@@ -21,21 +20,8 @@ export const CLUSTER_DOMAIN = 'cluster.local';
 export const DNS_PORT = 53;
 
 /** Absolute path of coredns, building it if needed (coredns.sh serialises with flock). */
-export async function resolveCoreDns(log: (line: string) => void = () => {}): Promise<string> {
-  const child = spawn(corednsBuildScript, [], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    for (const line of c.split('\n')) if (line.trim()) log(line.trim());
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`${corednsBuildScript} failed with exit code ${code}`);
-  const dir = stdout.trim().split('\n').pop()?.trim();
-  if (!dir) throw new Error(`${corednsBuildScript} printed no bin directory`);
-  return join(dir, 'coredns');
+export function resolveCoreDns(log: (line: string) => void = () => {}): Promise<string> {
+  return runBuildScript(corednsBuildScript, 'coredns', log);
 }
 
 export interface CorefileOptions {

@@ -5,9 +5,8 @@
 // Endpoints at the gateway (the API server runs with --enable-aggregator-routing, so it dials the
 // endpoint directly). It scrapes the kubelet's /metrics/resource at the port the Node reports.
 
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { repoRoot } from './binaries.ts';
+import { repoRoot, runBuildScript } from './binaries.ts';
 import type { ControlPlane } from './controlplane.ts';
 import { NODE_NAME } from './kubelet.ts';
 import { freePorts } from './ports.ts';
@@ -16,21 +15,8 @@ import type { Session } from './processes.ts';
 export const metricsServerBuildScript = join(repoRoot, 'devcluster/build/metrics-server.sh');
 
 /** Absolute path of metrics-server, building it if needed (build.sh serialises with flock). */
-export async function resolveMetricsServer(log: (line: string) => void = () => {}): Promise<string> {
-  const child = spawn(metricsServerBuildScript, [], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
-  let stdout = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    for (const line of c.split('\n')) if (line.trim()) log(line.trim());
-  });
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', resolve);
-  });
-  if (code !== 0) throw new Error(`${metricsServerBuildScript} failed with exit code ${code}`);
-  const dir = stdout.trim().split('\n').pop()?.trim();
-  if (!dir) throw new Error(`${metricsServerBuildScript} printed no bin directory`);
-  return join(dir, 'metrics-server');
+export function resolveMetricsServer(log: (line: string) => void = () => {}): Promise<string> {
+  return runBuildScript(metricsServerBuildScript, 'metrics-server', log);
 }
 
 /** Scrape every 10 s (metrics-server's minimum), so the autoscaler sees load within ~20 s. */
