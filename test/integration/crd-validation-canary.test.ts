@@ -2,21 +2,10 @@
 // refused at apply time with a message naming the field; a good spec is stored with the defaults
 // filled in; status.canary is accepted and shown by the printer columns.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { dump } from 'js-yaml';
-import { getTestControlPlane, type ControlPlane, type KubectlResult } from '@modelship/devcluster/controlplane';
-import { waitFor } from '@modelship/devcluster/wait';
-import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { describe, test } from 'node:test';
+import { manifest, output, useCrdNamespace } from './crd-namespace.ts';
 
 const model = { version: '2', uri: 'https://models.example.com/iris/2/model.onnx' };
-
-function manifest(name: string, spec: Record<string, unknown>): string {
-  return dump({ apiVersion: 'modelship.dev/v1alpha1', kind: 'ModelDeployment', metadata: { name }, spec });
-}
-
-function output(r: KubectlResult): string {
-  return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
 
 const canary = (c: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   model,
@@ -103,43 +92,27 @@ const BAD_CANARY: { what: string; spec: Record<string, unknown>; expect: (string
 ];
 
 describe('ModelDeployment CRD: Canary rollout settings on a real API server', () => {
-  let cp: ControlPlane;
-  let ns: string;
-  const kubectl = (args: string[], input?: string) => cp.kubectl(args, input === undefined ? {} : { input });
-  const get = async (name: string): Promise<ModelDeployment> => {
-    const r = await kubectl(['get', 'modeldeployment', name, '-n', ns, '-o', 'json']);
-    assert.equal(r.code, 0, output(r));
-    return JSON.parse(r.stdout) as ModelDeployment;
-  };
-
-  before(async () => {
-    cp = await getTestControlPlane();
-    ns = `crd-canary-${Math.random().toString(36).slice(2, 8)}`;
-    const r = await kubectl(['create', 'namespace', ns]);
-    assert.equal(r.code, 0, output(r));
-    await waitFor(async () => (await kubectl(['get', 'mdep', '-n', ns])).code === 0, { description: 'the mdep resource to be served' });
-  });
-
-  after(async () => {
-    if (ns) await kubectl(['delete', 'namespace', ns, '--wait=false']);
-    await cp?.stop();
-  });
+  const crd = useCrdNamespace('crd-canary');
+  const { kubectl, get } = crd;
 
   for (const bad of BAD_CANARY) {
     test(`refuses ${bad.what}, naming the field`, async () => {
-      const r = await kubectl(['apply', '-n', ns, '-f', '-'], manifest('bad', bad.spec));
+      const r = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest('bad', bad.spec));
       assert.notEqual(r.code, 0, `expected a refusal\n${output(r)}`);
       for (const fragment of bad.expect) {
         if (typeof fragment === 'string')
           assert.ok(r.stderr.includes(fragment), `expected ${JSON.stringify(fragment)} in the error\n${output(r)}`);
         else assert.match(r.stderr, fragment);
       }
-      assert.notEqual((await kubectl(['get', 'mdep', 'bad', '-n', ns])).code, 0, 'nothing was stored');
+      assert.notEqual((await kubectl(['get', 'mdep', 'bad', '-n', crd.ns])).code, 0, 'nothing was stored');
     });
   }
 
   test('strategy Canary with an empty canary block is stored with every default filled in', async () => {
-    const r = await kubectl(['apply', '-n', ns, '-f', '-'], manifest('defaults', { model, rollout: { strategy: 'Canary', canary: {} } }));
+    const r = await kubectl(
+      ['apply', '-n', crd.ns, '-f', '-'],
+      manifest('defaults', { model, rollout: { strategy: 'Canary', canary: {} } }),
+    );
     assert.equal(r.code, 0, output(r));
     const md = await get('defaults');
     assert.deepEqual(md.spec.rollout?.canary, {
@@ -168,7 +141,7 @@ describe('ModelDeployment CRD: Canary rollout settings on a real API server', ()
       },
       { paused: true, promoteVersion: '2', abortVersion: '1', maxUnavailable: '0%' },
     );
-    const r = await kubectl(['apply', '-n', ns, '-f', '-'], manifest('full', spec));
+    const r = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest('full', spec));
     assert.equal(r.code, 0, output(r));
     const md = await get('full');
     assert.deepEqual(md.spec.rollout?.canary?.steps, [
@@ -209,7 +182,7 @@ describe('ModelDeployment CRD: Canary rollout settings on a real API server', ()
       'mdep',
       'defaults',
       '-n',
-      ns,
+      crd.ns,
       '--subresource=status',
       '--type=merge',
       '-p',
@@ -217,7 +190,7 @@ describe('ModelDeployment CRD: Canary rollout settings on a real API server', ()
     ]);
     assert.equal(r.code, 0, output(r));
     assert.deepEqual((await get('defaults')).status?.canary, status.canary);
-    const table = await kubectl(['get', 'mdep', 'defaults', '-n', ns]);
+    const table = await kubectl(['get', 'mdep', 'defaults', '-n', crd.ns]);
     assert.equal(table.code, 0, output(table));
     const [header, row] = table.stdout.trim().split('\n');
     assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'CANARY', 'WEIGHT', 'AGE']);
@@ -228,7 +201,7 @@ describe('ModelDeployment CRD: Canary rollout settings on a real API server', ()
       'mdep',
       'defaults',
       '-n',
-      ns,
+      crd.ns,
       '--subresource=status',
       '--type=merge',
       '-p',

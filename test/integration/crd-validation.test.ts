@@ -3,23 +3,13 @@
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { dump, loadAll } from 'js-yaml';
 import { repoRoot } from '@modelship/devcluster/binaries';
-import { getTestControlPlane, type ControlPlane, type KubectlResult } from '@modelship/devcluster/controlplane';
-import { waitFor } from '@modelship/devcluster/wait';
-import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { manifest, output, useCrdNamespace } from './crd-namespace.ts';
 
 const URI = 'https://models.example.com/iris/1/model.onnx';
 const SHA = 'e8fc777f90a039e4e8ed748ddd9b70e78ca8949321b413ac949b664635ac4553';
-
-function manifest(name: string, spec: Record<string, unknown>): string {
-  return dump({ apiVersion: 'modelship.dev/v1alpha1', kind: 'ModelDeployment', metadata: { name }, spec });
-}
-
-function output(r: KubectlResult): string {
-  return `exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
-}
 
 /** Bad inputs: each must be refused at apply time with these fragments in the error. */
 const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; expect: (string | RegExp)[] }[] = [
@@ -176,31 +166,11 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
 ];
 
 describe('ModelDeployment CRD on a real API server', () => {
-  let cp: ControlPlane;
-  let ns: string;
-  const kubectl = (args: string[], input?: string) => cp.kubectl(args, input === undefined ? {} : { input });
-  const get = async (name: string): Promise<ModelDeployment> => {
-    const r = await kubectl(['get', 'modeldeployment', name, '-n', ns, '-o', 'json']);
-    assert.equal(r.code, 0, output(r));
-    return JSON.parse(r.stdout) as ModelDeployment;
-  };
-
-  before(async () => {
-    cp = await getTestControlPlane();
-    ns = `crd-validation-${Math.random().toString(36).slice(2, 8)}`;
-    const r = await kubectl(['create', 'namespace', ns]);
-    assert.equal(r.code, 0, output(r));
-    // The runner installs crds/ and waits for Established; wait for kubectl's discovery too.
-    await waitFor(async () => (await kubectl(['get', 'mdep', '-n', ns])).code === 0, { description: 'the mdep resource to be served' });
-  });
-
-  after(async () => {
-    if (ns) await kubectl(['delete', 'namespace', ns, '--wait=false']);
-    await cp?.stop();
-  });
+  const crd = useCrdNamespace('crd-validation');
+  const { kubectl, get } = crd;
 
   test('a minimal ModelDeployment is accepted and the schema fills in the defaults', async () => {
-    const r = await kubectl(['apply', '-n', ns, '-f', '-'], manifest('minimal', { model: { version: '1', uri: URI } }));
+    const r = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest('minimal', { model: { version: '1', uri: URI } }));
     assert.equal(r.code, 0, output(r));
     const md = await get('minimal');
     assert.deepEqual(md.spec, {
@@ -221,7 +191,7 @@ describe('ModelDeployment CRD on a real API server', () => {
 
   test('nested defaults apply inside objects the user wrote partly', async () => {
     const r = await kubectl(
-      ['apply', '-n', ns, '-f', '-'],
+      ['apply', '-n', crd.ns, '-f', '-'],
       manifest('partial', {
         model: { version: '2', uri: 'pvc://models/iris/2/model.onnx', sha256: SHA },
         autoscaling: { maxReplicas: 4 },
@@ -246,28 +216,28 @@ describe('ModelDeployment CRD on a real API server', () => {
   for (const bad of BAD_INPUTS) {
     test(`refuses ${bad.what}, naming the field`, async () => {
       const name = bad.name ?? 'bad';
-      const r = await kubectl(['apply', '-n', ns, '-f', '-'], manifest(name, bad.spec));
+      const r = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest(name, bad.spec));
       assert.notEqual(r.code, 0, `expected a refusal\n${output(r)}`);
       for (const fragment of bad.expect) {
         if (typeof fragment === 'string')
           assert.ok(r.stderr.includes(fragment), `expected ${JSON.stringify(fragment)} in the error\n${output(r)}`);
         else assert.match(r.stderr, fragment);
       }
-      const exists = await kubectl(['get', 'mdep', name, '-n', ns]);
+      const exists = await kubectl(['get', 'mdep', name, '-n', crd.ns]);
       assert.notEqual(exists.code, 0, 'nothing was stored');
     });
   }
 
   test('refuses unknown fields with kubectl (strict server-side field validation), naming each one', async () => {
     const yaml = manifest('unknown', { model: { version: '1', uri: URI, sha265: SHA }, replicaCount: 2 });
-    const r = await kubectl(['apply', '-n', ns, '-f', '-'], yaml);
+    const r = await kubectl(['apply', '-n', crd.ns, '-f', '-'], yaml);
     assert.notEqual(r.code, 0, output(r));
     assert.match(r.stderr, /strict decoding error: .*unknown field "spec\.model\.sha265"/);
     assert.match(r.stderr, /unknown field "spec\.replicaCount"/);
     // The same for a server-side apply and for an update of an existing object.
     // (Server-side apply reports the unknown fields it meets first, in no fixed order: use one.)
     const ssa = await kubectl(
-      ['apply', '--server-side', '-n', ns, '-f', '-'],
+      ['apply', '--server-side', '-n', crd.ns, '-f', '-'],
       manifest('unknown', { model: { version: '1', uri: URI, sha265: SHA } }),
     );
     assert.notEqual(ssa.code, 0, output(ssa));
@@ -275,7 +245,7 @@ describe('ModelDeployment CRD on a real API server', () => {
     // An update by kubectl replace (also strict by default) is refused the same way.
     const current = await get('minimal');
     const edited = { ...current, spec: { ...current.spec, rollout: { ...current.spec.rollout, autoRollbak: false } } };
-    const replace = await kubectl(['replace', '-n', ns, '-f', '-'], JSON.stringify(edited));
+    const replace = await kubectl(['replace', '-n', crd.ns, '-f', '-'], JSON.stringify(edited));
     assert.notEqual(replace.code, 0, output(replace));
     assert.match(replace.stderr, /unknown field "spec\.rollout\.autoRollbak"/);
   });
@@ -283,14 +253,23 @@ describe('ModelDeployment CRD on a real API server', () => {
   test('a request without strict field validation gets unknown fields pruned, with a warning by default', async () => {
     // --validate=false sends fieldValidation=Ignore: silently pruned.
     const r = await kubectl(
-      ['apply', '--validate=false', '-n', ns, '-f', '-'],
+      ['apply', '--validate=false', '-n', crd.ns, '-f', '-'],
       manifest('pruned', { model: { version: '1', uri: URI, colour: 'blue' } }),
     );
     assert.equal(r.code, 0, output(r));
     assert.deepEqual((await get('pruned')).spec.model, { version: '1', uri: URI, format: 'onnx' });
     // No fieldValidation at all (kubectl patch has no --validate; many API clients) is the API
     // server's default, Warn: the request succeeds, the field is dropped, a warning names it.
-    const patch = await kubectl(['patch', 'mdep', 'pruned', '-n', ns, '--type=merge', '-p', '{"spec":{"rollout":{"autoRollbak":false}}}']);
+    const patch = await kubectl([
+      'patch',
+      'mdep',
+      'pruned',
+      '-n',
+      crd.ns,
+      '--type=merge',
+      '-p',
+      '{"spec":{"rollout":{"autoRollbak":false}}}',
+    ]);
     assert.equal(patch.code, 0, output(patch));
     assert.match(patch.stderr, /Warning: unknown field "spec\.rollout\.autoRollbak"/);
     assert.equal((await get('pruned')).spec.rollout?.autoRollback, true);
@@ -305,7 +284,7 @@ describe('ModelDeployment CRD on a real API server', () => {
       availableReplicas: 2,
       selector: 'app.kubernetes.io/name=modelship-runtime,app.kubernetes.io/instance=minimal',
       currentVersion: '1',
-      url: `http://minimal.${ns}.svc.cluster.local/v2/models/minimal`,
+      url: `http://minimal.${crd.ns}.svc.cluster.local/v2/models/minimal`,
       conditions: ['Ready', 'Available', 'Progressing', 'Degraded'].map((type) => ({
         type,
         status: type === 'Degraded' || type === 'Progressing' ? 'False' : 'True',
@@ -333,7 +312,7 @@ describe('ModelDeployment CRD on a real API server', () => {
       'mdep',
       'minimal',
       '-n',
-      ns,
+      crd.ns,
       '--subresource=status',
       '--type=merge',
       '-p',
@@ -348,7 +327,7 @@ describe('ModelDeployment CRD on a real API server', () => {
       'mdep',
       'minimal',
       '-n',
-      ns,
+      crd.ns,
       '--subresource=status',
       '--type=merge',
       '-p',
@@ -357,12 +336,12 @@ describe('ModelDeployment CRD on a real API server', () => {
     assert.notEqual(bad.code, 0, output(bad));
     assert.match(bad.stderr, /status\.history\[0\]\.outcome: Unsupported value: "Done"/);
 
-    const table = await kubectl(['get', 'mdep', 'minimal', '-n', ns]);
+    const table = await kubectl(['get', 'mdep', 'minimal', '-n', crd.ns]);
     assert.equal(table.code, 0, output(table));
     const [header, row] = table.stdout.trim().split('\n');
     assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'CANARY', 'WEIGHT', 'AGE']);
     assert.match(row ?? '', /^minimal\s+1\s+1\s+True\s+2\s+\S+$/);
-    const wide = await kubectl(['get', 'mdep', 'minimal', '-n', ns, '-o', 'wide']);
+    const wide = await kubectl(['get', 'mdep', 'minimal', '-n', crd.ns, '-o', 'wide']);
     assert.deepEqual(wide.stdout.split('\n')[0]?.trim().split(/\s+/), [
       'NAME',
       'MODEL',
@@ -382,7 +361,7 @@ describe('ModelDeployment CRD on a real API server', () => {
 
   test('kubectl get by short name and by category shows the printer columns', async () => {
     for (const resource of ['mdep', 'modelship']) {
-      const r = await kubectl(['get', resource, '-n', ns]);
+      const r = await kubectl(['get', resource, '-n', crd.ns]);
       assert.equal(r.code, 0, output(r));
       assert.match(r.stdout.split('\n')[0] ?? '', /^NAME\s+MODEL\s+CURRENT\s+DESIRED\s+READY\s+REPLICAS\s+CANARY\s+WEIGHT\s+AGE$/);
       assert.match(r.stdout, /\nminimal\s/);
@@ -405,7 +384,7 @@ describe('ModelDeployment CRD on a real API server', () => {
 
   test('a networkPolicy that is switched off needs no peers; kubectl explain documents the fields', async () => {
     const r = await kubectl(
-      ['apply', '-n', ns, '-f', '-'],
+      ['apply', '-n', crd.ns, '-f', '-'],
       manifest('np-off', { model: { version: '1', uri: URI }, networkPolicy: { enabled: false } }),
     );
     assert.equal(r.code, 0, output(r));
@@ -421,16 +400,16 @@ describe('ModelDeployment CRD on a real API server', () => {
   });
 
   test('kubectl scale works through the scale subresource', async () => {
-    const r = await kubectl(['scale', 'mdep/minimal', '-n', ns, '--replicas=3']);
+    const r = await kubectl(['scale', 'mdep/minimal', '-n', crd.ns, '--replicas=3']);
     assert.equal(r.code, 0, output(r));
     assert.equal((await get('minimal')).spec.replicas, 3);
-    const scale = await kubectl(['get', '--raw', `/apis/modelship.dev/v1alpha1/namespaces/${ns}/modeldeployments/minimal/scale`]);
+    const scale = await kubectl(['get', '--raw', `/apis/modelship.dev/v1alpha1/namespaces/${crd.ns}/modeldeployments/minimal/scale`]);
     assert.equal(scale.code, 0, output(scale));
     const body = JSON.parse(scale.stdout) as { kind: string; spec: { replicas: number }; status: { replicas: number; selector: string } };
     assert.equal(body.kind, 'Scale');
     assert.equal(body.spec.replicas, 3);
     assert.equal(body.status.selector, 'app.kubernetes.io/name=modelship-runtime,app.kubernetes.io/instance=minimal');
-    const negative = await kubectl(['scale', 'mdep/minimal', '-n', ns, '--replicas=-1']);
+    const negative = await kubectl(['scale', 'mdep/minimal', '-n', crd.ns, '--replicas=-1']);
     assert.notEqual(negative.code, 0, output(negative));
   });
 
@@ -443,7 +422,7 @@ describe('ModelDeployment CRD on a real API server', () => {
       for (const doc of loadAll(readFileSync(file, 'utf8'))) {
         const obj = doc as { kind?: string; apiVersion?: string; metadata?: { name?: string } } | null;
         if (obj?.kind !== 'ModelDeployment' || !obj.apiVersion?.startsWith('modelship.dev/')) continue;
-        const r = await kubectl(['apply', '--dry-run=server', '-n', ns, '-f', '-'], dump(obj));
+        const r = await kubectl(['apply', '--dry-run=server', '-n', crd.ns, '-f', '-'], dump(obj));
         assert.equal(r.code, 0, `${relative(repoRoot, file)} (${obj.metadata?.name}):\n${output(r)}`);
         checked++;
       }
