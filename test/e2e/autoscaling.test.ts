@@ -9,6 +9,7 @@ import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { irisServiceUrl } from './faults.ts';
 import { startLoad } from './load.ts';
 
 // 100m CPU requested, target 50 % (50m); an idle runtime uses ~10-20 %, 200 predictions a second well over 100 %
@@ -59,9 +60,9 @@ describe('e2e: autoscaling on CPU (metrics-server + the real HPA controller)', {
     });
     t.diagnostic(`idle: ${await hpaStatus()}`);
 
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
+    const url = await irisServiceUrl(c, ns);
     const load = startLoad({
-      url: `http://${svc.spec?.clusterIP}/v2/models/iris/infer`,
+      url,
       body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [6.3, 3.3, 6.0, 2.5] }] }),
       rate: RATE,
       maxSeconds: 300,

@@ -21,6 +21,7 @@ import { sleep, waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
+import { irisServiceUrl } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 
 const RATE = 50;
@@ -231,8 +232,7 @@ describe('e2e: canary rollouts judged by the operator under steady load', { time
     };
     await createMd(c, ns, 'iris', spec);
     await settledOn('1');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
-    url = `http://${svc.spec?.clusterIP}/v2/models/iris/infer`;
+    url = await irisServiceUrl(c, ns);
   });
 
   after(async () => {

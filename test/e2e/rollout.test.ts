@@ -15,6 +15,7 @@ import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { irisServiceUrl } from './faults.ts';
 import { startLoad, type Load } from './load.ts';
 
 const RATE = 50;
@@ -104,9 +105,9 @@ describe('e2e: rollouts and automatic rollback under steady load', { timeout: 90
     md.spec.replicas = 2;
     await createMd(c, ns, 'iris', md.spec);
     await settledOn('1');
-    const svc = await c.core.readNamespacedService({ name: 'iris', namespace: ns });
+    const url = await irisServiceUrl(c, ns);
     load = startLoad({
-      url: `http://${svc.spec?.clusterIP}/v2/models/iris/infer`,
+      url,
       body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [6.3, 3.3, 6.0, 2.5] }] }),
       rate: RATE,
       maxSeconds: 840,
