@@ -13,6 +13,8 @@ import { post, request, spawnRuntime, startRuntime, type Reply, type Runtime } f
 
 const MAX_BODY = 4096;
 const TIMEOUT_MS = 1500;
+/** runtime 1's --max-queue-size, which also caps its forwards in flight */
+const MAX_FORWARDS = 2;
 
 async function listenLoopback(onSocket: (s: Socket) => void): Promise<Server> {
   const server = createServer(onSocket);
@@ -55,7 +57,11 @@ before(async () => {
   ]);
   const common = ['--max-body-bytes', String(MAX_BODY), '--request-timeout-ms', String(TIMEOUT_MS)];
   [v1, v2] = await Promise.all([
-    startRuntime({ version: '1', args: [...common, '--port', String(p1)], env: { [ENV.versionRoutes]: routes } }),
+    startRuntime({
+      version: '1',
+      args: [...common, '--port', String(p1), '--max-queue-size', String(MAX_FORWARDS)],
+      env: { [ENV.versionRoutes]: routes },
+    }),
     startRuntime({ version: '2', args: [...common, '--port', String(p2)], env: { [ENV.versionRoutes]: routes } }),
   ]);
 });
@@ -253,6 +259,61 @@ test('a body over the limit is refused before forwarding (declared length), and 
   assert.equal(res.status, 413);
   assert.match(((await res.json()) as { error: string }).error, /larger than the limit of 4096 bytes/);
   assert.equal(await served(v2, 'v2'), before[0], 'version 2 answered nothing for it');
+});
+
+test('forwards in flight are capped (max-queue-size): one more -> 503; a client that leaves frees its slot (499)', async () => {
+  const gone0 = await forwarded(v1, '5', '499');
+  // two forwards held by the silent upstream fill runtime 1's cap of 2
+  const held = [0, 1].map(() => post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('5')));
+  const leaving = new AbortController();
+  await new Promise((r) => setTimeout(r, 200));
+  const third = await post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('2'));
+  assertError(third, 503, /2 requests are being forwarded to other versions already/);
+  for (const r of await Promise.all(held)) assertError(r, 504, /did not answer within/);
+  // slots free again; a client that gives up on a forward is counted 499 and frees its slot at once
+  const abandoned = fetch(`${v1.url}/v2/models/iris/infer`, {
+    method: 'POST',
+    body: JSON.stringify(v2Body),
+    headers: { 'content-type': 'application/json', ...pin('5') },
+    signal: leaving.signal,
+  }).catch((err: unknown) => err);
+  await new Promise((r) => setTimeout(r, 200));
+  leaving.abort();
+  assert.ok((await abandoned) instanceof Error);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(await forwarded(v1, '5', '499'), gone0 + 1);
+  const ok = await Promise.all([0, 1].map(() => post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('2'))));
+  assert.deepEqual(
+    ok.map((r) => r.status),
+    [200, 200],
+  );
+});
+
+test('API key: checked before forwarding (401, never forwarded), carried to the other version', async () => {
+  const KEY = 'pinning-test-key';
+  const [p1, p2] = await Promise.all([freePort(), freePort()]);
+  const routes = `1=http://127.0.0.1:${p1},2=http://127.0.0.1:${p2}`;
+  const env = { [ENV.versionRoutes]: routes, MODELSHIP_API_KEY: KEY };
+  const started = await Promise.allSettled([
+    startRuntime({ version: '1', args: ['--port', String(p1)], env }),
+    startRuntime({ version: '2', args: ['--port', String(p2)], env }),
+  ]);
+  try {
+    const [a, b] = started.map((s) => {
+      if (s.status === 'rejected') throw s.reason;
+      return s.value;
+    }) as [Runtime, Runtime];
+    assertError(await post(`${a.url}/v2/models/iris/infer`, v2Body, pin('2')), 401, /missing API key/);
+    assertError(await post(`${a.url}/v2/models/iris/infer`, v2Body, pin('9')), 401, /missing API key/);
+    assert.equal(await served(b, 'v2', '401'), 0, 'version 2 never saw the unauthenticated request');
+    const r = await post(`${a.url}/v2/models/iris/infer`, v2Body, pin('2', { authorization: `Bearer ${KEY}` }));
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json()['model_version'], '2');
+    const viaHeader = await post(`${a.url}/v1/models/iris:predict`, v1Body, pin('2', { 'x-api-key': KEY }));
+    assert.equal(viaHeader.status, 200, viaHeader.text);
+  } finally {
+    await Promise.all(started.map((s) => (s.status === 'fulfilled' ? s.value.stop() : undefined)));
+  }
 });
 
 test('bad routes: the runtime refuses to start, exit code 2, the message names the variable and the entry', async () => {
