@@ -3,7 +3,8 @@
  * and streamed both ways: the body goes upstream as it arrives and the answer comes back as it
  * arrives, so a forward holds no whole body in memory. The runtime's limits hold: the body size
  * (413, checked against Content-Length before connecting, and counted as the body streams), the
- * body idle timeout (408), the request deadline (504), and a cap on forwards in flight (503).
+ * body idle timeout (408), the request deadline from the end of the body (504), and a cap on
+ * forwards in flight (503).
  * Upstream connection failures are answered 503 (nothing is listening: the version's pods are not
  * ready) or 502 (it broke off), always as {"error": ...} through the one renderer (respond.ts).
  *
@@ -39,7 +40,7 @@ const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNR
 /** The upstream connections and the cap on forwards in flight; one per server. */
 export class Forwarder {
   readonly agent: Agent;
-  /** the whole exchange, body up to the last byte of the answer (the request deadline) */
+  /** from the end of the request body to the last byte of the answer (the request deadline) */
   readonly timeoutMs: number;
   readonly maxInFlight: number;
   private inFlight = 0;
@@ -204,13 +205,20 @@ export function forwardInference(
     agent: forwarder.agent,
   });
   io.upstream = sent;
-  io.deadline = setTimeout(() => {
-    abandon();
-    fail(
-      new HttpError(504, `version "${target.version}" of the model did not answer within the request timeout of ${forwarder.timeoutMs} ms`),
-      !req.complete,
-    );
-  }, forwarder.timeoutMs);
+  // the deadline runs from the end of the client's body, as a local request's runs from its read;
+  // receiving the body is bounded by the receive and idle timeouts
+  req.once('end', () => {
+    if (abandoned || res.writableEnded) return;
+    io.deadline = setTimeout(() => {
+      abandon();
+      fail(
+        new HttpError(
+          504,
+          `version "${target.version}" of the model did not answer within the request timeout of ${forwarder.timeoutMs} ms`,
+        ),
+      );
+    }, forwarder.timeoutMs);
+  });
 
   sent.on('response', (answer: IncomingMessage) => {
     if (ex.answered || res.destroyed) {
