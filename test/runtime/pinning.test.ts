@@ -9,6 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ENV, formatVersionRoutes, PIN_HEADER } from '../../contract/runtime-contract.ts';
+import { parsePrometheusText } from '../../operator/src/analysis/prometheus-text.ts';
 import { post, request, spawnRuntime, startRuntime, type Reply, type Runtime } from './helpers.ts';
 
 const MAX_BODY = 4096;
@@ -161,23 +162,21 @@ test('V1 :predict with the header -> answered by version 2 (its counters move, n
 });
 
 test('forwarded requests: out of the series the analysis reads on the forwarding pod, in them on the answering pod', async () => {
-  const before = await Promise.all([
-    served(v1, 'v2'),
-    latencyCount(v1, 'v2'),
-    served(v2, 'v2'),
-    latencyCount(v2, 'v2'),
-    forwarded(v1, '2'),
-  ]);
+  // read as the operator's canary/experiment analysis reads a pod (operator/src/analysis/prometheus-text.ts)
+  const analysed = async (rt: Runtime) => {
+    const { sample } = parsePrometheusText((await request(`${rt.url}/metrics`)).text);
+    return { requests: sample.requests, observed: sample.buckets.at(-1)?.[1] ?? 0 };
+  };
+  const before = await Promise.all([analysed(v1), analysed(v2), forwarded(v1, '2')]);
   const n = 5;
   for (let i = 0; i < n; i++) assert.equal((await post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('2'))).status, 200);
-  const afterwards = await Promise.all([
-    served(v1, 'v2'),
-    latencyCount(v1, 'v2'),
-    served(v2, 'v2'),
-    latencyCount(v2, 'v2'),
-    forwarded(v1, '2'),
-  ]);
-  assert.deepEqual(afterwards, [before[0], before[1], before[2] + n, before[3] + n, before[4] + n]);
+  const [here, there, fwd] = await Promise.all([analysed(v1), analysed(v2), forwarded(v1, '2')]);
+  assert.deepEqual(here, before[0], 'version 1 (forwarding) shows the analysis nothing of them');
+  assert.deepEqual(there, { requests: before[1].requests + n, observed: before[1].observed + n }, 'version 2 (answering) counts them');
+  assert.equal(fwd, before[2] + n, 'version 1 counts them as forwarded');
+  // and its own requests still count there
+  assert.equal((await post(`${v1.url}/v2/models/iris/infer`, v2Body)).status, 200);
+  assert.equal((await analysed(v1)).requests, before[0].requests + 1);
 });
 
 test('unknown version -> 404 listing the served versions, by header and by path', async () => {

@@ -124,6 +124,17 @@ test('runtime config: routes are parsed once at the edge into a map; unset = non
   assert.deepEqual([...flag.versionRoutes.keys()], ['7'], 'the flag wins over the variable');
 });
 
+test('runtime config: the value the operator renders for an experiment (Service URLs of both tracks) starts the runtime', () => {
+  const rendered = formatVersionRoutes([
+    { version: '1', baseUrl: 'http://iris-stable.ml.svc:80' },
+    { version: '2024-06-01', baseUrl: 'http://iris-experiment.ml.svc.cluster.local:8080' },
+  ]);
+  const c = parseConfig(['serve'], serveEnv(rendered));
+  assert.ok(c.command === 'serve');
+  assert.equal(c.versionRoutes.get('2024-06-01'), 'http://iris-experiment.ml.svc.cluster.local:8080');
+  assert.equal(c.versionRoutes.get('1'), 'http://iris-stable.ml.svc:80');
+});
+
 test('runtime config: a bad route is a ConfigError naming the flag and the variable', () => {
   assert.throws(
     () => parseConfig(['serve'], serveEnv('2=https://b:443')),
