@@ -88,7 +88,6 @@ async function series(rt: Runtime, name: string, labels: Record<string, string>)
   return 0;
 }
 const served = (rt: Runtime, protocol: string, code = '200') => series(rt, 'modelship_requests_total', { protocol, code });
-const latencyCount = (rt: Runtime, protocol: string) => series(rt, 'modelship_request_duration_seconds_count', { protocol });
 const forwarded = (rt: Runtime, to: string, code = '200') => series(rt, 'modelship_forwarded_requests_total', { to_version: to, code });
 
 /** One POST with node:http, which never retries by itself. */
