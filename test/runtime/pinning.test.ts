@@ -2,11 +2,13 @@
  * A/B version pinning between two real runtime processes: iris version 1 and iris version 2 on
  * loopback, each with MODELSHIP_VERSION_ROUTES naming both (as the operator renders it into both
  * tracks' pods), plus routes that cannot work: version 3 routed back to runtime 1 itself (a loop),
- * 4 to a closed port, 5 to a socket that never answers, 6 to one that breaks off.
+ * 4 to a closed port, 5 to a socket that never answers, 6 to one that breaks off, 7 to a listener
+ * whose accept queue is full (the kernel drops the SYN: a connection that never completes).
  */
 import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { request as httpRequest } from 'node:http';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, Socket, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ENV, formatVersionRoutes, PIN_HEADER } from '../../contract/runtime-contract.ts';
 import { parsePrometheusText } from '../../operator/src/analysis/prometheus-text.ts';
@@ -34,9 +36,38 @@ let v1: Runtime;
 let v2: Runtime;
 const faults: Server[] = [];
 const held: Socket[] = [];
+let synDropper: ChildProcess | undefined;
+
+/**
+ * A loopback listener that never accepts (python: Node's servers always accept), with a backlog of 0
+ * filled by a few connections: further SYNs are dropped, so a connect to it never completes.
+ */
+async function listenerThatDropsSyns(): Promise<number> {
+  const proc = spawn(
+    'python3',
+    [
+      '-c',
+      "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen(0)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(600)",
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  synDropper = proc;
+  const port = await new Promise<number>((resolve, reject) => {
+    proc.once('error', reject);
+    proc.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
+  });
+  for (let i = 0; i < 3; i++) {
+    const s = new Socket();
+    s.on('error', () => {});
+    s.connect(port, '127.0.0.1');
+    held.push(s);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return port;
+}
 
 before(async () => {
-  const [p1, p2, closed] = await Promise.all([freePort(), freePort(), freePort()]);
+  const [p1, p2, closed, dropping] = await Promise.all([freePort(), freePort(), freePort(), listenerThatDropsSyns()]);
   // accepts and never answers: the request deadline must end it
   const silent = await listenLoopback((s) => {
     held.push(s);
@@ -55,6 +86,7 @@ before(async () => {
     { version: '4', baseUrl: `http://127.0.0.1:${closed}` },
     { version: '5', baseUrl: `http://127.0.0.1:${portOf(silent)}` },
     { version: '6', baseUrl: `http://127.0.0.1:${portOf(breaking)}` },
+    { version: '7', baseUrl: `http://127.0.0.1:${dropping}` },
   ]);
   const common = ['--max-body-bytes', String(MAX_BODY), '--request-timeout-ms', String(TIMEOUT_MS)];
   [v1, v2] = await Promise.all([
@@ -70,6 +102,7 @@ before(async () => {
 after(async () => {
   await Promise.all([v1?.stop(), v2?.stop()]);
   for (const s of held) s.destroy();
+  synDropper?.kill();
   await Promise.all(faults.map((s) => new Promise((r) => s.close(r))));
 });
 
@@ -182,7 +215,7 @@ test('unknown version -> 404 listing the served versions, by header and by path'
   assertError(
     await post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('9')),
     404,
-    /^model iris has no version "9" here; served: 1, 2, 3, 4, 5, 6$/,
+    /^model iris has no version "9" here; served: 1, 2, 3, 4, 5, 6, 7$/,
   );
   assertError(await post(`${v2.url}/v2/models/iris/versions/9/infer`, v2Body), 404, /no version "9" here; served: 2, 1, 3/);
   assertError(await post(`${v1.url}/v1/models/iris:predict`, v1Body, pin('9')), 404, /no version "9" here/);
@@ -228,6 +261,13 @@ test('upstream down -> 503 {"error"} with Retry-After; upstream breaks off -> 50
   assertError(await post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('5')), 504, /did not answer within the request timeout of 1500 ms/);
   const took = Date.now() - t0;
   assert.ok(took >= TIMEOUT_MS - 50 && took < TIMEOUT_MS + 2000, `504 after ${took} ms`);
+  // a connection never accepted: 503 at the connect timeout (half the deadline here), not a 504 at the deadline
+  const t1 = Date.now();
+  const unaccepted = await post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('7'));
+  assertError(unaccepted, 503, /version "7" of the model did not accept a connection within 750 ms/);
+  assert.equal(unaccepted.headers.get('retry-after'), '1');
+  const waited = Date.now() - t1;
+  assert.ok(waited >= 700 && waited < TIMEOUT_MS, `503 after ${waited} ms`);
   // the runtime is unharmed
   assert.equal((await post(`${v1.url}/v2/models/iris/infer`, v2Body, pin('2'))).status, 200);
 });

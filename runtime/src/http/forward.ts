@@ -5,8 +5,8 @@
  * (413, checked against Content-Length before connecting, and counted as the body streams), the
  * body idle timeout (408), the request deadline from the end of the body (504), and a cap on
  * forwards in flight (503).
- * Upstream connection failures are answered 503 (nothing is listening: the version's pods are not
- * ready) or 502 (it broke off), always as {"error": ...} through the one renderer (respond.ts).
+ * Upstream connection failures are answered 503 (nothing is listening or accepting within the
+ * connect timeout: the version's pods are not ready or not reachable) or 502 (it broke off), always as {"error": ...} through the one renderer (respond.ts).
  *
  * Only an allowlist of request headers is sent on (the body's framing, the API key, the pin), with
  * modelship-forwarded added so the receiving pod never forwards it again; no retry, so one client
@@ -37,17 +37,23 @@ const RETURNED_RESPONSE_HEADERS = ['content-type', 'content-length', 'inference-
 /** Connection errors that mean nothing is listening for that version (yet): 503, retry later. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
 
+/** Longest wait for a connection to another version's Service (in-cluster: a few ms when it works). */
+export const CONNECT_TIMEOUT_MS = 3000;
+
 /** The upstream connections and the cap on forwards in flight; one per server. */
 export class Forwarder {
   readonly agent: Agent;
   /** from the end of the request body to the last byte of the answer (the request deadline) */
   readonly timeoutMs: number;
   readonly maxInFlight: number;
+  /** longest wait for the TCP connection to the other version: half the deadline, at most CONNECT_TIMEOUT_MS */
+  readonly connectTimeoutMs: number;
   private inFlight = 0;
 
   constructor(timeoutMs: number, maxInFlight: number) {
     this.timeoutMs = timeoutMs;
     this.maxInFlight = maxInFlight;
+    this.connectTimeoutMs = Math.max(1, Math.min(CONNECT_TIMEOUT_MS, Math.floor(timeoutMs / 2)));
     this.agent = new Agent({ keepAlive: true, maxSockets: maxInFlight, maxFreeSockets: 64 });
   }
 
@@ -205,6 +211,23 @@ export function forwardInference(
     agent: forwarder.agent,
   });
   io.upstream = sent;
+  // a connection that is never accepted (a dropped SYN: a NetworkPolicy, a pod IP that is gone) is
+  // a version not reachable now, told at once rather than at the deadline
+  sent.on('socket', (socket) => {
+    if (!socket.connecting) return;
+    const connectTimer = setTimeout(() => {
+      if (abandoned || ex.answered) return;
+      abandon();
+      fail(
+        unavailable(
+          `version "${target.version}" of the model did not accept a connection within ${forwarder.connectTimeoutMs} ms; retry later`,
+        ),
+        !req.complete,
+      );
+    }, forwarder.connectTimeoutMs);
+    socket.once('connect', () => clearTimeout(connectTimer));
+    socket.once('close', () => clearTimeout(connectTimer));
+  });
   // the deadline runs from the end of the client's body, as a local request's runs from its read;
   // receiving the body is bounded by the receive and idle timeouts
   req.once('end', () => {
