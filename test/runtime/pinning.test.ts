@@ -12,7 +12,7 @@ import { createServer, Socket, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ENV, formatVersionRoutes, PIN_HEADER } from '../../contract/runtime-contract.ts';
 import { parsePrometheusText } from '../../operator/src/analysis/prometheus-text.ts';
-import { post, request, spawnRuntime, startRuntime, type Reply, type Runtime } from './helpers.ts';
+import { metric, post, request, spawnRuntime, startRuntime, type Reply, type Runtime } from './helpers.ts';
 
 const MAX_BODY = 4096;
 const TIMEOUT_MS = 1500;
@@ -325,6 +325,29 @@ test('forwards in flight are capped (max-queue-size): one more -> 503; a client 
     ok.map((r) => r.status),
     [200, 200],
   );
+});
+
+test('each forward draws on the in-flight memory budget: over it -> 503 naming the budget, released after', async () => {
+  // a budget for one forward's buffers (128 KiB) and a half: the second held forward does not fit
+  const port = await freePort();
+  const rt = await startRuntime({
+    version: '1',
+    args: ['--port', String(port), '--max-inflight-bytes', String(196_608), '--request-timeout-ms', String(TIMEOUT_MS)],
+    env: { [ENV.versionRoutes]: `5=http://127.0.0.1:${portOf(faults[0] as Server)}` },
+  });
+  const inUse = async () => metric((await request(`${rt.url}/metrics`)).text, 'modelship_memory_budget_in_use_bytes');
+  try {
+    const held = post(`${rt.url}/v2/models/iris/infer`, v2Body, pin('5'));
+    await new Promise((r) => setTimeout(r, 200));
+    const refused = await post(`${rt.url}/v2/models/iris/infer`, v2Body, pin('5'));
+    assertError(refused, 503, /in-flight memory budget \(131072 of 196608 bytes in use; this request needs 131072 more\)/);
+    assert.equal(await inUse(), 131_072, 'the held forward holds its buffers against the budget');
+    assertError(await held, 504, /did not answer within/);
+    assert.equal(await inUse(), 0, 'released once the forward ended');
+    assert.equal((await post(`${rt.url}/v2/models/iris/infer`, v2Body)).status, 200, 'local inference unaffected');
+  } finally {
+    await rt.stop();
+  }
 });
 
 test('API key: checked before forwarding (401, never forwarded), carried to the other version', async () => {

@@ -3,8 +3,9 @@
  * and streamed both ways: the body goes upstream as it arrives and the answer comes back as it
  * arrives, so a forward holds no whole body in memory. The runtime's limits hold: the body size
  * (413, checked against Content-Length before connecting, and counted as the body streams), the
- * body idle timeout (408), the request deadline from the end of the body (504), and a cap on
- * forwards in flight (503).
+ * body idle timeout (408), the request deadline from the end of the body (504), a cap on
+ * forwards in flight and the in-flight memory budget, which each forward draws its stream buffers
+ * from (503).
  * Upstream connection failures are answered 503 (nothing is listening or accepting within the
  * connect timeout: the version's pods are not ready or not reachable) or 502 (it broke off), always as {"error": ...} through the one renderer (respond.ts).
  *
@@ -16,6 +17,8 @@ import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { PIN_HEADER } from '../../../contract/runtime-contract.ts';
 import { errorMessage, HttpError, unavailable } from '../errors.ts';
+import { Reservation } from '../execution/budget.ts';
+import { overBudget } from './body.ts';
 import { admit } from './guard.ts';
 import type { HotPathDeps } from './inference.ts';
 import { sendError } from './respond.ts';
@@ -36,6 +39,13 @@ const RETURNED_RESPONSE_HEADERS = ['content-type', 'content-length', 'inference-
 
 /** Connection errors that mean nothing is listening for that version (yet): 503, retry later. */
 const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+/**
+ * What one forward holds against the in-flight memory budget while it runs: not its body (streamed)
+ * but the stream buffers on its way, both directions (16 KiB high-water marks: the request, the
+ * limit transform, the upstream request, the answer, the response; with room to spare).
+ */
+export const FORWARD_RESERVED_BYTES = 128 * 1024;
 
 /** Longest wait for a connection to another version's Service (in-cluster: a few ms when it works). */
 export const CONNECT_TIMEOUT_MS = 3000;
@@ -148,9 +158,11 @@ export function forwardInference(
   /** the upstream request and the deadline timer, once they exist */
   const io: { upstream?: ClientRequest; deadline?: NodeJS.Timeout } = {};
   let acquired = false;
+  const reservation = new Reservation(deps.budget);
   const releaseSlot = () => {
     if (acquired) forwarder.release();
     acquired = false;
+    reservation.release();
   };
   /** set when this side ends the upstream request: the error that follows is its own doing */
   let abandoned = false;
@@ -195,6 +207,11 @@ export function forwardInference(
     return;
   }
   acquired = true;
+  if (!reservation.add(FORWARD_RESERVED_BYTES)) {
+    fail(overBudget(deps.budget, FORWARD_RESERVED_BYTES), !req.complete);
+    req.resume();
+    return;
+  }
 
   const headers: Record<string, string | string[]> = { [PIN_HEADER.forwarded]: '1' };
   for (const name of FORWARDED_REQUEST_HEADERS) {
