@@ -5,12 +5,13 @@ import { Writable } from 'node:stream';
 import { dump } from 'js-yaml';
 import type { Command, OutputFormat } from './args.ts';
 import { planControl } from './controls.ts';
-import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './errors.ts';
+import { CliError, EXIT_FAILURE, EXIT_OK, UsageError } from './errors.ts';
 import type { ModelshipApi } from './kube.ts';
 import {
   errorLine,
   formatResponse,
-  requestFromFile,
+  checkRequestBody,
+  requestFromBody,
   v1FromInstances,
   v2FromInstances,
   v2MetadataPath,
@@ -117,10 +118,7 @@ async function undo(api: ModelshipApi, name: string, toVersion: string | undefin
   );
   io.stdout.write(`${plan.diff.join('\n')}\n`);
   if (!yes) {
-    if (!io.stdin.isTTY) {
-      io.stderr.write(`error: not changing ${name} without confirmation: stdin is not a terminal; pass --yes\n`);
-      return EXIT_USAGE;
-    }
+    if (!io.stdin.isTTY) throw new UsageError(`not changing ${name} without confirmation: stdin is not a terminal; pass --yes`);
     if (!(await confirm(io, 'Apply this change? [y/N] '))) {
       io.stderr.write('error: not confirmed: nothing changed\n');
       return EXIT_FAILURE;
@@ -134,9 +132,8 @@ async function undo(api: ModelshipApi, name: string, toVersion: string | undefin
 }
 
 async function predict(api: ModelshipApi, c: Extract<Command, { kind: 'predict' }>, io: Io): Promise<number> {
-  const md = await api.getMd(c.name);
-  const model = modelName(md);
-  let req;
+  // the request is checked before anything is asked of the cluster
+  let body: string | undefined;
   if (c.file !== undefined) {
     let text: string;
     try {
@@ -144,10 +141,14 @@ async function predict(api: ModelshipApi, c: Extract<Command, { kind: 'predict' 
     } catch (err) {
       throw new CliError(`cannot read ${c.file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
-    req = requestFromFile(text, c.file === '-' ? 'stdin' : c.file, model, c.v1);
-  } else if (c.v1) {
-    req = v1FromInstances(c.instances ?? [], model);
-  } else {
+    body = checkRequestBody(text, c.file === '-' ? 'stdin' : c.file, c.v1);
+  }
+  const md = await api.getMd(c.name);
+  const model = modelName(md);
+  let req;
+  if (body !== undefined) req = requestFromBody(body, model, c.v1);
+  else if (c.v1) req = v1FromInstances(c.instances ?? [], model);
+  else {
     const meta = await api.serviceProxy(c.name, SERVICE_PORT_NAME, 'GET', v2MetadataPath(model));
     if (meta.status !== 200) throw new CliError(`model metadata of ${model}: ${errorLine(meta.status, meta.body)}`);
     req = v2FromInstances(c.instances ?? [], model, JSON.parse(meta.body) as ModelMetadata);

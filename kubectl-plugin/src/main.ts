@@ -6,6 +6,7 @@ import { parseCommandLine, USAGE } from './args.ts';
 import { runCommand, type Io } from './commands.ts';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.ts';
 import { ModelshipApi, resolveTarget } from './kube.ts';
+import { oneLine } from './watch.ts';
 
 export async function main(argv: readonly string[], io: Io, env: NodeJS.ProcessEnv): Promise<number> {
   try {
@@ -21,16 +22,16 @@ export async function main(argv: readonly string[], io: Io, env: NodeJS.ProcessE
     return await runCommand(new ModelshipApi(resolveTarget(global, env)), command, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`error: ${err.message}\nSee 'kubectl modelship --help'.\n`);
+      io.stderr.write(`error: ${oneLine(err.message)}\nSee 'kubectl modelship --help'.\n`);
       return EXIT_USAGE;
     }
     if (err instanceof CliError) {
-      io.stderr.write(`error: ${err.message}\n`);
+      io.stderr.write(`error: ${oneLine(err.message)}\n`);
       return EXIT_FAILURE;
     }
     // a bug: still one line, but say where to look
     io.stderr.write(
-      `error: unexpected ${(err as Error)?.name ?? 'failure'}: ${(err as Error)?.message ?? String(err)} (set MODELSHIP_DEBUG=1 for the stack)\n`,
+      `error: unexpected ${(err as Error)?.name ?? 'failure'}: ${oneLine((err as Error)?.message ?? String(err))} (set MODELSHIP_DEBUG=1 for the stack)\n`,
     );
     if (env.MODELSHIP_DEBUG) io.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
     return EXIT_FAILURE;

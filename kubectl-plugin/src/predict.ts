@@ -18,7 +18,7 @@ export const v2MetadataPath = (model: string) => `/v2/models/${encodeURIComponen
 export const v1PredictPath = (model: string) => `/v1/models/${encodeURIComponent(model)}:predict`;
 
 /** The request file's text, checked to be a JSON object (what both protocols take). */
-export function requestFromFile(text: string, source: string, model: string, v1: boolean): InferenceRequest {
+export function checkRequestBody(text: string, source: string, v1: boolean): string {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -27,7 +27,11 @@ export function requestFromFile(text: string, source: string, model: string, v1:
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new CliError(`${source} must hold a JSON object (a ${v1 ? 'V1 {"instances": [...]}' : 'V2 {"inputs": [...]}'} request)`);
-  return { path: v1 ? v1PredictPath(model) : v2InferPath(model), body: text };
+  return text;
+}
+
+export function requestFromBody(body: string, model: string, v1: boolean): InferenceRequest {
+  return { path: v1 ? v1PredictPath(model) : v2InferPath(model), body };
 }
 
 export function v1FromInstances(instances: readonly unknown[], model: string): InferenceRequest {

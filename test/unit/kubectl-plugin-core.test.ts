@@ -4,7 +4,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planControl } from '../../kubectl-plugin/src/controls.ts';
 import { CliError, NothingToDoError } from '../../kubectl-plugin/src/errors.ts';
-import { errorLine, formatResponse, requestFromFile, v1FromInstances, v2FromInstances } from '../../kubectl-plugin/src/predict.ts';
+import {
+  errorLine,
+  formatResponse,
+  checkRequestBody,
+  requestFromBody,
+  v1FromInstances,
+  v2FromInstances,
+} from '../../kubectl-plugin/src/predict.ts';
 import { age, renderHistory, renderStatus, table } from '../../kubectl-plugin/src/render.ts';
 import type { ModelDeployment } from '../../kubectl-plugin/src/types.ts';
 import { planUndo } from '../../kubectl-plugin/src/undo.ts';
@@ -285,10 +292,11 @@ test('predict: --instances become a V2 tensor of the model input, or a V1 instan
 });
 
 test('predict: a request file must be a JSON object', () => {
-  assert.deepEqual(requestFromFile('{"inputs":[]}', 'r.json', 'iris', false), { path: '/v2/models/iris/infer', body: '{"inputs":[]}' });
-  assert.equal(requestFromFile('{"instances":[[1]]}', 'r.json', 'iris', true).path, '/v1/models/iris:predict');
-  rejects(() => requestFromFile('inputs: []', 'r.json', 'iris', false), CliError, /^r.json is not JSON: /);
-  rejects(() => requestFromFile('[1]', 'r.json', 'iris', false), CliError, /must hold a JSON object/);
+  assert.equal(checkRequestBody('{"inputs":[]}', 'r.json', false), '{"inputs":[]}');
+  assert.deepEqual(requestFromBody('{"inputs":[]}', 'iris', false), { path: '/v2/models/iris/infer', body: '{"inputs":[]}' });
+  assert.equal(requestFromBody('{"instances":[[1]]}', 'iris', true).path, '/v1/models/iris:predict');
+  rejects(() => checkRequestBody('inputs: []', 'r.json', false), CliError, /^r.json is not JSON: /);
+  rejects(() => checkRequestBody('[1]', 'r.json', true), CliError, /must hold a JSON object \(a V1 \{"instances": \[...\]\} request\)/);
 });
 
 test('predict: answers printed as pretty JSON, failures as one line', () => {
