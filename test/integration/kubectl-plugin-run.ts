@@ -2,7 +2,7 @@
 // the launcher into a directory, and the real kubectl binary finds it there on the PATH.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { repoRoot, resolveBinaries } from '@modelship/devcluster/binaries';
@@ -53,13 +53,20 @@ export async function installPlugin(): Promise<Plugin> {
   );
   assert.equal(installed.code, 0, installed.stderr);
   assert.match(installed.stdout, new RegExp(`^linked ${dir}/kubectl-modelship -> ${repoRoot}/kubectl-plugin/bin/kubectl-modelship$`, 'm'));
-  // a PATH whose `node` is not the repository's: the launcher must not depend on it
+  // the launcher runs the repository's Node whatever `node` the PATH has (this machine's is Node 20)
   const PATH = `${dir}:${process.env.PATH ?? ''}`;
+  // MODELSHIP_PLUGIN_TRANSCRIPT=<file>: every run and its output appended there (the README's sessions)
+  const transcript = process.env.MODELSHIP_PLUGIN_TRANSCRIPT;
+  const run: Plugin['run'] = async (args, opts = {}) => {
+    const env = { ...process.env, PATH, ...opts.env };
+    const r = await exec(kubectl, ['modelship', ...args], env, opts.input ?? '', opts.timeoutMs ?? 120_000);
+    if (transcript) await appendFile(transcript, `$ kubectl modelship ${args.join(' ')}\n${r.stdout}${r.stderr}(exit ${r.code})\n\n`);
+    return r;
+  };
   return {
     dir,
     kubectl,
-    run: (args, opts = {}) =>
-      exec(kubectl, ['modelship', ...args], { ...process.env, PATH, ...opts.env }, opts.input ?? '', opts.timeoutMs ?? 120_000),
+    run,
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }
