@@ -14,6 +14,8 @@ export interface Plugin {
   kubectl: string;
   /** `kubectl modelship ...args`; stdin is a pipe (not a terminal) holding `input`. */
   run(args: string[], opts?: { input?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<KubectlResult>;
+  /** The same on a terminal (script(1) gives it a pty), typing `typed`; stdout and stderr arrive mixed. */
+  runOnTerminal(args: string[], typed: string): Promise<KubectlResult>;
   remove(): Promise<void>;
 }
 
@@ -63,10 +65,16 @@ export async function installPlugin(): Promise<Plugin> {
     if (transcript) await appendFile(transcript, `$ kubectl modelship ${args.join(' ')}\n${r.stdout}${r.stderr}(exit ${r.code})\n\n`);
     return r;
   };
+  const runOnTerminal: Plugin['runOnTerminal'] = (args, typed) => {
+    const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;
+    const command = [kubectl, 'modelship', ...args].map(quote).join(' ');
+    return exec('script', ['-qec', command, '/dev/null'], { ...process.env, PATH }, typed, 60_000);
+  };
   return {
     dir,
     kubectl,
     run,
+    runOnTerminal,
     remove: () => rm(dir, { recursive: true, force: true }),
   };
 }

@@ -134,6 +134,11 @@ describe('kubectl modelship on a real API server', () => {
       await mp(['promote', 'iris']),
       /^error: nothing to promote on iris: its rollout strategy is RollingUpdate, not Canary/,
     );
+    const declined = await plugin.runOnTerminal(['undo', 'iris', '-n', ns], 'n\n');
+    assert.equal(declined.code, 1, show(declined));
+    assert.match(declined.stdout, /^\+ {3}version: "1"\r?$/m, 'on a terminal: the diff, then the question');
+    assert.match(declined.stdout, /Apply this change\? \[y\/N\] /);
+    assert.match(declined.stdout, /^error: not confirmed: nothing changed\r?$/m);
     assert.equal((await getMd(c, ns, 'iris')).metadata.resourceVersion, before, 'nothing changed');
 
     const startedV1 = (await getMd(c, ns, 'iris')).status?.history?.find((h) => h.version === '1')?.startedAt;
