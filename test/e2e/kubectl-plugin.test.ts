@@ -98,7 +98,7 @@ describe('e2e: kubectl modelship', { timeout: 600_000 }, () => {
       await mp(['predict', 'iris', '-f', '-'], {
         input: '{"inputs": [{"name": "nope", "datatype": "FP32", "shape": [1, 4], "data": [1, 2, 3, 4]}]}',
       }),
-      /^error: HTTP 400: .*nope/,
+      /^error: HTTP 400: unknown input "nope": model iris has inputs "input"$/,
     );
   });
 
@@ -108,6 +108,10 @@ describe('e2e: kubectl modelship', { timeout: 600_000 }, () => {
     assert.match(logs.stdout, /"message":"listening"/);
     assert.match(logs.stdout, /"message":"ready"/);
     assertOneLineError(await mp(['logs', 'iris', '--version', '2']), /^error: iris has no pods of version 2 in namespace /);
+    // --follow streams until stopped (here: killed after 5 s); the last line is there at once
+    const follow = await mp(['logs', 'iris', '--follow', '--tail', '1'], { timeoutMs: 5_000 });
+    assert.equal(follow.code, 128, `still following when killed: ${show(follow)}`);
+    assert.equal(follow.stdout.split('\n').filter(Boolean).length, 1, show(follow));
   });
 
   it('promote and abort drive a canary that would wait 10 minutes at its step', async () => {
