@@ -115,9 +115,10 @@ export class ModelshipApi {
     return this.target.namespace;
   }
 
-  private fail(err: unknown, what: string): never {
-    if (err instanceof ApiException && err.code === 404 && what.startsWith('modeldeployment'))
-      throw new CliError(`modeldeployment.modelship.dev "${what.split(' ')[1]}" not found in namespace "${this.namespace}"`);
+  /** Throws the API server's answer as one line; a 404 of the ModelDeployment `md` says which one in which namespace. */
+  private fail(err: unknown, md?: string): never {
+    if (md !== undefined && err instanceof ApiException && err.code === 404)
+      throw new CliError(`modeldeployment.modelship.dev "${md}" not found in namespace "${this.namespace}"`);
     throw new CliError(describeApiError(err, this.target.server));
   }
 
@@ -131,7 +132,7 @@ export class ModelshipApi {
         name,
       })) as ModelDeployment;
     } catch (err) {
-      this.fail(err, `modeldeployment ${name}`);
+      this.fail(err, name);
     }
   }
 
@@ -153,7 +154,7 @@ export class ModelshipApi {
     } catch (err) {
       if (err instanceof ApiException && err.code === 409)
         throw new CliError(`${name} changed while this command ran (someone else wrote it): nothing changed, run the command again`);
-      this.fail(err, `modeldeployment ${name}`);
+      this.fail(err, name);
     }
   }
 
@@ -162,7 +163,7 @@ export class ModelshipApi {
     try {
       return (await this.core.listNamespacedPod({ namespace: this.namespace, labelSelector: selector })).items;
     } catch (err) {
-      this.fail(err, 'pods');
+      this.fail(err);
     }
   }
 
@@ -175,7 +176,7 @@ export class ModelshipApi {
         ...(tail !== undefined ? { tailLines: tail } : {}),
       });
     } catch (err) {
-      this.fail(err, 'pod log');
+      this.fail(err);
     }
   }
 
@@ -187,7 +188,7 @@ export class ModelshipApi {
         ...(tail !== undefined ? { tailLines: tail } : {}),
       });
     } catch (err) {
-      this.fail(err, 'pod log');
+      this.fail(err);
     }
   }
 
