@@ -104,23 +104,29 @@ export function renderStatus(md: ModelDeployment, now: Date): string {
   const c = canaryOfDesired(md) ?? s.canary;
   if (c) {
     const steps = md.spec.rollout?.canary?.steps?.length;
+    const running = c.phase === 'Progressing' || c.phase === 'Paused' || c.phase === 'Promoting';
     out.push(
-      `Canary:     version ${c.version} ${c.phase}, step ${c.step + 1}${steps ? ` of ${steps}` : ''}, weight ${pct(c.weight)} (effective ${pct(c.effectiveWeight)})${c.stepStartedAt ? `, step started ${age(c.stepStartedAt, now)} ago` : ''}`,
+      running
+        ? `Canary:     version ${c.version} ${c.phase}, step ${c.step + 1}${steps ? ` of ${steps}` : ''}, weight ${pct(c.weight)} (effective ${pct(c.effectiveWeight)})${c.stepStartedAt ? `, step started ${age(c.stepStartedAt, now)} ago` : ''}`
+        : `Canary:     version ${c.version} ${c.phase}`,
     );
-    out.push(
-      ...table(
-        [
-          ['TRACK', 'VERSION', 'READY', 'REQUESTS', '5XX', '4XX', 'P99'],
-          ['stable', c.stableVersion ?? '-', String(c.stableReplicas ?? 0), ...figures(c.lastAnalysis?.stable)],
-          ['canary', c.version, String(c.canaryReplicas ?? 0), ...figures(c.lastAnalysis?.canary)],
-        ],
-        '  ',
-      ),
-    );
-    if (c.lastAnalysis)
+    // the tracks' figures describe a canary that runs; a finished one keeps its last words only
+    if (running) {
       out.push(
-        `  Analysis: ${c.lastAnalysis.verdict ?? '?'} ${age(c.lastAnalysis.time, now)} ago${c.lastAnalysis.message ? `: ${oneLine(c.lastAnalysis.message)}` : ''}`,
+        ...table(
+          [
+            ['TRACK', 'VERSION', 'READY', 'REQUESTS', '5XX', '4XX', 'P99'],
+            ['stable', c.stableVersion ?? '-', String(c.stableReplicas ?? 0), ...figures(c.lastAnalysis?.stable)],
+            ['canary', c.version, String(c.canaryReplicas ?? 0), ...figures(c.lastAnalysis?.canary)],
+          ],
+          '  ',
+        ),
       );
+      if (c.lastAnalysis)
+        out.push(
+          `  Analysis: ${c.lastAnalysis.verdict ?? '?'} ${age(c.lastAnalysis.time, now)} ago${c.lastAnalysis.message ? `: ${oneLine(c.lastAnalysis.message)}` : ''}`,
+        );
+    }
     if (c.message) out.push(`  Message:  ${oneLine(c.message)}`);
   }
 

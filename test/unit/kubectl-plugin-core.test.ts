@@ -212,6 +212,15 @@ test('status text with a canary: phase, step, weights and both tracks', () => {
   assertLine(text, '  Analysis: Pass 30s ago: error rate 0% <= 1% over 120 requests');
 });
 
+test('status text of a finished canary: its phase and message, no stale track figures', () => {
+  const md = canary('Succeeded');
+  md.status!.canary!.message = 'version 2 promoted: serving on all replicas';
+  const text = renderStatus(md, NOW);
+  assertLine(text, 'Canary:     version 2 Succeeded');
+  assertLine(text, '  Message:  version 2 promoted: serving on all replicas');
+  assert.doesNotMatch(text, /TRACK|Analysis:/);
+});
+
 test('status text prints status.experiment when present', () => {
   const md = withExperiment(rolledBack(), { version: '3', uri: uri('3') });
   (md.status as unknown as { experiment: unknown }).experiment = {
