@@ -26,6 +26,7 @@ import {
   STABLE_SUFFIX,
   renderExperimentDeployment,
   renderVariantService,
+  routesDifference,
   stableVariantSelector,
   versionOf,
 } from '../render/experiment.ts';
@@ -124,7 +125,7 @@ const deployments: ChildKind<V1Deployment> = {
   plural: 'deployments',
   removable: false,
   render: (md, ctx) => renderDeployment(md, ctx.template),
-  difference: containsDesired,
+  difference: (desired, actual) => containsDesired(desired, actual) ?? routesDifference(desired, actual),
   // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
   lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
   api: (c) => deploymentApi(c),

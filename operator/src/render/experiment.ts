@@ -66,6 +66,20 @@ export function withVersionRoutes(template: V1PodTemplateSpec, routes: string): 
   };
 }
 
+/** The serve container's MODELSHIP_VERSION_ROUTES in a Deployment's template, if any. */
+function routesIn(d: V1Deployment): string | undefined {
+  return d.spec?.template.spec?.containers.find((c) => c.name === CONTAINER.serve)?.env?.find((e) => e.name === VERSION_ROUTES_ENV)?.value;
+}
+
+/**
+ * Where the version routes of two Deployments differ, for the stable Deployment's compare: the
+ * "contains what we set" compare cannot see an env entry we stopped setting (an ended experiment),
+ * and the template hash leaves the routes out on purpose.
+ */
+export function routesDifference(desired: V1Deployment, actual: V1Deployment): string | undefined {
+  return routesIn(desired) === routesIn(actual) ? undefined : `.spec.template.spec.containers[serve].env[${VERSION_ROUTES_ENV}]`;
+}
+
 /**
  * The experiment track: `<name>-experiment`, the experiment model's pod template with
  * modelship.dev/track=experiment added (after the template hash), behind the one Service like the
