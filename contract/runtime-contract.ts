@@ -43,6 +43,8 @@ export const ENV = {
   metricsPort: 'MODELSHIP_METRICS_PORT',
   drainDelaySeconds: 'MODELSHIP_DRAIN_DELAY_SECONDS',
   shutdownTimeoutSeconds: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
+  /** A/B pinning: where each version of the model is served (formatVersionRoutes / parseVersionRoutes) */
+  versionRoutes: 'MODELSHIP_VERSION_ROUTES',
   // fetch
   modelUri: 'MODELSHIP_MODEL_URI',
   fetchTimeoutSeconds: 'MODELSHIP_FETCH_TIMEOUT_SECONDS',
@@ -100,3 +102,86 @@ export const DEFAULTS = {
   drainDelaySeconds: 5,
   shutdownTimeoutSeconds: 25,
 } as const;
+
+/**
+ * A/B version pinning. A request that names a version, by the header PIN_HEADER.version or by the
+ * path /v2/models/<m>/versions/<v>/infer, is answered by exactly that version: the pod serves its
+ * own version locally and forwards another one, once, to the base URL that ENV.versionRoutes gives
+ * for it, adding PIN_HEADER.forwarded (a request that carries it is never forwarded again).
+ * Header names are lowercase, as Node hands them over (HTTP header names are case-insensitive).
+ */
+export const PIN_HEADER = { version: 'modelship-version', forwarded: 'modelship-forwarded' } as const;
+
+/** A model version as the CRD admits it (spec.model.version): letters, digits, '.', '_', '-', at most 63. */
+export const VERSION_MAX_LENGTH = 63;
+export const VERSION_PATTERN = /^[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?$/;
+export const isModelVersion = (v: string): boolean => v.length <= VERSION_MAX_LENGTH && VERSION_PATTERN.test(v);
+
+/** At most this many versions in ENV.versionRoutes (one experiment: two; room for a canary beside it). */
+export const MAX_VERSION_ROUTES = 8;
+/** A base URL in ENV.versionRoutes is at most this long (a Service URL is about 100 characters). */
+export const MAX_ROUTE_URL_LENGTH = 512;
+
+/** One entry of ENV.versionRoutes: requests pinned to `version` are forwarded to `baseUrl`. */
+export interface VersionRoute {
+  version: string;
+  /** http://<host>[:<port>], no path, query, fragment or credentials, e.g. http://iris-stable.ml.svc:80 */
+  baseUrl: string;
+}
+
+/** The value of ENV.versionRoutes: "<version>=<base URL>,<version>=<base URL>" (the operator renders it). */
+export function formatVersionRoutes(routes: readonly VersionRoute[]): string {
+  return routes.map((r) => `${r.version}=${r.baseUrl}`).join(',');
+}
+
+export type ParsedVersionRoutes = { ok: true; routes: VersionRoute[] } | { ok: false; error: string };
+
+/**
+ * Reads ENV.versionRoutes; never throws. Empty (or only whitespace) = no routes. Each base URL must
+ * be plain http to a host and port (in-cluster Service URLs): no path, query, fragment or userinfo,
+ * so a route can only ever name where to connect. The base URL is returned in its canonical form
+ * ("http://host:port", the port always given).
+ */
+export function parseVersionRoutes(text: string): ParsedVersionRoutes {
+  const fail = (error: string): ParsedVersionRoutes => ({ ok: false, error });
+  if (text.trim() === '') return { ok: true, routes: [] };
+  const entries = text.split(',');
+  if (entries.length > MAX_VERSION_ROUTES) return fail(`at most ${MAX_VERSION_ROUTES} routes, got ${entries.length}`);
+  const routes: VersionRoute[] = [];
+  for (const [i, raw] of entries.entries()) {
+    const entry = raw.trim();
+    const eq = entry.indexOf('=');
+    if (eq === -1) return fail(`entry ${i + 1} "${shorten(entry)}" is not <version>=<base URL>`);
+    const version = entry.slice(0, eq).trim();
+    const url = entry.slice(eq + 1).trim();
+    if (!isModelVersion(version)) {
+      return fail(
+        `entry ${i + 1}: "${shorten(version)}" is not a model version (1-${VERSION_MAX_LENGTH} letters, digits, '.', '_', '-', starting and ending with a letter or digit)`,
+      );
+    }
+    if (routes.some((r) => r.version === version)) return fail(`version "${version}" is routed twice`);
+    const baseUrl = canonicalBaseUrl(url);
+    if (typeof baseUrl !== 'string') return fail(`entry ${i + 1} (version "${version}"): ${baseUrl.error}`);
+    routes.push({ version, baseUrl });
+  }
+  return { ok: true, routes };
+}
+
+function canonicalBaseUrl(text: string): string | { error: string } {
+  if (text.length > MAX_ROUTE_URL_LENGTH) return { error: `the base URL is longer than ${MAX_ROUTE_URL_LENGTH} characters` };
+  if (!text.startsWith('http://')) return { error: `the base URL "${shorten(text)}" must start with http://` };
+  let u: URL;
+  try {
+    u = new URL(text);
+  } catch {
+    return { error: `"${shorten(text)}" is not a URL` };
+  }
+  if (u.username !== '' || u.password !== '') return { error: 'the base URL must not carry credentials' };
+  if (u.hostname === '') return { error: `the base URL "${shorten(text)}" has no host` };
+  if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '' || /[?#]/.test(text)) {
+    return { error: `the base URL "${shorten(text)}" must be http://<host>[:<port>], without a path, query or fragment` };
+  }
+  return `http://${u.hostname}:${u.port === '' ? '80' : u.port}`;
+}
+
+const shorten = (s: string): string => (s.length > 80 ? `${s.slice(0, 80)}...` : s);

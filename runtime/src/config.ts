@@ -8,6 +8,7 @@ import {
   DEFAULTS,
   ENV,
   INFERENCE_PORT,
+  parseVersionRoutes,
   PVC_ROOT,
   TERMINATION_LOG_PATH,
   type RuntimeCommand,
@@ -52,6 +53,11 @@ export interface ServeConfig {
   metricsPort: number | undefined;
   drainDelaySeconds: number;
   shutdownTimeoutSeconds: number;
+  /**
+   * A/B pinning: version -> base URL (http://host:port) a request pinned to that version is
+   * forwarded to (http/pin.ts); empty = only the own version can be pinned
+   */
+  versionRoutes: ReadonlyMap<string, string>;
   /** the model-load failure message is also written here (Kubernetes termination message) */
   terminationLogPath: string;
   logLevel: string;
@@ -266,6 +272,12 @@ export const serveOptions: Option[] = [
     max: 3600,
     help: 'after the drain delay: longest wait for in-flight requests',
   },
+  {
+    flag: 'version-routes',
+    env: ENV.versionRoutes,
+    kind: 'string',
+    help: 'A/B pinning: "<version>=http://<host>:<port>,..."; a request pinned to a listed version other than its own is forwarded there once',
+  },
   terminationLog,
   ...common,
 ];
@@ -369,6 +381,13 @@ export function apiKey(raw: string | undefined): string | undefined {
   return key;
 }
 
+/** ENV.versionRoutes as a map, or a ConfigError naming the variable and the bad entry. */
+export function versionRoutes(raw: string | undefined): ReadonlyMap<string, string> {
+  const parsed = parseVersionRoutes(raw ?? '');
+  if (!parsed.ok) throw new ConfigError(`--version-routes (${ENV.versionRoutes}): ${parsed.error}`);
+  return new Map(parsed.routes.map((r) => [r.version, r.baseUrl]));
+}
+
 function str(values: Map<string, string | undefined>, flag: string): string {
   const v = values.get(flag);
   if (v === undefined) throw new ConfigError(`--${flag} is required`);
@@ -412,6 +431,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     metricsPort,
     drainDelaySeconds: i('drain-delay-seconds'),
     shutdownTimeoutSeconds: i('shutdown-timeout-seconds'),
+    versionRoutes: versionRoutes(v.get('version-routes')),
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
   };

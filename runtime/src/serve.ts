@@ -15,6 +15,7 @@ import { defaultInflightBudget, memoryLimit } from './execution/memory.ts';
 import { WorkerPool } from './execution/pool.ts';
 import { Scheduler } from './execution/scheduler.ts';
 import { makeKeyCheck } from './http/auth.ts';
+import { Forwarder } from './http/forward.ts';
 import { Metrics } from './http/metrics.ts';
 import { listenHttp } from './http/server.ts';
 import { ServerState } from './http/state.ts';
@@ -65,7 +66,20 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   const budgetBytes = config.maxInflightBytes > 0 ? config.maxInflightBytes : defaultInflightBudget(memLimit, modelBytes, workers);
   const budget = new MemoryBudget(budgetBytes, metrics.budgetHooks);
   metrics.setBudgetLimit(budgetBytes);
-  const hot = { state, metrics, checkKey, maxBodyBytes: config.maxBodyBytes, bodyIdleTimeoutMs: config.bodyIdleTimeoutMs, budget, log };
+  // forwards in flight are capped like queued requests: each holds a connection both ways, not a body
+  const forwarder = new Forwarder(config.requestTimeoutMs, config.maxQueueSize);
+  const pin = { modelName: config.modelName, modelVersion: config.modelVersion, routes: config.versionRoutes };
+  const hot = {
+    state,
+    metrics,
+    checkKey,
+    maxBodyBytes: config.maxBodyBytes,
+    bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    budget,
+    log,
+    forwarder,
+    pin,
+  };
 
   const { server, metricsServer, port, metricsPort } = await listenHttp(config, hot);
   let resolveDone: (code: number) => void = () => {};
@@ -100,6 +114,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
       server.closeAllConnections();
     }
     state.scheduler?.close();
+    forwarder.close();
     // Terminating a worker while onnxruntime is still creating its session can abort the whole
     // process; let an unfinished load settle first (bounded by the shutdown timeout).
     await Promise.race([loading.catch(() => undefined), timeout]);
@@ -129,6 +144,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     headersTimeoutMs: config.headersTimeoutMs,
     requestReceiveTimeoutMs: config.requestReceiveTimeoutMs,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
+    versionRoutes: Object.fromEntries(config.versionRoutes),
   });
 
   const fail = async (err: unknown) => {
@@ -140,6 +156,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     server.closeAllConnections();
     metricsServer?.close();
     metricsServer?.closeAllConnections();
+    forwarder.close();
     await pool?.close();
     // only a model that cannot load is certain to fail again; anything else may be transient
     resolveDone(err instanceof ModelLoadError ? EXIT_MODEL_LOAD_FAILED : 1);

@@ -1,7 +1,9 @@
 /**
  * The one gate of the API routes (/v1 and /v2, metadata and inference alike): the API key is
  * checked here and only here, and every answer is counted in modelship_requests_total here and
- * only here (an inference also in the in-flight gauge and the latency histogram).
+ * only here (an inference also in the in-flight gauge and the latency histogram). An inference
+ * forwarded to another version (pin.ts) is counted in modelship_forwarded_requests_total instead:
+ * the pod that answers it counts it in the series the analysis reads.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -23,6 +25,8 @@ export interface GuardDeps {
 export interface InferenceHooks {
   /** the connection closed; `clientGone`: before the answer (counted as 499; drop queued work) */
   onClose: (clientGone: boolean) => void;
+  /** the request is forwarded to this version (pin.ts): counted as forwarded, not as served here */
+  forwardedTo?: string;
 }
 
 /**
@@ -36,16 +40,18 @@ export class Exchange {
   private readonly metrics: Metrics;
   private readonly protocol: ApiProtocol;
   private readonly inference: boolean;
+  private readonly forwardedTo: string | undefined;
 
   constructor(metrics: Metrics, protocol: ApiProtocol, res: ServerResponse, inference: InferenceHooks | undefined) {
     this.metrics = metrics;
     this.protocol = protocol;
     this.inference = inference !== undefined;
+    this.forwardedTo = inference?.forwardedTo;
     if (inference === undefined) {
       res.once('finish', () => this.answer(res.statusCode));
       return;
     }
-    metrics.begin();
+    if (this.forwardedTo === undefined) metrics.begin();
     res.once('close', () => {
       const gone = !this.counted;
       if (gone) this.answer(499);
@@ -62,7 +68,8 @@ export class Exchange {
   answer(status: number): void {
     if (this.counted) return;
     this.counted = true;
-    if (!this.inference) this.metrics.count(this.protocol, status);
+    if (this.forwardedTo !== undefined) this.metrics.forwarded(this.forwardedTo, status);
+    else if (!this.inference) this.metrics.count(this.protocol, status);
     else this.metrics.end(this.protocol, status, status === 200 ? (performance.now() - this.t0) / 1000 : undefined);
   }
 }

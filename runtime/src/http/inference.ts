@@ -66,7 +66,14 @@ function parseWithinBudget<T>(budget: MemoryBudget, jsonBytes: number, parse: ()
   }
 }
 
-export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: IncomingMessage, res: ServerResponse): void {
+/** `refusal`: the answer is already decided (a bad or unknown version pin, pin.ts); given after the API key check. */
+export function handleInference(
+  deps: HotPathDeps,
+  route: InferenceRoute,
+  req: IncomingMessage,
+  res: ServerResponse,
+  refusal?: HttpError,
+): void {
   const { state } = deps;
   const reservation = new Reservation(deps.budget);
   const abort = new AbortController();
@@ -99,6 +106,7 @@ export function handleInference(deps: HotPathDeps, route: InferenceRoute, req: I
   };
   let model;
   try {
+    if (refusal) throw refusal;
     model = state.resolve(route.model, route.version);
   } catch (err) {
     req.resume();

@@ -20,6 +20,8 @@ export class Metrics {
   private readonly ready: client.Gauge;
   private readonly budgetLimit: client.Gauge;
   private readonly workerRestarts: client.Counter;
+  private readonly forwardedRequests: client.Counter<'model' | 'version' | 'to_version' | 'code'>;
+  private readonly forwardedCache = new Map<string, client.Counter.Internal>();
   private readonly labels: { model: string; version: string };
   private readonly counterCache = new Map<string, client.Counter.Internal>();
   private readonly durationCache = new Map<string, client.Histogram.Internal<'model' | 'version' | 'protocol'>>();
@@ -130,6 +132,14 @@ export class Metrics {
       registers: r,
     });
     this.workerRestarts = restarts;
+    // apart from modelship_requests_total and the latency histogram on purpose: those are what the
+    // canary/experiment analysis reads per version, and the pod that answers a forwarded request counts it
+    this.forwardedRequests = new client.Counter({
+      name: 'modelship_forwarded_requests_total',
+      help: 'Inference requests pinned to another version (modelship-version header or versioned path) and forwarded to it, by target version and HTTP status code',
+      labelNames: ['model', 'version', 'to_version', 'code'],
+      registers: r,
+    });
     this.budgetHooks = {
       inUse: (bytes) => budgetInUse.set(bytes),
       rejected: () => budgetRejections.inc(),
@@ -178,6 +188,17 @@ export class Metrics {
     if (!c) {
       c = this.requests.labels({ ...this.labels, protocol, code: String(code) });
       this.counterCache.set(key, c);
+    }
+    c.inc();
+  }
+
+  /** A request pinned to `toVersion` was forwarded and answered with `code` (or 499: the client left). */
+  forwarded(toVersion: string, code: number): void {
+    const key = `${toVersion}|${code}`;
+    let c = this.forwardedCache.get(key);
+    if (!c) {
+      c = this.forwardedRequests.labels({ ...this.labels, to_version: toVersion, code: String(code) });
+      this.forwardedCache.set(key, c);
     }
     c.inc();
   }

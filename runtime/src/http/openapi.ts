@@ -5,7 +5,7 @@
  * document (schemathesis in test/fuzz) builds requests that reach the deep validation paths
  * instead of stopping at "unknown input".
  */
-import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
+import { ENV, HTTP_PATH, PIN_HEADER, VERSION_MAX_LENGTH, VERSION_PATTERN } from '../../../contract/runtime-contract.ts';
 import { V2_DATATYPES } from '../tensor/datatypes.ts';
 import type { ModelSpec, TensorSpec } from '../tensor/model.ts';
 
@@ -193,10 +193,21 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
     name: 'version',
     in: 'path',
     required: true,
-    description: model ? `the served version ("${model.version}"); any other answers 404` : 'the served version',
+    description: model
+      ? `the served version ("${model.version}"); on the inference routes also a version this server forwards to (A/B pinning, ${ENV.versionRoutes}); any other answers 404`
+      : 'the served version',
     schema: model ? { type: 'string', example: model.version } : { type: 'string' },
   };
   const params = (withVersion: boolean) => (withVersion ? [modelParam, versionParam] : [modelParam]);
+  const pinParam = {
+    name: PIN_HEADER.version,
+    in: 'header',
+    required: false,
+    description:
+      'A/B pinning: answer with exactly this model version. The own version is served here; another one listed in ' +
+      `${ENV.versionRoutes} is forwarded once to its pods; any other answers 404 listing the served versions`,
+    schema: { type: 'string', minLength: 1, maxLength: VERSION_MAX_LENGTH, pattern: VERSION_PATTERN.source },
+  };
   const secured = [{ bearer: [] }, { apiKey: [] }, {}];
   /** the error answers every route with a model in its path can give */
   const modelErrors = {
@@ -212,6 +223,8 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
     429: err('Inference queue full'),
     503: err('Model not ready, server shutting down, or over its memory budget (with Retry-After)'),
     504: err('Inference timed out'),
+    421: err('Pinned to another version by a request that was already forwarded once'),
+    502: err('Pinned to another version whose pods broke off the forwarded request'),
   };
   const binaryHeader = {
     'Inference-Header-Content-Length': {
@@ -224,6 +237,7 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
     security: secured,
     parameters: [
       ...params(withVersion),
+      pinParam,
       {
         name: 'Inference-Header-Content-Length',
         in: 'header',
@@ -259,7 +273,7 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
   const predictOp = (withVersion: boolean) => ({
     summary: 'TF-Serving style predict (row "instances" or columnar "inputs")',
     security: secured,
-    parameters: params(withVersion),
+    parameters: [...params(withVersion), pinParam],
     requestBody: {
       required: true,
       content: {

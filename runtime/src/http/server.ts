@@ -10,8 +10,10 @@ import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import type { ServeConfig } from '../config.ts';
 import { notFound } from '../errors.ts';
 import { createApp } from './app.ts';
-import { handleInference, type HotPathDeps } from './inference.ts';
+import { forwardInference, type ForwardDeps } from './forward.ts';
+import { handleInference } from './inference.ts';
 import { sendMetrics } from './metrics-endpoint.ts';
+import { decidePin, type PinConfig } from './pin.ts';
 import { sendError } from './respond.ts';
 import { matchInference } from './routes.ts';
 
@@ -63,8 +65,12 @@ export interface HttpServers {
   metricsPort: number;
 }
 
+export interface ApiDeps extends ForwardDeps {
+  pin: PinConfig;
+}
+
 /** Create both servers and start listening (the metrics port first, when apart). */
-export async function listenHttp(config: ServeConfig, deps: HotPathDeps): Promise<HttpServers> {
+export async function listenHttp(config: ServeConfig, deps: ApiDeps): Promise<HttpServers> {
   const { state, metrics, log } = deps;
   const app = createApp(deps);
   const metricsApart = config.metricsPort !== undefined;
@@ -74,7 +80,10 @@ export async function listenHttp(config: ServeConfig, deps: HotPathDeps): Promis
     if (req.method === 'POST') {
       const route = matchInference(req.url ?? '/');
       if (route) {
-        handleInference(deps, route, req, res);
+        // a request pinned to another version is forwarded; a bad or unknown pin is refused by the handler, after the API key
+        const pin = decidePin(route, req.headers, deps.pin);
+        if (pin.kind === 'forward') forwardInference(deps, route, pin, req, res);
+        else handleInference(deps, route, req, res, pin.kind === 'refuse' ? pin.error : undefined);
         return;
       }
     }

@@ -1,0 +1,259 @@
+/**
+ * Forwarding a pinned inference request to the pods of another version (pin.ts decided where), once
+ * and streamed both ways: the body goes upstream as it arrives and the answer comes back as it
+ * arrives, so a forward holds no whole body in memory. The runtime's limits hold: the body size
+ * (413, checked against Content-Length before connecting, and counted as the body streams), the
+ * body idle timeout (408), the request deadline from the end of the body (504), and a cap on
+ * forwards in flight (503).
+ * Upstream connection failures are answered 503 (nothing is listening: the version's pods are not
+ * ready) or 502 (it broke off), always as {"error": ...} through the one renderer (respond.ts).
+ *
+ * Only an allowlist of request headers is sent on (the body's framing, the API key, the pin), with
+ * modelship-forwarded added so the receiving pod never forwards it again; no retry, so one client
+ * request is at most one upstream request.
+ */
+import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Transform, pipeline, type TransformCallback } from 'node:stream';
+import { PIN_HEADER } from '../../../contract/runtime-contract.ts';
+import { errorMessage, HttpError, unavailable } from '../errors.ts';
+import { admit } from './guard.ts';
+import type { HotPathDeps } from './inference.ts';
+import { sendError } from './respond.ts';
+import type { InferenceRoute } from './routes.ts';
+
+/** Request headers sent on to the other version (lowercase); everything else stays here. */
+const FORWARDED_REQUEST_HEADERS = [
+  'content-type',
+  'content-length',
+  'inference-header-content-length',
+  'authorization',
+  'x-api-key',
+  'accept',
+  PIN_HEADER.version,
+] as const;
+/** Response headers passed back to the client. */
+const RETURNED_RESPONSE_HEADERS = ['content-type', 'content-length', 'inference-header-content-length', 'retry-after'] as const;
+
+/** Connection errors that mean nothing is listening for that version (yet): 503, retry later. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT']);
+
+/** The upstream connections and the cap on forwards in flight; one per server. */
+export class Forwarder {
+  readonly agent: Agent;
+  /** from the end of the request body to the last byte of the answer (the request deadline) */
+  readonly timeoutMs: number;
+  readonly maxInFlight: number;
+  private inFlight = 0;
+
+  constructor(timeoutMs: number, maxInFlight: number) {
+    this.timeoutMs = timeoutMs;
+    this.maxInFlight = maxInFlight;
+    this.agent = new Agent({ keepAlive: true, maxSockets: maxInFlight, maxFreeSockets: 64 });
+  }
+
+  get active(): number {
+    return this.inFlight;
+  }
+
+  /** Take a slot, or false when maxInFlight forwards are under way. */
+  tryAcquire(): boolean {
+    if (this.inFlight >= this.maxInFlight) return false;
+    this.inFlight++;
+    return true;
+  }
+
+  release(): void {
+    this.inFlight = Math.max(0, this.inFlight - 1);
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+}
+
+export interface ForwardDeps extends HotPathDeps {
+  forwarder: Forwarder;
+}
+
+export interface ForwardTarget {
+  version: string;
+  /** http://host:port */
+  baseUrl: string;
+}
+
+/** The path sent upstream: the route re-encoded, so nothing of the raw request line but the route goes on. */
+export function forwardPath(route: InferenceRoute): string {
+  const model = encodeURIComponent(route.model);
+  const version = route.version === undefined ? '' : `/versions/${encodeURIComponent(route.version)}`;
+  return route.protocol === 'v2' ? `/v2/models/${model}${version}/infer` : `/v1/models/${model}${version}:predict`;
+}
+
+/** Counts the body as it streams to the other version: 413 past `limit`, 408 after `idleMs` without a chunk. */
+class BodyLimit extends Transform {
+  private size = 0;
+  private readonly limit: number;
+  private readonly idle: NodeJS.Timeout;
+
+  constructor(limit: number, idleMs: number) {
+    super();
+    this.limit = limit;
+    this.idle = setTimeout(() => this.destroy(bodyStalled(idleMs)), idleMs);
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.idle.refresh();
+    this.size += chunk.length;
+    if (this.size > this.limit) done(tooLarge(this.limit));
+    else done(null, chunk);
+  }
+
+  override _flush(done: TransformCallback): void {
+    clearTimeout(this.idle);
+    done();
+  }
+
+  override _destroy(err: Error | null, done: (error?: Error | null) => void): void {
+    clearTimeout(this.idle);
+    done(err);
+  }
+}
+
+const tooLarge = (limit: number) => new HttpError(413, `request body is larger than the limit of ${limit} bytes`);
+const bodyStalled = (idleMs: number) => new HttpError(408, `the request body stalled: no bytes for ${idleMs} ms`);
+
+/** What the client is told when the exchange with the other version fails before its answer. */
+export function upstreamError(err: unknown, version: string): HttpError {
+  if (err instanceof HttpError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && UNREACHABLE.has(code)) {
+    return unavailable(`version "${version}" of the model is not reachable (${code}): its pods may not be ready yet; retry later`);
+  }
+  return new HttpError(502, `version "${version}" of the model broke off the forwarded request: ${errorMessage(err)}`);
+}
+
+export function forwardInference(
+  deps: ForwardDeps,
+  route: InferenceRoute,
+  target: ForwardTarget,
+  req: IncomingMessage,
+  res: ServerResponse,
+): void {
+  const { state, forwarder, log } = deps;
+  /** the upstream request and the deadline timer, once they exist */
+  const io: { upstream?: ClientRequest; deadline?: NodeJS.Timeout } = {};
+  let acquired = false;
+  const releaseSlot = () => {
+    if (acquired) forwarder.release();
+    acquired = false;
+  };
+  /** set when this side ends the upstream request: the error that follows is its own doing */
+  let abandoned = false;
+  const abandon = () => {
+    abandoned = true;
+    clearTimeout(io.deadline);
+    io.upstream?.destroy();
+  };
+  const ex = admit(deps, route.protocol, req, res, {
+    forwardedTo: target.version,
+    onClose: (clientGone) => {
+      // a client that left takes its upstream request with it; a finished one leaves the connection for reuse
+      if (clientGone) abandon();
+      clearTimeout(io.deadline);
+      releaseSlot();
+    },
+  });
+  if (!ex) {
+    req.resume();
+    return;
+  }
+  const fail = (err: unknown, forceClose = false) => {
+    if (ex.answered) {
+      // the answer is being streamed: it can only be cut short
+      res.destroy();
+      return;
+    }
+    const status = sendError(res, err, { log, closing: state.closing, context: 'forwarding failed', forceClose });
+    ex.answer(status);
+    if (status === 408) res.once('finish', () => req.socket.destroy());
+  };
+  const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+  if (declared !== undefined && declared > deps.maxBodyBytes) {
+    // the answer closes the connection (respond.ts), so the body is not read
+    fail(tooLarge(deps.maxBodyBytes));
+    req.resume();
+    return;
+  }
+  if (!forwarder.tryAcquire()) {
+    fail(unavailable(`${forwarder.maxInFlight} requests are being forwarded to other versions already; retry later`), !req.complete);
+    req.resume();
+    return;
+  }
+  acquired = true;
+
+  const headers: Record<string, string | string[]> = { [PIN_HEADER.forwarded]: '1' };
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const v = req.headers[name];
+    if (v !== undefined) headers[name] = v;
+  }
+  const base = new URL(target.baseUrl);
+  const sent = httpRequest({
+    host: base.hostname.replace(/^\[|\]$/g, ''),
+    port: Number(base.port),
+    method: 'POST',
+    path: forwardPath(route),
+    headers,
+    agent: forwarder.agent,
+  });
+  io.upstream = sent;
+  // the deadline runs from the end of the client's body, as a local request's runs from its read;
+  // receiving the body is bounded by the receive and idle timeouts
+  req.once('end', () => {
+    if (abandoned || res.writableEnded) return;
+    io.deadline = setTimeout(() => {
+      abandon();
+      fail(
+        new HttpError(
+          504,
+          `version "${target.version}" of the model did not answer within the request timeout of ${forwarder.timeoutMs} ms`,
+        ),
+      );
+    }, forwarder.timeoutMs);
+  });
+
+  sent.on('response', (answer: IncomingMessage) => {
+    if (ex.answered || res.destroyed) {
+      answer.resume();
+      return;
+    }
+    const out: Record<string, string | string[]> = {};
+    for (const name of RETURNED_RESPONSE_HEADERS) {
+      const v = answer.headers[name];
+      if (v !== undefined) out[name] = v;
+    }
+    if (state.closing) out['connection'] = 'close';
+    const status = answer.statusCode ?? 502;
+    res.writeHead(status, out);
+    ex.answer(status);
+    pipeline(answer, res, (err) => {
+      clearTimeout(io.deadline);
+      if (err) log.warn('forwarded answer cut short', { toVersion: target.version, error: errorMessage(err) });
+    });
+  });
+  sent.on('error', (err) => {
+    if (abandoned) return;
+    clearTimeout(io.deadline);
+    if (!ex.answered) log.warn('forwarding failed', { toVersion: target.version, upstream: target.baseUrl, error: errorMessage(err) });
+    fail(upstreamError(err, target.version), !req.complete);
+  });
+  // pipe, not pipeline: a failed upstream must not destroy the client's request, whose connection carries the error answer
+  const limit = new BodyLimit(deps.maxBodyBytes, deps.bodyIdleTimeoutMs);
+  limit.on('error', (err) => {
+    // the client's body is too large or stalled: the upstream request goes, the client gets the error
+    req.unpipe(limit);
+    req.resume();
+    abandon();
+    fail(err, true);
+  });
+  req.on('error', () => limit.destroy());
+  req.pipe(limit).pipe(sent);
+}
