@@ -7,6 +7,7 @@ import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { ExperimentStatus, ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import type { MetricsScraper, PodRef, PodSample, ScrapeResult, TrackWindow } from '../../operator/src/analysis/types.ts';
 import { Reconciler } from '../../operator/src/controller/reconciler.ts';
+import { parseVersionRoutes } from '../../contract/runtime-contract.ts';
 import {
   renderExperimentDeployment,
   renderVariantService,
@@ -174,8 +175,15 @@ describe('experiment rendering', () => {
   const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
   const envOf = (t: typeof template, name: string) => t.spec?.containers.find((c) => c.name === 'serve')?.env?.find((e) => e.name === name);
 
-  test('version routes: each version to its own Service, on the Service port', () => {
+  test('version routes: each version to its own Service, on the Service port; the runtime parses them', () => {
     assert.equal(versionRoutes(md, '1', '2'), '1=http://iris-stable.ml.svc:80,2=http://iris-experiment.ml.svc:80');
+    assert.deepEqual(parseVersionRoutes(versionRoutes(md, '1', '2')), {
+      ok: true,
+      routes: [
+        { version: '1', baseUrl: 'http://iris-stable.ml.svc:80' },
+        { version: '2', baseUrl: 'http://iris-experiment.ml.svc:80' },
+      ],
+    });
     const port = modelDeployment({ service: { port: 8000 } });
     assert.equal(versionRoutes(port, '1', '2'), '1=http://iris-stable.ml.svc:8000,2=http://iris-experiment.ml.svc:8000');
   });

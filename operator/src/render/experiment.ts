@@ -1,6 +1,6 @@
 import type { V1Deployment, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
-import { CONTAINER } from '../../../contract/runtime-contract.ts';
+import { CONTAINER, ENV, formatVersionRoutes } from '../../../contract/runtime-contract.ts';
 import {
   LABEL_MODEL_VERSION,
   LABEL_TRACK,
@@ -16,13 +16,7 @@ export const EXPERIMENT_SUFFIX = '-experiment';
 /** The Service of the main (stable) version's pods only, while an experiment runs. */
 export const STABLE_SUFFIX = '-stable';
 
-// TODO(abrt merge): ENV.versionRoutes and formatVersionRoutes from contract/runtime-contract.ts.
-const VERSION_ROUTES_ENV = 'MODELSHIP_VERSION_ROUTES';
-interface VersionRoute {
-  version: string;
-  baseUrl: string;
-}
-const formatVersionRoutes = (routes: readonly VersionRoute[]) => routes.map((r) => `${r.version}=${r.baseUrl}`).join(',');
+const VERSION_ROUTES_ENV = ENV.versionRoutes;
 
 /** The model version a rendered pod template serves (its modelship.dev/model-version label). */
 export function versionOf(template: V1PodTemplateSpec): string | undefined {
