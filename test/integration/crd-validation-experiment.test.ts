@@ -78,6 +78,15 @@ describe('ModelDeployment CRD: A/B experiment on a real API server', () => {
     });
   }
 
+  test('refuses an experiment on a ModelDeployment whose name leaves no room for <name>-experiment, naming the field', async () => {
+    const r = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest('a'.repeat(53), withExperiment({ model: expModel, weight: 20 })));
+    assert.notEqual(r.code, 0, output(r));
+    assert.ok(r.stderr.includes('spec.experiment'), output(r));
+    assert.ok(r.stderr.includes('metadata.name must be at most 52 characters'), output(r));
+    const ok = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest('a'.repeat(52), withExperiment({ model: expModel, weight: 20 })));
+    assert.equal(ok.code, 0, output(ok));
+  });
+
   test('a patch that makes spec.model.version equal to the experiment version is refused too', async () => {
     const ok = await kubectl(['apply', '-n', crd.ns, '-f', '-'], manifest('ab', withExperiment({ model: expModel, weight: 20 })));
     assert.equal(ok.code, 0, output(ok));
