@@ -76,6 +76,8 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.rollout.canary.steps[]': 'CanaryStep',
   'spec.rollout.canary.analysis': 'CanaryAnalysisSpec',
   'spec.service': 'ServiceSpec',
+  'spec.experiment': 'ExperimentSpec',
+  'spec.experiment.model': 'ExperimentModelSpec',
   'spec.networkPolicy': 'NetworkPolicySpec',
   'spec.networkPolicy.ingressFrom[]': 'NetworkPolicyPeer',
   'spec.networkPolicy.ingressFrom[].namespaceSelector': 'LabelSelector',
@@ -96,6 +98,8 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'status.canary.lastAnalysis': 'CanaryAnalysisStatus',
   'status.canary.lastAnalysis.canary': 'TrackFigures',
   'status.canary.lastAnalysis.stable': 'TrackFigures',
+  'status.experiment': 'ExperimentStatus',
+  'status.experiment.variants[]': 'ExperimentVariantStatus',
 };
 
 /** Root properties every object read from or sent to the API server has, whatever the schema says. */

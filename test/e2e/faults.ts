@@ -21,9 +21,14 @@ export const IRIS_ROW = [6.3, 3.3, 6.0, 2.5];
 export const IRIS_LABEL = 2;
 
 /** 50 predictions a second through `url`; each must be HTTP 200 with label 2. */
-export function startIrisLoad(url: string, opts: { rate?: number; maxSeconds?: number } = {}): Load {
+export function startIrisLoad(
+  url: string,
+  opts: { rate?: number; maxSeconds?: number; headers?: Record<string, string>; freshConnections?: boolean } = {},
+): Load {
   return startLoad({
     url,
+    ...(opts.headers ? { headers: opts.headers } : {}),
+    ...(opts.freshConnections ? { freshConnections: true } : {}),
     body: JSON.stringify({ inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: IRIS_ROW }] }),
     rate: opts.rate ?? 50,
     maxSeconds: opts.maxSeconds ?? 600,

@@ -34,6 +34,13 @@ export function startLoad(opts: {
   check: (status: number, body: string) => string | undefined;
   version?: (body: string) => string | undefined;
   timeoutMs?: number;
+  /** Sent with every request besides content-type and content-length. */
+  headers?: Record<string, string>;
+  /**
+   * A new connection for every request, so that kube-proxy spreads the requests over the pods as a
+   * population of clients would (keep-alive connections pin each one's requests to one pod).
+   */
+  freshConnections?: boolean;
 }): Load {
   const agent = new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_MS });
   const started = Date.now();
@@ -50,8 +57,8 @@ export function startLoad(opts: {
         opts.url,
         {
           method: 'POST',
-          agent,
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) },
+          agent: opts.freshConnections ? false : agent,
+          headers: { ...opts.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) },
           timeout: opts.timeoutMs ?? 10_000,
         },
         (res) => {

@@ -193,7 +193,18 @@ describe('ModelDeployment CRD: Canary rollout settings on a real API server', ()
     const table = await kubectl(['get', 'mdep', 'defaults', '-n', crd.ns]);
     assert.equal(table.code, 0, output(table));
     const [header, row] = table.stdout.trim().split('\n');
-    assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'CANARY', 'WEIGHT', 'AGE']);
+    assert.deepEqual(header?.split(/\s+/), [
+      'NAME',
+      'MODEL',
+      'CURRENT',
+      'DESIRED',
+      'READY',
+      'REPLICAS',
+      'CANARY',
+      'WEIGHT',
+      'EXPERIMENT',
+      'AGE',
+    ]);
     assert.match(row ?? '', /^defaults\s+2\s+Progressing\s+25\s+\S+$/);
 
     const bad = await kubectl([

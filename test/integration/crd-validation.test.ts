@@ -339,7 +339,18 @@ describe('ModelDeployment CRD on a real API server', () => {
     const table = await kubectl(['get', 'mdep', 'minimal', '-n', crd.ns]);
     assert.equal(table.code, 0, output(table));
     const [header, row] = table.stdout.trim().split('\n');
-    assert.deepEqual(header?.split(/\s+/), ['NAME', 'MODEL', 'CURRENT', 'DESIRED', 'READY', 'REPLICAS', 'CANARY', 'WEIGHT', 'AGE']);
+    assert.deepEqual(header?.split(/\s+/), [
+      'NAME',
+      'MODEL',
+      'CURRENT',
+      'DESIRED',
+      'READY',
+      'REPLICAS',
+      'CANARY',
+      'WEIGHT',
+      'EXPERIMENT',
+      'AGE',
+    ]);
     assert.match(row ?? '', /^minimal\s+1\s+1\s+True\s+2\s+\S+$/);
     const wide = await kubectl(['get', 'mdep', 'minimal', '-n', crd.ns, '-o', 'wide']);
     assert.deepEqual(wide.stdout.split('\n')[0]?.trim().split(/\s+/), [
@@ -351,6 +362,7 @@ describe('ModelDeployment CRD on a real API server', () => {
       'REPLICAS',
       'CANARY',
       'WEIGHT',
+      'EXPERIMENT',
       'AGE',
       'UPDATING',
       'FAILED',
@@ -363,7 +375,10 @@ describe('ModelDeployment CRD on a real API server', () => {
     for (const resource of ['mdep', 'modelship']) {
       const r = await kubectl(['get', resource, '-n', crd.ns]);
       assert.equal(r.code, 0, output(r));
-      assert.match(r.stdout.split('\n')[0] ?? '', /^NAME\s+MODEL\s+CURRENT\s+DESIRED\s+READY\s+REPLICAS\s+CANARY\s+WEIGHT\s+AGE$/);
+      assert.match(
+        r.stdout.split('\n')[0] ?? '',
+        /^NAME\s+MODEL\s+CURRENT\s+DESIRED\s+READY\s+REPLICAS\s+CANARY\s+WEIGHT\s+EXPERIMENT\s+AGE$/,
+      );
       assert.match(r.stdout, /\nminimal\s/);
     }
   });

@@ -72,6 +72,7 @@ describe('ModelDeployment CRD', () => {
       ['Replicas', '.status.replicas', 0],
       ['Canary', '.status.canary.phase', 0],
       ['Weight', '.status.canary.effectiveWeight', 0],
+      ['Experiment', '.status.experiment.summary', 0],
       ['Age', '.metadata.creationTimestamp', 0],
       ['Updating', '.status.updatingVersion', 1],
       ['Failed', '.status.failedVersion', 1],

@@ -66,7 +66,7 @@ describe('child kinds table', () => {
   const md = modelDeployment();
   const ctx = { template: renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS), metricsPort: 9090 };
 
-  test('kinds are unique by kind and name; Deployment and Service always wanted, HPA, NetworkPolicy and the canary only when asked', () => {
+  test('kinds are unique by kind and name; Deployment and Service always wanted, HPA, NetworkPolicy, canary and experiment only when asked', () => {
     const id = (k: ChildKind) => `${k.kind} ${childName(k, 'iris')}`;
     assert.equal(new Set(CHILD_KINDS.map(id)).size, CHILD_KINDS.length);
     const wanted = (m: typeof md, c: RenderContext = ctx) => CHILD_KINDS.filter((k) => k.render(m, c) !== undefined).map(id);
@@ -76,6 +76,13 @@ describe('child kinds table', () => {
     const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 1 } };
     assert.deepEqual(wanted(md, withCanary), ['Deployment iris', 'Deployment iris-canary', 'Service iris']);
     assert.deepEqual(wanted(md, { ...ctx, canary: { template: ctx.template, replicas: 0 } }), ['Deployment iris', 'Service iris']);
+    assert.deepEqual(wanted(md, { ...ctx, experiment: { template: ctx.template, replicas: 1 } }), [
+      'Deployment iris',
+      'Deployment iris-experiment',
+      'Service iris',
+      'Service iris-stable',
+      'Service iris-experiment',
+    ]);
     for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(id(k)), `${id(k)}.removable`);
     assert.deepEqual(
       informedKinds(CHILD_KINDS).map((k) => k.kind),
@@ -86,7 +93,7 @@ describe('child kinds table', () => {
 
   test('Deployment/Service compare as "contains what we set"; NetworkPolicy spec must be equal', () => {
     const all = modelDeployment({ autoscaling: { maxReplicas: 3 }, networkPolicy: { enabled: true } });
-    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 2 } };
+    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 2 }, experiment: { template: ctx.template, replicas: 1 } };
     for (const k of CHILD_KINDS) {
       const desired = k.render(all, withCanary) as KubernetesObject & { spec: Record<string, unknown> };
       // as the API server returns it: no apiVersion/kind in a list, defaults and status added

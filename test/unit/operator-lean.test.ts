@@ -15,7 +15,7 @@ import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 const md = modelDeployment({ autoscaling: { maxReplicas: 4 }, networkPolicy: { enabled: true } });
 const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
 // With a canary, so every kind (the canary Deployment too) renders an object.
-const ctx = { template, metricsPort: 9090, canary: { template, replicas: 1 } };
+const ctx = { template, metricsPort: 9090, canary: { template, replicas: 1 }, experiment: { template, replicas: 1 } };
 const kind = (name: string) => CHILD_KINDS.find((k) => k.kind === name)!;
 
 /** A child as the API server returns it: our fields, plus server metadata, managedFields, status. */

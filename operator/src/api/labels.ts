@@ -26,6 +26,14 @@ export function selectorLabels(instance: string): Record<string, string> {
 export const LABEL_TRACK = 'modelship.dev/track';
 export const TRACK_CANARY = 'canary';
 
+/** The A/B experiment Deployment's pods (spec.experiment) carry modelship.dev/track=experiment. */
+export const TRACK_EXPERIMENT = 'experiment';
+
+/** The experiment Deployment's selector (immutable), also its Service's: the instance's pods on the experiment track. */
+export function experimentSelectorLabels(instance: string): Record<string, string> {
+  return { ...selectorLabels(instance), [LABEL_TRACK]: TRACK_EXPERIMENT };
+}
+
 /** The canary Deployment's selector (immutable): the instance's pods on the canary track. */
 export function canarySelectorLabels(instance: string): Record<string, string> {
   return { ...selectorLabels(instance), [LABEL_TRACK]: TRACK_CANARY };

@@ -118,6 +118,20 @@ export interface ModelDeploymentSpec {
    * plugin that enforces NetworkPolicy.
    */
   networkPolicy?: NetworkPolicySpec;
+  /**
+   * An A/B experiment: a second model version served beside spec.model, in its own Deployment
+   * <name>-experiment with its own Services <name>-stable and <name>-experiment, taking about
+   * weight percent of the traffic of the Service <name> (by replica proportion: beside N main pods
+   * the experiment runs max(1, round(N*weight/(100-weight))) pods;
+   * status.experiment.effectiveWeight states the share this gives). A client pins a version with
+   * the request header "modelship-version: <version>" or the path
+   * /v2/models/<model>/versions/<version>/... Per-variant requests, error rate and p99 latency are
+   * in status.experiment. The experiment ends when this field is removed (its pods go), or is
+   * promoted by setting spec.model to the experiment's model and removing this field in one
+   * change. While an experiment is set, a Canary rollout does not start: a change of spec.model
+   * rolls out by RollingUpdate.
+   */
+  experiment?: ExperimentSpec;
 }
 
 /**
@@ -545,6 +559,57 @@ export interface IPBlock {
 }
 
 /**
+ * An A/B experiment: a second model version served beside spec.model, in its own Deployment
+ * <name>-experiment with its own Services <name>-stable and <name>-experiment, taking about weight
+ * percent of the traffic of the Service <name> (by replica proportion: beside N main pods the
+ * experiment runs max(1, round(N*weight/(100-weight))) pods; status.experiment.effectiveWeight
+ * states the share this gives). A client pins a version with the request header
+ * "modelship-version: <version>" or the path /v2/models/<model>/versions/<version>/... Per-variant
+ * requests, error rate and p99 latency are in status.experiment. The experiment ends when this
+ * field is removed (its pods go), or is promoted by setting spec.model to the experiment's model
+ * and removing this field in one change. While an experiment is set, a Canary rollout does not
+ * start: a change of spec.model rolls out by RollingUpdate.
+ */
+export interface ExperimentSpec {
+  /**
+   * The experiment's model, validated like spec.model; it is served under the same model name.
+   * version must differ from spec.model.version.
+   */
+  model: ExperimentModelSpec;
+  /**
+   * Percent of the traffic the experiment variant should get, 1 to 99. Without a Gateway the split
+   * is by replicas, so status.experiment.effectiveWeight may differ from this.
+   */
+  weight: number;
+}
+
+/**
+ * The experiment's model, validated like spec.model; it is served under the same model name.
+ * version must differ from spec.model.version.
+ */
+export interface ExperimentModelSpec {
+  /**
+   * Version of the experiment's model, e.g. "3" (quote numbers in YAML); the value a client sends
+   * in the modelship-version header to reach it. At most 63 letters, digits, '.', '_' and '-',
+   * starting and ending with a letter or digit; must differ from spec.model.version.
+   */
+  version: string;
+  /**
+   * Where the model file is downloaded from, by the pod's fetch init container: http:// or
+   * https:// (an absolute URL with a host), file:///<path> (a file in a volume mounted into the
+   * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace). At
+   * most 2048 characters.
+   */
+  uri: string;
+  /**
+   * Expected SHA-256 digest of the model file: 64 lowercase hex characters, as printed by
+   * sha256sum. When set, the fetch init container refuses a file that does not match and the
+   * rollout fails (and is rolled back).
+   */
+  sha256?: string;
+}
+
+/**
  * Observed state, written by the operator through the status subresource. Read conditions together
  * with observedGeneration: they describe that generation of the spec.
  */
@@ -603,6 +668,13 @@ export interface ModelDeploymentStatus {
    * weights, replicas of both tracks and the last analysis window.
    */
   canary?: CanaryStatus;
+  /**
+   * The A/B experiment while spec.experiment is set: its version and weight, the share the replica
+   * split gives it, and per variant (the main version on the stable track, the experiment's on the
+   * experiment track) the replicas and what it served in the last analysis window
+   * (spec.rollout.canary.analysis.interval, default 30s).
+   */
+  experiment?: ExperimentStatus;
   /**
    * Rollouts, newest first, at most spec.rollout.historyLimit entries. To roll back by hand, copy
    * an older Succeeded entry's version, uri and sha256 into spec.model.
@@ -744,6 +816,83 @@ export interface TrackFigures {
    * 99th percentile latency in milliseconds (absent without requests).
    */
   p99Ms?: number;
+}
+
+/**
+ * The A/B experiment while spec.experiment is set: its version and weight, the share the replica
+ * split gives it, and per variant (the main version on the stable track, the experiment's on the
+ * experiment track) the replicas and what it served in the last analysis window
+ * (spec.rollout.canary.analysis.interval, default 30s).
+ */
+export interface ExperimentStatus {
+  /**
+   * The experiment's version (spec.experiment.model.version).
+   */
+  version: string;
+  /**
+   * The weight asked for (spec.experiment.weight), percent.
+   */
+  weight: number;
+  /**
+   * The share the replica split gives the experiment, percent: ready experiment replicas / (ready
+   * stable replicas + ready experiment replicas), rounded.
+   */
+  effectiveWeight?: number;
+  /**
+   * The experiment at a glance for kubectl get, "<version>@<effectiveWeight>%", e.g. 2@20%.
+   */
+  summary?: string;
+  /**
+   * When this experiment version started.
+   */
+  startedAt?: string;
+  /**
+   * When the per-variant figures were last measured.
+   */
+  lastAnalysisAt?: string;
+  /**
+   * What the experiment is doing, e.g. waiting for its pods.
+   */
+  message?: string;
+  /**
+   * The two variants, stable first.
+   */
+  variants?: ExperimentVariantStatus[];
+}
+
+/**
+ * One variant of the experiment and what it served in the last window.
+ */
+export interface ExperimentVariantStatus {
+  /**
+   * The model version of this variant.
+   */
+  version: string;
+  /**
+   * stable (spec.model, Deployment <name>) or experiment (Deployment <name>-experiment).
+   */
+  track: 'stable' | 'experiment';
+  /**
+   * Replicas of the variant's Deployment.
+   */
+  replicas?: number;
+  /**
+   * Ready replicas of the variant's Deployment.
+   */
+  readyReplicas?: number;
+  /**
+   * Requests the variant answered in the last window (forwarded ones counted once, where
+   * answered).
+   */
+  requests?: number;
+  /**
+   * Share of those answered with a 5xx status, in percent.
+   */
+  errorRate?: number;
+  /**
+   * 99th percentile latency in milliseconds (absent without requests).
+   */
+  p99LatencyMs?: number;
 }
 
 /**

@@ -21,6 +21,16 @@ import {
   type NetworkPolicyManifest,
 } from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
+import {
+  EXPERIMENT_SUFFIX,
+  STABLE_SUFFIX,
+  renderExperimentDeployment,
+  renderVariantService,
+  routesDifference,
+  stableVariantSelector,
+  versionOf,
+} from '../render/experiment.ts';
+import { experimentSelectorLabels } from '../api/labels.ts';
 
 /** What a child's render function gets besides the ModelDeployment. */
 export interface RenderContext {
@@ -30,6 +40,11 @@ export interface RenderContext {
   metricsPort: number;
   /** The canary track of a Canary rollout, while it should run (rollout/canary.ts decides). */
   canary?: { template: V1PodTemplateSpec; replicas: number } | undefined;
+  /**
+   * The experiment track while spec.experiment is set (rollout/experiment.ts decides its replicas);
+   * `template` and the stable one already carry the version routes.
+   */
+  experiment?: { template: V1PodTemplateSpec; replicas: number } | undefined;
 }
 
 /** The calls the operator makes on one kind, through client-node's typed clients. */
@@ -110,7 +125,7 @@ const deployments: ChildKind<V1Deployment> = {
   plural: 'deployments',
   removable: false,
   render: (md, ctx) => renderDeployment(md, ctx.template),
-  difference: containsDesired,
+  difference: (desired, actual) => containsDesired(desired, actual) ?? routesDifference(desired, actual),
   // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
   lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
   api: (c) => deploymentApi(c),
@@ -139,6 +154,33 @@ const canaryDeployments: ChildKind<V1Deployment> = {
   api: (c) => deploymentApi(c),
 };
 
+/** The A/B experiment's track (`<name>-experiment`); present only while spec.experiment is set. */
+const experimentDeployments: ChildKind<V1Deployment> = {
+  kind: 'Deployment',
+  nameOf: (name) => `${name}${EXPERIMENT_SUFFIX}`,
+  group: 'apps',
+  version: 'v1',
+  plural: 'deployments',
+  removable: true,
+  render: (md, ctx) => (ctx.experiment ? renderExperimentDeployment(md, ctx.experiment.template, ctx.experiment.replicas) : undefined),
+  difference: containsDesired,
+  // The same informer as the stable Deployments', so the same lean.
+  lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
+  api: (c) => deploymentApi(c),
+};
+
+const serviceApi = (c: KubeClients): ChildApi<V1Service> => ({
+  list: (namespace, labelSelector) =>
+    inNamespaceOrAll(
+      namespace,
+      (ns) => c.core.listNamespacedService({ namespace: ns, labelSelector }),
+      () => c.core.listServiceForAllNamespaces({ labelSelector }),
+    ),
+  read: (name, namespace) => c.core.readNamespacedService({ name, namespace }),
+  patch: (req) => c.core.patchNamespacedService(req, serverSideApply()),
+  delete: (req) => c.core.deleteNamespacedService(req),
+});
+
 const services: ChildKind<V1Service> = {
   kind: 'Service',
   group: '',
@@ -148,16 +190,40 @@ const services: ChildKind<V1Service> = {
   render: (md) => renderService(md),
   difference: containsDesired,
   lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
-  api: (c) => ({
-    list: (namespace, labelSelector) =>
-      inNamespaceOrAll(
-        namespace,
-        (ns) => c.core.listNamespacedService({ namespace: ns, labelSelector }),
-        () => c.core.listServiceForAllNamespaces({ labelSelector }),
-      ),
-    read: (name, namespace) => c.core.readNamespacedService({ name, namespace }),
-    patch: (req) => c.core.patchNamespacedService(req, serverSideApply()),
-  }),
+  api: (c) => serviceApi(c),
+};
+
+/** `<name>-stable`: the main version's pods only, the target of its version route while an experiment runs. */
+const stableServices: ChildKind<V1Service> = {
+  kind: 'Service',
+  nameOf: (name) => `${name}${STABLE_SUFFIX}`,
+  group: '',
+  version: 'v1',
+  plural: 'services',
+  removable: true,
+  render: (md, ctx) => {
+    const version = versionOf(ctx.template);
+    if (!ctx.experiment || version === undefined) return undefined;
+    return renderVariantService(md, STABLE_SUFFIX, stableVariantSelector(md.metadata?.name as string, version));
+  },
+  difference: containsDesired,
+  lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => serviceApi(c),
+};
+
+/** `<name>-experiment`: the experiment track's pods only, the target of its version route. */
+const experimentServices: ChildKind<V1Service> = {
+  kind: 'Service',
+  nameOf: (name) => `${name}${EXPERIMENT_SUFFIX}`,
+  group: '',
+  version: 'v1',
+  plural: 'services',
+  removable: true,
+  render: (md, ctx) =>
+    ctx.experiment ? renderVariantService(md, EXPERIMENT_SUFFIX, experimentSelectorLabels(md.metadata?.name as string)) : undefined,
+  difference: containsDesired,
+  lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => serviceApi(c),
 };
 
 const horizontalPodAutoscalers: ChildKind<V2HorizontalPodAutoscaler> = {
@@ -215,7 +281,10 @@ const networkPolicies: ChildKind<NetworkPolicyManifest> = {
 export const CHILD_KINDS: readonly ChildKind[] = [
   deployments,
   canaryDeployments,
+  experimentDeployments,
   services,
+  stableServices,
+  experimentServices,
   horizontalPodAutoscalers,
   networkPolicies,
 ] as ChildKind[];

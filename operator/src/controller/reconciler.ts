@@ -9,6 +9,7 @@ import { act, type ActOutcome } from '../reconcile/act.ts';
 import { decide } from '../reconcile/decide.ts';
 import { observe, type Cache, type Facts } from '../reconcile/observe.ts';
 import { CanaryAnalyzer } from '../reconcile/analyze.ts';
+import { ExperimentAnalyzer } from '../reconcile/analyze-experiment.ts';
 import type { MetricsScraper } from '../analysis/types.ts';
 import type { AnalysisOutcome } from '../rollout/canary.ts';
 import { buildStatus, report } from '../reconcile/report.ts';
@@ -55,6 +56,12 @@ function withCreatedDeployment(f: Facts, outcome: ActOutcome): Facts {
   return created ? { ...f, deployment: created as V1Deployment } : f;
 }
 
+/** The earlier of a requeue and another wish to look again (the experiment's next measurement). */
+function soonest(result: ReconcileResult, otherMs: number | undefined): ReconcileResult {
+  if (otherMs === undefined) return result;
+  return { requeueAfterMs: result.requeueAfterMs === undefined ? otherMs : Math.min(result.requeueAfterMs, otherMs) };
+}
+
 /**
  * One reconcile: observe (caches → facts), decide (pure), act (write the children), report
  * (status, Events, metrics). Each step is its own module under reconcile/.
@@ -62,10 +69,12 @@ function withCreatedDeployment(f: Facts, outcome: ActOutcome): Facts {
 export class Reconciler {
   private readonly d: ReconcilerDeps;
   private readonly analyzer: CanaryAnalyzer | undefined;
+  private readonly experimentAnalyzer: ExperimentAnalyzer | undefined;
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
     this.analyzer = deps.scraper ? new CanaryAnalyzer(deps.scraper, deps.log) : undefined;
+    this.experimentAnalyzer = deps.scraper ? new ExperimentAnalyzer(deps.scraper, deps.log) : undefined;
   }
 
   async reconcile(key: string): Promise<ReconcileResult> {
@@ -74,9 +83,14 @@ export class Reconciler {
     const observed = await observe({ ...this.d, childKinds: kinds }, key, now);
     if (!observed) {
       this.analyzer?.forget(key);
+      this.experimentAnalyzer?.forget(key);
       return {};
     }
-    const facts = { ...observed, analysis: await this.analyze(key, observed) };
+    const facts = {
+      ...observed,
+      analysis: await this.analyze(key, observed),
+      experimentWindow: await this.experimentAnalyzer?.measure(key, observed),
+    };
     const log = this.d.log.child({ modelDeployment: key });
 
     const opts = { kinds, runtimeDefaults: this.d.runtimeDefaults, thresholds: this.d.thresholds ?? DEFAULT_THRESHOLDS };
@@ -88,10 +102,23 @@ export class Reconciler {
     const blocking = facts.blocking ?? outcome.conflict;
     if (outcome.conflict) plan = decide({ ...facts, blocking }, opts);
     const next = buildStatus(withCreatedDeployment(facts, outcome), plan, blocking ?? outcome.problem);
-    await report({ ...this.d, log }, facts.md, facts.status, next, outcome.created, plan.rollout?.events ?? [], plan.canary?.events ?? []);
+    await report(
+      { ...this.d, log },
+      facts.md,
+      facts.status,
+      next,
+      outcome.created,
+      plan.rollout?.events ?? [],
+      plan.canary?.events ?? [],
+      plan.experiment?.events ?? [],
+    );
     if (outcome.retry !== undefined) throw outcome.retry;
 
     if (blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
+    return soonest(this.requeue(plan, next), plan.experiment?.requeueAfterMs);
+  }
+
+  private requeue(plan: ReturnType<typeof decide>, next: { updatingVersion?: string | undefined }): ReconcileResult {
     if (plan.canary) return plan.canary.requeueAfterMs === undefined ? {} : { requeueAfterMs: plan.canary.requeueAfterMs };
     if (next.updatingVersion !== undefined) return { requeueAfterMs: PROGRESS_RECHECK_MS };
     return {};

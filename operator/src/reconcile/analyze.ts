@@ -17,16 +17,19 @@ interface Baseline {
   stable: TrackSnapshot;
 }
 
-const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
-const ref = (p: V1Pod): PodRef => ({ name: p.metadata?.name as string, uid: p.metadata?.uid as string });
+export const isReady = (p: V1Pod) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+export const ref = (p: V1Pod): PodRef => ({ name: p.metadata?.name as string, uid: p.metadata?.uid as string });
 
-/** The ready pods of each track: canary = labelled track=canary and running the canary's template; stable = the rest. */
+/**
+ * The ready pods of each track: canary = labelled track=canary and running the canary's template;
+ * stable = the pods on no track (not an A/B experiment's pods either).
+ */
 export function trackPods(pods: readonly V1Pod[], canaryHash: string): { canary: PodRef[]; stable: PodRef[] } {
   const ready = pods.filter((p) => isReady(p) && !p.metadata?.deletionTimestamp && p.metadata?.uid);
   const isCanary = (p: V1Pod) => p.metadata?.labels?.[LABEL_TRACK] === TRACK_CANARY;
   return {
     canary: ready.filter((p) => isCanary(p) && p.metadata?.annotations?.[ANNOTATION_TEMPLATE_HASH] === canaryHash).map(ref),
-    stable: ready.filter((p) => !isCanary(p)).map(ref),
+    stable: ready.filter((p) => !p.metadata?.labels?.[LABEL_TRACK]).map(ref),
   };
 }
 

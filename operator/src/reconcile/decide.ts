@@ -9,6 +9,8 @@ import { decideCanary, type CanaryDecision, type CanarySettings, type TrackFacts
 import { decideRollout, lastSucceeded, modelOf, rolloutComplete, type RolloutDecision } from '../rollout/decide.ts';
 import { detectFailure, type SignalThresholds } from '../rollout/signals.ts';
 import type { Facts } from './observe.ts';
+import type { ExperimentDecision } from '../rollout/experiment.ts';
+import { planExperiment } from './decide-experiment.ts';
 
 /** One write the reconcile wants: make a child match `desired`, or delete a child we control. */
 export type ChildStep =
@@ -20,6 +22,8 @@ export interface Plan {
   rollout: RolloutDecision | undefined;
   /** Set while the strategy is Canary and a canary runs or ran for this spec. */
   canary?: CanaryDecision | undefined;
+  /** The A/B experiment's decision; undefined only while a name conflict blocks everything. */
+  experiment?: ExperimentDecision | undefined;
   /** In CHILD_KINDS order; a step whose object already matches is still listed (act compares). */
   steps: ChildStep[];
 }
@@ -35,7 +39,8 @@ export function decide(f: Facts, opts: DecideOptions): Plan {
   if (f.blocking) return { rollout: undefined, steps: [] };
   const { md, desiredHash } = f;
   const podsOfDesired = f.pods.filter((p) => p.metadata?.annotations?.[ANNOTATION_TEMPLATE_HASH] === desiredHash);
-  const stableEntry = canaryBase(f);
+  // A canary only starts when no experiment is set (one running for this spec continues).
+  const stableEntry = f.experiment && f.status.canary?.templateHash !== desiredHash ? undefined : canaryBase(f);
   if (f.canary && stableEntry) return decideWithCanary(f, opts, f.canary.settings, stableEntry, podsOfDesired);
   const rollout = decideRollout({
     desiredModel: f.desiredModel,
@@ -51,8 +56,8 @@ export function decide(f: Facts, opts: DecideOptions): Plan {
   });
   const template =
     rollout.template.kind === 'desired' ? f.desiredTemplate : renderPodTemplate(md, rollout.template.model, opts.runtimeDefaults);
-  const ctx: RenderContext = { template, metricsPort: opts.runtimeDefaults.metricsPort };
-  return { rollout, steps: childSteps(f, opts.kinds, ctx) };
+  const exp = planExperiment(f, { template, metricsPort: opts.runtimeDefaults.metricsPort }, opts.thresholds);
+  return { rollout, experiment: exp.decision, steps: childSteps(f, opts.kinds, exp.ctx) };
 }
 
 /** Each kind rendered with `ctx`: applied when rendered, deleted when not (and ours). */
@@ -131,11 +136,15 @@ function decideWithCanary(
     now: f.now,
   });
   const template = decision.stableTemplate === 'desired' ? f.desiredTemplate : stableTemplateOf(f, stableEntry, opts);
-  const ctx: RenderContext = {
-    template,
-    metricsPort: opts.runtimeDefaults.metricsPort,
-    canary: decision.canaryReplicas > 0 ? { template: f.desiredTemplate, replicas: decision.canaryReplicas } : undefined,
-  };
+  const exp = planExperiment(
+    f,
+    {
+      template,
+      metricsPort: opts.runtimeDefaults.metricsPort,
+      canary: decision.canaryReplicas > 0 ? { template: f.desiredTemplate, replicas: decision.canaryReplicas } : undefined,
+    },
+    opts.thresholds,
+  );
   const rollout: RolloutDecision = {
     template: { kind: 'desired' },
     history: decision.history,
@@ -144,5 +153,5 @@ function decideWithCanary(
     failedVersion: decision.failedVersion,
     events: [],
   };
-  return { rollout, canary: decision, steps: childSteps(f, opts.kinds, ctx) };
+  return { rollout, canary: decision, experiment: exp.decision, steps: childSteps(f, opts.kinds, exp.ctx) };
 }

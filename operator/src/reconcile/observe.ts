@@ -12,6 +12,9 @@ import { AnalysisSpecError } from '../analysis/errors.ts';
 import { CANARY_SUFFIX } from '../render/children.ts';
 import type { AnalysisOutcome } from '../rollout/canary.ts';
 import { parseCanary, type ParsedCanary } from './canary-settings.ts';
+import { EXPERIMENT_SUFFIX } from '../render/experiment.ts';
+import type { ExperimentWindow } from '../rollout/experiment.ts';
+import { parseExperiment, type ParsedExperiment } from './experiment-settings.ts';
 
 /** Read-only views of the informer caches the reconciler needs. */
 export interface Cache<T> {
@@ -59,6 +62,12 @@ export interface Facts {
   canary: ParsedCanary | undefined;
   /** The canary analysis window judged in this reconcile, if one was due (reconcile/analyze.ts). */
   analysis?: AnalysisOutcome | undefined;
+  /** spec.experiment, parsed with its pod template; undefined when not set. */
+  experiment?: ParsedExperiment | undefined;
+  /** The experiment Deployment (`<name>-experiment`), when this ModelDeployment controls it. */
+  experimentDeployment?: V1Deployment | undefined;
+  /** The per-variant window measured in this reconcile, if one was due (reconcile/analyze-experiment.ts). */
+  experimentWindow?: ExperimentWindow | undefined;
 }
 
 function splitKey(key: string): [string, string] {
@@ -88,11 +97,15 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
   const deployedHash = templateHashOf(deployment?.spec?.template);
   const cachedCanary = deps.children.get('Deployment')?.get(`${name}${CANARY_SUFFIX}`, namespace) as V1Deployment | undefined;
   const canaryDeployment = cachedCanary && isControlledBy(cachedCanary, md.metadata?.uid) ? cachedCanary : undefined;
+  const cachedExperiment = deps.children.get('Deployment')?.get(`${name}${EXPERIMENT_SUFFIX}`, namespace) as V1Deployment | undefined;
+  const experimentDeployment = cachedExperiment && isControlledBy(cachedExperiment, md.metadata?.uid) ? cachedExperiment : undefined;
   const status = md.status ?? {};
   let canary: ParsedCanary | undefined;
+  let experiment: ParsedExperiment | undefined;
   let invalid: BlockingProblem | undefined;
   try {
     canary = parseCanary(md);
+    experiment = parseExperiment(md, deps.runtimeDefaults);
   } catch (err) {
     if (!(err instanceof AnalysisSpecError)) throw err;
     invalid = { reason: 'InvalidSpec', message: err.message };
@@ -105,6 +118,7 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
     template: desiredTemplate,
     metricsPort: deps.runtimeDefaults.metricsPort,
     canary: mayCanary ? { template: desiredTemplate, replicas: 1 } : undefined,
+    experiment: experiment ? { template: experiment.template, replicas: 1 } : undefined,
   };
   const wanted = deps.childKinds.filter((k) => k.render(md, ctx));
   const blocking = invalid ?? (await findConflict(deps, md, wanted, existing, conflictOnRecord(status)));
@@ -126,6 +140,8 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
     canaryDeployment,
     pods,
     canary,
+    experiment,
+    experimentDeployment,
   };
 }
 

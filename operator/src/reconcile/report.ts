@@ -8,6 +8,7 @@ import { serviceUrl } from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
 import type { CanaryEvent } from '../rollout/canary.ts';
 import type { RolloutEvent } from '../rollout/decide.ts';
+import type { ExperimentEvent } from '../rollout/experiment.ts';
 import { computeConditions, type BlockingProblem } from '../status/compute.ts';
 import { mergeConditions } from '../status/conditions.ts';
 import type { Plan } from './decide.ts';
@@ -29,6 +30,8 @@ export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | und
   const decision = plan.rollout;
   const history = decision?.history ?? status.history ?? [];
   const generation = md.metadata?.generation ?? 0;
+  // Without a decision (a name conflict blocks the writes) the experiment's last status stays.
+  const experiment = plan.experiment ? plan.experiment.status : status.experiment;
   return {
     observedGeneration: generation,
     conditions: mergeConditions(
@@ -54,6 +57,7 @@ export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | und
     url: serviceUrl(md, f.desiredModel.name as string),
     history,
     ...(plan.canary ? { canary: plan.canary.status } : {}),
+    ...(experiment ? { experiment } : {}),
   };
 }
 
@@ -74,6 +78,7 @@ export async function report(
   created: readonly string[],
   events: readonly RolloutEvent[],
   canaryEvents: readonly CanaryEvent[] = [],
+  experimentEvents: readonly ExperimentEvent[] = [],
 ): Promise<void> {
   if (!sameStatus(before, after)) {
     await deps.clients.applyStatus(md, after);
@@ -82,6 +87,28 @@ export async function report(
   if (created.length > 0) await deps.events.record(md, 'Normal', 'Created', `created ${createdList(created)}`);
   await recordTransitions(deps, md, before, after, events);
   for (const e of canaryEvents) await recordCanaryEvent(deps, md, e);
+  for (const e of experimentEvents) await recordExperimentEvent(deps, md, e);
+}
+
+async function recordExperimentEvent(deps: ReportDeps, md: ModelDeployment, e: ExperimentEvent): Promise<void> {
+  switch (e.type) {
+    case 'ExperimentStarted':
+      return deps.events.record(
+        md,
+        'Normal',
+        e.type,
+        `experiment of version ${e.version} started at weight ${e.weight}% beside version ${e.stableVersion}`,
+      );
+    case 'ExperimentFailing':
+      return deps.events.record(md, 'Warning', e.type, e.message);
+    case 'ExperimentEnded':
+      return deps.events.record(
+        md,
+        'Normal',
+        e.promoted ? 'ExperimentPromoted' : e.type,
+        e.promoted ? `experiment version ${e.version} promoted to spec.model` : `experiment of version ${e.version} ended`,
+      );
+  }
 }
 
 /**
