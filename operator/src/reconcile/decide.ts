@@ -134,7 +134,15 @@ function decideWithCanary(
   const ctx: RenderContext = {
     template,
     metricsPort: opts.runtimeDefaults.metricsPort,
-    canary: decision.canaryReplicas > 0 ? { template: f.desiredTemplate, replicas: decision.canaryReplicas } : undefined,
+    canary:
+      decision.canaryReplicas > 0
+        ? {
+            template: f.desiredTemplate,
+            replicas: decision.canaryReplicas,
+            weight: decision.status.weight,
+            promoting: decision.status.phase === 'Promoting',
+          }
+        : undefined,
   };
   const rollout: RolloutDecision = {
     template: { kind: 'desired' },
