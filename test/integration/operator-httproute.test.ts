@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import type { V1Service } from '@kubernetes/client-node';
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { gatewayApiCrdDir, installGatewayApiCrds } from '@modelship/devcluster/gateway';
-import { waitFor } from '@modelship/devcluster/wait';
+import { sleep, waitFor } from '@modelship/devcluster/wait';
 import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import type { HTTPRouteManifest } from '../../operator/src/render/http-route.ts';
@@ -128,6 +128,10 @@ describe('HTTPRoute child, with and without the Gateway API CRDs', () => {
       { description: 'Degraded cleared' },
     );
     assert.equal(healed.status?.canary?.phase, 'Progressing');
+    // Steady state: the canary is re-reconciled every analysis interval (5 s); the route is not rewritten.
+    const rv = (await readRoute())?.metadata?.resourceVersion;
+    await sleep(12_000);
+    assert.equal((await readRoute())?.metadata?.resourceVersion, rv, 'the HTTPRoute is not rewritten at steady state');
 
     await patchMd(c, ns, 'iris', { spec: { rollout: { httpRoute: null } } });
     await waitFor(async () => (await readRoute()) === undefined, { description: 'the HTTPRoute deleted' });
