@@ -11,6 +11,10 @@ import {
   type RouteContext,
 } from '../../operator/src/render/http-route.ts';
 import { computeConditions } from '../../operator/src/status/compute.ts';
+import { CHILD_KINDS, type ChildKind } from '../../operator/src/controller/child-kinds.ts';
+import { silentLogger } from '../../operator/src/log.ts';
+import { act } from '../../operator/src/reconcile/act.ts';
+import { FakeClients, apiError } from './operator-reconcile-fakes.ts';
 import { RUNTIME_DEFAULTS, deploymentWith, modelDeployment } from './operator-fixtures.ts';
 
 const routed = modelDeployment({
@@ -117,5 +121,40 @@ describe('Degraded notice (an optional API missing)', () => {
     const rolledBack = { ...head, outcome: 'RolledBack' as const, message: 'rolled back' };
     const cs = byType(computeConditions({ head: rolledBack, currentVersion: '1', deployment, blocking: undefined, notice }));
     assert.equal(cs.Degraded?.reason, 'RolledBack');
+  });
+});
+
+describe('act: an optional child kind whose API is missing', () => {
+  const md = modelDeployment({ rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } } });
+  const ctx = { template: template('1'), metricsPort: 9090 };
+  const stepsFor = (kinds: readonly ChildKind[]) =>
+    kinds.flatMap((kind) => {
+      const desired = kind.render(md, ctx);
+      return desired ? [{ op: 'apply' as const, kind, desired, actual: undefined }] : [];
+    });
+
+  test('404 on the HTTPRoute apply: Degraded notice, every other child still applied, nothing retried', async () => {
+    const c = new FakeClients();
+    c.answers.set('patchNamespacedCustomObject', () => {
+      throw apiError(404, 'the server could not find the requested resource');
+    });
+    const out = await act(c.asKubeClients(), silentLogger(), md, stepsFor(CHILD_KINDS));
+    assert.deepEqual(c.writes, ['apply deployments', 'apply services', 'apply services', 'apply httproutes']);
+    assert.deepEqual(out.created, ['Deployment iris', 'Service iris', 'Service iris-stable']);
+    assert.equal(out.problem, undefined);
+    assert.equal(out.retry, undefined);
+    assert.equal(out.unavailable?.reason, 'HTTPRouteUnavailable');
+    assert.match(out.unavailable?.message ?? '', /the cluster serves no gateway\.networking\.k8s\.io\/v1 httproutes/);
+  });
+
+  test('404 on a kind that is not optional is still an apply failure that stops the writes', async () => {
+    const c = new FakeClients();
+    c.answers.set('patchNamespacedService', () => {
+      throw apiError(404, 'the server could not find the requested resource');
+    });
+    const out = await act(c.asKubeClients(), silentLogger(), md, stepsFor(CHILD_KINDS));
+    assert.equal(out.problem?.reason, 'ApplyFailed');
+    assert.equal(out.unavailable, undefined);
+    assert.ok(!c.writes.includes('apply httproutes'));
   });
 });
