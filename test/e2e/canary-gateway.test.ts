@@ -127,7 +127,7 @@ describe('e2e: canary weights and version pins through a Gateway (Traefik)', { t
         assert.deepEqual(pins, { '1': { '1': PINNED_REQUESTS }, '2': { '2': PINNED_REQUESTS } });
         const a = load.snapshot();
         const stepEnd = Date.parse(atStep.status!.canary!.stepStartedAt!) + STEP_PAUSE_S * 1000;
-        await sleep(Math.max(10_000, stepEnd - Date.now() - 3_000));
+        await sleep(Math.max(5_000, stepEnd - Date.now() - 3_000));
         const b = load.snapshot();
         assert.equal((await md()).status?.canary?.step, step, 'the step moved on while measuring');
         const canaryN = (b.byVersion['2'] ?? 0) - (a.byVersion['2'] ?? 0);
@@ -135,7 +135,7 @@ describe('e2e: canary weights and version pins through a Gateway (Traefik)', { t
         const share = (100 * canaryN) / total;
         const line = `step ${step}: weight ${weight}%, effective (replica split) ${atStep.status?.canary?.effectiveWeight}%, measured through the Gateway ${share.toFixed(1)}% of ${total}`;
         t.diagnostic(line);
-        assert.ok(total >= 400, `only ${total} answers measured`);
+        assert.ok(total >= 200, `only ${total} answers measured`);
         assert.ok(Math.abs(share - weight) <= 3, line);
       }
       const done = await waitFor(
