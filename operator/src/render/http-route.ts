@@ -1,9 +1,8 @@
-import type { KubernetesObject, V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { KubernetesObject, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import type { ModelDeployment, ParentReference } from '../api/types.generated.ts';
 import { LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
 import { ownerReference } from './children.ts';
 import { renderTrackService, servicePort, trackServiceName } from './track-service.ts';
-import type { V1Service } from '@kubernetes/client-node';
 
 /** The request header that pins a version (also the runtime's pinning header). */
 export const VERSION_HEADER = 'modelship-version';
