@@ -101,7 +101,7 @@ describe('child kinds table', () => {
       rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } },
     });
     const canaryTemplate = renderPodTemplate(md, { ...md.spec.model, version: '2', name: 'iris' }, RUNTIME_DEFAULTS);
-    const withCanary = { ...ctx, canary: { template: canaryTemplate, replicas: 2, weight: 10 } };
+    const withCanary = { ...ctx, canary: { template: canaryTemplate, replicas: 2, weight: 10, ready: true } };
     for (const k of CHILD_KINDS) {
       const desired = k.render(all, withCanary) as KubernetesObject & { spec: Record<string, unknown> };
       // as the API server returns it: no apiVersion/kind in a list, defaults and status added

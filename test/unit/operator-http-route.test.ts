@@ -25,7 +25,7 @@ const template = (version: string) => renderPodTemplate(routed, { ...routed.spec
 const stableOnly: RouteContext = { template: template('1') };
 const canaryAt = (weight: number, extra: Partial<NonNullable<RouteContext['canary']>> = {}): RouteContext => ({
   template: template('1'),
-  canary: { template: template('2'), replicas: 1, weight, ...extra },
+  canary: { template: template('2'), replicas: 1, weight, ready: true, ...extra },
 });
 
 describe('HTTPRoute rendering', () => {
@@ -78,8 +78,14 @@ describe('HTTPRoute rendering', () => {
     }
   });
 
-  test('promoting, scaled away or without a step weight: back to the one Service', () => {
-    for (const ctx of [canaryAt(50, { promoting: true }), canaryAt(50, { replicas: 0 }), canaryAt(50, { weight: undefined })]) {
+  test('promoting, scaled away, no canary pod ready yet (regression: 503s for its share) or no step weight: the one Service', () => {
+    const cases = [
+      canaryAt(50, { promoting: true }),
+      canaryAt(50, { replicas: 0 }),
+      canaryAt(50, { ready: false }),
+      canaryAt(50, { weight: undefined }),
+    ];
+    for (const ctx of cases) {
       assert.equal(canarySplit(ctx), undefined);
       assert.deepEqual(
         renderHttpRoute(routed, ctx)?.spec.rules.flatMap((r) => r.backendRefs.map((b) => b.name)),

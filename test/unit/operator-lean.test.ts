@@ -20,7 +20,7 @@ const md = modelDeployment({
 const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
 const canaryTemplate = renderPodTemplate(md, { ...md.spec.model, version: '2', name: 'iris' }, RUNTIME_DEFAULTS);
 // With a canary and an HTTPRoute, so every kind (the canary Deployment, the track Services too) renders an object.
-const ctx = { template, metricsPort: 9090, canary: { template: canaryTemplate, replicas: 1, weight: 10 } };
+const ctx = { template, metricsPort: 9090, canary: { template: canaryTemplate, replicas: 1, weight: 10, ready: true } };
 const kind = (name: string) => CHILD_KINDS.find((k) => k.kind === name)!;
 
 /** A child as the API server returns it: our fields, plus server metadata, managedFields, status. */

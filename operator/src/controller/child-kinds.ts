@@ -39,6 +39,8 @@ export interface RenderContext {
         weight?: number | undefined;
         /** The stable Deployment is rolling to the canary's version. */
         promoting?: boolean | undefined;
+        /** At least one canary pod is ready (the HTTPRoute splits only then). */
+        ready?: boolean | undefined;
       }
     | undefined;
 }

@@ -141,6 +141,7 @@ function decideWithCanary(
             replicas: decision.canaryReplicas,
             weight: decision.status.weight,
             promoting: decision.status.phase === 'Promoting',
+            ready: (f.canaryDeployment?.status?.readyReplicas ?? 0) > 0,
           }
         : undefined,
   };

@@ -12,7 +12,15 @@ export const TRACK_CANARY_SERVICE = 'canary';
 /** What the HTTPRoute renderer needs of the reconcile's decision (a slice of RenderContext). */
 export interface RouteContext {
   template: V1PodTemplateSpec;
-  canary?: { template: V1PodTemplateSpec; replicas: number; weight?: number | undefined; promoting?: boolean | undefined } | undefined;
+  canary?:
+    | {
+        template: V1PodTemplateSpec;
+        replicas: number;
+        weight?: number | undefined;
+        promoting?: boolean | undefined;
+        ready?: boolean | undefined;
+      }
+    | undefined;
 }
 
 /** Gateway API HTTPRoute (gateway.networking.k8s.io/v1), the fields the operator writes. */
@@ -41,12 +49,13 @@ const versionOf = (t: V1PodTemplateSpec) => t.metadata?.labels?.[LABEL_MODEL_VER
 
 /**
  * The weighted split while a canary runs its steps; undefined when everything should go to the
- * one Service (no canary, canary scaled away, or promoting: the stable Deployment is rolling to
+ * one Service: no canary, canary scaled away, no canary pod ready yet (a weighted backend without
+ * a ready endpoint answers 503 to its share), or promoting (the stable Deployment is rolling to
  * the canary's version, so the Service over all pods keeps every ready pod serving).
  */
 export function canarySplit(ctx: RouteContext): CanarySplit | undefined {
   const c = ctx.canary;
-  if (!c || c.replicas <= 0 || c.promoting || c.weight === undefined) return undefined;
+  if (!c || c.replicas <= 0 || !c.ready || c.promoting || c.weight === undefined) return undefined;
   const stableVersion = versionOf(ctx.template);
   const canaryVersion = versionOf(c.template);
   if (!stableVersion || !canaryVersion || stableVersion === canaryVersion) return undefined;
