@@ -20,6 +20,7 @@ import { join, relative } from 'node:path';
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
+import { resolveTraefik } from '@modelship/devcluster/gateway';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
 import { errorMessage } from '@modelship/devcluster/wait';
@@ -221,6 +222,18 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
   }
 }
 
+/**
+ * Traefik (the Gateway of test/e2e/canary-gateway.test.ts) is the largest one-time build (about 8
+ * CPU-minutes): when that test will run, its build starts now, in the background, so it overlaps the
+ * earlier phases instead of adding to the e2e phase; the test then finds it built (traefik.sh's flock).
+ */
+function startGatewayBuildEarly(e2eFiles: readonly string[]): void {
+  if (!e2eFiles.some((f) => f.endsWith('canary-gateway.test.ts'))) return;
+  resolveTraefik((line) => process.stderr.write(`traefik: ${line}\n`)).catch((err: unknown) =>
+    process.stderr.write(`traefik: background build failed (the gateway test will say why): ${errorMessage(err)}\n`),
+  );
+}
+
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -242,6 +255,7 @@ async function main(): Promise<number> {
       return 1;
     }
   }
+  startGatewayBuildEarly(phases.includes('e2e') ? await findTests(PHASE_DIRS.e2e, filters) : []);
   let passed = 0;
   let failed = 0;
   let ok = true;

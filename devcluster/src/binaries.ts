@@ -118,10 +118,15 @@ export async function resolveBinaries<N extends string>(names: readonly N[]): Pr
 /**
  * Runs a one-binary build script (devcluster/build/<name>.sh: it builds once per machine, serialises
  * with flock, and prints its bin directory last) and returns the path of `binary` in that directory;
- * the script's progress lines go to `log`.
+ * the script's progress lines go to `log`; `args` are passed to the script.
  */
-export async function runBuildScript(script: string, binary: string, log: (line: string) => void = () => {}): Promise<string> {
-  const child = spawn(script, [], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+export async function runBuildScript(
+  script: string,
+  binary: string,
+  log: (line: string) => void = () => {},
+  args: readonly string[] = [],
+): Promise<string> {
+  const child = spawn(script, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => {

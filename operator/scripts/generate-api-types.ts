@@ -75,6 +75,8 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.rollout.canary': 'CanarySpec',
   'spec.rollout.canary.steps[]': 'CanaryStep',
   'spec.rollout.canary.analysis': 'CanaryAnalysisSpec',
+  'spec.rollout.httpRoute': 'HTTPRouteSpec',
+  'spec.rollout.httpRoute.parentRefs[]': 'ParentReference',
   'spec.service': 'ServiceSpec',
   'spec.experiment': 'ExperimentSpec',
   'spec.experiment.model': 'ExperimentModelSpec',

@@ -83,17 +83,36 @@ describe('child kinds table', () => {
       'Service iris-stable',
       'Service iris-experiment',
     ]);
+    const routed = modelDeployment({ rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } } });
+    assert.deepEqual(wanted(routed), ['Deployment iris', 'Service iris', 'Service iris-stable', 'HTTPRoute iris']);
+    assert.deepEqual(wanted(routed, withCanary), [
+      'Deployment iris',
+      'Deployment iris-canary',
+      'Service iris',
+      'Service iris-stable',
+      'Service iris-canary',
+      'HTTPRoute iris',
+    ]);
     for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(id(k)), `${id(k)}.removable`);
     assert.deepEqual(
       informedKinds(CHILD_KINDS).map((k) => k.kind),
-      ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'NetworkPolicy'],
+      ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'HTTPRoute'],
       'one informer per kind',
     );
   });
 
   test('Deployment/Service compare as "contains what we set"; NetworkPolicy spec must be equal', () => {
-    const all = modelDeployment({ autoscaling: { maxReplicas: 3 }, networkPolicy: { enabled: true } });
-    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 2 }, experiment: { template: ctx.template, replicas: 1 } };
+    const all = modelDeployment({
+      autoscaling: { maxReplicas: 3 },
+      networkPolicy: { enabled: true },
+      rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } },
+    });
+    const canaryTemplate = renderPodTemplate(md, { ...md.spec.model, version: '2', name: 'iris' }, RUNTIME_DEFAULTS);
+    const withCanary = {
+      ...ctx,
+      canary: { template: canaryTemplate, replicas: 2, weight: 10, ready: true },
+      experiment: { template: ctx.template, replicas: 1 },
+    };
     for (const k of CHILD_KINDS) {
       const desired = k.render(all, withCanary) as KubernetesObject & { spec: Record<string, unknown> };
       // as the API server returns it: no apiVersion/kind in a list, defaults and status added

@@ -12,10 +12,20 @@ import { renderPodTemplate, templateHashOf } from '../../operator/src/render/pod
 import { detectFailure } from '../../operator/src/rollout/signals.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
-const md = modelDeployment({ autoscaling: { maxReplicas: 4 }, networkPolicy: { enabled: true } });
+const md = modelDeployment({
+  autoscaling: { maxReplicas: 4 },
+  networkPolicy: { enabled: true },
+  rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } },
+});
 const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
-// With a canary, so every kind (the canary Deployment too) renders an object.
-const ctx = { template, metricsPort: 9090, canary: { template, replicas: 1 }, experiment: { template, replicas: 1 } };
+const canaryTemplate = renderPodTemplate(md, { ...md.spec.model, version: '2', name: 'iris' }, RUNTIME_DEFAULTS);
+// With a canary, an experiment and an HTTPRoute, so every kind (the canary and experiment Deployments, the track Services too) renders an object.
+const ctx = {
+  template,
+  metricsPort: 9090,
+  canary: { template: canaryTemplate, replicas: 1, weight: 10, ready: true },
+  experiment: { template, replicas: 1 },
+};
 const kind = (name: string) => CHILD_KINDS.find((k) => k.kind === name)!;
 
 /** A child as the API server returns it: our fields, plus server metadata, managedFields, status. */

@@ -349,6 +349,18 @@ export interface RolloutSpec {
    * @defaultValue `10`
    */
   historyLimit?: number;
+  /**
+   * Exact traffic weights and header pinning through a Gateway API HTTPRoute, instead of (on top
+   * of) the replica split. When set, the operator renders and owns an HTTPRoute named after the
+   * ModelDeployment, attached to parentRefs: while a canary runs it sends exactly the current
+   * step's weight to the Service <name>-canary and the rest to <name>-stable (per-track Services
+   * selecting each version's pods), and a request with the header `modelship-version: <version>`
+   * goes to that version's Service; otherwise (no canary, or a canary being promoted) it sends
+   * everything to the Service <name>. Needs the Gateway API CRDs and a Gateway implementation in
+   * the cluster; without the CRDs the ModelDeployment reports Degraded and the replica split keeps
+   * working.
+   */
+  httpRoute?: HTTPRouteSpec;
 }
 
 /**
@@ -436,6 +448,59 @@ export interface CanaryAnalysisSpec {
    * the client's mistake).
    */
   maxClientErrorRateIncrease?: string;
+}
+
+/**
+ * Exact traffic weights and header pinning through a Gateway API HTTPRoute, instead of (on top of)
+ * the replica split. When set, the operator renders and owns an HTTPRoute named after the
+ * ModelDeployment, attached to parentRefs: while a canary runs it sends exactly the current step's
+ * weight to the Service <name>-canary and the rest to <name>-stable (per-track Services selecting
+ * each version's pods), and a request with the header `modelship-version: <version>` goes to that
+ * version's Service; otherwise (no canary, or a canary being promoted) it sends everything to the
+ * Service <name>. Needs the Gateway API CRDs and a Gateway implementation in the cluster; without
+ * the CRDs the ModelDeployment reports Degraded and the replica split keeps working.
+ */
+export interface HTTPRouteSpec {
+  /**
+   * The Gateways the HTTPRoute attaches to (Gateway API ParentReference), required when httpRoute
+   * is set.
+   */
+  parentRefs?: ParentReference[];
+  /**
+   * Host names the HTTPRoute matches (Gateway API Hostname, e.g. iris.example.com or
+   * *.example.com); any host when omitted.
+   */
+  hostnames?: string[];
+}
+
+/**
+ * A Gateway API ParentReference.
+ */
+export interface ParentReference {
+  /**
+   * API group of the parent; gateway.networking.k8s.io when omitted.
+   */
+  group?: string;
+  /**
+   * Kind of the parent; Gateway when omitted.
+   */
+  kind?: string;
+  /**
+   * Namespace of the parent; the ModelDeployment's when omitted.
+   */
+  namespace?: string;
+  /**
+   * Name of the parent (the Gateway).
+   */
+  name: string;
+  /**
+   * A listener of the Gateway to attach to; all of them when omitted.
+   */
+  sectionName?: string;
+  /**
+   * The listener port to attach to; all when omitted.
+   */
+  port?: number;
 }
 
 /**

@@ -21,16 +21,10 @@ import {
   type NetworkPolicyManifest,
 } from '../render/children.ts';
 import { canonicalJson } from '../render/hash.ts';
-import {
-  EXPERIMENT_SUFFIX,
-  STABLE_SUFFIX,
-  renderExperimentDeployment,
-  renderVariantService,
-  routesDifference,
-  stableVariantSelector,
-  versionOf,
-} from '../render/experiment.ts';
+import { EXPERIMENT_SUFFIX, renderExperimentDeployment, renderVariantService, routesDifference } from '../render/experiment.ts';
 import { experimentSelectorLabels } from '../api/labels.ts';
+import { renderCanaryTrackService, renderHttpRoute, type HTTPRouteManifest } from '../render/http-route.ts';
+import { renderStableTrackService, trackServiceName } from '../render/track-service.ts';
 
 /** What a child's render function gets besides the ModelDeployment. */
 export interface RenderContext {
@@ -39,7 +33,18 @@ export interface RenderContext {
   /** The runtime's separate metrics port, 0 when metrics share the inference port. */
   metricsPort: number;
   /** The canary track of a Canary rollout, while it should run (rollout/canary.ts decides). */
-  canary?: { template: V1PodTemplateSpec; replicas: number } | undefined;
+  canary?:
+    | {
+        template: V1PodTemplateSpec;
+        replicas: number;
+        /** The current step's weight (the HTTPRoute's exact split); absent where no step applies. */
+        weight?: number | undefined;
+        /** The stable Deployment is rolling to the canary's version. */
+        promoting?: boolean | undefined;
+        /** At least one canary pod is ready (the HTTPRoute splits only then). */
+        ready?: boolean | undefined;
+      }
+    | undefined;
   /**
    * The experiment track while spec.experiment is set (rollout/experiment.ts decides its replicas);
    * `template` and the stable one already carry the version routes.
@@ -75,6 +80,12 @@ export interface ChildKind<T extends KubernetesObject = KubernetesObject> {
   plural: string;
   /** Whether `render` can return undefined, so the operator deletes objects of this kind (RBAC: delete). */
   removable: boolean;
+  /**
+   * The kind's API may be missing from the cluster (another project's CRD, e.g. the Gateway API):
+   * its informer waits for the API to appear instead of failing, and a 404 when applying it makes
+   * the ModelDeployment Degraded without stopping its other children.
+   */
+  optional?: boolean;
   /** The object this ModelDeployment wants, or undefined: it must not exist (deleted if we control it). */
   render(md: ModelDeployment, ctx: RenderContext): T | undefined;
   /** The first field where `actual` does not satisfy `desired`, for logs; undefined means no write is needed. */
@@ -193,24 +204,6 @@ const services: ChildKind<V1Service> = {
   api: (c) => serviceApi(c),
 };
 
-/** `<name>-stable`: the main version's pods only, the target of its version route while an experiment runs. */
-const stableServices: ChildKind<V1Service> = {
-  kind: 'Service',
-  nameOf: (name) => `${name}${STABLE_SUFFIX}`,
-  group: '',
-  version: 'v1',
-  plural: 'services',
-  removable: true,
-  render: (md, ctx) => {
-    const version = versionOf(ctx.template);
-    if (!ctx.experiment || version === undefined) return undefined;
-    return renderVariantService(md, STABLE_SUFFIX, stableVariantSelector(md.metadata?.name as string, version));
-  },
-  difference: containsDesired,
-  lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
-  api: (c) => serviceApi(c),
-};
-
 /** `<name>-experiment`: the experiment track's pods only, the target of its version route. */
 const experimentServices: ChildKind<V1Service> = {
   kind: 'Service',
@@ -224,6 +217,54 @@ const experimentServices: ChildKind<V1Service> = {
   difference: containsDesired,
   lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
   api: (c) => serviceApi(c),
+};
+
+/**
+ * `<name>-stable`: the stable version's pods, while spec.rollout.httpRoute is set (the route's
+ * backend and pin target) or an experiment runs (the target of the stable version's route).
+ */
+const stableTrackServices: ChildKind<V1Service> = {
+  kind: 'Service',
+  nameOf: (name) => trackServiceName(name, 'stable'),
+  group: '',
+  version: 'v1',
+  plural: 'services',
+  removable: true,
+  render: (md, ctx) => renderStableTrackService(md, ctx),
+  difference: containsDesired,
+  lean: (s) => leanChild(s, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => serviceApi(c),
+};
+
+/** `<name>-canary`: the canary version's pods, while spec.rollout.httpRoute is set and a canary runs. */
+const canaryTrackServices: ChildKind<V1Service> = {
+  ...stableTrackServices,
+  nameOf: (name) => trackServiceName(name, 'canary'),
+  render: (md, ctx) => renderCanaryTrackService(md, ctx),
+};
+
+const HTTP_ROUTE = { group: 'gateway.networking.k8s.io', version: 'v1', plural: 'httproutes' } as const;
+
+/** The Gateway API HTTPRoute of spec.rollout.httpRoute: exact canary weights and version pins. */
+const httpRoutes: ChildKind<HTTPRouteManifest> = {
+  kind: 'HTTPRoute',
+  ...HTTP_ROUTE,
+  removable: true,
+  optional: true,
+  render: (md, ctx) => renderHttpRoute(md, ctx),
+  difference: containsDesired,
+  lean: (r) => leanChild(r, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => ({
+    list: (namespace, labelSelector) =>
+      inNamespaceOrAll(
+        namespace,
+        (ns) => c.custom.listNamespacedCustomObject({ ...HTTP_ROUTE, namespace: ns, labelSelector }),
+        () => c.custom.listClusterCustomObject({ ...HTTP_ROUTE, labelSelector }),
+      ) as Promise<KubernetesListObject<HTTPRouteManifest>>,
+    read: (name, namespace) => c.custom.getNamespacedCustomObject({ ...HTTP_ROUTE, name, namespace }) as Promise<HTTPRouteManifest>,
+    patch: (req) => c.custom.patchNamespacedCustomObject({ ...HTTP_ROUTE, ...req }, serverSideApply()),
+    delete: (req) => c.custom.deleteNamespacedCustomObject({ ...HTTP_ROUTE, ...req }),
+  }),
 };
 
 const horizontalPodAutoscalers: ChildKind<V2HorizontalPodAutoscaler> = {
@@ -283,10 +324,13 @@ export const CHILD_KINDS: readonly ChildKind[] = [
   canaryDeployments,
   experimentDeployments,
   services,
-  stableServices,
+  stableTrackServices,
+  canaryTrackServices,
   experimentServices,
   horizontalPodAutoscalers,
   networkPolicies,
+  // After the Services its backendRefs name, so a new route never points at a missing Service.
+  httpRoutes,
 ] as ChildKind[];
 
 /** The name of `kind`'s object for the ModelDeployment named `name`. */

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { CHILD_KINDS, collectionPath, informedKinds } from './child-kinds.ts';
 import { ResilientInformer } from './informer.ts';
+import { OptionalApiInformer } from './optional-informer.ts';
 import { controllerOf } from './ownership.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
@@ -61,19 +62,19 @@ export class Controller {
       list: (namespace: string | undefined) => Promise<KubernetesListObject<T>>,
       selector: string | undefined,
       lean: (obj: T) => T,
-    ) =>
-      new ResilientInformer<T>(
-        kc,
-        {
-          name,
-          path: collectionPath(group, version, name, ns),
-          list: () => list(ns),
-          lean,
-          ...(selector ? { labelSelector: selector } : {}),
-        },
-        log,
-        onRestart,
-      );
+      optional = false,
+    ) => {
+      const spec = {
+        name,
+        path: collectionPath(group, version, name, ns),
+        list: () => list(ns),
+        lean,
+        ...(selector ? { labelSelector: selector } : {}),
+      };
+      return optional
+        ? new OptionalApiInformer<T>(kc, spec, log, onRestart, () => this.resync())
+        : new ResilientInformer<T>(kc, spec, log, onRestart);
+    };
     const md = { group: MODELDEPLOYMENT_GROUP, version: MODELDEPLOYMENT_VERSION, plural: MODELDEPLOYMENT_PLURAL };
     this.informers = {
       modelDeployments: informer<ModelDeployment>(
@@ -89,7 +90,8 @@ export class Controller {
         informedKinds(CHILD_KINDS).map((kind) => {
           const api = kind.api(clients);
           const list = (namespace: string | undefined) => api.list(namespace, labelSelector);
-          return [kind.kind, informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector, kind.lean)];
+          const inf = informer<KubernetesObject>(kind.plural, kind.group, kind.version, list, labelSelector, kind.lean, kind.optional);
+          return [kind.kind, inf];
         }),
       ),
       pods: informer<V1Pod>(

@@ -101,7 +101,7 @@ export class Reconciler {
     // A name conflict found while creating a child blocks the ModelDeployment as one found by observe does.
     const blocking = facts.blocking ?? outcome.conflict;
     if (outcome.conflict) plan = decide({ ...facts, blocking }, opts);
-    const next = buildStatus(withCreatedDeployment(facts, outcome), plan, blocking ?? outcome.problem);
+    const next = buildStatus(withCreatedDeployment(facts, outcome), plan, blocking ?? outcome.problem, outcome.unavailable);
     await report(
       { ...this.d, log },
       facts.md,

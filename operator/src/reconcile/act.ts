@@ -19,6 +19,18 @@ export interface ActOutcome {
   conflict?: BlockingProblem | undefined;
   /** Set when the error is worth retrying: rethrown after the status is written, so the work queue backs off. */
   retry: unknown;
+  /** An optional child kind whose API the cluster lacks: Degraded, while the other children are applied. */
+  unavailable?: BlockingProblem | undefined;
+}
+
+/** The status problem of an optional kind (ChildKind.optional) whose API the cluster does not serve. */
+export function apiUnavailable(kind: ChildKind, name: string): BlockingProblem {
+  return {
+    reason: `${kind.kind}Unavailable`,
+    message:
+      `${kind.kind} ${name} not applied: the cluster serves no ${kind.group}/${kind.version} ${kind.plural} ` +
+      `(install its CRDs); the other children are applied and traffic is split by replicas meanwhile`,
+  };
 }
 
 /**
@@ -44,10 +56,19 @@ export function applyErrorPolicy(err: unknown): { problem: BlockingProblem; retr
 export async function act(clients: KubeClients, log: Logger, md: ModelDeployment, steps: readonly ChildStep[]): Promise<ActOutcome> {
   const createdObjects: KubernetesObject[] = [];
   const created = () => createdObjects.map((o) => `${o.kind} ${o.metadata?.name}`);
+  let unavailable: BlockingProblem | undefined;
   try {
     for (const step of steps) {
-      if (step.op === 'apply') await ensure(clients, log, step.kind, md, step.desired, step.actual, createdObjects);
-      else await deleteChild(clients, step.kind, step.actual);
+      if (step.op === 'apply') {
+        try {
+          await ensure(clients, log, step.kind, md, step.desired, step.actual, createdObjects);
+        } catch (err) {
+          // An apply answers 404 only when the API itself is missing (it creates absent objects).
+          if (!step.kind.optional || !isNotFound(err)) throw err;
+          unavailable = apiUnavailable(step.kind, step.desired.metadata?.name as string);
+          log.info('child kind not served by the cluster', { kind: step.kind.kind, message: unavailable.message });
+        }
+      } else await deleteChild(clients, step.kind, step.actual);
     }
   } catch (err) {
     if (err instanceof NameTaken) {
@@ -58,7 +79,7 @@ export async function act(clients: KubeClients, log: Logger, md: ModelDeployment
     log.warn('cannot apply children', { status: policy.status, error: describeApiError(err).message, retrying: policy.retryable });
     return { created: created(), createdObjects, problem: policy.problem, retry: policy.retryable ? err : undefined };
   }
-  return { created: created(), createdObjects, problem: undefined, retry: undefined };
+  return { created: created(), createdObjects, problem: undefined, retry: undefined, ...(unavailable ? { unavailable } : {}) };
 }
 
 async function ensure(

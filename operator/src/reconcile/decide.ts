@@ -136,15 +136,21 @@ function decideWithCanary(
     now: f.now,
   });
   const template = decision.stableTemplate === 'desired' ? f.desiredTemplate : stableTemplateOf(f, stableEntry, opts);
-  const exp = planExperiment(
-    f,
-    {
-      template,
-      metricsPort: opts.runtimeDefaults.metricsPort,
-      canary: decision.canaryReplicas > 0 ? { template: f.desiredTemplate, replicas: decision.canaryReplicas } : undefined,
-    },
-    opts.thresholds,
-  );
+  const ctx: RenderContext = {
+    template,
+    metricsPort: opts.runtimeDefaults.metricsPort,
+    canary:
+      decision.canaryReplicas > 0
+        ? {
+            template: f.desiredTemplate,
+            replicas: decision.canaryReplicas,
+            weight: decision.status.weight,
+            promoting: decision.status.phase === 'Promoting',
+            ready: (f.canaryDeployment?.status?.readyReplicas ?? 0) > 0,
+          }
+        : undefined,
+  };
+  const exp = planExperiment(f, ctx, opts.thresholds);
   const rollout: RolloutDecision = {
     template: { kind: 'desired' },
     history: decision.history,

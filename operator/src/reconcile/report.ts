@@ -25,7 +25,12 @@ export interface ReportDeps {
 const APPLY_PROBLEM_REASONS = ['ResourceConflict', 'Forbidden', 'InvalidSpec', 'ApplyFailed'];
 
 /** Pure: the status this reconcile leads to. `problem` is the conflict or the failed write, if any. */
-export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | undefined): ModelDeploymentStatus {
+export function buildStatus(
+  f: Facts,
+  plan: Plan,
+  problem: BlockingProblem | undefined,
+  notice?: BlockingProblem | undefined,
+): ModelDeploymentStatus {
   const { status, md, deployment } = f;
   const decision = plan.rollout;
   const history = decision?.history ?? status.history ?? [];
@@ -42,6 +47,7 @@ export function buildStatus(f: Facts, plan: Plan, problem: BlockingProblem | und
         deployment,
         blocking: problem,
         canary: plan.canary?.status,
+        notice,
       }),
       generation,
       f.now,

@@ -13,6 +13,8 @@ export interface ConditionFacts {
   currentVersion: string | undefined;
   deployment: V1Deployment | undefined;
   blocking: BlockingProblem | undefined;
+  /** A problem that does not stop serving (an optional child's API missing): Degraded unless something worse already is. */
+  notice?: BlockingProblem | undefined;
   /** status.canary, while the rollout of the head is a Canary. */
   canary?: CanaryStatus | undefined;
 }
@@ -109,5 +111,6 @@ export function computeConditions(f: ConditionFacts): ConditionInput[] {
       progressing = { type: 'Progressing', status: 'Unknown', reason: 'Pending', message: 'no rollout recorded yet' };
       readyCond = { type: 'Ready', status: 'Unknown', reason: 'Pending', message: 'no rollout recorded yet' };
   }
+  if (f.notice && degraded.status !== 'True') degraded = { type: 'Degraded', status: 'True', ...f.notice };
   return [readyCond, available, progressing, degraded];
 }
