@@ -76,6 +76,15 @@ describe('child kinds table', () => {
     const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 1 } };
     assert.deepEqual(wanted(md, withCanary), ['Deployment iris', 'Deployment iris-canary', 'Service iris']);
     assert.deepEqual(wanted(md, { ...ctx, canary: { template: ctx.template, replicas: 0 } }), ['Deployment iris', 'Service iris']);
+    const autoscaledCanary = { ...ctx, canary: { template: ctx.template, replicas: 1, autoscaling: { minReplicas: 1, maxReplicas: 2 } } };
+    assert.deepEqual(wanted(all, autoscaledCanary), [
+      'Deployment iris',
+      'Deployment iris-canary',
+      'Service iris',
+      'HorizontalPodAutoscaler iris',
+      'HorizontalPodAutoscaler iris-canary',
+      'NetworkPolicy iris',
+    ]);
     for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(id(k)), `${id(k)}.removable`);
     assert.deepEqual(
       informedKinds(CHILD_KINDS).map((k) => k.kind),
@@ -86,7 +95,7 @@ describe('child kinds table', () => {
 
   test('Deployment/Service compare as "contains what we set"; NetworkPolicy spec must be equal', () => {
     const all = modelDeployment({ autoscaling: { maxReplicas: 3 }, networkPolicy: { enabled: true } });
-    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 2 } };
+    const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 2, autoscaling: { minReplicas: 2, maxReplicas: 3 } } };
     for (const k of CHILD_KINDS) {
       const desired = k.render(all, withCanary) as KubernetesObject & { spec: Record<string, unknown> };
       // as the API server returns it: no apiVersion/kind in a list, defaults and status added

@@ -14,8 +14,8 @@ import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
 const md = modelDeployment({ autoscaling: { maxReplicas: 4 }, networkPolicy: { enabled: true } });
 const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
-// With a canary, so every kind (the canary Deployment too) renders an object.
-const ctx = { template, metricsPort: 9090, canary: { template, replicas: 1 } };
+// With an autoscaled canary, so every kind (the canary Deployment and its HPA too) renders an object.
+const ctx = { template, metricsPort: 9090, canary: { template, replicas: 1, autoscaling: { minReplicas: 1, maxReplicas: 2 } } };
 const kind = (name: string) => CHILD_KINDS.find((k) => k.kind === name)!;
 
 /** A child as the API server returns it: our fields, plus server metadata, managedFields, status. */

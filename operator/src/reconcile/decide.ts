@@ -8,6 +8,7 @@ import { renderPodTemplate, templateHashOf } from '../render/pod-template.ts';
 import { decideCanary, type CanaryDecision, type CanarySettings, type TrackFacts } from '../rollout/canary.ts';
 import { decideRollout, lastSucceeded, modelOf, rolloutComplete, type RolloutDecision } from '../rollout/decide.ts';
 import { detectFailure, type SignalThresholds } from '../rollout/signals.ts';
+import { canaryHpaBounds } from '../rollout/canary-capacity.ts';
 import type { Facts } from './observe.ts';
 
 /** One write the reconcile wants: make a child match `desired`, or delete a child we control. */
@@ -129,12 +130,24 @@ function decideWithCanary(
     failure,
     analysis: f.analysis,
     now: f.now,
+    autoscaling: autoscalingBounds(f),
+    capacityDeadlineMs: (f.md.spec.rollout?.progressDeadlineSeconds ?? 300) * 1000,
   });
+  const autoscaling = autoscalingBounds(f);
+  const stepWeight = settings.steps[decision.status.step]?.weight ?? 0;
   const template = decision.stableTemplate === 'desired' ? f.desiredTemplate : stableTemplateOf(f, stableEntry, opts);
   const ctx: RenderContext = {
     template,
     metricsPort: opts.runtimeDefaults.metricsPort,
-    canary: decision.canaryReplicas > 0 ? { template: f.desiredTemplate, replicas: decision.canaryReplicas } : undefined,
+    canary:
+      decision.canaryReplicas > 0
+        ? {
+            template: f.desiredTemplate,
+            replicas: decision.canaryReplicas,
+            autoscaling: autoscaling ? canaryHpaBounds(autoscaling, decision.canaryReplicas, stepWeight) : undefined,
+          }
+        : undefined,
+    stableMinReplicas: decision.stableMinReplicas,
   };
   const rollout: RolloutDecision = {
     template: { kind: 'desired' },
@@ -145,4 +158,10 @@ function decideWithCanary(
     events: [],
   };
   return { rollout, canary: decision, steps: childSteps(f, opts.kinds, ctx) };
+}
+
+/** spec.autoscaling's bounds with the CRD's defaults; undefined without autoscaling. */
+function autoscalingBounds(f: Facts): { minReplicas: number; maxReplicas: number } | undefined {
+  const a = f.md.spec.autoscaling;
+  return a ? { minReplicas: a.minReplicas ?? 1, maxReplicas: a.maxReplicas } : undefined;
 }
