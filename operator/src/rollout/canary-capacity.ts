@@ -45,8 +45,10 @@ export interface CapacityDecision {
 export function restoreStableCapacity(input: CapacityInput): CapacityDecision {
   const none = { canaryReplicas: input.wantedCanaryReplicas, stableMinReplicas: undefined, target: undefined };
   const { autoscaling, canary } = input;
+  // Still wanted (running, or serving while the stable track rolls back): a target already set holds.
+  if (input.wantedCanaryReplicas > 0) return { ...none, stableMinReplicas: input.recordedTarget, target: input.recordedTarget };
   // Only the canary's ready pods carry traffic: a canary that never got ready leaves no share to take over.
-  if (!autoscaling || input.wantedCanaryReplicas > 0 || !canary || canary.replicas === 0 || canary.readyReplicas === 0) return none;
+  if (!autoscaling || !canary || canary.replicas === 0 || canary.readyReplicas === 0) return none;
   const target =
     input.recordedTarget ?? Math.min(autoscaling.maxReplicas, Math.max(autoscaling.minReplicas, input.stableReady + canary.readyReplicas));
   if (input.stableReady >= target || input.endedAgoMs >= input.deadlineMs) return none;
