@@ -6,6 +6,9 @@
 // stopping pod closes its idle connections (the usual HTTP/1.1 keep-alive race: the request crosses
 // the server's close). During the drain every response says `Connection: close`, so a connection in use
 // is closed by the client before then.
+// With `freshConnections` every request opens its own connection instead, so kube-proxy spreads the
+// requests over the pods as a population of clients would (one keep-alive connection pins its
+// requests to one pod and hides a replica split).
 import { Agent, request } from 'node:http';
 
 const IDLE_MS = 2_000;
@@ -18,8 +21,18 @@ export interface LoadResult {
   failures: string[];
   /** requests per answering model version (from the response's model_version) */
   byVersion: Record<string, number>;
+  /** When each version first answered, and each kind of expected failure first happened (ms since epoch). */
+  firstAt: Record<string, number>;
+  /** Failures `check` declared expected, by kind, with their times (ms since epoch); not in `failed`. */
+  expected: Record<string, number[]>;
   seconds: number;
 }
+
+/**
+ * What `check` says of one answer: undefined = right, a string = a failure (counted in `failed`),
+ * `{ expected }` = a failure the test provoked on purpose (counted apart, by kind).
+ */
+export type CheckResult = string | undefined | { expected: string };
 
 export interface Load {
   stop(): Promise<LoadResult>;
@@ -28,10 +41,12 @@ export interface Load {
 
 export function startLoad(opts: {
   url: string;
-  body: string;
+  /** The request body, or the body of the n-th request (from 1). */
+  body: string | ((n: number) => string);
   rate: number;
   maxSeconds: number;
-  check: (status: number, body: string) => string | undefined;
+  /** `n` is the request's number, as given to `body`. */
+  check: (status: number, body: string, n: number) => CheckResult;
   version?: (body: string) => string | undefined;
   timeoutMs?: number;
   /** Sent with every request besides content-type and content-length. */
@@ -42,9 +57,9 @@ export function startLoad(opts: {
    */
   freshConnections?: boolean;
 }): Load {
-  const agent = new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_MS });
+  const agent = opts.freshConnections ? false : new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_MS });
   const started = Date.now();
-  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byVersion: {}, seconds: 0 };
+  const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byVersion: {}, firstAt: {}, expected: {}, seconds: 0 };
   const inFlight = new Set<Promise<void>>();
   const fail = (why: string) => {
     result.failed++;
@@ -52,13 +67,14 @@ export function startLoad(opts: {
   };
   const one = () =>
     new Promise<void>((resolve) => {
-      result.sent++;
+      const n = ++result.sent;
+      const payload = typeof opts.body === 'string' ? opts.body : opts.body(n);
       const req = request(
         opts.url,
         {
           method: 'POST',
-          agent: opts.freshConnections ? false : agent,
-          headers: { ...opts.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(opts.body) },
+          agent,
+          headers: { ...opts.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
           timeout: opts.timeoutMs ?? 10_000,
         },
         (res) => {
@@ -66,12 +82,18 @@ export function startLoad(opts: {
           res.setEncoding('utf8');
           res.on('data', (c: string) => (body += c));
           res.on('end', () => {
-            const problem = opts.check(res.statusCode ?? 0, body);
-            if (problem) fail(problem);
-            else {
+            const problem = opts.check(res.statusCode ?? 0, body, n);
+            if (typeof problem === 'string') fail(problem);
+            else if (problem) {
+              (result.expected[problem.expected] ??= []).push(Date.now());
+              result.firstAt[problem.expected] ??= Date.now();
+            } else {
               result.ok++;
               const v = opts.version?.(body);
-              if (v !== undefined) result.byVersion[v] = (result.byVersion[v] ?? 0) + 1;
+              if (v !== undefined) {
+                result.byVersion[v] = (result.byVersion[v] ?? 0) + 1;
+                result.firstAt[v] ??= Date.now();
+              }
             }
             resolve();
           });
@@ -86,7 +108,7 @@ export function startLoad(opts: {
         fail(`request error ${(err as NodeJS.ErrnoException).code ?? ''} ${err.message}`);
         resolve();
       });
-      req.end(opts.body);
+      req.end(payload);
     });
   const interval = 1000 / opts.rate;
   let next = Date.now();
@@ -112,6 +134,8 @@ export function startLoad(opts: {
     ...result,
     failures: [...result.failures],
     byVersion: { ...result.byVersion },
+    firstAt: { ...result.firstAt },
+    expected: Object.fromEntries(Object.entries(result.expected).map(([k, v]) => [k, [...v]])),
     seconds: (Date.now() - started) / 1000,
   });
   return {
@@ -120,7 +144,7 @@ export function startLoad(opts: {
       stopped = true;
       clearTimeout(timer);
       await Promise.all([...inFlight]);
-      agent.destroy();
+      if (agent) agent.destroy();
       return snapshot();
     },
   };

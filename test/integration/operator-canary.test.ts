@@ -9,42 +9,10 @@ import type { V1Deployment } from '@kubernetes/client-node';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
 import { clients, condition, createMd, createNamespace, getMd, patchMd, type Clients, waitForMd } from '@modelship/devcluster/kube-clients';
 import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
-import { markReady, podsOf } from './pods.ts';
+import { readDeployment, readyUntil, versionOf } from './canary-tracks.ts';
 
 const uri = (v: string) => `https://models.example.com/iris/${v}/model.onnx`;
 const model = (v: string) => ({ version: v, uri: uri(v) });
-const HASH = 'modelship.dev/template-hash';
-
-async function readDeployment(c: Clients, ns: string, name: string): Promise<V1Deployment | undefined> {
-  try {
-    return await c.apps.readNamespacedDeployment({ name, namespace: ns });
-  } catch {
-    return undefined;
-  }
-}
-
-const versionOf = (d: V1Deployment | undefined) =>
-  d?.spec?.template.spec?.containers[0]?.env?.find((e) => e.name === 'MODELSHIP_MODEL_VERSION')?.value;
-
-/** Marks the pods of a Deployment's current template ready until `done` holds. */
-async function readyUntil<T>(c: Clients, ns: string, deployment: string, done: () => Promise<T | undefined>, what: string): Promise<T> {
-  return waitFor(
-    async () => {
-      const d = await readDeployment(c, ns, deployment);
-      const hash = d?.spec?.template.metadata?.annotations?.[HASH];
-      if (hash) {
-        const pods = (await podsOf(c, ns, 'iris', hash)).filter(
-          (p) =>
-            (p.metadata?.labels?.['modelship.dev/track'] === 'canary') === deployment.endsWith('-canary') &&
-            !p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
-        );
-        await markReady(c, pods);
-      }
-      return done();
-    },
-    { description: what, intervalMs: 500, timeoutMs: 90_000 },
-  );
-}
 
 describe('canary rollout on a real API server', () => {
   let c: Clients;

@@ -1,86 +1,8 @@
 // The canary state machine (operator/src/rollout/canary.ts): every transition, pure.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { CanaryStatus, HistoryEntry } from '../../operator/src/api/types.generated.ts';
-import type { TrackWindow } from '../../operator/src/analysis/types.ts';
-import {
-  PROMOTION_RECHECK_MS,
-  canaryReplicasFor,
-  decideCanary,
-  effectiveWeight,
-  type AnalysisOutcome,
-  type CanaryInput,
-  type CanarySettings,
-} from '../../operator/src/rollout/canary.ts';
-
-const NOW = new Date('2026-11-30T12:00:00Z');
-const ago = (ms: number) => new Date(NOW.getTime() - ms).toISOString();
-const SETTINGS: CanarySettings = {
-  steps: [
-    { weight: 10, pauseMs: 60_000 },
-    { weight: 50, pauseMs: 60_000 },
-  ],
-  intervalMs: 30_000,
-  paused: false,
-  promote: false,
-  abort: false,
-};
-const STABLE_ENTRY: HistoryEntry = {
-  version: '1',
-  uri: 'https://m/1.onnx',
-  templateHash: 'h1',
-  startedAt: ago(3_600_000),
-  finishedAt: ago(3_500_000),
-  outcome: 'Succeeded',
-};
-const CANARY_ENTRY: HistoryEntry = {
-  version: '2',
-  uri: 'https://m/2.onnx',
-  templateHash: 'h2',
-  startedAt: ago(120_000),
-  outcome: 'Progressing',
-  reason: 'CanaryStarted',
-};
-const window = (requests: number, serverErrors: number, p99Ms: number | undefined = 12): TrackWindow => ({
-  requests,
-  serverErrors,
-  clientErrors: 0,
-  p99Ms,
-});
-const analysis = (verdict: AnalysisOutcome['verdict'], message = 'error rate 0.0% <= 1% over 412 requests'): AnalysisOutcome => ({
-  verdict,
-  message,
-  at: NOW,
-  canary: window(412, verdict === 'fail' ? 33 : 0),
-  stable: window(1650, 0, 10),
-});
-const running = (over: Partial<CanaryStatus> = {}): CanaryStatus => ({
-  version: '2',
-  stableVersion: '1',
-  templateHash: 'h2',
-  phase: 'Progressing',
-  step: 0,
-  stepStartedAt: ago(120_000),
-  weight: 10,
-  ...over,
-});
-
-function input(over: Partial<CanaryInput> = {}): CanaryInput {
-  return {
-    settings: SETTINGS,
-    desired: { model: { version: '2', uri: 'https://m/2.onnx' }, hash: 'h2' },
-    stable: { version: '1', hash: 'h1' },
-    stableTrack: { replicas: 4, readyReplicas: 4, rolledOut: true, templateHash: 'h1' },
-    canaryTrack: { replicas: 1, readyReplicas: 1, rolledOut: true, templateHash: 'h2' },
-    status: running(),
-    history: [CANARY_ENTRY, STABLE_ENTRY],
-    historyLimit: 10,
-    failure: undefined,
-    analysis: undefined,
-    now: NOW,
-    ...over,
-  };
-}
+import { PROMOTION_RECHECK_MS, canaryReplicasFor, decideCanary, effectiveWeight } from '../../operator/src/rollout/canary.ts';
+import { NOW, SETTINGS, STABLE_ENTRY, ago, analysis, input, running } from './operator-canary-fixtures.ts';
 
 describe('canary replica split', () => {
   test('the stable track keeps N; the canary gets max(1, round(N*w/(100-w))); effective weight from the pods', () => {

@@ -93,6 +93,15 @@ describe('child kinds table', () => {
       'Service iris-canary',
       'HTTPRoute iris',
     ]);
+    const autoscaledCanary = { ...ctx, canary: { template: ctx.template, replicas: 1, autoscaling: { minReplicas: 1, maxReplicas: 2 } } };
+    assert.deepEqual(wanted(all, autoscaledCanary), [
+      'Deployment iris',
+      'Deployment iris-canary',
+      'Service iris',
+      'HorizontalPodAutoscaler iris',
+      'HorizontalPodAutoscaler iris-canary',
+      'NetworkPolicy iris',
+    ]);
     for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(id(k)), `${id(k)}.removable`);
     assert.deepEqual(
       informedKinds(CHILD_KINDS).map((k) => k.kind),
@@ -110,7 +119,7 @@ describe('child kinds table', () => {
     const canaryTemplate = renderPodTemplate(md, { ...md.spec.model, version: '2', name: 'iris' }, RUNTIME_DEFAULTS);
     const withCanary = {
       ...ctx,
-      canary: { template: canaryTemplate, replicas: 2, weight: 10, ready: true },
+      canary: { template: canaryTemplate, replicas: 2, weight: 10, ready: true, autoscaling: { minReplicas: 2, maxReplicas: 3 } },
       experiment: { template: ctx.template, replicas: 1 },
     };
     for (const k of CHILD_KINDS) {

@@ -19,11 +19,12 @@ const md = modelDeployment({
 });
 const template = renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS);
 const canaryTemplate = renderPodTemplate(md, { ...md.spec.model, version: '2', name: 'iris' }, RUNTIME_DEFAULTS);
-// With a canary, an experiment and an HTTPRoute, so every kind (the canary and experiment Deployments, the track Services too) renders an object.
+// With an autoscaled canary, an experiment and an HTTPRoute, so every kind (the canary and experiment
+// Deployments, the canary's HPA, the track Services too) renders an object.
 const ctx = {
   template,
   metricsPort: 9090,
-  canary: { template: canaryTemplate, replicas: 1, weight: 10, ready: true },
+  canary: { template: canaryTemplate, replicas: 1, weight: 10, ready: true, autoscaling: { minReplicas: 1, maxReplicas: 2 } },
   experiment: { template, replicas: 1 },
 };
 const kind = (name: string) => CHILD_KINDS.find((k) => k.kind === name)!;

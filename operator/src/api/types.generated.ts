@@ -425,6 +425,13 @@ export interface CanaryAnalysisSpec {
    */
   minRequests?: number;
   /**
+   * How long a running step may go without a passing analysis window (too few canary requests to
+   * judge, or canary pods not ready) before the canary is aborted, a duration of at least 3
+   * intervals such as 10m. Unset: 10m, or 3 intervals when that is longer. Counted from the step's
+   * start, or from the resume when it was paused; a paused canary waits as long as it is paused.
+   */
+  maxWait?: string;
+  /**
    * Highest share of the canary's requests answered with a 5xx status, a percentage such as "1%"
    * or "0.5%".
    *
@@ -808,6 +815,17 @@ export interface CanaryStatus {
    * When the current step started; with step, an operator restart resumes here.
    */
   stepStartedAt?: string;
+  /**
+   * Since when the running step has waited for a passing analysis (its start, or the resume after
+   * a pause); spec.rollout.canary.analysis.maxWait counts from here.
+   */
+  unjudgedSince?: string;
+  /**
+   * With autoscaling, while the canary goes away (aborted or promoted): the ready stable replicas
+   * the stable HorizontalPodAutoscaler's minReplicas is held at, so the stable track can take the
+   * canary's share before its pods are removed.
+   */
+  restoreStableReplicas?: number;
   /**
    * The current step's weight, percent of traffic asked for.
    */

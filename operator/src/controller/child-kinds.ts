@@ -14,6 +14,7 @@ import { leanChild } from '../kube/lean.ts';
 import {
   CANARY_SUFFIX,
   renderCanaryDeployment,
+  renderCanaryHpa,
   renderDeployment,
   renderHpa,
   renderNetworkPolicy,
@@ -32,11 +33,15 @@ export interface RenderContext {
   template: V1PodTemplateSpec;
   /** The runtime's separate metrics port, 0 when metrics share the inference port. */
   metricsPort: number;
-  /** The canary track of a Canary rollout, while it should run (rollout/canary.ts decides). */
+  /**
+   * The canary track of a Canary rollout, while it should run (rollout/canary.ts decides); with
+   * autoscaling, its own HPA's bounds (the canary Deployment's replicas are then the HPA's).
+   */
   canary?:
     | {
         template: V1PodTemplateSpec;
         replicas: number;
+        autoscaling?: { minReplicas: number; maxReplicas: number } | undefined;
         /** The current step's weight (the HTTPRoute's exact split); absent where no step applies. */
         weight?: number | undefined;
         /** The stable Deployment is rolling to the canary's version. */
@@ -45,6 +50,8 @@ export interface RenderContext {
         ready?: boolean | undefined;
       }
     | undefined;
+  /** The stable HPA's minReplicas while the stable track takes over the canary's share (rollout/canary-capacity.ts). */
+  stableMinReplicas?: number | undefined;
   /**
    * The experiment track while spec.experiment is set (rollout/experiment.ts decides its replicas);
    * `template` and the stable one already carry the version routes.
@@ -117,6 +124,16 @@ const inNamespaceOrAll = <R>(namespace: string | undefined, namespaced: (ns: str
 /** The field the operator hands over to the HPA; lean keeps the answer to "do we own it". */
 const REPLICAS = ['spec', 'replicas'] as const;
 
+/**
+ * While our apply still owns spec.replicas, an apply that leaves it out (autoscaling on) would
+ * reset it to the default; a separate manager takes the current value over first.
+ */
+async function handReplicasToHpa(md: ModelDeployment, actual: V1Deployment | undefined, clients: KubeClients): Promise<boolean> {
+  if (!md.spec.autoscaling || !actual || !ownsField(actual.metadata?.managedFields, FIELD_MANAGER, REPLICAS)) return false;
+  await clients.handOverReplicas(actual.metadata?.name as string, actual.metadata?.namespace as string, actual.spec?.replicas ?? 1);
+  return true;
+}
+
 const deploymentApi = (c: KubeClients): ChildApi<V1Deployment> => ({
   list: (namespace, labelSelector) =>
     inNamespaceOrAll(
@@ -140,13 +157,7 @@ const deployments: ChildKind<V1Deployment> = {
   // status: rollout progress and failure signals; our Apply entry: whether we own spec.replicas.
   lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
   api: (c) => deploymentApi(c),
-  // While our apply still owns spec.replicas, an apply that leaves it out (autoscaling on) would
-  // reset it to the default; a separate manager takes the current value over first.
-  async beforeApply(md, actual, clients) {
-    if (!md.spec.autoscaling || !actual || !ownsField(actual.metadata?.managedFields, FIELD_MANAGER, REPLICAS)) return false;
-    await clients.handOverReplicas(actual.metadata?.name as string, actual.metadata?.namespace as string, actual.spec?.replicas ?? 1);
-    return true;
-  },
+  beforeApply: handReplicasToHpa,
 };
 
 /** The canary track of a Canary rollout (`<name>-canary`); deleted when no canary runs. */
@@ -163,6 +174,7 @@ const canaryDeployments: ChildKind<V1Deployment> = {
   // The same informer as the stable Deployments', so the same lean.
   lean: (d) => leanChild(d, { keepStatus: true, ownedFieldPaths: [REPLICAS] }),
   api: (c) => deploymentApi(c),
+  beforeApply: handReplicasToHpa,
 };
 
 /** The A/B experiment's track (`<name>-experiment`); present only while spec.experiment is set. */
@@ -273,21 +285,37 @@ const horizontalPodAutoscalers: ChildKind<V2HorizontalPodAutoscaler> = {
   version: 'v2',
   plural: 'horizontalpodautoscalers',
   removable: true,
-  render: (md) => renderHpa(md),
+  render: (md, ctx) => renderHpa(md, ctx.stableMinReplicas),
   difference: containsDesired,
   lean: (h) => leanChild(h, { keepStatus: false, ownedFieldPaths: [] }),
-  api: (c) => ({
-    list: (namespace, labelSelector) =>
-      inNamespaceOrAll(
-        namespace,
-        (ns) => c.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: ns, labelSelector }),
-        () => c.autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector }),
-      ),
-    read: (name, namespace) => c.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace }),
-    patch: (req) => c.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, serverSideApply()),
-    delete: (req) => c.autoscaling.deleteNamespacedHorizontalPodAutoscaler(req),
-  }),
+  api: (c) => hpaApi(c),
 };
+
+/** The canary track's own HPA (`<name>-canary`) while a canary runs with autoscaling; deleted with it. */
+const canaryHorizontalPodAutoscalers: ChildKind<V2HorizontalPodAutoscaler> = {
+  kind: 'HorizontalPodAutoscaler',
+  nameOf: (name) => `${name}${CANARY_SUFFIX}`,
+  group: 'autoscaling',
+  version: 'v2',
+  plural: 'horizontalpodautoscalers',
+  removable: true,
+  render: (md, ctx) => (ctx.canary?.autoscaling ? renderCanaryHpa(md, ctx.canary.autoscaling) : undefined),
+  difference: containsDesired,
+  lean: (h) => leanChild(h, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => hpaApi(c),
+};
+
+const hpaApi = (c: KubeClients): ChildApi<V2HorizontalPodAutoscaler> => ({
+  list: (namespace, labelSelector) =>
+    inNamespaceOrAll(
+      namespace,
+      (ns) => c.autoscaling.listNamespacedHorizontalPodAutoscaler({ namespace: ns, labelSelector }),
+      () => c.autoscaling.listHorizontalPodAutoscalerForAllNamespaces({ labelSelector }),
+    ),
+  read: (name, namespace) => c.autoscaling.readNamespacedHorizontalPodAutoscaler({ name, namespace }),
+  patch: (req) => c.autoscaling.patchNamespacedHorizontalPodAutoscaler(req, serverSideApply()),
+  delete: (req) => c.autoscaling.deleteNamespacedHorizontalPodAutoscaler(req),
+});
 
 const NETWORK_POLICY = { group: 'networking.k8s.io', version: 'v1', plural: 'networkpolicies' } as const;
 
@@ -328,6 +356,7 @@ export const CHILD_KINDS: readonly ChildKind[] = [
   canaryTrackServices,
   experimentServices,
   horizontalPodAutoscalers,
+  canaryHorizontalPodAutoscalers,
   networkPolicies,
   // After the Services its backendRefs name, so a new route never points at a missing Service.
   httpRoutes,

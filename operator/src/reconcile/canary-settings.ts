@@ -1,7 +1,9 @@
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { parseAnalysisConfig, parseSpecDuration } from '../analysis/config.ts';
+import { AnalysisSpecError } from '../analysis/errors.ts';
 import type { AnalysisConfig } from '../analysis/types.ts';
 import type { CanarySettings } from '../rollout/canary.ts';
+import { DEFAULT_MAX_WAIT } from '../rollout/canary-deadline.ts';
 
 /** spec.rollout.canary.steps when the spec has none (the CRD's default, for objects stored before it). */
 export const DEFAULT_STEPS = [
@@ -35,7 +37,22 @@ export function parseCanary(md: ModelDeployment): ParsedCanary | undefined {
       paused: rollout.paused ?? false,
       promote: rollout.promoteVersion === version,
       abort: rollout.abortVersion === version,
+      maxWaitMs: parseMaxWait(rollout.canary?.analysis?.maxWait, analysis.intervalMs),
+      minRequests: analysis.minRequests,
     },
     analysis,
   };
+}
+
+/**
+ * spec.rollout.canary.analysis.maxWait in ms. Unset: 10m, or 3 intervals when longer (a fixed
+ * default would refuse a long interval). Set: at least 3 intervals, the CRD's rule, repeated for
+ * objects stored before it.
+ */
+export function parseMaxWait(value: string | undefined, intervalMs: number): number {
+  const field = 'spec.rollout.canary.analysis.maxWait';
+  if (value === undefined) return Math.max(parseSpecDuration(DEFAULT_MAX_WAIT, field), 3 * intervalMs);
+  const ms = parseSpecDuration(value, field);
+  if (ms < 3 * intervalMs) throw new AnalysisSpecError(`${field}: "${value}" is shorter than 3 analysis intervals`);
+  return ms;
 }

@@ -8,6 +8,7 @@ import { renderPodTemplate, templateHashOf } from '../render/pod-template.ts';
 import { decideCanary, type CanaryDecision, type CanarySettings, type TrackFacts } from '../rollout/canary.ts';
 import { decideRollout, lastSucceeded, modelOf, rolloutComplete, type RolloutDecision } from '../rollout/decide.ts';
 import { detectFailure, type SignalThresholds } from '../rollout/signals.ts';
+import { canaryHpaBounds } from '../rollout/canary-capacity.ts';
 import type { Facts } from './observe.ts';
 import type { ExperimentDecision } from '../rollout/experiment.ts';
 import { planExperiment } from './decide-experiment.ts';
@@ -134,7 +135,11 @@ function decideWithCanary(
     failure,
     analysis: f.analysis,
     now: f.now,
+    autoscaling: autoscalingBounds(f),
+    capacityDeadlineMs: (f.md.spec.rollout?.progressDeadlineSeconds ?? 300) * 1000,
   });
+  const autoscaling = autoscalingBounds(f);
+  const stepWeight = settings.steps[decision.status.step]?.weight ?? 0;
   const template = decision.stableTemplate === 'desired' ? f.desiredTemplate : stableTemplateOf(f, stableEntry, opts);
   const ctx: RenderContext = {
     template,
@@ -147,8 +152,10 @@ function decideWithCanary(
             weight: decision.status.weight,
             promoting: decision.status.phase === 'Promoting',
             ready: (f.canaryDeployment?.status?.readyReplicas ?? 0) > 0,
+            autoscaling: autoscaling ? canaryHpaBounds(autoscaling, decision.canaryReplicas, stepWeight) : undefined,
           }
         : undefined,
+    stableMinReplicas: decision.stableMinReplicas,
   };
   const exp = planExperiment(f, ctx, opts.thresholds);
   const rollout: RolloutDecision = {
@@ -160,4 +167,10 @@ function decideWithCanary(
     events: [],
   };
   return { rollout, canary: decision, experiment: exp.decision, steps: childSteps(f, opts.kinds, exp.ctx) };
+}
+
+/** spec.autoscaling's bounds with the CRD's defaults; undefined without autoscaling. */
+function autoscalingBounds(f: Facts): { minReplicas: number; maxReplicas: number } | undefined {
+  const a = f.md.spec.autoscaling;
+  return a ? { minReplicas: a.minReplicas ?? 1, maxReplicas: a.maxReplicas } : undefined;
 }

@@ -66,8 +66,8 @@ export const CANARY_SUFFIX = '-canary';
 /**
  * The canary track of a Canary rollout: `<name>-canary`, the canary's pod template with
  * modelship.dev/track=canary added (after the template hash, so both tracks of one version share
- * it), behind the same Service as the stable pods. Its replicas are the state machine's (an HPA,
- * if any, scales only the stable Deployment).
+ * it), behind the same Service as the stable pods. Its replicas are the state machine's, or, with
+ * autoscaling, its own HPA's (renderCanaryHpa), so `replicas` is left out then.
  */
 export function renderCanaryDeployment(md: ModelDeployment, template: V1PodTemplateSpec, replicas: number): V1Deployment {
   const name = md.metadata?.name as string;
@@ -78,7 +78,7 @@ export function renderCanaryDeployment(md: ModelDeployment, template: V1PodTempl
     metadata: { ...childMetadata(md), name: `${name}${CANARY_SUFFIX}`, labels: { ...commonLabels(name), [LABEL_TRACK]: TRACK_CANARY } },
     spec: {
       ...(stable.spec as NonNullable<V1Deployment['spec']>),
-      replicas,
+      ...(md.spec.autoscaling ? {} : { replicas }),
       selector: { matchLabels: canarySelectorLabels(name) },
       template: { ...template, metadata: { ...template.metadata, labels } },
     },
@@ -99,18 +99,38 @@ export function renderService(md: ModelDeployment): V1Service {
   };
 }
 
-/** Undefined when the ModelDeployment does not ask for autoscaling. */
-export function renderHpa(md: ModelDeployment): V2HorizontalPodAutoscaler | undefined {
+/**
+ * Undefined when the ModelDeployment does not ask for autoscaling. `minReplicas` overrides
+ * spec.autoscaling.minReplicas while the stable track takes over a canary's share.
+ */
+export function renderHpa(md: ModelDeployment, minReplicas?: number): V2HorizontalPodAutoscaler | undefined {
   const a = md.spec.autoscaling;
   if (!a) return undefined;
+  const min = Math.max(a.minReplicas ?? 1, Math.min(minReplicas ?? 0, a.maxReplicas));
+  return hpaFor(md, md.metadata?.name as string, { minReplicas: min, maxReplicas: a.maxReplicas });
+}
+
+/** The canary Deployment's own HPA, on the same CPU target as the stable one, within `bounds` (rollout/canary-capacity.ts). */
+export function renderCanaryHpa(
+  md: ModelDeployment,
+  bounds: { minReplicas: number; maxReplicas: number },
+): V2HorizontalPodAutoscaler | undefined {
+  if (!md.spec.autoscaling) return undefined;
+  const name = `${md.metadata?.name as string}${CANARY_SUFFIX}`;
+  const hpa = hpaFor(md, name, bounds);
+  return { ...hpa, metadata: { ...hpa.metadata, name, labels: { ...hpa.metadata?.labels, [LABEL_TRACK]: TRACK_CANARY } } };
+}
+
+function hpaFor(md: ModelDeployment, target: string, bounds: { minReplicas: number; maxReplicas: number }): V2HorizontalPodAutoscaler {
+  const a = md.spec.autoscaling as NonNullable<ModelDeployment['spec']['autoscaling']>;
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
     metadata: childMetadata(md),
     spec: {
-      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: md.metadata?.name as string },
-      minReplicas: a.minReplicas ?? 1,
-      maxReplicas: a.maxReplicas,
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
+      minReplicas: bounds.minReplicas,
+      maxReplicas: bounds.maxReplicas,
       metrics: [
         {
           type: 'Resource',

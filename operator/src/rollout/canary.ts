@@ -2,6 +2,8 @@ import type { CanaryStatus, HistoryEntry, ModelSpec, TrackFigures } from '../api
 import type { TrackWindow, Verdict } from '../analysis/types.ts';
 import { trimHistory } from './decide.ts';
 import type { FailureSignal } from './signals.ts';
+import { judgementOverdue } from './canary-deadline.ts';
+import { restoreStableCapacity, type AutoscalingBounds } from './canary-capacity.ts';
 
 /** One step of spec.rollout.canary.steps, parsed. */
 export interface CanaryStepSettings {
@@ -19,6 +21,10 @@ export interface CanarySettings {
   promote: boolean;
   /** spec.rollout.abortVersion names the canary's version. */
   abort: boolean;
+  /** spec.rollout.canary.analysis.maxWait: a running step without a passing analysis this long aborts; undefined: no bound. */
+  maxWaitMs?: number | undefined;
+  /** spec.rollout.canary.analysis.minRequests (for the maxWait message). */
+  minRequests?: number | undefined;
 }
 
 /** What one Deployment (one track) shows. */
@@ -60,6 +66,10 @@ export interface CanaryInput {
   /** The analysis window judged in this reconcile, if one was due. */
   analysis: AnalysisOutcome | undefined;
   now: Date;
+  /** spec.autoscaling's bounds, when each track has its own HPA (rollout/canary-capacity.ts). */
+  autoscaling?: AutoscalingBounds | undefined;
+  /** How long the canary may outlive its end while the stable track grows (spec.rollout.progressDeadlineSeconds). */
+  capacityDeadlineMs?: number | undefined;
 }
 
 export type CanaryEvent =
@@ -84,6 +94,8 @@ export interface CanaryDecision {
   events: CanaryEvent[];
   /** When to look again (step end, next analysis window, promotion progress); undefined when finished. */
   requeueAfterMs: number | undefined;
+  /** The stable HPA's minReplicas while the stable track takes over the canary's share; undefined: the spec's. */
+  stableMinReplicas?: number | undefined;
 }
 
 /** While the stable Deployment rolls to the promoted version, look again this often. */
@@ -174,6 +186,7 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
       phase: 'Progressing',
       step: 0,
       stepStartedAt: nowIso,
+      unjudgedSince: nowIso,
       weight: first.weight,
     };
     events.push({ type: 'CanaryStarted', version, stableVersion: input.stable.version, weight: first.weight });
@@ -225,7 +238,10 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
       status.phase = 'Paused';
       status.message = `paused ${stepLabel(status, settings.steps.length)} by spec.rollout.paused`;
     } else {
-      if (status.phase === 'Paused') events.push({ type: 'CanaryResumed', version });
+      if (status.phase === 'Paused') {
+        events.push({ type: 'CanaryResumed', version });
+        status.unjudgedSince = nowIso;
+      }
       status.phase = 'Progressing';
       const step = settings.steps[status.step] as CanaryStepSettings;
       const startedAt = new Date(status.stepStartedAt ?? nowIso).getTime();
@@ -238,6 +254,7 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
         if (status.step < lastIndex) {
           status.step += 1;
           status.stepStartedAt = nowIso;
+          status.unjudgedSince = nowIso;
           status.weight = (settings.steps[status.step] as CanaryStepSettings).weight;
           events.push({ type: 'CanaryStepAdvanced', version, step: status.step, weight: status.weight });
         } else {
@@ -246,7 +263,20 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
           events.push({ type: 'CanaryPromoting', version, manual: false });
         }
       }
-      if (status.phase === 'Progressing') {
+      const overdue =
+        status.phase === 'Progressing'
+          ? judgementOverdue({
+              maxWaitMs: settings.maxWaitMs,
+              minRequests: settings.minRequests ?? 0,
+              intervalMs: settings.intervalMs,
+              status,
+              canaryReady: input.canaryTrack?.readyReplicas ?? 0,
+              canaryWanted: wanted,
+              now,
+            })
+          : undefined;
+      if (overdue) abort('CanaryAborted', `canary of version ${version} aborted ${stepLabel(status, settings.steps.length)}: ${overdue}`);
+      else if (status.phase === 'Progressing') {
         status.message = !canaryReady
           ? `waiting for the canary's pods ${stepLabel(status, settings.steps.length)}`
           : !passedInStep
@@ -276,6 +306,18 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
   if (running2) canaryReplicas = canaryReplicasFor(input.stableTrack.replicas, stepWeight);
   // Aborted while the stable track rolls back from a promotion: the canary keeps serving until then.
   else if (status.phase === 'Aborted' && !stableRestored) canaryReplicas = input.canaryTrack?.replicas ?? 0;
+  const capacity = restoreStableCapacity({
+    autoscaling: input.autoscaling,
+    stableReady: input.stableTrack.readyReplicas,
+    canary: input.canaryTrack,
+    wantedCanaryReplicas: canaryReplicas,
+    recordedTarget: status.restoreStableReplicas,
+    endedAgoMs: head.finishedAt ? now.getTime() - new Date(head.finishedAt).getTime() : 0,
+    deadlineMs: input.capacityDeadlineMs ?? 300_000,
+  });
+  canaryReplicas = capacity.canaryReplicas;
+  if (capacity.target === undefined) delete status.restoreStableReplicas;
+  else status.restoreStableReplicas = capacity.target;
 
   status.weight = status.phase === 'Succeeded' ? 100 : status.phase === 'Aborted' ? 0 : stepWeight;
   status.stableReplicas = input.stableTrack.readyReplicas;
@@ -288,7 +330,7 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
     const step = settings.steps[status.step] as CanaryStepSettings;
     const stepEndsIn = new Date(status.stepStartedAt ?? nowIso).getTime() + step.pauseMs - now.getTime();
     requeueAfterMs = Math.max(1000, Math.min(settings.intervalMs, stepEndsIn > 0 ? stepEndsIn : settings.intervalMs));
-  } else if (status.phase === 'Promoting' || (status.phase === 'Aborted' && canaryReplicas > 0)) {
+  } else if (status.phase === 'Promoting' || canaryReplicas > 0) {
     requeueAfterMs = PROMOTION_RECHECK_MS;
   }
 
@@ -304,5 +346,6 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
     failedVersion: outcome === 'Aborted' ? version : undefined,
     events,
     requeueAfterMs,
+    stableMinReplicas: capacity.stableMinReplicas,
   };
 }
