@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { parseConfig, type OperatorConfig } from '../../operator/src/config.ts';
+import { shareConnections } from '../../operator/src/kube/clients.ts';
 import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { startControlPlane } from '@modelship/devcluster/controlplane';
@@ -182,6 +183,10 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
   try {
     process.env.KUBECONFIG = cp.kubeconfigPath;
     const c = clients();
+    // One connection pool for the bench's own requests (creates, patches, lists, the watch), as
+    // the operator and the minimal client have: client-node would otherwise open a new TLS
+    // connection per request, work for the API server that neither of them causes.
+    shareConnections(c.kc);
     await c.core.createNamespace({ body: { metadata: { name: NS } } });
     await c.core.createNamespace({ body: { metadata: { name: DIRECT_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: STAGED_NS } } });
@@ -209,7 +214,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       // check of the children confirms it (and polls, should a child be missing).
       await Promise.race([
         reconciled.reached(MDS),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('create timed out')), 1_800_000)),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('create timed out')), 1_800_000).unref()),
       ]);
       let tEnd = Date.now();
       const cpuCreate = cpuBetween(cpu0, sampleCpu(pids));
