@@ -56,6 +56,15 @@ const OPERATOR_USER = 'modelship-bench-operator';
 const NS = 'bench';
 /** Where the minimal client applies its copies (the operator watches only NS). */
 const DIRECT_NS = 'direct';
+/** Where the minimal client applies its copies in the paired rounds. */
+const PAIRED_NS = 'direct-paired';
+/**
+ * Paired rounds: the load of a shared machine changes within minutes, so the ratio of two phases
+ * run one after the other swings by 2x between runs. Here another --mds ModelDeployments are
+ * created in PAIRED_ROUNDS chunks, each chunk's children applied by the minimal client just
+ * before or after (alternating) the operator's chunk: both see the same load, round by round.
+ */
+const PAIRED_ROUNDS = 6;
 /** Where the staged minimal client (each model's children as the operator writes them) applies its copies. */
 const STAGED_NS = 'direct-staged';
 const RUNTIME_IMAGE = 'modelship/runtime:test';
@@ -78,6 +87,8 @@ interface RunResult {
   stagedSeconds: number;
   /** CPU seconds per process while the operator created, and while the minimal client (one after another) applied */
   cpu: { create: CpuSample; direct: CpuSample };
+  /** Paired rounds: the operator's and the minimal client's summed times, and per round */
+  paired: { operatorSeconds: number; directSeconds: number; rounds: Array<{ operator: number; direct: number; load: number }> };
   /** 1-minute load average when each phase ended */
   load: { create: number; direct: number };
   versionChangeSeconds: number;
@@ -190,6 +201,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
     await c.core.createNamespace({ body: { metadata: { name: NS } } });
     await c.core.createNamespace({ body: { metadata: { name: DIRECT_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: STAGED_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: PAIRED_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
     const op = await startOperator({
       namespace: NS,
@@ -289,10 +301,49 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
         staged: true,
       });
       say(`${tag}: minimal client, children staged as the operator writes them: ${staged.seconds.toFixed(1)} s`);
+
+      const rounds: RunResult['paired']['rounds'] = [];
+      const all = await watchReconciled(c.kc, `/apis/${MD.group}/${MD.version}/namespaces/${NS}/${MD.plural}`);
+      const chunk = Math.ceil(MDS / PAIRED_ROUNDS);
+      for (let r = 0, first = MDS; first < 2 * MDS; r++, first += chunk) {
+        const indices = Array.from({ length: Math.min(chunk, 2 * MDS - first) }, (_, k) => first + k);
+        const operatorChunk = async () => {
+          const t = Date.now();
+          await inBatches(indices.length, (k) =>
+            c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(indices[k]!, '1') }),
+          );
+          await all.reached(first + indices.length);
+          return (Date.now() - t) / 1000;
+        };
+        const directChunk = async () =>
+          (
+            await applyChildrenDirectly({
+              kubeconfig: operatorKubeconfig,
+              modelDeployments: indices.map((i) => modelDeployment(i, '1', PAIRED_NS)),
+              runtimeDefaults: cfg.runtime,
+              concurrency: cfg.concurrency,
+            })
+          ).seconds;
+        const round =
+          r % 2 === 0
+            ? { direct: await directChunk(), operator: await operatorChunk() }
+            : { operator: await operatorChunk(), direct: await directChunk() };
+        rounds.push({ ...round, load: loadavg()[0]! });
+      }
+      all.stop();
+      const paired = {
+        operatorSeconds: rounds.reduce((a, x) => a + x.operator, 0),
+        directSeconds: rounds.reduce((a, x) => a + x.direct, 0),
+        rounds,
+      };
+      say(
+        `${tag}: paired rounds (operator / minimal client s, load): ${rounds.map((x) => `${x.operator.toFixed(1)}/${x.direct.toFixed(1)} (${x.load.toFixed(1)})`).join(', ')}; sums ${paired.operatorSeconds.toFixed(1)} / ${paired.directSeconds.toFixed(1)} = ${(paired.operatorSeconds / paired.directSeconds).toFixed(2)}`,
+      );
       return {
         createSeconds,
         directSeconds: direct.seconds,
         stagedSeconds: staged.seconds,
+        paired,
         cpu: { create: cpuCreate, direct: cpuDirect },
         load: { create: loadCreate, direct: loadDirect },
         versionChangeSeconds,
@@ -344,6 +395,10 @@ for (const settings of settingsList) {
     directClientSeconds: pick((r) => r.directSeconds),
     createRatio: pick((r) => r.createSeconds / r.directSeconds),
     stagedClientSeconds: pick((r) => r.stagedSeconds),
+    pairedOperatorSeconds: pick((r) => r.paired.operatorSeconds),
+    pairedDirectSeconds: pick((r) => r.paired.directSeconds),
+    pairedRatio: pick((r) => r.paired.operatorSeconds / r.paired.directSeconds),
+    pairedRounds: results.map((r) => r.paired.rounds),
     stagedRatio: pick((r) => r.createSeconds / r.stagedSeconds),
     cpuCreate: Object.fromEntries(Object.keys(results[0]!.cpu.create).map((k) => [k, pick((r) => r.cpu.create[k] ?? 0)])),
     cpuDirect: Object.fromEntries(Object.keys(results[0]!.cpu.direct).map((k) => [k, pick((r) => r.cpu.direct[k] ?? 0)])),
@@ -368,6 +423,8 @@ for (const settings of settingsList) {
 | ratio operator ÷ minimal client | ${fmt(summary.createRatio, 2)} |
 | minimal client, each model's children staged as the operator writes them (pod-less ones concurrently, then the Deployment) | ${fmt(summary.stagedClientSeconds)} s |
 | ratio operator ÷ staged minimal client | ${fmt(summary.stagedRatio, 2)} |
+| paired rounds (another ${MDS} in ${PAIRED_ROUNDS} chunks, operator and minimal client alternating): operator / minimal client, summed | ${fmt(summary.pairedOperatorSeconds)} s / ${fmt(summary.pairedDirectSeconds)} s |
+| **ratio operator ÷ minimal client, paired rounds** | ${fmt(summary.pairedRatio, 2)} |
 | CPU seconds while the operator created: ${Object.keys(summary.cpuCreate).join(' / ')} | ${Object.values(summary.cpuCreate)
     .map((p) => p.median.toFixed(1))
     .join(' / ')} |
