@@ -56,6 +56,8 @@ const OPERATOR_USER = 'modelship-bench-operator';
 const NS = 'bench';
 /** Where the minimal client applies its copies (the operator watches only NS). */
 const DIRECT_NS = 'direct';
+/** ModelDeployments that no operator watches: what creating them costs the API server on its own. */
+const UNWATCHED_NS = 'unwatched';
 /** Where the minimal client applies its copies in the paired rounds. */
 const PAIRED_NS = 'direct-paired';
 /**
@@ -87,6 +89,8 @@ interface RunResult {
   stagedSeconds: number;
   /** CPU seconds per process while the operator created, and while the minimal client (one after another) applied */
   cpu: { create: CpuSample; direct: CpuSample };
+  /** The bench creating the same ModelDeployments where no operator watches: seconds and CPU seconds per process */
+  unwatched: { seconds: number; cpu: CpuSample };
   /** Paired rounds: the operator's and the minimal client's summed times, and per round */
   paired: { operatorSeconds: number; directSeconds: number; rounds: Array<{ operator: number; direct: number; load: number }> };
   /** 1-minute load average when each phase ended */
@@ -202,6 +206,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
     await c.core.createNamespace({ body: { metadata: { name: DIRECT_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: STAGED_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: PAIRED_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: UNWATCHED_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
     const op = await startOperator({
       namespace: NS,
@@ -302,6 +307,17 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       });
       say(`${tag}: minimal client, children staged as the operator writes them: ${staged.seconds.toFixed(1)} s`);
 
+      // The ModelDeployments' own cost (create: schema and CEL validation), part of the operator's phase.
+      const cpu2 = sampleCpu(pids);
+      const tu = Date.now();
+      await inBatches(MDS, (i) =>
+        c.custom.createNamespacedCustomObject({ ...MD, namespace: UNWATCHED_NS, body: modelDeployment(i, '1', UNWATCHED_NS) }),
+      );
+      const unwatched = { seconds: (Date.now() - tu) / 1000, cpu: cpuBetween(cpu2, sampleCpu(pids)) };
+      say(
+        `${tag}: the same ${MDS} ModelDeployments created where no operator watches: ${unwatched.seconds.toFixed(1)} s; CPU seconds ${JSON.stringify(unwatched.cpu)}`,
+      );
+
       const rounds: RunResult['paired']['rounds'] = [];
       const all = await watchReconciled(c.kc, `/apis/${MD.group}/${MD.version}/namespaces/${NS}/${MD.plural}`);
       const chunk = Math.ceil(MDS / PAIRED_ROUNDS);
@@ -343,6 +359,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
         createSeconds,
         directSeconds: direct.seconds,
         stagedSeconds: staged.seconds,
+        unwatched,
         paired,
         cpu: { create: cpuCreate, direct: cpuDirect },
         load: { create: loadCreate, direct: loadDirect },
@@ -395,6 +412,8 @@ for (const settings of settingsList) {
     directClientSeconds: pick((r) => r.directSeconds),
     createRatio: pick((r) => r.createSeconds / r.directSeconds),
     stagedClientSeconds: pick((r) => r.stagedSeconds),
+    unwatchedCreateSeconds: pick((r) => r.unwatched.seconds),
+    cpuUnwatched: Object.fromEntries(Object.keys(results[0]!.unwatched.cpu).map((k) => [k, pick((r) => r.unwatched.cpu[k] ?? 0)])),
     pairedOperatorSeconds: pick((r) => r.paired.operatorSeconds),
     pairedDirectSeconds: pick((r) => r.paired.directSeconds),
     pairedRatio: pick((r) => r.paired.operatorSeconds / r.paired.directSeconds),
@@ -429,6 +448,11 @@ for (const settings of settingsList) {
     .map((p) => p.median.toFixed(1))
     .join(' / ')} |
 | CPU seconds while the minimal client applied: ${Object.keys(summary.cpuDirect).join(' / ')} | ${Object.values(summary.cpuDirect)
+    .map((p) => p.median.toFixed(1))
+    .join(' / ')} |
+| the bench creating the same ModelDeployments where no operator watches (16 in flight): time; CPU seconds ${Object.keys(summary.cpuUnwatched).join(' / ')} | ${fmt(summary.unwatchedCreateSeconds)} s; ${Object.values(
+    summary.cpuUnwatched,
+  )
     .map((p) => p.median.toFixed(1))
     .join(' / ')} |
 | load average (1 min) at the end of the operator's create / of the minimal client | ${fmt(summary.loadAverage.create)} / ${fmt(summary.loadAverage.direct)} |
