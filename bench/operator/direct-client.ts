@@ -19,6 +19,11 @@ export async function applyChildrenDirectly(opts: {
   modelDeployments: readonly ModelDeployment[];
   runtimeDefaults: RuntimeDefaults;
   concurrency: number;
+  /**
+   * Each model's children as the operator writes them (reconcile/act.ts): those that start no pods
+   * concurrently, then the Deployment; otherwise one after another.
+   */
+  staged?: boolean;
 }): Promise<{ seconds: number; objects: number }> {
   const clients = new KubeClients(loadKubeConfig(opts.kubeconfig), new OperatorMetrics());
   const work = opts.modelDeployments.map((md) => {
@@ -32,10 +37,21 @@ export async function applyChildrenDirectly(opts: {
   });
   const t0 = performance.now();
   let next = 0;
-  // One worker per reconcile slot of the operator; each model's children in order, as one reconcile does.
+  type Child = (typeof work)[number][number];
+  const apply = ({ kind, obj }: Child) => applyChild(clients, kind, obj);
+  const startsPods = (c: Child) => c.kind.kind === 'Deployment';
+  const applyModel = async (children: Child[]) => {
+    if (!opts.staged) {
+      for (const child of children) await apply(child);
+      return;
+    }
+    await Promise.all(children.filter((c) => !startsPods(c)).map(apply));
+    for (const child of children.filter(startsPods)) await apply(child);
+  };
+  // One worker per reconcile slot of the operator.
   await Promise.all(
     Array.from({ length: opts.concurrency }, async () => {
-      while (next < work.length) for (const { kind, obj } of work[next++]!) await applyChild(clients, kind, obj);
+      while (next < work.length) await applyModel(work[next++]!);
     }),
   );
   return { seconds: (performance.now() - t0) / 1000, objects: work.flat().length };

@@ -19,12 +19,13 @@
  * Writes bench/operator/results/latest-<mds>-<settings>.{json,md} and prints the tables.
  */
 import { readFileSync, mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import { parseConfig, type OperatorConfig } from '../../operator/src/config.ts';
+import { shareConnections } from '../../operator/src/kube/clients.ts';
 import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { startControlPlane } from '@modelship/devcluster/controlplane';
@@ -32,7 +33,9 @@ import { waitFor } from '@modelship/devcluster/wait';
 import { startOperator } from '@modelship/devcluster/operator-process';
 import { clients, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { chartOperatorSettings, type OperatorSettings } from './chart-settings.ts';
+import { cpuBetween, sampleCpu, type CpuSample } from './cpu.ts';
 import { applyChildrenDirectly } from './direct-client.ts';
+import { watchReconciled } from './reconciled-watch.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -53,6 +56,19 @@ const OPERATOR_USER = 'modelship-bench-operator';
 const NS = 'bench';
 /** Where the minimal client applies its copies (the operator watches only NS). */
 const DIRECT_NS = 'direct';
+/** ModelDeployments that no operator watches: what creating them costs the API server on its own. */
+const UNWATCHED_NS = 'unwatched';
+/** Where the minimal client applies its copies in the paired rounds. */
+const PAIRED_NS = 'direct-paired';
+/**
+ * Paired rounds: the load of a shared machine changes within minutes, so the ratio of two phases
+ * run one after the other swings by 2x between runs. Here another --mds ModelDeployments are
+ * created in PAIRED_ROUNDS chunks, each chunk's children applied by the minimal client just
+ * before or after (alternating) the operator's chunk: both see the same load, round by round.
+ */
+const PAIRED_ROUNDS = 6;
+/** Where the staged minimal client (each model's children as the operator writes them) applies its copies. */
+const STAGED_NS = 'direct-staged';
 const RUNTIME_IMAGE = 'modelship/runtime:test';
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -67,8 +83,18 @@ interface Memory {
 
 interface RunResult {
   createSeconds: number;
-  /** The minimal client's time to apply the same children (direct-client.ts) */
+  /** The minimal client's time to apply the same children (direct-client.ts), one after another per model */
   directSeconds: number;
+  /** The same with each model's children written as the operator writes them (the pod-less ones concurrently, then the Deployment) */
+  stagedSeconds: number;
+  /** CPU seconds per process while the operator created, and while the minimal client (one after another) applied */
+  cpu: { create: CpuSample; direct: CpuSample };
+  /** The bench creating the same ModelDeployments where no operator watches: seconds and CPU seconds per process */
+  unwatched: { seconds: number; cpu: CpuSample };
+  /** Paired rounds: the operator's and the minimal client's summed times, and per round */
+  paired: { operatorSeconds: number; directSeconds: number; rounds: Array<{ operator: number; direct: number; load: number }> };
+  /** 1-minute load average when each phase ended */
+  load: { create: number; direct: number };
   versionChangeSeconds: number;
   /** Writes by the operator (audit log) from the first create until all were in place, per ModelDeployment */
   writesPerModel: number;
@@ -172,8 +198,15 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
   try {
     process.env.KUBECONFIG = cp.kubeconfigPath;
     const c = clients();
+    // One connection pool for the bench's own requests (creates, patches, lists, the watch), as
+    // the operator and the minimal client have: client-node would otherwise open a new TLS
+    // connection per request, work for the API server that neither of them causes.
+    shareConnections(c.kc);
     await c.core.createNamespace({ body: { metadata: { name: NS } } });
     await c.core.createNamespace({ body: { metadata: { name: DIRECT_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: STAGED_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: PAIRED_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: UNWATCHED_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
     const op = await startOperator({
       namespace: NS,
@@ -186,15 +219,38 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       const idle = await memoryOf(op);
       say(`${tag}: idle ${fmtMemory(idle)}`);
 
+      const [etcd, apiserver, controllerManager] = cp.pids;
+      const pids = { etcd: etcd!, apiserver: apiserver!, controllerManager: controllerManager!, operator: op.pid, bench: process.pid };
+      const reconciled = await watchReconciled(c.kc, `/apis/${MD.group}/${MD.version}/namespaces/${NS}/${MD.plural}`);
       const createMark = await auditMark(cp.auditLogPath);
+      const reconciles0 = await op.metric('modelship_reconcile_total');
+      const cpu0 = sampleCpu(pids);
       const t0 = Date.now();
       await inBatches(MDS, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(i, '1') }));
-      await waitFor(async () => (await countReconciled(c)) === MDS, {
-        timeoutMs: 1_800_000,
-        intervalMs: 250,
-        description: `${MDS} ModelDeployments reconciled`,
-      });
-      const createSeconds = (Date.now() - t0) / 1000;
+      // Every status is written after its children, so the watch tells when all are in place; one
+      // check of the children confirms it (and polls, should a child be missing).
+      await Promise.race([
+        reconciled.reached(MDS),
+        new Promise((_, reject) => setTimeout(() => reject(new Error('create timed out')), 1_800_000).unref()),
+      ]);
+      let tEnd = Date.now();
+      const cpuCreate = cpuBetween(cpu0, sampleCpu(pids));
+      const loadCreate = loadavg()[0]!;
+      reconciled.stop();
+      if ((await countReconciled(c)) !== MDS) {
+        say(`${tag}: every status written but children missing: polling`);
+        await waitFor(async () => (await countReconciled(c)) === MDS, {
+          timeoutMs: 1_800_000,
+          intervalMs: 250,
+          description: `${MDS} ModelDeployments reconciled`,
+        });
+        tEnd = Date.now();
+      }
+      const createSeconds = (tEnd - t0) / 1000;
+      const createReconciles = ((await op.metric('modelship_reconcile_total')) - reconciles0) / MDS;
+      say(
+        `${tag}: CPU seconds while creating: ${JSON.stringify(cpuCreate)}, load ${loadCreate.toFixed(1)}; reconciles per ModelDeployment ${createReconciles.toFixed(2)}`,
+      );
       const afterCreate = await memoryOf(op);
       say(`${tag}: ${MDS} created and reconciled in ${createSeconds.toFixed(1)} s, ${fmtMemory(afterCreate)}`);
       const createWrites = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: createMark }), OPERATOR_USER);
@@ -230,18 +286,83 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       say(`${tag}: steady state ${writes.length} writes, ${reconciles} reconciles in ${STEADY_SECONDS} s; ${fmtMemory(end)}`);
 
       // The yardstick, on the same control plane while the operator idles (it does not watch DIRECT_NS).
+      const cpu1 = sampleCpu(pids);
       const direct = await applyChildrenDirectly({
         kubeconfig: operatorKubeconfig,
         modelDeployments: Array.from({ length: MDS }, (_, i) => modelDeployment(i, '1', DIRECT_NS)),
         runtimeDefaults: cfg.runtime,
         concurrency: cfg.concurrency,
       });
+      const cpuDirect = cpuBetween(cpu1, sampleCpu(pids));
+      const loadDirect = loadavg()[0]!;
       say(
-        `${tag}: minimal client applied ${direct.objects} objects in ${direct.seconds.toFixed(1)} s (operator: ${createSeconds.toFixed(1)} s)`,
+        `${tag}: minimal client applied ${direct.objects} objects in ${direct.seconds.toFixed(1)} s (operator: ${createSeconds.toFixed(1)} s); CPU seconds ${JSON.stringify(cpuDirect)}, load ${loadDirect.toFixed(1)}`,
+      );
+      const staged = await applyChildrenDirectly({
+        kubeconfig: operatorKubeconfig,
+        modelDeployments: Array.from({ length: MDS }, (_, i) => modelDeployment(i, '1', STAGED_NS)),
+        runtimeDefaults: cfg.runtime,
+        concurrency: cfg.concurrency,
+        staged: true,
+      });
+      say(`${tag}: minimal client, children staged as the operator writes them: ${staged.seconds.toFixed(1)} s`);
+
+      // The ModelDeployments' own cost (create: schema and CEL validation), part of the operator's phase.
+      const cpu2 = sampleCpu(pids);
+      const tu = Date.now();
+      await inBatches(MDS, (i) =>
+        c.custom.createNamespacedCustomObject({ ...MD, namespace: UNWATCHED_NS, body: modelDeployment(i, '1', UNWATCHED_NS) }),
+      );
+      const unwatched = { seconds: (Date.now() - tu) / 1000, cpu: cpuBetween(cpu2, sampleCpu(pids)) };
+      say(
+        `${tag}: the same ${MDS} ModelDeployments created where no operator watches: ${unwatched.seconds.toFixed(1)} s; CPU seconds ${JSON.stringify(unwatched.cpu)}`,
+      );
+
+      const rounds: RunResult['paired']['rounds'] = [];
+      const all = await watchReconciled(c.kc, `/apis/${MD.group}/${MD.version}/namespaces/${NS}/${MD.plural}`);
+      const chunk = Math.ceil(MDS / PAIRED_ROUNDS);
+      for (let r = 0, first = MDS; first < 2 * MDS; r++, first += chunk) {
+        const indices = Array.from({ length: Math.min(chunk, 2 * MDS - first) }, (_, k) => first + k);
+        const operatorChunk = async () => {
+          const t = Date.now();
+          await inBatches(indices.length, (k) =>
+            c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(indices[k]!, '1') }),
+          );
+          await all.reached(first + indices.length);
+          return (Date.now() - t) / 1000;
+        };
+        const directChunk = async () =>
+          (
+            await applyChildrenDirectly({
+              kubeconfig: operatorKubeconfig,
+              modelDeployments: indices.map((i) => modelDeployment(i, '1', PAIRED_NS)),
+              runtimeDefaults: cfg.runtime,
+              concurrency: cfg.concurrency,
+            })
+          ).seconds;
+        const round =
+          r % 2 === 0
+            ? { direct: await directChunk(), operator: await operatorChunk() }
+            : { operator: await operatorChunk(), direct: await directChunk() };
+        rounds.push({ ...round, load: loadavg()[0]! });
+      }
+      all.stop();
+      const paired = {
+        operatorSeconds: rounds.reduce((a, x) => a + x.operator, 0),
+        directSeconds: rounds.reduce((a, x) => a + x.direct, 0),
+        rounds,
+      };
+      say(
+        `${tag}: paired rounds (operator / minimal client s, load): ${rounds.map((x) => `${x.operator.toFixed(1)}/${x.direct.toFixed(1)} (${x.load.toFixed(1)})`).join(', ')}; sums ${paired.operatorSeconds.toFixed(1)} / ${paired.directSeconds.toFixed(1)} = ${(paired.operatorSeconds / paired.directSeconds).toFixed(2)}`,
       );
       return {
         createSeconds,
         directSeconds: direct.seconds,
+        stagedSeconds: staged.seconds,
+        unwatched,
+        paired,
+        cpu: { create: cpuCreate, direct: cpuDirect },
+        load: { create: loadCreate, direct: loadDirect },
         versionChangeSeconds,
         writesPerModel: createWrites.length / MDS,
         steadyWritesPerMinute: perMinute(writes.length),
@@ -290,6 +411,17 @@ for (const settings of settingsList) {
     createAndReconcileSeconds: pick((r) => r.createSeconds),
     directClientSeconds: pick((r) => r.directSeconds),
     createRatio: pick((r) => r.createSeconds / r.directSeconds),
+    stagedClientSeconds: pick((r) => r.stagedSeconds),
+    unwatchedCreateSeconds: pick((r) => r.unwatched.seconds),
+    cpuUnwatched: Object.fromEntries(Object.keys(results[0]!.unwatched.cpu).map((k) => [k, pick((r) => r.unwatched.cpu[k] ?? 0)])),
+    pairedOperatorSeconds: pick((r) => r.paired.operatorSeconds),
+    pairedDirectSeconds: pick((r) => r.paired.directSeconds),
+    pairedRatio: pick((r) => r.paired.operatorSeconds / r.paired.directSeconds),
+    pairedRounds: results.map((r) => r.paired.rounds),
+    stagedRatio: pick((r) => r.createSeconds / r.stagedSeconds),
+    cpuCreate: Object.fromEntries(Object.keys(results[0]!.cpu.create).map((k) => [k, pick((r) => r.cpu.create[k] ?? 0)])),
+    cpuDirect: Object.fromEntries(Object.keys(results[0]!.cpu.direct).map((k) => [k, pick((r) => r.cpu.direct[k] ?? 0)])),
+    loadAverage: { create: pick((r) => r.load.create), direct: pick((r) => r.load.direct) },
     writesPerModel: pick((r) => r.writesPerModel),
     versionChangeSeconds: pick((r) => r.versionChangeSeconds),
     steadyWritesPerMinute: pick((r) => r.steadyWritesPerMinute),
@@ -308,6 +440,22 @@ for (const settings of settingsList) {
 | create all → every Deployment, Service, HPA and status in place | ${fmt(summary.createAndReconcileSeconds)} s |
 | minimal client: server-side apply of the same children, concurrency ${cfg.concurrency} | ${fmt(summary.directClientSeconds)} s |
 | ratio operator ÷ minimal client | ${fmt(summary.createRatio, 2)} |
+| minimal client, each model's children staged as the operator writes them (pod-less ones concurrently, then the Deployment) | ${fmt(summary.stagedClientSeconds)} s |
+| ratio operator ÷ staged minimal client | ${fmt(summary.stagedRatio, 2)} |
+| paired rounds (another ${MDS} in ${PAIRED_ROUNDS} chunks, operator and minimal client alternating): operator / minimal client, summed | ${fmt(summary.pairedOperatorSeconds)} s / ${fmt(summary.pairedDirectSeconds)} s |
+| **ratio operator ÷ minimal client, paired rounds** | ${fmt(summary.pairedRatio, 2)} |
+| CPU seconds while the operator created: ${Object.keys(summary.cpuCreate).join(' / ')} | ${Object.values(summary.cpuCreate)
+    .map((p) => p.median.toFixed(1))
+    .join(' / ')} |
+| CPU seconds while the minimal client applied: ${Object.keys(summary.cpuDirect).join(' / ')} | ${Object.values(summary.cpuDirect)
+    .map((p) => p.median.toFixed(1))
+    .join(' / ')} |
+| the bench creating the same ModelDeployments where no operator watches (16 in flight): time; CPU seconds ${Object.keys(summary.cpuUnwatched).join(' / ')} | ${fmt(summary.unwatchedCreateSeconds)} s; ${Object.values(
+    summary.cpuUnwatched,
+  )
+    .map((p) => p.median.toFixed(1))
+    .join(' / ')} |
+| load average (1 min) at the end of the operator's create / of the minimal client | ${fmt(summary.loadAverage.create)} / ${fmt(summary.loadAverage.direct)} |
 | operator writes per ModelDeployment while creating (minimal client: one per child) | ${fmt(summary.writesPerModel, 2)} |
 | version change on all → every Deployment on the new version | ${fmt(summary.versionChangeSeconds)} s |
 | steady state: API writes by the operator per minute | ${fmt(summary.steadyWritesPerMinute, 0)} |

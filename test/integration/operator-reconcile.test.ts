@@ -277,6 +277,11 @@ describe('operator reconcile against a real API server', () => {
     const still = await c.core.readNamespacedService({ name: 'taken', namespace: ns });
     assert.equal(still.metadata?.resourceVersion, foreign.metadata?.resourceVersion, 'foreign Service untouched');
     assert.equal(still.metadata?.ownerReferences, undefined);
+    assert.equal(
+      await exists(() => c.apps.readNamespacedDeployment({ name: 'taken', namespace: ns })),
+      false,
+      'no Deployment while blocked: no pods start (the other children are written before the Deployment)',
+    );
     const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=taken' });
     assert.ok(events.items.some((e) => e.reason === 'ResourceConflict' && e.type === 'Warning'));
     await deleteMd(c, ns, 'taken');
@@ -315,7 +320,11 @@ describe('operator reconcile against a real API server', () => {
       assert.equal(condition(md, 'Degraded')?.reason, 'ApplyFailed');
       assert.match(condition(md, 'Degraded')?.message ?? '', /failed calling webhook .*\(retrying\)$/);
       assert.equal(md.status?.observedGeneration, md.metadata?.generation);
-      assert.equal(await exists(() => c.apps.readNamespacedDeployment({ name: 'webhooked', namespace: ns })), true);
+      assert.equal(
+        await exists(() => c.apps.readNamespacedDeployment({ name: 'webhooked', namespace: ns })),
+        false,
+        'the Deployment waits for the children written before it: no pods start while the Service cannot be created',
+      );
       const events = await c.core.listNamespacedEvent({ namespace: ns, fieldSelector: 'involvedObject.name=webhooked' });
       assert.ok(events.items.some((e) => e.reason === 'ApplyFailed' && e.type === 'Warning'));
     } finally {
@@ -325,9 +334,10 @@ describe('operator reconcile against a real API server', () => {
     await waitFor(
       async () => {
         const svc = await exists(() => c.core.readNamespacedService({ name: 'webhooked', namespace: ns }));
-        return svc && condition(await getMd(c, ns, 'webhooked'), 'Degraded')?.status === 'False';
+        const dep = await exists(() => c.apps.readNamespacedDeployment({ name: 'webhooked', namespace: ns }));
+        return svc && dep && condition(await getMd(c, ns, 'webhooked'), 'Degraded')?.status === 'False';
       },
-      { timeoutMs: 60_000, description: 'the Service created and Degraded cleared after the webhook is gone' },
+      { timeoutMs: 60_000, description: 'the Service and the Deployment created and Degraded cleared after the webhook is gone' },
     );
     await deleteMd(c, ns, 'webhooked');
   });

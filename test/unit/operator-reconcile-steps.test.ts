@@ -7,7 +7,7 @@ import type { ModelDeployment } from '../../operator/src/api/types.generated.ts'
 import { CHILD_KINDS } from '../../operator/src/controller/child-kinds.ts';
 import { Reconciler } from '../../operator/src/controller/reconciler.ts';
 import { silentLogger } from '../../operator/src/log.ts';
-import { act, applyErrorPolicy } from '../../operator/src/reconcile/act.ts';
+import { act, applyErrorPolicy, stagesOf } from '../../operator/src/reconcile/act.ts';
 import { decide } from '../../operator/src/reconcile/decide.ts';
 import { observe } from '../../operator/src/reconcile/observe.ts';
 import { buildStatus, createdList, report } from '../../operator/src/reconcile/report.ts';
@@ -157,8 +157,8 @@ describe('act: writes with a typed error policy', () => {
     const plan = decide((await observeIn(world(md)))!, opts);
     const c = new FakeClients();
     const first = await act(c.asKubeClients(), log, md, plan.steps);
-    assert.deepEqual(first.created, ['Deployment iris', 'Service iris']);
-    assert.deepEqual(c.writes, ['apply deployments', 'apply services']);
+    assert.deepEqual(first.created, ['Deployment iris', 'Service iris'], 'in CHILD_KINDS order, whatever order they were written in');
+    assert.deepEqual(c.writes, ['apply services', 'apply deployments'], 'the Deployment last');
     // The same objects as actual: nothing to write.
     const again = plan.steps.map((s) => (s.op === 'apply' ? { ...s, actual: structuredClone(s.desired) } : s));
     const c2 = new FakeClients();
@@ -182,10 +182,10 @@ describe('act: writes with a typed error policy', () => {
     assert.equal(applyErrorPolicy(new Error('ECONNRESET')).retryable, true);
   });
 
-  test('stops at the first failing write: later kinds are not attempted; a retryable error is handed back', async () => {
+  test('a failing write of a child that starts no pods stops the reconcile before the Deployment; a retryable error is handed back', async () => {
     const plan = decide((await observeIn(world(md)))!, opts);
     const c = new FakeClients();
-    c.answers.set('patchNamespacedDeployment', () => {
+    c.answers.set('patchNamespacedService', () => {
       throw apiError(500, 'Internal error occurred: failed calling webhook');
     });
     const out = await act(c.asKubeClients(), log, md, plan.steps);
@@ -193,7 +193,43 @@ describe('act: writes with a typed error policy', () => {
     assert.ok(out.retry);
     assert.deepEqual(
       c.calls.map((x) => x.method),
-      ['patchNamespacedDeployment'],
+      ['patchNamespacedService'],
+      'no Deployment written',
+    );
+  });
+
+  test('the children that start no pods are written concurrently, then the Deployment; one failing does not stop the others of its stage', async () => {
+    const scaled = modelDeployment({ autoscaling: { minReplicas: 1, maxReplicas: 3 } });
+    const plan = decide((await observeIn(world(scaled)))!, opts);
+    assert.deepEqual(
+      stagesOf(plan.steps).concurrent.map((s) => s.kind.kind),
+      ['Service', 'HorizontalPodAutoscaler'],
+    );
+    assert.deepEqual(
+      stagesOf(plan.steps).ordered.map((s) => s.kind.kind),
+      ['Deployment'],
+    );
+    // Both first-stage writes are in flight before either answers.
+    const c = new FakeClients();
+    let inFlight = 0;
+    let most = 0;
+    const slow = (fail: boolean) => async (arg: Record<string, unknown>) => {
+      most = Math.max(most, ++inFlight);
+      await new Promise((r) => setTimeout(r, 5));
+      inFlight--;
+      if (fail) throw apiError(503, 'no Service IP left');
+      return arg.body;
+    };
+    c.answers.set('patchNamespacedService', slow(true));
+    c.answers.set('patchNamespacedHorizontalPodAutoscaler', slow(false));
+    const out = await act(c.asKubeClients(), log, scaled, plan.steps);
+    assert.equal(most, 2, 'Service and HPA in flight together');
+    assert.deepEqual(out.problem, { reason: 'ApplyFailed', message: 'no Service IP left (retrying)' });
+    assert.deepEqual(out.created, ['HorizontalPodAutoscaler iris'], 'the HPA went through and is reported');
+    assert.equal(
+      c.calls.some((x) => x.method === 'patchNamespacedDeployment'),
+      false,
+      'no Deployment while a child failed',
     );
   });
 });
@@ -253,7 +289,7 @@ describe('Reconciler on fake caches', () => {
     const r = new Reconciler(w.deps());
     const first = await r.reconcile(KEY);
     assert.deepEqual(first, { requeueAfterMs: 10_000 }, 'rollout in progress: look again');
-    assert.deepEqual(w.clients.writes, ['apply deployments', 'apply services', 'apply modeldeployments/status']);
+    assert.deepEqual(w.clients.writes, ['apply services', 'apply deployments', 'apply modeldeployments/status']);
     assert.deepEqual(
       w.events.events.map((e) => `${e.reason}: ${e.message}`),
       ['Created: created Deployment and Service iris', 'RolloutStarted: rolling out version 1'],
@@ -291,7 +327,7 @@ describe('Reconciler on fake caches', () => {
     await r.reconcile(KEY);
     assert.deepEqual(
       w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
-      ['Deployment 1', 'Service 1'],
+      ['Service 1', 'Deployment 1'],
       'resourceVersion "1" as precondition: create, or 409',
     );
     settle(w);
@@ -340,7 +376,7 @@ describe('Reconciler on fake caches', () => {
     w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml', labels: { team: 'other' } } }));
     const r = new Reconciler(w.deps());
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 30_000 });
-    assert.deepEqual(w.clients.writes, ['apply deployments', 'apply services', 'apply modeldeployments/status']);
+    assert.deepEqual(w.clients.writes, ['apply services', 'apply modeldeployments/status'], 'no Deployment: no pods start');
     const status = w.clients.statuses[0];
     const degraded = status?.conditions?.find((c) => c.type === 'Degraded');
     assert.equal(degraded?.reason, 'ResourceConflict');
@@ -348,7 +384,7 @@ describe('Reconciler on fake caches', () => {
     assert.equal(status?.updatingVersion, undefined, 'blocked: no rollout on record');
     assert.deepEqual(
       w.events.events.map((e) => `${e.type} ${e.reason}: ${e.message}`),
-      ['Normal Created: created Deployment iris', `Warning ResourceConflict: ${degraded?.message}`],
+      [`Warning ResourceConflict: ${degraded?.message}`],
     );
 
     // With the conflict on record, the next reconcile reads the API and stays blocked: no child is written.
@@ -358,6 +394,26 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(w.clients.applied(), []);
     assert.equal(w.clients.statuses.at(-1)?.conditions?.find((c) => c.type === 'Degraded')?.reason, 'ResourceConflict');
     assert.ok(w.clients.calls.some((c) => c.method === 'readNamespacedService'));
+  });
+
+  test('a foreign object holding the HPA name (a kind after the Deployment in CHILD_KINDS): blocked before the Deployment is created, so no pods start', async () => {
+    const w = world(modelDeployment({ autoscaling: { minReplicas: 1, maxReplicas: 3 } }));
+    w.clients.answers.set('patchNamespacedHorizontalPodAutoscaler', (arg) => {
+      if ((arg.body as KubernetesObject).metadata?.resourceVersion === '1') throw apiError(409, 'the object has been modified');
+      throw new Error('a foreign HPA must never be applied');
+    });
+    w.clients.answers.set('readNamespacedHorizontalPodAutoscaler', () => ({ metadata: { name: 'iris', namespace: 'ml' } }));
+    const r = new Reconciler(w.deps());
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 30_000 });
+    assert.deepEqual(
+      w.clients.applied().map((o) => o.kind),
+      ['Service', 'HorizontalPodAutoscaler'],
+      'the Deployment is never applied while the HPA name is taken',
+    );
+    const degraded = w.clients.statuses[0]?.conditions?.find((c) => c.type === 'Degraded');
+    assert.equal(degraded?.reason, 'ResourceConflict');
+    assert.match(degraded?.message ?? '', /^HorizontalPodAutoscaler iris already exists/);
+    assert.equal(w.clients.statuses[0]?.updatingVersion, undefined, 'no rollout on record');
   });
 
   test('a 409 on create for a child that is ours (the cache lagged): applied again without the precondition, no Created Event for it', async () => {
@@ -371,7 +427,7 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 10_000 });
     assert.deepEqual(
       w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
-      ['Deployment 1', 'Service 1', 'Service undefined'],
+      ['Service 1', 'Service undefined', 'Deployment 1'],
     );
     assert.equal(w.clients.statuses[0]?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
     assert.deepEqual(

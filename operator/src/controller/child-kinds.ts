@@ -358,7 +358,8 @@ export const CHILD_KINDS: readonly ChildKind[] = [
   horizontalPodAutoscalers,
   canaryHorizontalPodAutoscalers,
   networkPolicies,
-  // After the Services its backendRefs name, so a new route never points at a missing Service.
+  // Written in the same concurrent stage as the Services (reconcile/act.ts), but it splits to
+  // <name>-canary only once a canary pod is ready, reconciles after that Service was created.
   httpRoutes,
 ] as ChildKind[];
 

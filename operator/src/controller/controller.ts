@@ -17,6 +17,9 @@ import { controllerOf } from './ownership.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
 
+/** How long stop() waits for Events still being sent. */
+const EVENT_DRAIN_MS = 2_000;
+
 /** Maps a child's event to the key of the ModelDeployment that controls it. */
 function ownerKey(obj: KubernetesObject): string | undefined {
   const owner = controllerOf(obj);
@@ -36,6 +39,7 @@ export class Controller {
   private readonly metrics: OperatorMetrics;
   private readonly queue = new WorkQueue();
   private readonly reconciler: Reconciler;
+  private readonly events: EventRecorder;
   readonly informers: {
     modelDeployments: ResilientInformer<ModelDeployment>;
     /** One per kind of CHILD_KINDS (the stable and canary Deployments share one), by kind. */
@@ -117,12 +121,13 @@ export class Controller {
       });
     }
 
+    this.events = new EventRecorder(clients, log, cfg.leaderElection.identity);
     this.reconciler = new Reconciler({
       clients,
       modelDeployments: this.informers.modelDeployments,
       children: this.informers.children,
       pods: this.informers.pods,
-      events: new EventRecorder(clients, log, cfg.leaderElection.identity),
+      events: this.events,
       runtimeDefaults: cfg.runtime,
       metrics,
       log,
@@ -172,6 +177,8 @@ export class Controller {
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     this.queue.shutdown();
     await Promise.all(this.workers);
+    // Events are sent in the background: give the last ones a moment, not the whole shutdown deadline.
+    await Promise.race([this.events.drain(), new Promise((r) => setTimeout(r, EVENT_DRAIN_MS).unref())]);
     await Promise.all(this.allInformers().map((i) => i.stop()));
     this.log.info('controller stopped');
   }

@@ -52,36 +52,68 @@ export function applyErrorPolicy(err: unknown): { problem: BlockingProblem; retr
   };
 }
 
-/** Runs the steps in order, stopping at the first error (later kinds may depend on earlier ones). */
+/**
+ * A Deployment starts pods; every other child kind is inert on its own (Service, HPA,
+ * NetworkPolicy, ...). The HPA controller first looks at a new HPA one sync period (15 s by
+ * default) after it appears, so an HPA created just before its Deployment finds it there.
+ */
+const startsPods = (step: ChildStep) => step.kind.kind === 'Deployment';
+
+/**
+ * The steps in two stages: every child that starts no pods, written concurrently (none depends on
+ * another), then the Deployments in order. A name conflict or a failed write in the first stage
+ * stops the reconcile before any Deployment is created or changed: pods never start for a
+ * ModelDeployment that is blocked.
+ */
+export function stagesOf(steps: readonly ChildStep[]): { concurrent: ChildStep[]; ordered: ChildStep[] } {
+  return { concurrent: steps.filter((s) => !startsPods(s)), ordered: steps.filter(startsPods) };
+}
+
+/** Writes the steps (see stagesOf), stopping at the first stage with an error. */
 export async function act(clients: KubeClients, log: Logger, md: ModelDeployment, steps: readonly ChildStep[]): Promise<ActOutcome> {
-  const createdObjects: KubernetesObject[] = [];
-  const created = () => createdObjects.map((o) => `${o.kind} ${o.metadata?.name}`);
+  const createdBy = new Map<ChildStep, KubernetesObject>();
   let unavailable: BlockingProblem | undefined;
-  try {
-    for (const step of steps) {
-      if (step.op === 'apply') {
-        try {
-          await ensure(clients, log, step.kind, md, step.desired, step.actual, createdObjects);
-        } catch (err) {
-          // An apply answers 404 only when the API itself is missing (it creates absent objects).
-          if (!step.kind.optional || !isNotFound(err)) throw err;
-          unavailable = apiUnavailable(step.kind, step.desired.metadata?.name as string);
-          log.info('child kind not served by the cluster', { kind: step.kind.kind, message: unavailable.message });
-        }
-      } else await deleteChild(clients, step.kind, step.actual);
+  const write = async (step: ChildStep) => {
+    if (step.op === 'delete') return deleteChild(clients, step.kind, step.actual);
+    try {
+      const stored = await ensure(clients, log, step.kind, md, step.desired, step.actual);
+      if (stored) createdBy.set(step, stored);
+    } catch (err) {
+      // An apply answers 404 only when the API itself is missing (it creates absent objects).
+      if (!step.kind.optional || !isNotFound(err)) throw err;
+      unavailable = apiUnavailable(step.kind, step.desired.metadata?.name as string);
+      log.info('child kind not served by the cluster', { kind: step.kind.kind, message: unavailable.message });
     }
+  };
+  // In the steps' (CHILD_KINDS) order whatever order the writes finished in, so the Created Event reads the same.
+  const createdObjects = () => steps.flatMap((s) => createdBy.get(s) ?? []);
+  const created = () => createdObjects().map((o) => `${o.kind} ${o.metadata?.name}`);
+  try {
+    const { concurrent, ordered } = stagesOf(steps);
+    const results = await Promise.allSettled(concurrent.map(write));
+    const errors = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    // A conflict blocks the ModelDeployment until the name is free; report it before any other failure.
+    if (errors.length > 0) throw errors.find((e) => e instanceof NameTaken) ?? errors[0];
+    for (const step of ordered) await write(step);
   } catch (err) {
     if (err instanceof NameTaken) {
       log.info('name conflict', { message: err.problem.message });
-      return { created: created(), createdObjects, problem: undefined, conflict: err.problem, retry: undefined };
+      return { created: created(), createdObjects: createdObjects(), problem: undefined, conflict: err.problem, retry: undefined };
     }
     const policy = applyErrorPolicy(err);
     log.warn('cannot apply children', { status: policy.status, error: describeApiError(err).message, retrying: policy.retryable });
-    return { created: created(), createdObjects, problem: policy.problem, retry: policy.retryable ? err : undefined };
+    return { created: created(), createdObjects: createdObjects(), problem: policy.problem, retry: policy.retryable ? err : undefined };
   }
-  return { created: created(), createdObjects, problem: undefined, retry: undefined, ...(unavailable ? { unavailable } : {}) };
+  return {
+    created: created(),
+    createdObjects: createdObjects(),
+    problem: undefined,
+    retry: undefined,
+    ...(unavailable ? { unavailable } : {}),
+  };
 }
 
+/** Applies the child when it differs; returns it as stored when this call created it. */
 async function ensure(
   clients: KubeClients,
   log: Logger,
@@ -89,19 +121,18 @@ async function ensure(
   md: ModelDeployment,
   desired: KubernetesObject,
   actual: KubernetesObject | undefined,
-  createdObjects: KubernetesObject[],
-): Promise<void> {
+): Promise<KubernetesObject | undefined> {
   const force = kind.beforeApply ? await kind.beforeApply(md, actual, clients) : false;
   const difference = !actual ? '(missing)' : force ? '(handed over)' : kind.difference(desired, actual);
-  if (difference === undefined) return;
+  if (difference === undefined) return undefined;
   log.debug('applying', { kind: kind.kind, name: desired.metadata?.name, namespace: desired.metadata?.namespace, difference });
   if (actual) {
     await applyChild(clients, kind, desired);
-    return;
+    return undefined;
   }
   const stored = await create(clients, kind, md, desired);
   // The desired object's kind and name: an answer may lack them (a typed client's, or a test's).
-  if (stored) createdObjects.push({ ...stored, kind: kind.kind, metadata: { ...stored.metadata, name: desired.metadata?.name } });
+  return stored ? { ...stored, kind: kind.kind, metadata: { ...stored.metadata, name: desired.metadata?.name } } : undefined;
 }
 
 /** Thrown by `create` when a foreign object holds the name; act reports it as a conflict. */

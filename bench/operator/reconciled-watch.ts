@@ -1,0 +1,55 @@
+/**
+ * Tells when every ModelDeployment has a status for its generation, from a watch: one event per
+ * change, instead of listing every ModelDeployment and child every 250 ms, which at 1,000 costs
+ * the API server (and the bench process, on the same cores) more than the operator's own writes
+ * and would slow the operator's phase but not the minimal client's.
+ */
+import { Watch, type KubeConfig } from '@kubernetes/client-node';
+
+interface Watched {
+  metadata?: { name?: string; generation?: number };
+  status?: { observedGeneration?: number };
+}
+
+export interface ReconciledWatch {
+  /** Resolves when `count` ModelDeployments have a status for their generation; rejects when the watch ends first. */
+  reached(count: number): Promise<void>;
+  stop(): void;
+}
+
+export async function watchReconciled(kc: KubeConfig, path: string): Promise<ReconciledWatch> {
+  const reconciled = new Set<string>();
+  let goal = Infinity;
+  let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
+  let ended: Error | undefined;
+  const check = () => {
+    if (settle && reconciled.size >= goal) settle.resolve();
+  };
+  const controller = await new Watch(kc).watch(
+    path,
+    {},
+    (phase: string, obj: Watched) => {
+      const name = obj.metadata?.name ?? '';
+      const done =
+        phase !== 'DELETED' && obj.status?.observedGeneration !== undefined && obj.status.observedGeneration === obj.metadata?.generation;
+      if (done) reconciled.add(name);
+      else reconciled.delete(name);
+      check();
+    },
+    (err: unknown) => {
+      ended = new Error(`the ModelDeployment watch ended: ${err instanceof Error ? err.message : String(err ?? 'closed by the server')}`);
+      settle?.reject(ended);
+    },
+  );
+  return {
+    reached(count) {
+      goal = count;
+      return new Promise<void>((resolve, reject) => {
+        if (ended) return reject(ended);
+        settle = { resolve, reject };
+        check();
+      });
+    },
+    stop: () => controller.abort(),
+  };
+}
