@@ -228,3 +228,15 @@ test('network policy: rendered only when enabled; inference port from ingressFro
     [[{ protocol: 'TCP', port: 8080 }]],
   );
 });
+
+test("network policy during an A/B experiment: the instance's own pods may reach the inference port (pinned requests are forwarded between tracks)", () => {
+  const web = { podSelector: { matchLabels: { app: 'shop' } } };
+  const experiment = { model: { version: '2', uri: 'http://models.example/iris-2.onnx' }, weight: 20 };
+  const np = renderNetworkPolicy(modelDeployment({ networkPolicy: { enabled: true, ingressFrom: [web] }, experiment }), 9090);
+  const self = renderDeployment(modelDeployment(), renderPodTemplate(modelDeployment(), modelDeployment().spec.model, RUNTIME_DEFAULTS))
+    .spec?.selector?.matchLabels;
+  assert.deepEqual(np?.spec.ingress[0], { from: [web, { podSelector: { matchLabels: self } }], ports: [{ protocol: 'TCP', port: 8080 }] });
+  // without an experiment the policy admits only ingressFrom
+  const plain = renderNetworkPolicy(modelDeployment({ networkPolicy: { enabled: true, ingressFrom: [web] } }), 9090);
+  assert.deepEqual(plain?.spec.ingress[0]?.from, [web]);
+});

@@ -167,7 +167,11 @@ export function renderNetworkPolicy(md: ModelDeployment, metricsPort: number): N
     from: peers.map(peerOf),
     ports: [{ protocol: 'TCP', port }],
   });
-  const ingress = [rule(np.ingressFrom ?? [], RUNTIME_HTTP_PORT)];
+  const name = md.metadata?.name as string;
+  // During an A/B experiment a pod forwards pinned requests to the other track's pods
+  // (MODELSHIP_VERSION_ROUTES), so the instance's own pods must reach each other's inference port.
+  const ownPods: NetworkPolicyPeer[] = md.spec.experiment ? [{ podSelector: { matchLabels: selectorLabels(name) } }] : [];
+  const ingress = [rule([...(np.ingressFrom ?? []), ...ownPods], RUNTIME_HTTP_PORT)];
   // An empty `from` would admit everyone: no metricsFrom means no metrics rule at all.
   if (metricsPort && np.metricsFrom?.length) ingress.push(rule(np.metricsFrom, metricsPort));
   return {
@@ -175,7 +179,7 @@ export function renderNetworkPolicy(md: ModelDeployment, metricsPort: number): N
     kind: 'NetworkPolicy',
     metadata: childMetadata(md),
     spec: {
-      podSelector: { matchLabels: selectorLabels(md.metadata?.name as string) },
+      podSelector: { matchLabels: selectorLabels(name) },
       policyTypes: ['Ingress'],
       ingress,
     },
