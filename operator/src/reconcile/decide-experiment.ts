@@ -1,23 +1,11 @@
-import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { V1Pod } from '@kubernetes/client-node';
 import { ANNOTATION_TEMPLATE_HASH, LABEL_TRACK, TRACK_EXPERIMENT } from '../api/labels.ts';
 import type { RenderContext } from '../controller/child-kinds.ts';
-import { rolloutComplete } from '../rollout/decide.ts';
 import { decideExperiment, type ExperimentDecision } from '../rollout/experiment.ts';
-import type { TrackFacts } from '../rollout/canary.ts';
 import { detectFailure, type SignalThresholds } from '../rollout/signals.ts';
-import { templateHashOf } from '../render/pod-template.ts';
 import { versionOf, versionRoutes, withVersionRoutes } from '../render/experiment.ts';
 import type { Facts } from './observe.ts';
-
-function trackOf(d: V1Deployment | undefined): TrackFacts | undefined {
-  if (!d) return undefined;
-  return {
-    replicas: d.spec?.replicas ?? 1,
-    readyReplicas: d.status?.readyReplicas ?? 0,
-    rolledOut: rolloutComplete(d),
-    templateHash: templateHashOf(d.spec?.template),
-  };
-}
+import { trackFacts } from './track-facts.ts';
 
 /** The pods of the experiment track running the experiment's template. */
 export function experimentPods(pods: readonly V1Pod[], hash: string): V1Pod[] {
@@ -43,8 +31,8 @@ export function planExperiment(
     settings: e?.settings,
     stableVersion,
     stableReplicas: f.deployment?.spec?.replicas ?? specReplicas,
-    stableTrack: trackOf(f.deployment),
-    experimentTrack: trackOf(f.experimentDeployment),
+    stableTrack: trackFacts(f.deployment),
+    experimentTrack: trackFacts(f.experimentDeployment),
     failure: e ? detectFailure(f.experimentDeployment, experimentPods(f.pods, e.hash), f.now, thresholds) : undefined,
     status: f.status.experiment,
     window: f.experimentWindow,

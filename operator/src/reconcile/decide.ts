@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Deployment, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod, V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { HistoryEntry } from '../api/types.generated.ts';
 import { ANNOTATION_TEMPLATE_HASH } from '../api/labels.ts';
 import type { RuntimeDefaults } from '../config.ts';
@@ -6,10 +6,11 @@ import type { ChildKind, RenderContext } from '../controller/child-kinds.ts';
 import { isControlledBy } from '../controller/ownership.ts';
 import { renderPodTemplate, templateHashOf } from '../render/pod-template.ts';
 import { decideCanary, type CanaryDecision, type CanarySettings, type TrackFacts } from '../rollout/canary.ts';
-import { decideRollout, lastSucceeded, modelOf, rolloutComplete, type RolloutDecision } from '../rollout/decide.ts';
+import { decideRollout, lastSucceeded, modelOf, type RolloutDecision } from '../rollout/decide.ts';
 import { detectFailure, type SignalThresholds } from '../rollout/signals.ts';
 import { canaryHpaBounds } from '../rollout/canary-capacity.ts';
 import type { Facts } from './observe.ts';
+import { trackFacts } from './track-facts.ts';
 import type { ExperimentDecision } from '../rollout/experiment.ts';
 import { planExperiment } from './decide-experiment.ts';
 
@@ -88,16 +89,6 @@ export function canaryBase(f: Facts): HistoryEntry | undefined {
   const stable = lastSucceeded(history);
   if (!stable || f.deployedHash !== stable.templateHash || f.deployedHash === f.desiredHash) return undefined;
   return stable;
-}
-
-function trackFacts(d: V1Deployment | undefined): TrackFacts | undefined {
-  if (!d) return undefined;
-  return {
-    replicas: d.spec?.replicas ?? 1,
-    readyReplicas: d.status?.readyReplicas ?? 0,
-    rolledOut: rolloutComplete(d),
-    templateHash: templateHashOf(d.spec?.template),
-  };
 }
 
 /**
