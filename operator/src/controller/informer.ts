@@ -112,7 +112,7 @@ export class ResilientInformer<T extends KubernetesObject> {
     return this.informer.list(namespace);
   }
 
-  private handleError(err: unknown): void {
+  protected handleError(err: unknown): void {
     const e = err as { name?: string; message?: string };
     if (this.stopping || e?.name === 'AbortError') return;
     this.lastError = e?.message ?? String(err);

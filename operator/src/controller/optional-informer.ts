@@ -32,11 +32,32 @@ export class OptionalApiInformer<T extends KubernetesObject> extends ResilientIn
     this.stopped = false;
     if (await this.served()) {
       this.absent = false;
-      await super.start();
+      // A failed first list is handled like any later one: restarted with backoff, or, on 404, absent.
+      await super.start().catch((err: unknown) => this.handleError(err));
       return;
     }
+    this.becomeAbsent();
+  }
+
+  /**
+   * A 404 from the running informer means the API is not (or no longer) served: an earlier probe
+   * can be answered by a refusal (403 while RBAC is being changed) that counts as served, and CRDs
+   * can be deleted. Back to absent and probing, instead of restarting a watch on a missing API
+   * forever (the operator would stay unready).
+   */
+  protected override handleError(err: unknown): void {
+    if (this.stopped || this.absent || !isNotFound(err)) {
+      super.handleError(err);
+      return;
+    }
+    void super.stop().catch(() => undefined);
+    this.becomeAbsent();
+  }
+
+  private becomeAbsent(): void {
     if (!this.absent) this.optionalLog.info('API not served by the cluster; watching for it', { probeEveryMs: API_PROBE_INTERVAL_MS });
     this.absent = true;
+    if (this.probeTimer) return;
     this.probeTimer = setTimeout(() => {
       this.probeTimer = undefined;
       if (this.stopped) return;
