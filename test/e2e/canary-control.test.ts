@@ -156,8 +156,23 @@ describe('e2e: canary manual abort and promote through kubectl patch; operator k
       assert.deepEqual([entry?.outcome, entry?.reason], ['Succeeded', 'CanaryPromoted'], JSON.stringify(done.status?.history));
       assert.equal(done.status?.currentVersion, '3');
       assert.equal(condition(await md(), 'Ready')?.status, 'True');
+      // Succeeded is reported once the stable Deployment serves version 3; the old pods are still
+      // draining then, and kube-proxy drops them from its rules a moment after they go (seen: 13 of 250
+      // answers from version 1 in the 5 s right after Succeeded). Measure once they are gone.
+      await waitFor(
+        async () => {
+          // every pod, those being deleted too (they answer until they are gone)
+          const now = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
+          return (
+            now.length > 0 &&
+            now.every((p) => p.metadata?.labels?.['modelship.dev/model-version'] === '3' && !p.metadata?.deletionTimestamp)
+          );
+        },
+        { timeoutMs: 120_000, intervalMs: 500, description: 'only version 3 pods left' },
+      );
+      await sleep(2_000);
       const after = await servedOver(l, 5_000);
-      t.diagnostic(`after the promotion: answers over 5 s by version ${JSON.stringify(after)}`);
+      t.diagnostic(`after the promotion (old pods gone): answers over 5 s by version ${JSON.stringify(after)}`);
       assert.deepEqual(Object.keys(after), ['3'], 'the promoted version serves everything');
     } finally {
       const s = await l.stop();
