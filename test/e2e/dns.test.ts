@@ -11,6 +11,7 @@ import type { ModelDeployment } from '../../operator/src/api/types.generated.ts'
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
+import { irisServiceUrl } from './faults.ts';
 import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
 
 /** Prints /etc/resolv.conf, then one JSON line per URL: the answer to a V2 infer POST, or the error code. */
@@ -54,6 +55,8 @@ describe('e2e: cluster DNS — a client pod calls the model by status.url and by
     ns = await restrictedNamespace(c, 'e2e-dns');
     op = await startE2eOperator(cluster, ns);
     md = await createAndWaitReady(c, ns, exampleIris(cluster.modelServerUrl));
+    // kube-proxy programs a new Service a moment after it exists (ECONNREFUSED from the pod before that)
+    await irisServiceUrl(c, ns);
     byStatusUrl = `${md.status?.url}/infer`;
 
     await c.core.createNamespacedPod({
