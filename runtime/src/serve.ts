@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import type { ServeConfig } from './config.ts';
 import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError } from './errors.ts';
 import { MemoryBudget } from './execution/budget.ts';
+import { createReclaimer } from './execution/reclaim.ts';
 import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './execution/cpu.ts';
 import { defaultInflightBudget, memoryLimit } from './execution/memory.ts';
 import { WorkerPool } from './execution/pool.ts';
@@ -64,7 +65,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     // reported by the model load below
   }
   const budgetBytes = config.maxInflightBytes > 0 ? config.maxInflightBytes : defaultInflightBudget(memLimit, modelBytes, workers);
-  const budget = new MemoryBudget(budgetBytes, metrics.budgetHooks);
+  const budget = new MemoryBudget(budgetBytes, metrics.budgetHooks, createReclaimer());
   metrics.setBudgetLimit(budgetBytes);
   // forwards in flight are capped like queued requests: each holds a connection both ways, not a body
   const forwarder = new Forwarder(config.requestTimeoutMs, config.maxQueueSize);

@@ -14,7 +14,7 @@ import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator 
 
 const ROWS = 1_000_000; // 16,000,000 bytes of FP32 input
 const CONCURRENT = 40; // 640 MB of bodies at once against a 512 MiB container
-const ROUNDS = 2;
+const ROUNDS = 4; // retained memory grows round by round: the second one OOM-killed a runtime that held dead buffers
 
 describe('e2e: memory budget: concurrent 16 MB requests against a 512Mi runtime', { timeout: 600_000 }, () => {
   let cluster: E2eCluster;

@@ -11,10 +11,13 @@ export class MemoryBudget {
   readonly limit: number;
   private used = 0;
   private readonly hooks: BudgetHooks;
+  private readonly onRelease: (bytes: number) => void;
 
-  constructor(limit: number, hooks: BudgetHooks) {
+  /** `onRelease`: told of every release (reclaim.ts collects the garbage of large requests) */
+  constructor(limit: number, hooks: BudgetHooks, onRelease: (bytes: number) => void = () => {}) {
     this.limit = limit;
     this.hooks = hooks;
+    this.onRelease = onRelease;
   }
 
   get inUse(): number {
@@ -37,6 +40,7 @@ export class MemoryBudget {
     if (bytes <= 0) return;
     this.used = Math.max(0, this.used - bytes);
     this.hooks.inUse(this.used);
+    this.onRelease(bytes);
   }
 }
 

@@ -6,14 +6,27 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
 import type { Tensor } from '../tensor/datatypes.ts';
+import { createReclaimer } from './reclaim.ts';
 import type { RunRequest, WorkerData, WorkerMessage } from './pool.ts';
 
 const port = parentPort;
 if (!port) throw new Error('worker.ts must run in a worker thread');
 const data = workerData as WorkerData;
 
-function send(msg: WorkerMessage): void {
-  port!.postMessage(msg);
+function send(msg: WorkerMessage, transfer: ArrayBuffer[] = []): void {
+  port!.postMessage(msg, transfer);
+}
+
+/** Output buffers a tensor owns whole move to the main thread instead of being copied there. */
+function ownedBuffers(outputs: Record<string, Tensor>): ArrayBuffer[] {
+  const list: ArrayBuffer[] = [];
+  for (const t of Object.values(outputs)) {
+    if (Array.isArray(t.data)) continue;
+    const buf = t.data.buffer;
+    if (buf instanceof ArrayBuffer && t.data.byteOffset === 0 && t.data.byteLength === buf.byteLength && !list.includes(buf))
+      list.push(buf);
+  }
+  return list;
 }
 
 /**
@@ -46,11 +59,17 @@ async function main(): Promise<void> {
     list.map((m) => (m.isTensor ? { name: m.name, isTensor: true, type: m.type, shape: [...m.shape] } : { name: m.name, isTensor: false }));
   send({ type: 'ready', inputs: meta(session.inputMetadata), outputs: meta(session.outputMetadata) });
 
+  // this thread's copies of a large request's inputs and outputs are garbage once it is answered
+  const reclaim = createReclaimer();
   port!.on('message', async (msg: RunRequest) => {
     const t0 = performance.now();
+    let bytes = 0;
     try {
       const feeds: Record<string, ort.Tensor> = {};
-      for (const [name, t] of Object.entries(msg.feeds)) feeds[name] = toOrt(t);
+      for (const [name, t] of Object.entries(msg.feeds)) {
+        feeds[name] = toOrt(t);
+        if (!Array.isArray(t.data)) bytes += t.data.byteLength;
+      }
       const result = msg.fetches ? await session.run(feeds, msg.fetches) : await session.run(feeds);
       const outputs: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(result)) {
@@ -61,10 +80,16 @@ async function main(): Promise<void> {
           out = new Uint16Array(out.buffer, out.byteOffset, out.length);
         outputs[name] = { type: t.type as Tensor['type'], dims: [...t.dims], data: out };
       }
-      send({ type: 'result', id: msg.id, outputs, computeMs: performance.now() - t0 });
+      const reply = { type: 'result' as const, id: msg.id, outputs, computeMs: performance.now() - t0 };
+      try {
+        send(reply, ownedBuffers(outputs));
+      } catch {
+        send(reply); // a buffer onnxruntime will not let go of: copied
+      }
     } catch (err) {
       send({ type: 'result', id: msg.id, error: (err as Error).message, computeMs: performance.now() - t0 });
     }
+    reclaim(bytes);
   });
 }
 
