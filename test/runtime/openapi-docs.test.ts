@@ -9,11 +9,11 @@
  */
 import assert from 'node:assert/strict';
 import { readdirSync, existsSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { post, request, ROOT, startRuntime, type Runtime } from './helpers.ts';
+import { prefixProxy } from './prefix-proxy.ts';
 
 interface Tensor {
   name: string;
@@ -151,29 +151,6 @@ describe('/openapi.json with an API key on', () => {
     assert.equal(page.text.includes('"a"'), false);
   });
 });
-
-/** A reverse proxy that serves the runtime under `prefix` and strips it, as the API server's service proxy does. */
-async function prefixProxy(target: string, prefix: string): Promise<{ url: string; close: () => Promise<void> }> {
-  const server: Server = createServer((req, res) => {
-    const path = req.url ?? '/';
-    if (!path.startsWith(prefix)) {
-      res.writeHead(404).end('outside the prefix');
-      return;
-    }
-    const upstream = httpRequest(`${target}${path.slice(prefix.length) || '/'}`, { method: req.method, headers: req.headers }, (up) => {
-      res.writeHead(up.statusCode ?? 502, up.headers);
-      up.pipe(res);
-    });
-    upstream.on('error', () => res.destroy());
-    req.pipe(upstream);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  return {
-    url: `http://127.0.0.1:${port}${prefix}`,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
-  };
-}
 
 describe('GET /docs (iris)', () => {
   let rt: Runtime;

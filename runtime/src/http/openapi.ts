@@ -368,7 +368,7 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
       version: serverVersion,
       description:
         `Serves one ONNX model ("${modelName}") over the Open Inference Protocol (V2) REST and TF-Serving style REST. ` +
-        'Every 4xx and 503 answer is JSON {"error": "<what was wrong>"}.' +
+        'Every 4xx and 503 answer is JSON `{"error": "<what was wrong>"}`.' +
         (model
           ? `\n\n${tensorTable(model)}`
           : '\n\nThe model is not loaded yet, or this server needs an API key to describe it (Authorize, or send the key with this request).'),
