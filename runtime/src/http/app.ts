@@ -6,6 +6,8 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import { badRequest, HttpError, notFound } from '../errors.ts';
 import { v2Metadata } from '../tensor/model.ts';
+import { presentedKey } from './auth.ts';
+import { docsRouter } from './docs.ts';
 import { admit, type ApiProtocol, type GuardDeps } from './guard.ts';
 import { sendMetrics } from './metrics-endpoint.ts';
 import { openApiDocument } from './openapi.ts';
@@ -47,9 +49,21 @@ export function createApp(deps: GuardDeps): express.Express {
     res.json({ ready: true });
   });
   app.get(HTTP_PATH.metrics, (_req, res) => sendMetrics(metrics, res, deps.log, state.closing));
-  app.get('/openapi.json', (_req, res) => {
-    res.json(openApiDocument(state.modelName, SERVER_VERSION, state.model));
+  // With an API key on, the model's inputs and outputs are described only to a request carrying
+  // it (the metadata routes need it too); without one the document is the generic description,
+  // a wrong key is a 401. Swagger UI (/docs) loads it again with the key once the user authorizes.
+  app.get('/openapi.json', (req, res) => {
+    let model = state.model;
+    try {
+      deps.checkKey(req.headers);
+    } catch (err) {
+      if (presentedKey(req.headers) !== undefined) throw err;
+      model = undefined;
+    }
+    res.json(openApiDocument(state.modelName, SERVER_VERSION, model));
   });
+  // open: the page and Swagger UI's files hold nothing about the model
+  app.use(docsRouter(state.modelName, deps.log));
 
   // API key from here on; each response counted
   const guarded = (protocol: ApiProtocol) => (req: Request, res: Response, next: NextFunction) => {

@@ -7,7 +7,7 @@
  */
 import { ENV, HTTP_PATH, PIN_HEADER, VERSION_MAX_LENGTH, VERSION_PATTERN } from '../../../contract/runtime-contract.ts';
 import { V2_DATATYPES } from '../tensor/datatypes.ts';
-import type { ModelSpec, TensorSpec } from '../tensor/model.ts';
+import { v2Metadata, type ModelSpec, type TensorSpec } from '../tensor/model.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -52,6 +52,13 @@ function shapeSchema(spec: TensorSpec): Schema {
   };
 }
 
+/** A shape as the model declares it: -1 for a dimension of any size. */
+const shapeLabel = (shape: readonly number[]): string => `[${shape.join(', ')}]`;
+
+/** How one input or output is described to a reader: datatype and declared shape. */
+const tensorSummary = (spec: TensorSpec): string =>
+  `datatype ${spec.datatype}, shape ${shapeLabel(spec.shape)}${spec.shape.includes(-1) ? ' (-1: any size)' : ''}`;
+
 /** A shape the model accepts, with 1 for every dynamic dimension. */
 const exampleShape = (spec: TensorSpec): number[] => spec.shape.map((d) => (d >= 0 ? d : 1));
 
@@ -86,6 +93,7 @@ function v2InputSchema(spec: TensorSpec): Schema {
   return {
     type: 'object',
     title: `input ${spec.name}`,
+    description: `model input "${spec.name}": ${tensorSummary(spec)}`,
     required: ['name', 'shape', 'datatype'],
     properties: {
       name: { type: 'string', const: spec.name },
@@ -98,6 +106,39 @@ function v2InputSchema(spec: TensorSpec): Schema {
       },
     },
   };
+}
+
+/**
+ * An `outputs[]` element of a V2 answer for one of the model's outputs. The shape is not
+ * constrained: a model may leave an output's rank undeclared.
+ */
+function v2OutputSchema(spec: TensorSpec): Schema {
+  return {
+    type: 'object',
+    title: `output ${spec.name}`,
+    description: `model output "${spec.name}": ${tensorSummary(spec)}`,
+    required: ['name', 'shape', 'datatype'],
+    properties: {
+      name: { type: 'string', const: spec.name },
+      datatype: { type: 'string', const: spec.datatype },
+      shape: { type: 'array', items: { type: 'integer', minimum: 0 } },
+      parameters: { type: 'object' },
+      data: { type: 'array', items: {} },
+    },
+  };
+}
+
+/** The markdown table of the model's inputs and outputs at the top of the document (and of /docs). */
+function tensorTable(model: ModelSpec): string {
+  const row = (kind: string, t: TensorSpec) => `| ${kind} | \`${t.name}\` | ${t.datatype} | \`${shapeLabel(t.shape)}\` |`;
+  return [
+    `Model "${model.name}", version "${model.version}" (-1 in a shape: any size):`,
+    '',
+    '| | name | datatype | shape |',
+    '| --- | --- | --- | --- |',
+    ...model.inputs.map((t) => row('input', t)),
+    ...model.outputs.map((t) => row('output', t)),
+  ].join('\n');
 }
 
 function v2Schemas(model: ModelSpec | undefined): Record<string, Schema> {
@@ -169,10 +210,21 @@ function inferExample(model: ModelSpec): Schema {
   return { inputs: model.inputs.map((t) => ({ name: t.name, shape: exampleShape(t), datatype: t.datatype, data: exampleData(t) })) };
 }
 
+/**
+ * A :predict body the model accepts: as many rows as a fixed first dimension asks for (1 when it
+ * is dynamic); columnar when the inputs disagree on that count or one has no rows (rank 0).
+ */
 function predictExample(model: ModelSpec): Schema {
-  const row = (t: TensorSpec) => exampleNested(exampleShape(t).slice(1), t);
   const single = model.inputs.length === 1 ? (model.inputs[0] as TensorSpec) : undefined;
-  return { instances: [single ? row(single) : Object.fromEntries(model.inputs.map((t) => [t.name, row(t)]))] };
+  const rowCounts = new Set(model.inputs.map((t) => (t.shape.length === 0 ? undefined : exampleShape(t)[0])));
+  const [rows] = rowCounts;
+  if (rowCounts.size !== 1 || rows === undefined) {
+    const column = (t: TensorSpec) => exampleNested(exampleShape(t), t);
+    return { inputs: single ? column(single) : Object.fromEntries(model.inputs.map((t) => [t.name, column(t)])) };
+  }
+  const row = (t: TensorSpec) => exampleNested(exampleShape(t).slice(1), t);
+  const instance = () => (single ? row(single) : Object.fromEntries(model.inputs.map((t) => [t.name, row(t)])));
+  return { instances: Array.from({ length: rows }, instance) };
 }
 
 /**
@@ -294,9 +346,11 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
       shape: { type: 'array', items: { type: 'integer' } },
     },
   };
+  const metadataExample = model ? { example: v2Metadata(model) } : {};
   const modelMetadata = {
     type: 'object',
     required: ['name', 'versions', 'platform', 'inputs', 'outputs'],
+    ...metadataExample,
     properties: {
       name: { type: 'string' },
       versions: { type: 'array', items: { type: 'string' } },
@@ -314,25 +368,32 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
       version: serverVersion,
       description:
         `Serves one ONNX model ("${modelName}") over the Open Inference Protocol (V2) REST and TF-Serving style REST. ` +
-        'Every 4xx and 503 answer is JSON {"error": "<what was wrong>"}.',
+        'Every 4xx and 503 answer is JSON `{"error": "<what was wrong>"}`.' +
+        (model
+          ? `\n\n${tensorTable(model)}`
+          : '\n\nThe model is not loaded yet, or this server needs an API key to describe it (Authorize, or send the key with this request).'),
     },
+    // relative to this document: requests go where it was loaded from, also behind a path prefix (a proxy)
+    servers: [{ url: '.', description: 'this runtime (relative to /openapi.json)' }],
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, apiKey: { type: 'apiKey', in: 'header', name: 'x-api-key' } },
       schemas: {
         Error: { type: 'object', required: ['error'], properties: { error: { type: 'string', minLength: 1 } } },
         MetadataTensor: metadataTensor,
         ...v2Schemas(model),
-        ResponseOutput: {
-          type: 'object',
-          required: ['name', 'shape', 'datatype'],
-          properties: {
-            name: { type: 'string' },
-            shape: { type: 'array', items: { type: 'integer' } },
-            datatype: { type: 'string' },
-            parameters: { type: 'object' },
-            data: { type: 'array', items: {} },
-          },
-        },
+        ResponseOutput: model
+          ? { oneOf: model.outputs.map(v2OutputSchema) }
+          : {
+              type: 'object',
+              required: ['name', 'shape', 'datatype'],
+              properties: {
+                name: { type: 'string' },
+                shape: { type: 'array', items: { type: 'integer' } },
+                datatype: { type: 'string' },
+                parameters: { type: 'object' },
+                data: { type: 'array', items: {} },
+              },
+            },
         InferenceResponse: {
           type: 'object',
           required: ['model_name', 'outputs'],
@@ -435,7 +496,18 @@ export function openApiDocument(modelName: string, serverVersion: string, model?
           responses: { 200: { description: 'text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } } },
         },
       },
-      '/openapi.json': { get: { summary: 'This document', responses: { 200: json({ type: 'object' }) } } },
+      '/openapi.json': {
+        get: {
+          summary: 'This document (with an API key on: the model is described only to a request carrying the key)',
+          responses: { 200: json({ type: 'object' }), 401: err('Invalid API key') },
+        },
+      },
+      '/docs': {
+        get: {
+          summary: 'Swagger UI of this document',
+          responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: { type: 'string' } } } } },
+        },
+      },
     },
   };
 }
