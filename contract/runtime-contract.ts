@@ -111,7 +111,7 @@ export function parseAccessLog(text: string): AccessLogSetting | { error: string
   const v = text.trim();
   if (v === 'off') return { mode: 'off' };
   if (v === 'on') return { mode: 'on' };
-  const m = /^1\/([0-9]{1,7})$/.exec(v);
+  const m = /^1\/([1-9][0-9]{0,6})$/.exec(v);
   const every = m ? Number(m[1]) : NaN;
   if (every === 1) return { mode: 'on' };
   if (every >= 2 && every <= ACCESS_LOG_MAX_EVERY) return { mode: 'sampled', every };

@@ -100,7 +100,7 @@ test('MODELSHIP_ACCESS_LOG: off | on | 1/N; the default is off; anything else is
   assert.deepEqual(parseAccessLog('1/1'), { mode: 'on' });
   assert.deepEqual(parseAccessLog('1/100'), { mode: 'sampled', every: 100 });
   assert.deepEqual(parseAccessLog('1/1000000'), { mode: 'sampled', every: 1_000_000 });
-  for (const bad of ['', 'true', 'ON', '1/0', '1/1000001', '2/10', '1/-5', '100', '1/1.5', '1/ 5']) {
+  for (const bad of ['', 'true', 'ON', '1/0', '1/01', '1/1000001', '2/10', '1/-5', '100', '1/1.5', '1/ 5']) {
     assert.ok('error' in parseAccessLog(bad), bad);
   }
   const base = ['--model-path', '/m.onnx'];
