@@ -42,6 +42,10 @@ export class AccessLog {
     this.out = this.every === 0 ? undefined : (out ?? createLogger('info', 'access'));
   }
 
+  get enabled(): boolean {
+    return this.every !== 0;
+  }
+
   /** Whether the request being admitted is logged: every N-th of them (counted, not random, so "1/N" is exact). */
   sample(): boolean {
     if (this.every === 0) return false;

@@ -122,7 +122,7 @@ export class Exchange {
     return this.counted;
   }
 
-  /** Count the answer (only the first call counts); a 200 inference also records its latency. */
+  /** Count the answer (only the first call counts); a 200 also records its latency (by kind). */
   answer(status: number): void {
     if (this.counted) return;
     this.counted = true;
@@ -146,7 +146,7 @@ export function admit(
   res: ServerResponse,
   inference?: InferenceHooks,
 ): Exchange | undefined {
-  const access = inference && deps.accessLog ? { log: deps.accessLog, servedVersion: deps.state.modelVersion } : undefined;
+  const access = inference && deps.accessLog?.enabled ? { log: deps.accessLog, servedVersion: deps.state.modelVersion } : undefined;
   const exchange = new Exchange(deps.metrics, protocol, req, res, inference, access);
   try {
     deps.checkKey(req.headers);
