@@ -45,6 +45,8 @@ export const ENV = {
   shutdownTimeoutSeconds: 'MODELSHIP_SHUTDOWN_TIMEOUT_SECONDS',
   /** A/B pinning: where each version of the model is served (formatVersionRoutes / parseVersionRoutes) */
   versionRoutes: 'MODELSHIP_VERSION_ROUTES',
+  /** one JSON line per inference request: ACCESS_LOG values (parseAccessLog) */
+  accessLog: 'MODELSHIP_ACCESS_LOG',
   // fetch
   modelUri: 'MODELSHIP_MODEL_URI',
   fetchTimeoutSeconds: 'MODELSHIP_FETCH_TIMEOUT_SECONDS',
@@ -77,6 +79,44 @@ export const HTTP_PATH = {
   live: '/v2/health/live',
   metrics: '/metrics',
 } as const;
+
+/**
+ * The runtime's series that the operator's canary/experiment analysis reads (operator/src/analysis/)
+ * and dashboards and alerts query, and the label that tells inference from metadata requests:
+ * only kind="inference" is judged (a metadata call is not a prediction).
+ */
+export const RUNTIME_METRIC = {
+  /** counter {model, version, kind, protocol, code} */
+  requests: 'modelship_requests_total',
+  /** histogram {model, version, kind, protocol}, answers with status 200 only */
+  requestDuration: 'modelship_request_duration_seconds',
+  /** gauge {model, version}: inference requests being handled */
+  inflight: 'modelship_inflight_requests',
+} as const;
+export const REQUEST_KIND_LABEL = 'kind';
+export const REQUEST_KIND = { inference: 'inference', metadata: 'metadata' } as const;
+export type RequestKind = (typeof REQUEST_KIND)[keyof typeof REQUEST_KIND];
+
+/**
+ * ENV.accessLog: "off", "on" (every inference request) or "1/N" (every N-th, 2 <= N <= 1,000,000).
+ * The default and its measured cost: runtime/README.md.
+ */
+export type AccessLogSetting = { mode: 'off' } | { mode: 'on' } | { mode: 'sampled'; every: number };
+export const ACCESS_LOG_DEFAULT = 'off';
+export const ACCESS_LOG_MAX_EVERY = 1_000_000;
+/** The same values as a regular expression (for a CRD pattern). */
+export const ACCESS_LOG_PATTERN = '^(off|on|1/([1-9][0-9]{0,5}|1000000))$';
+
+export function parseAccessLog(text: string): AccessLogSetting | { error: string } {
+  const v = text.trim();
+  if (v === 'off') return { mode: 'off' };
+  if (v === 'on') return { mode: 'on' };
+  const m = /^1\/([1-9][0-9]{0,6})$/.exec(v);
+  const every = m ? Number(m[1]) : NaN;
+  if (every === 1) return { mode: 'on' };
+  if (every >= 2 && every <= ACCESS_LOG_MAX_EVERY) return { mode: 'sampled', every };
+  return { error: `"${shorten(v)}" is not off, on or 1/N (log one inference request in N, N from 1 to ${ACCESS_LOG_MAX_EVERY})` };
+}
 
 /** The pod's model volume: `fetch` writes MODEL_PATH, `serve` reads it. */
 export const MODEL_DIR = '/models';

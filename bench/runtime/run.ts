@@ -14,7 +14,19 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  copyFileSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -118,9 +130,15 @@ const v2Label = (j: Record<string, unknown>) => {
   return outs.some((o) => (o.name === 'label' || o.name === 'predict') && o.data[0] === 0) && outs.length === 2;
 };
 
-function spawnPeer(cmd: string, args: string[], env: Record<string, string> = {}, cwd = ROOT): ChildProcess {
+/**
+ * `stdoutFile`: the server's stdout goes to this file rather than /dev/null, as a container's does to
+ * its log file (the runtime's access log is measured with the cost of writing it somewhere).
+ */
+function spawnPeer(cmd: string, args: string[], env: Record<string, string> = {}, cwd = ROOT, stdoutFile?: string): ChildProcess {
+  const stdout = stdoutFile === undefined ? 'ignore' : openSync(stdoutFile, 'w');
   // own process group, so the whole tree (gunicorn/mlserver workers) is stopped by its id
-  const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const p = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'pipe'], detached: true });
+  if (typeof stdout === 'number') closeSync(stdout);
   let err = '';
   p.stderr?.on('data', (d: Buffer) => {
     err = (err + d.toString()).slice(-4000);
@@ -133,7 +151,13 @@ function spawnPeer(cmd: string, args: string[], env: Record<string, string> = {}
 
 async function makePeers(): Promise<Peer[]> {
   const peers: Peer[] = [];
-  const runtime = (id: string, label: string, batch: number) => {
+  // the runtime's stdout (log lines, access log) goes to a file, as a pod's goes to its container log
+  const runtimeLogs = mkdtempSync(join(tmpdir(), 'modelship-bench-runtime-'));
+  cleanups.push(() => {
+    for (const f of readdirSync(runtimeLogs)) log(`${f}: ${statSync(join(runtimeLogs, f)).size} bytes of stdout`);
+    rmSync(runtimeLogs, { recursive: true, force: true });
+  });
+  const runtime = (id: string, label: string, batch: number, extra: string[] = []) => {
     const port = portFor[id] as number;
     const args = [
       'runtime/src/main.ts',
@@ -152,6 +176,7 @@ async function makePeers(): Promise<Peer[]> {
       '0',
       '--log-level',
       'warn',
+      ...extra,
     ];
     peers.push({
       id,
@@ -160,15 +185,28 @@ async function makePeers(): Promise<Peer[]> {
       url: `http://127.0.0.1:${port}/v2/models/iris/infer`,
       readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
       body: v2Body,
-      start: () => spawnPeer(NODE, args),
+      start: () => spawnPeer(NODE, args, {}, ROOT, join(runtimeLogs, `${id}.log`)),
       check: v2Label,
     });
   };
-  const ids = ['runtime-batch-off', 'runtime-batch-on', 'raw-node-http', 'gunicorn-flask', 'gunicorn-gthread', 'flask-dev', 'mlserver'];
+  const ids = [
+    'runtime-batch-off',
+    'runtime-batch-on',
+    'runtime-access-log-on',
+    'runtime-access-log-1in100',
+    'raw-node-http',
+    'gunicorn-flask',
+    'gunicorn-gthread',
+    'flask-dev',
+    'mlserver',
+  ];
   const portFor: Record<string, number> = {};
   for (const id of ids) portFor[id] = await freePort();
   runtime('runtime-batch-off', 'Modelship runtime, batching off', 1);
   runtime('runtime-batch-on', 'Modelship runtime, batching on (max 32, delay 0)', 32);
+  // the access log's cost against runtime-batch-on (same defaults, access log off)
+  runtime('runtime-access-log-on', 'Modelship runtime, batching on, access log on (every request)', 32, ['--access-log', 'on']);
+  runtime('runtime-access-log-1in100', 'Modelship runtime, batching on, access log 1/100', 32, ['--access-log', '1/100']);
   {
     const port = portFor['raw-node-http'] as number;
     const args = ['bench/runtime/raw-server.ts', 'examples/models/iris/model.onnx', String(port)];

@@ -4,13 +4,16 @@
  */
 import { parseArgs } from 'node:util';
 import {
+  ACCESS_LOG_DEFAULT,
   COMMAND,
   DEFAULTS,
   ENV,
   INFERENCE_PORT,
+  parseAccessLog,
   parseVersionRoutes,
   PVC_ROOT,
   TERMINATION_LOG_PATH,
+  type AccessLogSetting,
   type RuntimeCommand,
 } from '../../contract/runtime-contract.ts';
 import { ConfigError } from './errors.ts';
@@ -58,6 +61,8 @@ export interface ServeConfig {
    * forwarded to (http/pin.ts); empty = only the own version can be pinned
    */
   versionRoutes: ReadonlyMap<string, string>;
+  /** one JSON line per inference request: off, every request, or every N-th (http/access-log.ts) */
+  accessLog: AccessLogSetting;
   /** the model-load failure message is also written here (Kubernetes termination message) */
   terminationLogPath: string;
   logLevel: string;
@@ -278,6 +283,13 @@ export const serveOptions: Option[] = [
     kind: 'string',
     help: 'A/B pinning: "<version>=http://<host>:<port>,..."; a request pinned to a listed version other than its own is forwarded there once',
   },
+  {
+    flag: 'access-log',
+    env: ENV.accessLog,
+    kind: 'string',
+    default: ACCESS_LOG_DEFAULT,
+    help: 'one JSON line per inference request: off | on | 1/N (every N-th request)',
+  },
   terminationLog,
   ...common,
 ];
@@ -388,6 +400,13 @@ export function versionRoutes(raw: string | undefined): ReadonlyMap<string, stri
   return new Map(parsed.routes.map((r) => [r.version, r.baseUrl]));
 }
 
+/** ENV.accessLog parsed, or a ConfigError naming the variable. */
+export function accessLog(raw: string | undefined): AccessLogSetting {
+  const parsed = parseAccessLog(raw ?? ACCESS_LOG_DEFAULT);
+  if ('error' in parsed) throw new ConfigError(`--access-log (${ENV.accessLog}): ${parsed.error}`);
+  return parsed;
+}
+
 function str(values: Map<string, string | undefined>, flag: string): string {
   const v = values.get(flag);
   if (v === undefined) throw new ConfigError(`--${flag} is required`);
@@ -432,6 +451,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     drainDelaySeconds: i('drain-delay-seconds'),
     shutdownTimeoutSeconds: i('shutdown-timeout-seconds'),
     versionRoutes: versionRoutes(v.get('version-routes')),
+    accessLog: accessLog(v.get('access-log')),
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
   };

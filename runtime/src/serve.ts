@@ -15,6 +15,7 @@ import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './execution/cpu
 import { defaultInflightBudget, memoryLimit } from './execution/memory.ts';
 import { WorkerPool } from './execution/pool.ts';
 import { Scheduler } from './execution/scheduler.ts';
+import { AccessLog } from './http/access-log.ts';
 import { makeKeyCheck } from './http/auth.ts';
 import { Forwarder } from './http/forward.ts';
 import { Metrics } from './http/metrics.ts';
@@ -78,6 +79,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     budget,
     log,
+    accessLog: new AccessLog(config.accessLog),
     forwarder,
     pin,
   };
@@ -146,6 +148,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     requestReceiveTimeoutMs: config.requestReceiveTimeoutMs,
     bodyIdleTimeoutMs: config.bodyIdleTimeoutMs,
     versionRoutes: Object.fromEntries(config.versionRoutes),
+    accessLog: config.accessLog.mode === 'sampled' ? `1/${config.accessLog.every}` : config.accessLog.mode,
   });
 
   const fail = async (err: unknown) => {

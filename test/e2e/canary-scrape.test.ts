@@ -1,7 +1,7 @@
 // The canary analysis's metrics scraper on the real cluster: the runtime's /metrics of every pod read
 // through the API server's pod proxy (API server → kubelet → pod port 9090), with the harness's admin
-// kubeconfig. Exactly the requests sent through the Service are counted, summed over the pods, 4xx
-// apart; a pod that does not exist is reported, not thrown.
+// kubeconfig. Exactly the inference requests sent through the Service are counted (metadata calls
+// are not), summed over the pods, 4xx apart; a pod that does not exist is reported, not thrown.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -73,6 +73,12 @@ describe('e2e: pod-proxy metrics scraper', { timeout: 400_000 }, () => {
       statuses.push(res.status);
     }
     assert.deepEqual([...new Set(statuses)].sort(), [200, 400]);
+    // metadata calls are not predictions: counted apart (kind="metadata"), not in the window
+    for (let i = 0; i < 10; i++) {
+      const res = await fetch(url.replace(/\/infer$/, ''), { headers: { connection: 'close' } });
+      await res.arrayBuffer();
+      assert.equal(res.status, 200);
+    }
     const second = await scraper.scrape(ns, [...refs, { name: 'no-such-pod', uid: 'x' }]);
     assert.equal(second.failures.length, 1);
     assert.match(second.failures[0]!, /^pod no-such-pod: HTTP 404 from the pod proxy: pods "no-such-pod" not found$/);

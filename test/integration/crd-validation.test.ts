@@ -37,6 +37,11 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
     expect: ['spec.model.sha256: Invalid value: "abc123"', 'must be 64 lowercase hex characters'],
   },
   {
+    what: 'an access log setting that is not off, on or 1/N',
+    spec: { model: { version: '1', uri: URI }, runtime: { accessLog: '1/0' } },
+    expect: ['spec.runtime.accessLog: Invalid value: "1/0"', 'should match'],
+  },
+  {
     what: 'minReplicas > maxReplicas',
     spec: { model: { version: '1', uri: URI }, autoscaling: { minReplicas: 5, maxReplicas: 2 } },
     expect: ['spec.autoscaling.minReplicas', 'minReplicas must be less than or equal to maxReplicas'],
@@ -211,6 +216,16 @@ describe('ModelDeployment CRD on a real API server', () => {
       historyLimit: 10,
     });
     assert.deepEqual(md.spec.service, { type: 'ClusterIP', port: 8080 });
+  });
+
+  test('spec.runtime.accessLog accepts off, on and 1/N up to 1/1000000', async () => {
+    for (const accessLog of ['off', 'on', '1/1', '1/100', '1/1000000']) {
+      const r = await kubectl(
+        ['apply', '--dry-run=server', '-n', crd.ns, '-f', '-'],
+        manifest('access-log', { model: { version: '1', uri: URI }, runtime: { accessLog } }),
+      );
+      assert.equal(r.code, 0, `${accessLog}: ${output(r)}`);
+    }
   });
 
   for (const bad of BAD_INPUTS) {

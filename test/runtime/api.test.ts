@@ -116,7 +116,7 @@ describe('health, metadata, metrics, OpenAPI', () => {
     assert.equal(r.status, 200);
     assert.match(r.headers.get('content-type') ?? '', /text\/plain/);
     const text = r.text;
-    assert.match(text, /modelship_requests_total\{model="iris",version="3",protocol="v2",code="200"\} [1-9]/);
+    assert.match(text, /modelship_requests_total\{model="iris",version="3",kind="inference",protocol="v2",code="200"\} [1-9]/);
     for (const h of ['modelship_request_duration_seconds', 'modelship_queue_duration_seconds', 'modelship_compute_duration_seconds']) {
       assert.match(text, new RegExp(`${h}_bucket\\{le="0.0005",model="iris",version="3"`), h);
     }

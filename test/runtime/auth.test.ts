@@ -53,8 +53,12 @@ test('metadata routes need the key', async () => {
 test('a 401 is rendered and counted the same on the inference path and the express routes (one renderer, one gate)', async () => {
   const count = async () => {
     const text = (await request(`${rt.url}/metrics`)).text;
-    const m = /modelship_requests_total\{model="iris",version="1",protocol="v2",code="401"\} (\d+)/.exec(text);
-    return m ? Number(m[1]) : 0;
+    let n = 0;
+    for (const m of text.matchAll(
+      /^modelship_requests_total\{model="iris",version="1",kind="(?:inference|metadata)",protocol="v2",code="401"\} (\d+)/gm,
+    ))
+      n += Number(m[1]);
+    return n;
   };
   const before = await count();
   const infer = await post(`${rt.url}/v2/models/iris/infer`, body);

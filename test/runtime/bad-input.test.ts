@@ -264,7 +264,7 @@ test('a client that disconnects mid-body is counted as 499 and leaves nothing in
     await new Promise((r) => setTimeout(r, 100));
     text = (await request(`${iris.url}/metrics`)).text;
   }
-  assert.match(text, /modelship_requests_total\{model="iris",version="1",protocol="v2",code="499"\} 1/);
+  assert.match(text, /modelship_requests_total\{model="iris",version="1",kind="inference",protocol="v2",code="499"\} 1/);
   assert.match(text, /modelship_inflight_requests\{model="iris",version="1"\} 0/);
 });
 

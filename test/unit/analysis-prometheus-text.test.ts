@@ -10,15 +10,22 @@ import { Metrics } from '../../runtime/src/http/metrics.ts';
 
 const RUNTIME_BOUNDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, Infinity];
 
-test('reads requests by code and the summed latency buckets from the runtime exposition', async () => {
+test('reads inference requests by code and the summed latency buckets from the runtime exposition; metadata calls are left out', async () => {
   const m = new Metrics('iris', 'v2');
   for (let i = 0; i < 7; i++) m.end('v2', 200, 0.003);
   m.end('v1', 200, 0.2);
   m.end('v2', 500, undefined);
   m.end('v2', 503, undefined);
-  m.count('v2', 404);
+  m.end('v2', 404, undefined);
   m.end('v2', 499, undefined);
-  const { sample, malformedLines, truncated } = parsePrometheusText(await m.text());
+  // metadata calls (model metadata, server metadata) are not predictions: not judged
+  for (let i = 0; i < 20; i++) m.count('metadata', 'v2', 200, 0.0001);
+  m.count('metadata', 'v1', 404);
+  m.count('metadata', 'v2', 503);
+  const text = await m.text();
+  assert.match(text, /^modelship_requests_total\{model="iris",version="v2",kind="metadata",protocol="v2",code="200"\} 20$/m);
+  assert.match(text, /^modelship_request_duration_seconds_count\{model="iris",version="v2",kind="metadata",protocol="v2"\} 20$/m);
+  const { sample, malformedLines, truncated } = parsePrometheusText(text);
   assert.equal(malformedLines, 0);
   assert.equal(truncated, false);
   assert.equal(sample.requests, 12);
@@ -35,6 +42,31 @@ test('reads requests by code and the summed latency buckets from the runtime exp
   assert.equal(at(0.1), 7);
   assert.equal(at(0.25), 8);
   assert.equal(at(Infinity), 8);
+});
+
+test('a runtime that predates the kind label (no `kind`) is read as before; any kind but inference is skipped', () => {
+  const text = [
+    'modelship_requests_total{model="iris",version="1",protocol="v2",code="200"} 10',
+    'modelship_requests_total{model="iris",version="1",protocol="v2",code="500"} 1',
+    'modelship_requests_total{model="iris",version="1",kind="inference",protocol="v2",code="200"} 5',
+    'modelship_requests_total{model="iris",version="1",kind="metadata",protocol="v2",code="500"} 7',
+    'modelship_requests_total{model="iris",version="1",kind="health",protocol="v2",code="200"} 9',
+    'modelship_request_duration_seconds_bucket{le="0.01",protocol="v2"} 4',
+    'modelship_request_duration_seconds_bucket{le="+Inf",protocol="v2"} 10',
+    'modelship_request_duration_seconds_bucket{le="0.01",kind="metadata",protocol="v2"} 100',
+    'modelship_request_duration_seconds_bucket{le="+Inf",kind="metadata",protocol="v2"} 100',
+  ].join('\n');
+  const { sample, malformedLines } = parsePrometheusText(text);
+  assert.equal(malformedLines, 0);
+  assert.deepEqual(sample, {
+    requests: 16,
+    serverErrors: 1,
+    clientErrors: 0,
+    buckets: [
+      [0.01, 4],
+      [Infinity, 10],
+    ],
+  });
 });
 
 test('an idle runtime gives zero requests and an empty histogram', async () => {

@@ -10,7 +10,18 @@ import type { ModelDeployment, ModelSpec } from '../../operator/src/api/types.ge
 import { parseConfig as parseOperatorConfig, type RuntimeDefaults } from '../../operator/src/config.ts';
 import { renderPodTemplate } from '../../operator/src/render/pod-template.ts';
 import { envNamesOf, parseConfig as parseRuntimeConfig, type FetchConfig, type ServeConfig } from '../../runtime/src/config.ts';
-import { COMMAND, CONTAINER, HTTP_PATH, type RuntimeCommand } from '../../contract/runtime-contract.ts';
+import { readFileSync } from 'node:fs';
+import { crdPath, parseCrd, storageVersion } from '../../operator/scripts/generate-api-types.ts';
+import {
+  ACCESS_LOG_DEFAULT,
+  ACCESS_LOG_PATTERN,
+  COMMAND,
+  CONTAINER,
+  ENV,
+  HTTP_PATH,
+  parseAccessLog,
+  type RuntimeCommand,
+} from '../../contract/runtime-contract.ts';
 
 /** What the kubelet resolves a secretKeyRef to in this test. */
 const SECRET_VALUE = 'contract-test-key';
@@ -121,6 +132,12 @@ function assertPodServes(md: ModelDeployment, model: ModelSpec, defaults: Runtim
   assert.equal(serve.maxBatchSize, runtime.batching?.maxBatchSize ?? defaults.maxBatchSize);
   assert.equal(serve.maxBatchDelayUs, runtime.batching?.maxDelayMicroseconds ?? defaults.maxBatchDelayMicroseconds);
   assert.equal(serve.apiKey, runtime.apiKeySecretRef ? SECRET_VALUE : undefined);
+  assert.deepEqual(serve.accessLog, parseAccessLog(runtime.accessLog ?? ACCESS_LOG_DEFAULT));
+  // unset renders no variable: the pod of a spec without the field is unchanged (no rollout on an operator upgrade)
+  assert.equal(
+    serveContainer.env?.some((e) => e.name === ENV.accessLog),
+    runtime.accessLog !== undefined,
+  );
   assert.equal(serve.drainDelaySeconds, defaults.drainDelaySeconds);
   assert.equal(serve.shutdownTimeoutSeconds, defaults.shutdownTimeoutSeconds);
   assert.ok(
@@ -151,6 +168,8 @@ const variants: { name: string; md: ModelDeployment; operatorEnv?: Record<string
     md: modelDeployment({ runtime: { batching: { maxBatchSize: 8, maxDelayMicroseconds: 500 } } }),
   },
   { name: 'batching off', md: modelDeployment({ runtime: { batching: { maxBatchSize: 1 } } }) },
+  { name: 'access log sampled 1 in 100', md: modelDeployment({ runtime: { accessLog: '1/100' } }) },
+  { name: 'access log on', md: modelDeployment({ runtime: { accessLog: 'on' } }) },
   {
     name: 'metrics on the inference port, custom drain and shutdown',
     md: modelDeployment(),
@@ -198,6 +217,20 @@ test('the operator and the runtime state the same defaults', () => {
   assert.equal(fetch.command === COMMAND.fetch && fetch.pvcRoot, rendered.fetch.pvcRoot);
 });
 
+/** The CRD's pattern of spec.runtime.accessLog, as written in the CRD file. */
+const crdAccessLogPattern = (() => {
+  const crd = parseCrd(readFileSync(crdPath, 'utf8'));
+  const spec = storageVersion(crd).schema.openAPIV3Schema.properties?.['spec'];
+  return spec?.properties?.['runtime']?.properties?.['accessLog']?.pattern as string;
+})();
+
+test('spec.runtime.accessLog: the CRD admits exactly what the runtime parses (the contract pattern)', () => {
+  assert.equal(crdAccessLogPattern, ACCESS_LOG_PATTERN);
+  const re = new RegExp(ACCESS_LOG_PATTERN);
+  for (const v of ['off', 'on', '1/1', '1/2', '1/100', '1/999999', '1/1000000', '1/0', '1/1000001', '1/01', 'ON', '', '1/-1', '2/3', ' on'])
+    assert.equal(re.test(v), !('error' in parseAccessLog(v)) && v.trim() === v, v);
+});
+
 test('whatever the operator and the CRD accept renders a pod the runtime accepts', () => {
   // mostly within the operator's bounds, sometimes anywhere: whatever it accepts must parse in the runtime
   const int = (min: number, max: number, anyUpTo: number) =>
@@ -232,7 +265,9 @@ test('whatever the operator and the CRD accept renders a pod the runtime accepts
       fc.constantFrom('https://m.example.com/a.onnx', 'http://m/a.onnx', 'file:///srv/a.onnx', 'pvc://claim-1/dir/a.onnx'),
       fc.option(fc.stringMatching(/^[0-9a-fA-F]{64}$/), { nil: undefined }),
       fc.boolean(),
-      (operatorEnv, batching, name, version, uri, sha256, withKey) => {
+      // spec.runtime.accessLog: anything the CRD's pattern admits
+      fc.option(fc.stringMatching(new RegExp(crdAccessLogPattern)), { nil: undefined }),
+      (operatorEnv, batching, name, version, uri, sha256, withKey, accessLog) => {
         let defaults: RuntimeDefaults;
         try {
           defaults = operatorDefaults(operatorEnv);
@@ -240,7 +275,13 @@ test('whatever the operator and the CRD accept renders a pod the runtime accepts
           return; // the operator refuses to start with this configuration
         }
         const md = modelDeployment(
-          { runtime: { batching, ...(withKey ? { apiKeySecretRef: { name: 'k', key: 'v' } } : {}) } },
+          {
+            runtime: {
+              batching,
+              ...(withKey ? { apiKeySecretRef: { name: 'k', key: 'v' } } : {}),
+              ...(accessLog !== undefined ? { accessLog } : {}),
+            },
+          },
           { version, uri, ...(name ? { name } : {}), ...(sha256 ? { sha256 } : {}) },
         );
         assertPodServes(md, md.spec.model, defaults, renderPodTemplate(md, md.spec.model, defaults));

@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import type { ServerResponse } from 'node:http';
 import { test } from 'node:test';
+import type { AccessLogSetting } from '../../contract/runtime-contract.ts';
 import { HttpError, unavailable } from '../../runtime/src/errors.ts';
+import { AccessLog } from '../../runtime/src/http/access-log.ts';
 import { makeKeyCheck } from '../../runtime/src/http/auth.ts';
 import { admit, type GuardDeps } from '../../runtime/src/http/guard.ts';
 import { Metrics } from '../../runtime/src/http/metrics.ts';
@@ -20,7 +22,17 @@ class RecordingResponse extends EventEmitter {
   headersSent = false;
   destroyed = false;
   headers: Record<string, string | number> = {};
+  /** set with setHeader before writeHead (Node merges both) */
+  preset: Record<string, string | number> = {};
   body: string | Buffer | undefined;
+  setHeader(name: string, value: string | number): this {
+    this.preset[name.toLowerCase()] = value;
+    return this;
+  }
+  getHeader(name: string): string | number | undefined {
+    const written = Object.entries(this.headers).find(([k]) => k.toLowerCase() === name.toLowerCase());
+    return this.preset[name.toLowerCase()] ?? written?.[1];
+  }
   writeHead(status: number, headers: Record<string, string | number>): this {
     this.statusCode = status;
     this.headers = headers;
@@ -97,8 +109,10 @@ function gate(apiKey: string | undefined): {
   const deps: GuardDeps = { state: new ServerState('m', '1'), metrics, checkKey: makeKeyCheck(apiKey), log: recordingLog().log };
   const counts = async () => {
     const byLabel = new Map<string, number>();
-    for (const m of (await metrics.text()).matchAll(/^modelship_requests_total\{[^}]*protocol="(v\d)",code="(\d+)"\} (\d+)/gm)) {
-      byLabel.set(`${m[1]} ${m[2]}`, Number(m[3]));
+    for (const m of (await metrics.text()).matchAll(
+      /^modelship_requests_total\{[^}]*kind="(\w+)",protocol="(v\d)",code="(\d+)"\} (\d+)/gm,
+    )) {
+      byLabel.set(`${m[1]} ${m[2]} ${m[3]}`, Number(m[4]));
     }
     return byLabel;
   };
@@ -115,7 +129,13 @@ test('admit: without the key, 401 rendered and counted once, for metadata and in
     assert.match(String(r.body), /missing API key/);
     r.emit('close');
   }
-  assert.deepEqual([...(await counts())], [['v2 401', 2]]);
+  assert.deepEqual(
+    new Map([...(await counts())].sort()),
+    new Map([
+      ['inference v2 401', 1],
+      ['metadata v2 401', 1],
+    ]),
+  );
   assert.equal(await inflight(), 0);
 });
 
@@ -146,10 +166,110 @@ test('admit: metadata counted when written; inference counted at its answer, or 
   assert.deepEqual(
     new Map([...(await counts())].sort()),
     new Map([
-      ['v1 404', 1],
-      ['v2 200', 1],
-      ['v2 499', 1],
+      ['inference v2 200', 1],
+      ['inference v2 499', 1],
+      ['metadata v1 404', 1],
     ]),
   );
   assert.equal(await inflight(), 0);
+});
+
+function accessRecorder(setting: AccessLogSetting): { log: AccessLog; lines: Record<string, unknown>[] } {
+  const lines: Record<string, unknown>[] = [];
+  const out = { info: (message: string, meta: Record<string, unknown>) => lines.push({ message, ...meta }) } as unknown as Logger;
+  return { log: new AccessLog(setting, out), lines };
+}
+
+test("admit: every API answer carries x-request-id (the client's when sane, else a new one) and a valid traceparent back", () => {
+  const { deps } = gate(undefined);
+  const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+  const mine = new RecordingResponse();
+  admit(deps, 'v2', { headers: { 'x-request-id': 'client-7', traceparent } } as never, asRes(mine));
+  assert.deepEqual(mine.preset, { 'x-request-id': 'client-7', traceparent });
+  const made = new RecordingResponse();
+  admit(deps, 'v2', { headers: { 'x-request-id': 'two words', traceparent: 'garbage' } } as never, asRes(made), { onClose: () => {} });
+  assert.match(String(made.preset['x-request-id']), /^[0-9a-f-]{36}$/);
+  assert.equal(made.preset['traceparent'], undefined);
+  // a refused request (401) carries its id too
+  const refused = new RecordingResponse();
+  admit(gate('k').deps, 'v2', { headers: { 'x-request-id': 'r-1' } } as never, asRes(refused));
+  assert.equal(refused.statusCode, 401);
+  assert.equal(refused.preset['x-request-id'], 'r-1');
+});
+
+test('access log: one line per sampled inference, at close, with ids, sizes and status; never a key or a body; metadata not logged', () => {
+  const { deps } = gate('secret-key');
+  const { log, lines } = accessRecorder({ mode: 'on' });
+  deps.accessLog = log;
+  const route = { protocol: 'v2' as const, model: 'm', version: undefined };
+  const req = {
+    method: 'POST',
+    url: '/v2/models/m/infer?api_key=leak',
+    headers: {
+      'x-api-key': 'secret-key',
+      authorization: 'Bearer secret-key',
+      'content-length': '57',
+      'x-request-id': 'abc',
+      traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+    },
+    socket: { remoteAddress: '10.1.2.3' },
+  };
+  const ok = new RecordingResponse();
+  const ex = admit(deps, 'v2', req as never, asRes(ok), { onClose: () => {}, route });
+  assert.ok(ex);
+  ex.inferenceId = 'my-inference';
+  sendError(asRes(ok), new HttpError(400, 'bad shape'), { log: deps.log, closing: false });
+  ex.answer(400);
+  assert.equal(lines.length, 0, 'written when the connection closes');
+  ok.emit('close');
+  assert.equal(lines.length, 1);
+  const line = lines[0] as Record<string, unknown>;
+  assert.equal(typeof line['durationMs'], 'number');
+  delete line['durationMs'];
+  assert.deepEqual(line, {
+    message: 'access',
+    method: 'POST',
+    path: '/v2/models/m/infer',
+    protocol: 'v2',
+    model: 'm',
+    version: '1',
+    status: 400,
+    bytesIn: 57,
+    bytesOut: Buffer.byteLength('{"error":"bad shape"}'),
+    requestId: 'abc',
+    traceId: '4bf92f3577b34da6a3ce929d0e0e4736',
+    inferenceId: 'my-inference',
+    clientIp: '10.1.2.3',
+  });
+  assert.doesNotMatch(JSON.stringify(lines), /secret-key|leak|bad shape/);
+  // a client that leaves is logged as 499 with nothing sent
+  const left = new RecordingResponse();
+  admit(deps, 'v2', { ...req, headers: { 'x-api-key': 'secret-key' } } as never, asRes(left), { onClose: () => {}, route });
+  left.emit('close');
+  assert.deepEqual([lines[1]?.['status'], lines[1]?.['bytesOut'], lines[1]?.['bytesIn']], [499, undefined, undefined]);
+  // metadata requests are not in the access log
+  const meta = new RecordingResponse();
+  admit(deps, 'v2', req as never, asRes(meta));
+  meta.emit('finish');
+  meta.emit('close');
+  assert.equal(lines.length, 2);
+});
+
+test('access log: "1/N" writes exactly every N-th inference; "off" none', () => {
+  const { deps } = gate(undefined);
+  const route = { protocol: 'v2' as const, model: 'm', version: undefined };
+  for (const [setting, want] of [
+    [{ mode: 'sampled', every: 10 }, 5],
+    [{ mode: 'off' }, 0],
+  ] as const) {
+    const { log, lines } = accessRecorder(setting);
+    deps.accessLog = log;
+    for (let i = 0; i < 50; i++) {
+      const r = new RecordingResponse();
+      const ex = admit(deps, 'v2', { headers: {}, url: '/v2/models/m/infer', socket: {} } as never, asRes(r), { onClose: () => {}, route });
+      ex?.answer(200);
+      r.emit('close');
+    }
+    assert.equal(lines.length, want, setting.mode);
+  }
 });

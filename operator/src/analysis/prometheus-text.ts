@@ -1,18 +1,22 @@
 /**
  * Reads the two series the canary analysis needs out of the runtime's Prometheus text exposition
- * (runtime/src/metrics.ts): modelship_requests_total{code} and the buckets of
- * modelship_request_duration_seconds, each summed over its other labels (protocol; one pod serves
- * one model version). Everything else is skipped unparsed.
+ * (runtime/src/http/metrics.ts; names and labels from the contract): modelship_requests_total{code}
+ * and the buckets of modelship_request_duration_seconds, each summed over its other labels
+ * (protocol; one pod serves one model version). Only inference is judged: a series labelled
+ * kind="metadata" (or any kind but "inference") is skipped. A series without the label comes from
+ * a runtime that predates it (inference and metadata counted together) and is read as before.
+ * Everything else is skipped unparsed.
  *
  * The text comes from a pod, so it is treated as untrusted: lines are scanned with plain index
  * arithmetic (no regular expressions that could backtrack), at most MAX_LINES lines are read, a line
  * longer than MAX_LINE_CHARS is skipped, and a malformed line of one of the two series is counted and
  * ignored rather than thrown. The scraper caps the body size before the text gets here.
  */
+import { REQUEST_KIND, REQUEST_KIND_LABEL, RUNTIME_METRIC } from '../../../contract/runtime-contract.ts';
 import type { PodSample } from './types.ts';
 
-export const REQUESTS_METRIC = 'modelship_requests_total';
-export const DURATION_BUCKET_METRIC = 'modelship_request_duration_seconds_bucket';
+export const REQUESTS_METRIC = RUNTIME_METRIC.requests;
+export const DURATION_BUCKET_METRIC = `${RUNTIME_METRIC.requestDuration}_bucket`;
 export const MAX_LINES = 20_000;
 export const MAX_LINE_CHARS = 4096;
 
@@ -72,8 +76,10 @@ export function parsePrometheusText(text: string): ParsedMetrics {
       malformedLines++;
       continue;
     }
+    if (parsed.name === REQUESTS_METRIC) isRuntimeExposition = true;
+    const kind = parsed.labels.get(REQUEST_KIND_LABEL);
+    if (kind !== undefined && kind !== REQUEST_KIND.inference) continue;
     if (parsed.name === REQUESTS_METRIC) {
-      isRuntimeExposition = true;
       const code = parsed.labels.get('code');
       const status = code !== undefined && /^[1-5][0-9][0-9]$/.test(code) ? Number(code) : undefined;
       if (status === undefined || !isCount(parsed.value)) {

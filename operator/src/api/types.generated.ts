@@ -239,6 +239,14 @@ export interface RuntimeSpec {
    * namespace, sent as "Authorization: Bearer <key>". Health and metrics endpoints stay open.
    */
   apiKeySecretRef?: SecretKeyRef;
+  /**
+   * The runtime's access log: one JSON line per inference request on the container's stdout
+   * (method, path, model, version, status, duration, bytes in and out, x-request-id, W3C trace-id,
+   * client address; never a body or the API key). "off", "on" (every request) or "1/N" (every N-th
+   * request, N up to 1000000). Omitted means off (the runtime's default). Changing it rolls out
+   * like any template change.
+   */
+  accessLog?: string;
 }
 
 /**

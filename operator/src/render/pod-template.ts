@@ -54,6 +54,8 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     { name: ENV.shutdownTimeoutSeconds, value: String(defaults.shutdownTimeoutSeconds) },
   ];
   if (defaults.metricsPort) serveEnv.push({ name: ENV.metricsPort, value: String(defaults.metricsPort) });
+  // only when set: a spec without it renders the same pod as before the field existed (no rollout)
+  if (runtime.accessLog !== undefined) serveEnv.push({ name: ENV.accessLog, value: runtime.accessLog });
   if (runtime.apiKeySecretRef) {
     serveEnv.push({
       name: ENV.apiKey,

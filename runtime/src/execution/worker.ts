@@ -6,6 +6,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
 import type { Tensor } from '../tensor/datatypes.ts';
+import { ORT_ENV_LOG_LEVEL, RUN_OPTIONS, sessionOptions } from './ort-options.ts';
 import { createReclaimer } from './reclaim.ts';
 import type { RunRequest, WorkerData, WorkerMessage } from './pool.ts';
 
@@ -43,14 +44,9 @@ function toOrt(t: Tensor): ort.Tensor {
 async function main(): Promise<void> {
   let session: ort.InferenceSession;
   try {
-    session = await ort.InferenceSession.create(data.modelPath, {
-      executionProviders: ['cpu'],
-      intraOpNumThreads: data.intraOpThreads,
-      interOpNumThreads: 1,
-      executionMode: 'sequential',
-      graphOptimizationLevel: 'all',
-      extra: { session: { intra_op: { allow_spinning: '0' } } },
-    });
+    // before the first session: the binding reads it once per thread, for onnxruntime's default logger
+    ort.env.logLevel = ORT_ENV_LOG_LEVEL;
+    session = await ort.InferenceSession.create(data.modelPath, sessionOptions(data.intraOpThreads));
   } catch (err) {
     send({ type: 'error', message: `cannot load model ${data.modelPath}: ${(err as Error).message}` });
     return;
@@ -70,7 +66,7 @@ async function main(): Promise<void> {
         feeds[name] = toOrt(t);
         if (!Array.isArray(t.data)) bytes += t.data.byteLength;
       }
-      const result = msg.fetches ? await session.run(feeds, msg.fetches) : await session.run(feeds);
+      const result = msg.fetches ? await session.run(feeds, msg.fetches, RUN_OPTIONS) : await session.run(feeds, RUN_OPTIONS);
       const outputs: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(result)) {
         let out = t.data as Tensor['data'];

@@ -20,6 +20,7 @@ import { errorMessage, HttpError, unavailable } from '../errors.ts';
 import { Reservation } from '../execution/budget.ts';
 import { overBudget } from './body.ts';
 import { admit } from './guard.ts';
+import { REQUEST_ID_HEADER, TRACEPARENT_HEADER, TRACESTATE_HEADER } from './request-id.ts';
 import type { HotPathDeps } from './inference.ts';
 import { sendError } from './respond.ts';
 import type { InferenceRoute } from './routes.ts';
@@ -34,6 +35,8 @@ const FORWARDED_REQUEST_HEADERS = [
   'accept',
   PIN_HEADER.version,
 ] as const;
+/** W3C: a tracestate may be cut past 512 characters; a longer one is not sent on. */
+const MAX_TRACESTATE_LENGTH = 512;
 /** Response headers passed back to the client. */
 const RETURNED_RESPONSE_HEADERS = ['content-type', 'content-length', 'inference-header-content-length', 'retry-after'] as const;
 
@@ -173,6 +176,7 @@ export function forwardInference(
   };
   const ex = admit(deps, route.protocol, req, res, {
     forwardedTo: target.version,
+    route,
     onClose: (clientGone) => {
       // a client that left takes its upstream request with it; a finished one leaves the connection for reuse
       if (clientGone) abandon();
@@ -217,6 +221,13 @@ export function forwardInference(
   for (const name of FORWARDED_REQUEST_HEADERS) {
     const v = req.headers[name];
     if (v !== undefined) headers[name] = v;
+  }
+  // the other version's pod logs the same request id and trace (a made-up id included)
+  headers[REQUEST_ID_HEADER] = ex.identity.requestId;
+  if (ex.identity.traceparent !== undefined) {
+    headers[TRACEPARENT_HEADER] = ex.identity.traceparent;
+    const tracestate = req.headers[TRACESTATE_HEADER];
+    if (typeof tracestate === 'string' && tracestate.length <= MAX_TRACESTATE_LENGTH) headers[TRACESTATE_HEADER] = tracestate;
   }
   const base = new URL(target.baseUrl);
   const sent = httpRequest({

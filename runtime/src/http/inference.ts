@@ -91,7 +91,7 @@ export function handleInference(
     if (clientGone) abort.abort();
     releaseIfOver();
   };
-  const ex = admit(deps, route.protocol, req, res, { onClose });
+  const ex = admit(deps, route.protocol, req, res, { onClose, route });
   if (!ex) {
     req.resume();
     return;
@@ -100,6 +100,15 @@ export function handleInference(
     if (ex.answered) return;
     const writable = !res.headersSent && !res.destroyed;
     const status = sendError(res, err, { log: deps.log, closing: state.closing, context: 'inference request failed', forceClose });
+    // a run that failed inside onnxruntime: its message is logged here, as JSON (onnxruntime's own logger is off: ort-options.ts)
+    if (status === 500 && err instanceof HttpError) {
+      deps.log.warn('inference run failed', {
+        error: err.message,
+        model: route.model,
+        requestId: ex.identity.requestId,
+        ...(ex.identity.traceId !== undefined ? { traceId: ex.identity.traceId } : {}),
+      });
+    }
     // a client that stopped sending its body will not read a clean close either
     if (status === 408 && writable) res.once('finish', () => req.socket.destroy());
     ex.answer(status);
@@ -137,11 +146,13 @@ export function handleInference(
       fail(bodyErr.err, bodyErr.close);
       return;
     }
+    ex.bytesIn = body.length;
     try {
       if (route.protocol === 'v2') {
         const hl = req.headers['inference-header-content-length'];
         const header = typeof hl === 'string' ? hl : undefined;
         const ir = parseWithinBudget(deps.budget, jsonTextBytes(body, header), () => parseV2Request(model, body, header));
+        ex.inferenceId = ir.id;
         const fetches = ir.outputs.length === model.outputs.length ? undefined : ir.outputs.map((o) => o.spec.name);
         submit(ir.inputs, ir.rows, fetches).then((r) => {
           if (ex.answered) return;

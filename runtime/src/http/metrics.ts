@@ -3,6 +3,7 @@
  * only does an increment/observe.
  */
 import client from 'prom-client';
+import { REQUEST_KIND, RUNTIME_METRIC, type RequestKind } from '../../../contract/runtime-contract.ts';
 import type { BudgetHooks } from '../execution/budget.ts';
 import type { SchedulerHooks } from '../execution/scheduler.ts';
 
@@ -10,8 +11,8 @@ const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.
 
 export class Metrics {
   readonly registry = new client.Registry();
-  private readonly requests: client.Counter<'model' | 'version' | 'protocol' | 'code'>;
-  private readonly requestDuration: client.Histogram<'model' | 'version' | 'protocol'>;
+  private readonly requests: client.Counter<'model' | 'version' | 'kind' | 'protocol' | 'code'>;
+  private readonly requestDuration: client.Histogram<'model' | 'version' | 'kind' | 'protocol'>;
   private readonly queueDuration: client.Histogram<'model' | 'version'>;
   private readonly computeDuration: client.Histogram<'model' | 'version'>;
   private readonly batchSize: client.Histogram<'model' | 'version'>;
@@ -24,7 +25,7 @@ export class Metrics {
   private readonly forwardedCache = new Map<string, client.Counter.Internal>();
   private readonly labels: { model: string; version: string };
   private readonly counterCache = new Map<string, client.Counter.Internal>();
-  private readonly durationCache = new Map<string, client.Histogram.Internal<'model' | 'version' | 'protocol'>>();
+  private readonly durationCache = new Map<string, client.Histogram.Internal<'model' | 'version' | 'kind' | 'protocol'>>();
   readonly hooks: SchedulerHooks;
   readonly budgetHooks: BudgetHooks;
   private inflightCount = 0;
@@ -36,16 +37,17 @@ export class Metrics {
     this.labels = { model, version };
     client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 5 });
     const r = [this.registry];
+    // `kind` (inference | metadata) keeps metadata calls out of what the analysis judges (contract: RUNTIME_METRIC)
     this.requests = new client.Counter({
-      name: 'modelship_requests_total',
-      help: 'Inference and metadata requests by model, version, protocol and HTTP status code',
-      labelNames: ['model', 'version', 'protocol', 'code'],
+      name: RUNTIME_METRIC.requests,
+      help: 'API requests by model, version, kind (inference or metadata), protocol and HTTP status code',
+      labelNames: ['model', 'version', 'kind', 'protocol', 'code'],
       registers: r,
     });
     this.requestDuration = new client.Histogram({
-      name: 'modelship_request_duration_seconds',
-      help: 'Inference request latency, body read to response written',
-      labelNames: ['model', 'version', 'protocol'],
+      name: RUNTIME_METRIC.requestDuration,
+      help: 'Latency of API requests answered 200, by kind (inference or metadata): admission to answer written',
+      labelNames: ['model', 'version', 'kind', 'protocol'],
       buckets: LATENCY_BUCKETS,
       registers: r,
     });
@@ -73,7 +75,7 @@ export class Metrics {
     const inflightCount = () => this.inflightCount;
     const labels = this.labels;
     this.inflight = new client.Gauge({
-      name: 'modelship_inflight_requests',
+      name: RUNTIME_METRIC.inflight,
       help: 'Inference requests being handled',
       labelNames: ['model', 'version'],
       registers: r,
@@ -169,27 +171,29 @@ export class Metrics {
     this.inflightCount++;
   }
 
+  /** An inference request was answered with `code` (`seconds`: its latency, for a 200). */
   end(protocol: string, code: number, seconds: number | undefined): void {
     this.inflightCount--;
-    this.count(protocol, code);
-    if (seconds !== undefined) {
-      let h = this.durationCache.get(protocol);
-      if (!h) {
-        h = this.requestDuration.labels({ ...this.labels, protocol });
-        this.durationCache.set(protocol, h);
-      }
-      h.observe(seconds);
-    }
+    this.count(REQUEST_KIND.inference, protocol, code, seconds);
   }
 
-  count(protocol: string, code: number): void {
-    const key = `${protocol}|${code}`;
+  /** A request of `kind` was answered with `code`; `seconds` is observed in the latency histogram. */
+  count(kind: RequestKind, protocol: string, code: number, seconds?: number): void {
+    const key = `${kind}|${protocol}|${code}`;
     let c = this.counterCache.get(key);
     if (!c) {
-      c = this.requests.labels({ ...this.labels, protocol, code: String(code) });
+      c = this.requests.labels({ ...this.labels, kind, protocol, code: String(code) });
       this.counterCache.set(key, c);
     }
     c.inc();
+    if (seconds === undefined) return;
+    const hKey = `${kind}|${protocol}`;
+    let h = this.durationCache.get(hKey);
+    if (!h) {
+      h = this.requestDuration.labels({ ...this.labels, kind, protocol });
+      this.durationCache.set(hKey, h);
+    }
+    h.observe(seconds);
   }
 
   /** A request pinned to `toVersion` was forwarded and answered with `code` (or 499: the client left). */
