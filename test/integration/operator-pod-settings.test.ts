@@ -5,7 +5,7 @@
 // server refuses is reported on the ModelDeployment.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { PatchStrategy, PolicyV1Api, SchedulingV1Api, setHeaderOptions, type V1Deployment, type V1Pod } from '@kubernetes/client-node';
+import { PatchStrategy, PolicyV1Api, SchedulingV1Api, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
 import { getTestControlPlane } from '@modelship/devcluster/controlplane';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
