@@ -15,7 +15,9 @@ import { renderPodTemplate, templateHashOf } from '../../operator/src/render/pod
 import { DEFAULT_SPREAD_TOPOLOGY_KEY, RESERVED_KEY_PREFIX, RESERVED_LABEL_KEYS } from '../../operator/src/render/pod-settings.ts';
 import { mayRunSeveralPods, renderPodDisruptionBudget } from '../../operator/src/render/pod-disruption-budget.ts';
 import { crdPath, parseCrd, storageVersion, type SchemaNode } from '../../operator/scripts/generate-api-types.ts';
+import { applyErrorPolicy } from '../../operator/src/reconcile/act.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
+import { apiError } from './operator-reconcile-fakes.ts';
 
 const withPod = (pod: PodSettings, overrides: Partial<ModelDeployment['spec']> = {}) => modelDeployment({ pod, ...overrides });
 const render = (md: ModelDeployment) => renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
@@ -236,5 +238,19 @@ describe("the CRD's refusal rules agree with the operator and the runtime contra
       rulesOf(pod.properties?.annotations).includes(`!k.startsWith('${RESERVED_KEY_PREFIX}')`),
       'modelship.dev/ annotations refused',
     );
+  });
+});
+
+describe('an affinity the API server cannot type', () => {
+  test('server-side apply\'s 500 "failed to create typed patch object" is InvalidSpec and not retried; other 500s still are', () => {
+    // As kube-apiserver 1.35 answers an apply with an unknown field inside spec.pod.affinity (integration test operator-pod-settings).
+    const message =
+      'failed to create typed patch object (ml/iris; apps/v1, Kind=Deployment): .spec.template.spec.affinity.nodeAffinity.bogusField: field not declared in schema';
+    const policy = applyErrorPolicy(apiError(500, message));
+    assert.equal(policy.retryable, false);
+    assert.deepEqual(policy.problem, { reason: 'InvalidSpec', message });
+    const other = applyErrorPolicy(apiError(500, 'etcdserver: request timed out'));
+    assert.equal(other.retryable, true);
+    assert.equal(other.problem.reason, 'ApplyFailed');
   });
 });
