@@ -78,6 +78,17 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.rollout.httpRoute': 'HTTPRouteSpec',
   'spec.rollout.httpRoute.parentRefs[]': 'ParentReference',
   'spec.service': 'ServiceSpec',
+  'spec.pod': 'PodSettings',
+  'spec.pod.tolerations[]': 'Toleration',
+  'spec.pod.affinity': 'Affinity',
+  'spec.pod.topologySpreadConstraints[]': 'TopologySpreadConstraint',
+  'spec.pod.topologySpreadConstraints[].labelSelector': 'LabelSelector',
+  'spec.pod.topologySpreadConstraints[].labelSelector.matchExpressions[]': 'LabelSelectorRequirement',
+  'spec.pod.imagePullSecrets[]': 'LocalObjectReference',
+  'spec.pod.env[]': 'EnvVar',
+  'spec.pod.env[].valueFrom': 'EnvVarSource',
+  'spec.pod.env[].valueFrom.secretKeyRef': 'SecretKeySelector',
+  'spec.pod.env[].valueFrom.configMapKeyRef': 'ConfigMapKeySelector',
   'spec.experiment': 'ExperimentSpec',
   'spec.experiment.model': 'ExperimentModelSpec',
   'spec.networkPolicy': 'NetworkPolicySpec',
@@ -182,7 +193,9 @@ class Generator {
     if (path === 'metadata') return 'V1ObjectMeta';
     if (node['x-kubernetes-int-or-string']) return 'number | string';
     if (node['x-kubernetes-preserve-unknown-fields']) {
-      throw new Error(`${path}: x-kubernetes-preserve-unknown-fields is not supported by this generator`);
+      // A pass-through of a large core type (spec.pod.affinity's parts): the operator hands it on as is.
+      if (node.type === 'object' && !node.properties && !node.additionalProperties) return 'Record<string, unknown>';
+      throw new Error(`${path}: x-kubernetes-preserve-unknown-fields is supported only on an object without properties`);
     }
     if (node.enum) {
       if (node.enum.length === 0) throw new Error(`${path}: empty enum`);

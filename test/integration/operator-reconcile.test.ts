@@ -105,7 +105,7 @@ describe('operator reconcile against a real API server', () => {
     );
     assert.deepEqual(
       events.filter((e) => e.reason === 'Created').map((e) => e.message),
-      ['created Deployment and Service iris'],
+      ['created Deployment, Service and PodDisruptionBudget iris'],
       'one Created Event for the children of a reconcile',
     );
   });

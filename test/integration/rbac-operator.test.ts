@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { dump } from 'js-yaml';
+import { PolicyV1Api } from '@kubernetes/client-node';
 import { auditMark, readAuditEvents, type AuditEvent } from '@modelship/devcluster/audit';
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { renderChart, resolveHelm, type Manifest } from '@modelship/devcluster/helm';
@@ -220,6 +221,16 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     await waitFor(async () => !(await exists(read)), { description: 'NetworkPolicy deleted' });
   });
 
+  test('two replicas create the PodDisruptionBudget, one deletes it', async () => {
+    const policy = c.kc.makeApiClient(PolicyV1Api);
+    const read = () => policy.readNamespacedPodDisruptionBudget({ name: 'budget', namespace: ns });
+    await createMd(c, ns, 'budget', { model: model('1'), replicas: 2 });
+    await waitFor(() => read().catch(() => undefined), { description: 'PodDisruptionBudget created' });
+    await patchMd(c, ns, 'budget', { spec: { replicas: 1 } });
+    await waitFor(async () => !(await exists(read)), { description: 'PodDisruptionBudget deleted' });
+    await deleteMd(c, ns, 'budget');
+  });
+
   test('a failing version (fetch: checksum mismatch) is rolled back', async () => {
     const goodHash = await templateHash(c, ns, 'iris');
     await patchMd(c, ns, 'iris', { spec: { model: { ...model('2'), sha256: 'b'.repeat(64) } } });
@@ -284,6 +295,8 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
       'delete horizontalpodautoscalers',
       'patch networkpolicies',
       'delete networkpolicies',
+      'patch poddisruptionbudgets',
+      'delete poddisruptionbudgets',
       'patch modeldeployments/status',
       'create events',
       'create leases',

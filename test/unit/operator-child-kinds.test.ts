@@ -63,16 +63,23 @@ describe('child kinds and the chart RBAC', () => {
 });
 
 describe('child kinds table', () => {
-  const md = modelDeployment();
+  const md = modelDeployment({ replicas: 1 });
   const ctx = { template: renderPodTemplate(md, { ...md.spec.model, name: 'iris' }, RUNTIME_DEFAULTS), metricsPort: 9090 };
 
-  test('kinds are unique by kind and name; Deployment and Service always wanted, HPA, NetworkPolicy, canary and experiment only when asked', () => {
+  test('kinds are unique by kind and name; Deployment and Service always wanted, HPA, NetworkPolicy, PodDisruptionBudget, canary and experiment only when asked', () => {
     const id = (k: ChildKind) => `${k.kind} ${childName(k, 'iris')}`;
     assert.equal(new Set(CHILD_KINDS.map(id)).size, CHILD_KINDS.length);
     const wanted = (m: typeof md, c: RenderContext = ctx) => CHILD_KINDS.filter((k) => k.render(m, c) !== undefined).map(id);
     assert.deepEqual(wanted(md), ['Deployment iris', 'Service iris']);
     const all = modelDeployment({ autoscaling: { maxReplicas: 3 }, networkPolicy: { enabled: true } });
-    assert.deepEqual(wanted(all), ['Deployment iris', 'Service iris', 'HorizontalPodAutoscaler iris', 'NetworkPolicy iris']);
+    assert.deepEqual(wanted(all), [
+      'Deployment iris',
+      'Service iris',
+      'HorizontalPodAutoscaler iris',
+      'NetworkPolicy iris',
+      'PodDisruptionBudget iris',
+    ]);
+    assert.deepEqual(wanted(modelDeployment({ replicas: 2 })), ['Deployment iris', 'Service iris', 'PodDisruptionBudget iris']);
     const withCanary = { ...ctx, canary: { template: ctx.template, replicas: 1 } };
     assert.deepEqual(wanted(md, withCanary), ['Deployment iris', 'Deployment iris-canary', 'Service iris']);
     assert.deepEqual(wanted(md, { ...ctx, canary: { template: ctx.template, replicas: 0 } }), ['Deployment iris', 'Service iris']);
@@ -83,7 +90,7 @@ describe('child kinds table', () => {
       'Service iris-stable',
       'Service iris-experiment',
     ]);
-    const routed = modelDeployment({ rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } } });
+    const routed = modelDeployment({ replicas: 1, rollout: { httpRoute: { parentRefs: [{ name: 'gateway' }] } } });
     assert.deepEqual(wanted(routed), ['Deployment iris', 'Service iris', 'Service iris-stable', 'HTTPRoute iris']);
     assert.deepEqual(wanted(routed, withCanary), [
       'Deployment iris',
@@ -101,11 +108,12 @@ describe('child kinds table', () => {
       'HorizontalPodAutoscaler iris',
       'HorizontalPodAutoscaler iris-canary',
       'NetworkPolicy iris',
+      'PodDisruptionBudget iris',
     ]);
     for (const k of CHILD_KINDS) assert.equal(k.removable, !wanted(md).includes(id(k)), `${id(k)}.removable`);
     assert.deepEqual(
       informedKinds(CHILD_KINDS).map((k) => k.kind),
-      ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'HTTPRoute'],
+      ['Deployment', 'Service', 'HorizontalPodAutoscaler', 'NetworkPolicy', 'PodDisruptionBudget', 'HTTPRoute'],
       'one informer per kind',
     );
   });

@@ -141,8 +141,8 @@ describe('act: an optional child kind whose API is missing', () => {
     });
     const out = await act(c.asKubeClients(), silentLogger(), md, stepsFor(CHILD_KINDS));
     // the pod-less children first, concurrently (reconcile/act.ts stagesOf), then the Deployment
-    assert.deepEqual(c.writes, ['apply services', 'apply services', 'apply httproutes', 'apply deployments']);
-    assert.deepEqual(out.created, ['Deployment iris', 'Service iris', 'Service iris-stable']);
+    assert.deepEqual(c.writes, ['apply services', 'apply services', 'apply poddisruptionbudgets', 'apply httproutes', 'apply deployments']);
+    assert.deepEqual(out.created, ['Deployment iris', 'Service iris', 'Service iris-stable', 'PodDisruptionBudget iris']);
     assert.equal(out.problem, undefined);
     assert.equal(out.retry, undefined);
     assert.equal(out.unavailable?.reason, 'HTTPRouteUnavailable');

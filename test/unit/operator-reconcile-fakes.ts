@@ -70,6 +70,7 @@ export class FakeClients {
   readonly apps = this.api('apps');
   readonly autoscaling = this.api('autoscaling');
   readonly networking = this.api('networking');
+  readonly policy = this.api('policy');
   readonly custom = this.api('custom');
 
   countWrite(verb: string, resource: string): void {

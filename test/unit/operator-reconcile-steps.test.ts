@@ -105,7 +105,7 @@ describe('decide: facts to a plan (pure)', () => {
     const plan = decide((await observeIn(world()))!, opts);
     assert.deepEqual(
       plan.steps.map((s) => `${s.op} ${s.kind.kind}`),
-      ['apply Deployment', 'apply Service'],
+      ['apply Deployment', 'apply Service', 'apply PodDisruptionBudget'],
     );
     assert.deepEqual(
       plan.rollout?.events.map((e) => e.type),
@@ -121,7 +121,7 @@ describe('decide: facts to a plan (pure)', () => {
     const plan = decide((await observeIn(w))!, opts);
     assert.deepEqual(
       plan.steps.map((s) => `${s.op} ${s.kind.kind}`),
-      ['apply Deployment', 'apply Service', 'delete HorizontalPodAutoscaler'],
+      ['apply Deployment', 'apply Service', 'delete HorizontalPodAutoscaler', 'apply PodDisruptionBudget'],
     );
   });
 
@@ -157,8 +157,12 @@ describe('act: writes with a typed error policy', () => {
     const plan = decide((await observeIn(world(md)))!, opts);
     const c = new FakeClients();
     const first = await act(c.asKubeClients(), log, md, plan.steps);
-    assert.deepEqual(first.created, ['Deployment iris', 'Service iris'], 'in CHILD_KINDS order, whatever order they were written in');
-    assert.deepEqual(c.writes, ['apply services', 'apply deployments'], 'the Deployment last');
+    assert.deepEqual(
+      first.created,
+      ['Deployment iris', 'Service iris', 'PodDisruptionBudget iris'],
+      'in CHILD_KINDS order, whatever order they were written in',
+    );
+    assert.deepEqual(c.writes, ['apply services', 'apply poddisruptionbudgets', 'apply deployments'], 'the Deployment last');
     // The same objects as actual: nothing to write.
     const again = plan.steps.map((s) => (s.op === 'apply' ? { ...s, actual: structuredClone(s.desired) } : s));
     const c2 = new FakeClients();
@@ -193,7 +197,7 @@ describe('act: writes with a typed error policy', () => {
     assert.ok(out.retry);
     assert.deepEqual(
       c.calls.map((x) => x.method),
-      ['patchNamespacedService'],
+      ['patchNamespacedService', 'patchNamespacedPodDisruptionBudget'],
       'no Deployment written',
     );
   });
@@ -203,7 +207,7 @@ describe('act: writes with a typed error policy', () => {
     const plan = decide((await observeIn(world(scaled)))!, opts);
     assert.deepEqual(
       stagesOf(plan.steps).concurrent.map((s) => s.kind.kind),
-      ['Service', 'HorizontalPodAutoscaler'],
+      ['Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'],
     );
     assert.deepEqual(
       stagesOf(plan.steps).ordered.map((s) => s.kind.kind),
@@ -225,7 +229,11 @@ describe('act: writes with a typed error policy', () => {
     const out = await act(c.asKubeClients(), log, scaled, plan.steps);
     assert.equal(most, 2, 'Service and HPA in flight together');
     assert.deepEqual(out.problem, { reason: 'ApplyFailed', message: 'no Service IP left (retrying)' });
-    assert.deepEqual(out.created, ['HorizontalPodAutoscaler iris'], 'the HPA went through and is reported');
+    assert.deepEqual(
+      out.created,
+      ['HorizontalPodAutoscaler iris', 'PodDisruptionBudget iris'],
+      'the HPA and PDB went through and are reported',
+    );
     assert.equal(
       c.calls.some((x) => x.method === 'patchNamespacedDeployment'),
       false,
@@ -289,10 +297,15 @@ describe('Reconciler on fake caches', () => {
     const r = new Reconciler(w.deps());
     const first = await r.reconcile(KEY);
     assert.deepEqual(first, { requeueAfterMs: 10_000 }, 'rollout in progress: look again');
-    assert.deepEqual(w.clients.writes, ['apply services', 'apply deployments', 'apply modeldeployments/status']);
+    assert.deepEqual(w.clients.writes, [
+      'apply services',
+      'apply poddisruptionbudgets',
+      'apply deployments',
+      'apply modeldeployments/status',
+    ]);
     assert.deepEqual(
       w.events.events.map((e) => `${e.reason}: ${e.message}`),
-      ['Created: created Deployment and Service iris', 'RolloutStarted: rolling out version 1'],
+      ['Created: created Deployment, Service and PodDisruptionBudget iris', 'RolloutStarted: rolling out version 1'],
       'one Created Event for all the children of a reconcile',
     );
     settle(w);
@@ -327,7 +340,7 @@ describe('Reconciler on fake caches', () => {
     await r.reconcile(KEY);
     assert.deepEqual(
       w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
-      ['Service 1', 'Deployment 1'],
+      ['Service 1', 'PodDisruptionBudget 1', 'Deployment 1'],
       'resourceVersion "1" as precondition: create, or 409',
     );
     settle(w);
@@ -376,7 +389,11 @@ describe('Reconciler on fake caches', () => {
     w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml', labels: { team: 'other' } } }));
     const r = new Reconciler(w.deps());
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 30_000 });
-    assert.deepEqual(w.clients.writes, ['apply services', 'apply modeldeployments/status'], 'no Deployment: no pods start');
+    assert.deepEqual(
+      w.clients.writes,
+      ['apply services', 'apply poddisruptionbudgets', 'apply modeldeployments/status'],
+      'no Deployment: no pods start',
+    );
     const status = w.clients.statuses[0];
     const degraded = status?.conditions?.find((c) => c.type === 'Degraded');
     assert.equal(degraded?.reason, 'ResourceConflict');
@@ -384,7 +401,7 @@ describe('Reconciler on fake caches', () => {
     assert.equal(status?.updatingVersion, undefined, 'blocked: no rollout on record');
     assert.deepEqual(
       w.events.events.map((e) => `${e.type} ${e.reason}: ${e.message}`),
-      [`Warning ResourceConflict: ${degraded?.message}`],
+      ['Normal Created: created PodDisruptionBudget iris', `Warning ResourceConflict: ${degraded?.message}`],
     );
 
     // With the conflict on record, the next reconcile reads the API and stays blocked: no child is written.
@@ -407,7 +424,7 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 30_000 });
     assert.deepEqual(
       w.clients.applied().map((o) => o.kind),
-      ['Service', 'HorizontalPodAutoscaler'],
+      ['Service', 'HorizontalPodAutoscaler', 'PodDisruptionBudget'],
       'the Deployment is never applied while the HPA name is taken',
     );
     const degraded = w.clients.statuses[0]?.conditions?.find((c) => c.type === 'Degraded');
@@ -427,12 +444,12 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 10_000 });
     assert.deepEqual(
       w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
-      ['Service 1', 'Service undefined', 'Deployment 1'],
+      ['Service 1', 'PodDisruptionBudget 1', 'Service undefined', 'Deployment 1'],
     );
     assert.equal(w.clients.statuses[0]?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
     assert.deepEqual(
       w.events.events.map((e) => `${e.reason}: ${e.message}`),
-      ['Created: created Deployment iris', 'RolloutStarted: rolling out version 1'],
+      ['Created: created Deployment and PodDisruptionBudget iris', 'RolloutStarted: rolling out version 1'],
     );
   });
 

@@ -21,12 +21,13 @@ export const MODELDEPLOYMENT_PLURAL = 'modeldeployments';
 /**
  * ModelDeployment serves one trained model over HTTP (Open Inference Protocol V2 and
  * TF-Serving-style V1 REST) on the shared Modelship runtime. The operator turns it into a
- * Deployment, a Service, a HorizontalPodAutoscaler when spec.autoscaling is set and a
- * NetworkPolicy when spec.networkPolicy is enabled, all named after the ModelDeployment. Changing
- * spec.model.version (or anything else in the pod template) rolls the new version out with old
- * pods serving until new ones are ready; a version that cannot become healthy is rolled back
- * automatically. With spec.rollout.strategy Canary the new version first runs in a second
- * Deployment, <name>-canary, judged on its traffic and promoted or aborted by the operator.
+ * Deployment, a Service, a HorizontalPodAutoscaler when spec.autoscaling is set, a NetworkPolicy
+ * when spec.networkPolicy is enabled and a PodDisruptionBudget when it can run more than one pod,
+ * all named after the ModelDeployment. Changing spec.model.version (or anything else in the pod
+ * template) rolls the new version out with old pods serving until new ones are ready; a version
+ * that cannot become healthy is rolled back automatically. With spec.rollout.strategy Canary the
+ * new version first runs in a second Deployment, <name>-canary, judged on its traffic and promoted
+ * or aborted by the operator.
  */
 export interface ModelDeployment {
   /**
@@ -109,6 +110,15 @@ export interface ModelDeploymentSpec {
    * @defaultValue `{}`
    */
   service?: ServiceSpec;
+  /**
+   * Settings of the runtime pods that a platform team sets on every workload: placement
+   * (nodeSelector, tolerations, affinity, topologySpreadConstraints, priorityClassName), identity
+   * (serviceAccountName), registry credentials (imagePullSecrets), extra environment variables,
+   * and pod labels and annotations. They go into the pod template of every Deployment of this
+   * ModelDeployment (stable, canary and experiment tracks), so changing one rolls the pods like a
+   * new version does.
+   */
+  pod?: PodSettings;
   /**
    * When enabled, the operator creates a networking.k8s.io/v1 NetworkPolicy named after the
    * ModelDeployment that admits traffic to its pods only on the inference port from ingressFrom
@@ -539,6 +549,280 @@ export interface ServiceSpec {
 }
 
 /**
+ * Settings of the runtime pods that a platform team sets on every workload: placement
+ * (nodeSelector, tolerations, affinity, topologySpreadConstraints, priorityClassName), identity
+ * (serviceAccountName), registry credentials (imagePullSecrets), extra environment variables, and
+ * pod labels and annotations. They go into the pod template of every Deployment of this
+ * ModelDeployment (stable, canary and experiment tracks), so changing one rolls the pods like a
+ * new version does.
+ */
+export interface PodSettings {
+  /**
+   * Node labels a node must carry for the pods to be scheduled on it, as in a Pod's
+   * spec.nodeSelector, e.g. {pool: gpu}.
+   */
+  nodeSelector?: Record<string, string>;
+  /**
+   * Taints the pods tolerate, as in a Pod's spec.tolerations, e.g. to run on a dedicated node
+   * pool: [{key: dedicated, operator: Equal, value: ml, effect: NoSchedule}].
+   */
+  tolerations?: Toleration[];
+  /**
+   * Node and pod affinity and anti-affinity, exactly as a Pod's spec.affinity (kubectl explain
+   * pod.spec.affinity). Its three parts are passed through unchecked here; the API server checks
+   * them when the operator writes the Deployment, and a refusal is reported on the ModelDeployment
+   * (Degraded).
+   */
+  affinity?: Affinity;
+  /**
+   * How the pods spread across topology domains, as a Pod's spec.topologySpreadConstraints.
+   * Omitted: the operator spreads them across nodes (topologyKey kubernetes.io/hostname, maxSkew
+   * 1, ScheduleAnyway, so a single node still runs them all). An empty list turns spreading off.
+   */
+  topologySpreadConstraints?: TopologySpreadConstraint[];
+  /**
+   * The PriorityClass of the pods, e.g. to let them preempt batch work. The PriorityClass must
+   * exist.
+   */
+  priorityClassName?: string;
+  /**
+   * An existing ServiceAccount of the namespace the pods run as, e.g. for workload identity to a
+   * model store. The operator never creates one nor grants it anything. With it the
+   * ServiceAccount's own automountServiceAccountToken decides whether its token is mounted;
+   * without it the pods run as the namespace's default ServiceAccount with no token mounted.
+   */
+  serviceAccountName?: string;
+  /**
+   * Secrets of type kubernetes.io/dockerconfigjson in the namespace, used to pull the runtime
+   * image from a private registry.
+   */
+  imagePullSecrets?: LocalObjectReference[];
+  /**
+   * Extra environment variables of the runtime's containers (fetch and serve), e.g. for a tracing
+   * agent or a proxy. Names starting with MODELSHIP_ are refused: those are the runtime's own
+   * settings, which the operator sets from the other fields.
+   */
+  env?: EnvVar[];
+  /**
+   * Extra labels of the pods, e.g. for a mesh or a cost report. The keys the operator selects and
+   * tracks its pods by are refused: app.kubernetes.io/name, app.kubernetes.io/instance,
+   * app.kubernetes.io/managed-by and every modelship.dev/ key.
+   */
+  labels?: Record<string, string>;
+  /**
+   * Extra annotations of the pods, e.g. a mesh's sidecar injection or prometheus.io/* scrape
+   * settings (these replace the operator's own prometheus.io/* values). modelship.dev/ keys are
+   * refused: the operator writes them.
+   */
+  annotations?: Record<string, string>;
+}
+
+/**
+ * A toleration of the taints that match key, operator, value and effect.
+ */
+export interface Toleration {
+  /**
+   * The taint key the toleration applies to; empty with operator Exists matches every taint.
+   */
+  key?: string;
+  /**
+   * Equal (the default) matches a taint with this value; Exists matches any value (then value must
+   * be empty).
+   */
+  operator?: 'Exists' | 'Equal';
+  /**
+   * The taint value to match with operator Equal.
+   */
+  value?: string;
+  /**
+   * The taint effect to match; empty matches all effects.
+   */
+  effect?: '' | 'NoSchedule' | 'PreferNoSchedule' | 'NoExecute';
+  /**
+   * With effect NoExecute, how long the pod stays bound after the taint appears (omitted: forever;
+   * 0 or less: evicted at once).
+   */
+  tolerationSeconds?: number;
+}
+
+/**
+ * Node and pod affinity and anti-affinity, exactly as a Pod's spec.affinity (kubectl explain
+ * pod.spec.affinity). Its three parts are passed through unchecked here; the API server checks
+ * them when the operator writes the Deployment, and a refusal is reported on the ModelDeployment
+ * (Degraded).
+ */
+export interface Affinity {
+  /**
+   * Node affinity scheduling rules, as a Pod's spec.affinity.nodeAffinity.
+   */
+  nodeAffinity?: Record<string, unknown>;
+  /**
+   * Pod affinity scheduling rules, as a Pod's spec.affinity.podAffinity.
+   */
+  podAffinity?: Record<string, unknown>;
+  /**
+   * Pod anti-affinity scheduling rules, as a Pod's spec.affinity.podAntiAffinity.
+   */
+  podAntiAffinity?: Record<string, unknown>;
+}
+
+/**
+ * One spread constraint.
+ */
+export interface TopologySpreadConstraint {
+  /**
+   * The largest allowed difference in the number of pods between two domains.
+   */
+  maxSkew: number;
+  /**
+   * The node label whose values are the domains, e.g. kubernetes.io/hostname or
+   * topology.kubernetes.io/zone.
+   */
+  topologyKey: string;
+  /**
+   * DoNotSchedule keeps a pod pending rather than break maxSkew; ScheduleAnyway only prefers.
+   */
+  whenUnsatisfiable: 'DoNotSchedule' | 'ScheduleAnyway';
+  /**
+   * The pods counted in each domain. Omitted: this ModelDeployment's pods (app.kubernetes.io/name
+   * and app.kubernetes.io/instance).
+   */
+  labelSelector?: LabelSelector;
+  /**
+   * With DoNotSchedule, the number of domains counted as eligible at least.
+   */
+  minDomains?: number;
+  /**
+   * Pod label keys whose values are added to the selector, e.g. pod-template-hash to spread each
+   * rollout revision on its own.
+   */
+  matchLabelKeys?: string[];
+  /**
+   * Whether nodes the pod's node affinity and nodeSelector exclude count (Honor, the default) or
+   * not.
+   */
+  nodeAffinityPolicy?: 'Honor' | 'Ignore';
+  /**
+   * Whether nodes with taints the pod does not tolerate count (Honor) or not (Ignore, the
+   * default).
+   */
+  nodeTaintsPolicy?: 'Honor' | 'Ignore';
+}
+
+/**
+ * The pods counted in each domain. Omitted: this ModelDeployment's pods (app.kubernetes.io/name
+ * and app.kubernetes.io/instance).
+ */
+export interface LabelSelector {
+  /**
+   * Labels that must all be present with these values.
+   */
+  matchLabels?: Record<string, string>;
+  /**
+   * Requirements on labels, all of which must hold.
+   */
+  matchExpressions?: LabelSelectorRequirement[];
+}
+
+/**
+ * A requirement: key, operator (In, NotIn, Exists, DoesNotExist) and values (non-empty for In and
+ * NotIn, empty for Exists and DoesNotExist).
+ */
+export interface LabelSelectorRequirement {
+  /**
+   * The label key the requirement applies to.
+   */
+  key: string;
+  /**
+   * How the key's value relates to values.
+   */
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  /**
+   * Label values for In and NotIn.
+   */
+  values?: string[];
+}
+
+/**
+ * A reference to a Secret in the ModelDeployment's namespace.
+ */
+export interface LocalObjectReference {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
+}
+
+/**
+ * One variable, with a value or a value from a Secret or ConfigMap key.
+ */
+export interface EnvVar {
+  /**
+   * Name of the variable: letters, digits, '_', '-' and '.', not starting with a digit; not
+   * starting with MODELSHIP_.
+   */
+  name: string;
+  /**
+   * The value; $(VAR) references to earlier variables are expanded.
+   */
+  value?: string;
+  /**
+   * Take the value from a key of a Secret or a ConfigMap in the namespace.
+   */
+  valueFrom?: EnvVarSource;
+}
+
+/**
+ * Take the value from a key of a Secret or a ConfigMap in the namespace.
+ */
+export interface EnvVarSource {
+  /**
+   * A key of a Secret.
+   */
+  secretKeyRef?: SecretKeySelector;
+  /**
+   * A key of a ConfigMap.
+   */
+  configMapKeyRef?: ConfigMapKeySelector;
+}
+
+/**
+ * A key of a Secret.
+ */
+export interface SecretKeySelector {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
+  /**
+   * Key within the Secret's data.
+   */
+  key: string;
+  /**
+   * true starts the pod even when the Secret or key is missing.
+   */
+  optional?: boolean;
+}
+
+/**
+ * A key of a ConfigMap.
+ */
+export interface ConfigMapKeySelector {
+  /**
+   * Name of the ConfigMap.
+   */
+  name: string;
+  /**
+   * Key within the ConfigMap's data.
+   */
+  key: string;
+  /**
+   * true starts the pod even when the ConfigMap or key is missing.
+   */
+  optional?: boolean;
+}
+
+/**
  * When enabled, the operator creates a networking.k8s.io/v1 NetworkPolicy named after the
  * ModelDeployment that admits traffic to its pods only on the inference port from ingressFrom and
  * on the metrics port from metricsFrom, and nothing else. Without it the pods accept connections
@@ -587,41 +871,6 @@ export interface NetworkPolicyPeer {
    * A range of IP addresses that may connect, as a NetworkPolicy ipBlock.
    */
   ipBlock?: IPBlock;
-}
-
-/**
- * Namespaces whose pods may connect (their kubernetes.io/metadata.name label names them). A label
- * selector as in a NetworkPolicy: matchLabels and matchExpressions are ANDed; an empty selector
- * ({}) selects all.
- */
-export interface LabelSelector {
-  /**
-   * Labels that must all be present with these values.
-   */
-  matchLabels?: Record<string, string>;
-  /**
-   * Requirements on labels, all of which must hold.
-   */
-  matchExpressions?: LabelSelectorRequirement[];
-}
-
-/**
- * A requirement: key, operator (In, NotIn, Exists, DoesNotExist) and values (non-empty for In and
- * NotIn, empty for Exists and DoesNotExist).
- */
-export interface LabelSelectorRequirement {
-  /**
-   * The label key the requirement applies to.
-   */
-  key: string;
-  /**
-   * How the key's value relates to values.
-   */
-  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-  /**
-   * Label values for In and NotIn.
-   */
-  values?: string[];
 }
 
 /**

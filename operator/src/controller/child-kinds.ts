@@ -2,6 +2,7 @@ import type {
   KubernetesListObject,
   KubernetesObject,
   V1Deployment,
+  V1PodDisruptionBudget,
   V1PodTemplateSpec,
   V1Service,
   V2HorizontalPodAutoscaler,
@@ -26,6 +27,7 @@ import { EXPERIMENT_SUFFIX, renderExperimentDeployment, renderVariantService, ro
 import { experimentSelectorLabels } from '../api/labels.ts';
 import { renderCanaryTrackService, renderHttpRoute, type HTTPRouteManifest } from '../render/http-route.ts';
 import { renderStableTrackService, trackServiceName } from '../render/track-service.ts';
+import { renderPodDisruptionBudget } from '../render/pod-disruption-budget.ts';
 
 /** What a child's render function gets besides the ModelDeployment. */
 export interface RenderContext {
@@ -346,6 +348,29 @@ const networkPolicies: ChildKind<NetworkPolicyManifest> = {
   }),
 };
 
+/** The runtime pods' PodDisruptionBudget while the ModelDeployment may run more than one pod. */
+const podDisruptionBudgets: ChildKind<V1PodDisruptionBudget> = {
+  kind: 'PodDisruptionBudget',
+  group: 'policy',
+  version: 'v1',
+  plural: 'poddisruptionbudgets',
+  removable: true,
+  render: (md) => renderPodDisruptionBudget(md),
+  difference: containsDesired,
+  lean: (p) => leanChild(p, { keepStatus: false, ownedFieldPaths: [] }),
+  api: (c) => ({
+    list: (namespace, labelSelector) =>
+      inNamespaceOrAll(
+        namespace,
+        (ns) => c.policy.listNamespacedPodDisruptionBudget({ namespace: ns, labelSelector }),
+        () => c.policy.listPodDisruptionBudgetForAllNamespaces({ labelSelector }),
+      ),
+    read: (name, namespace) => c.policy.readNamespacedPodDisruptionBudget({ name, namespace }),
+    patch: (req) => c.policy.patchNamespacedPodDisruptionBudget(req, serverSideApply()),
+    delete: (req) => c.policy.deleteNamespacedPodDisruptionBudget(req),
+  }),
+};
+
 /** Applied, and checked for conflicts, in this order. */
 export const CHILD_KINDS: readonly ChildKind[] = [
   deployments,
@@ -358,6 +383,7 @@ export const CHILD_KINDS: readonly ChildKind[] = [
   horizontalPodAutoscalers,
   canaryHorizontalPodAutoscalers,
   networkPolicies,
+  podDisruptionBudgets,
   // Written in the same concurrent stage as the Services (reconcile/act.ts), but it splits to
   // <name>-canary only once a canary pod is ready, reconciles after that Service was created.
   httpRoutes,

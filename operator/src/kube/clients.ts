@@ -7,6 +7,7 @@ import {
   KubeConfig,
   NetworkingV1Api,
   PatchStrategy,
+  PolicyV1Api,
   setHeaderOptions,
   type RequestContext,
 } from '@kubernetes/client-node';
@@ -57,6 +58,7 @@ export class KubeClients {
   readonly custom: CustomObjectsApi;
   readonly coordination: CoordinationV1Api;
   readonly networking: NetworkingV1Api;
+  readonly policy: PolicyV1Api;
   private readonly metrics: OperatorMetrics;
 
   constructor(kc: KubeConfig, metrics: OperatorMetrics) {
@@ -68,6 +70,7 @@ export class KubeClients {
     this.custom = kc.makeApiClient(CustomObjectsApi);
     this.coordination = kc.makeApiClient(CoordinationV1Api);
     this.networking = kc.makeApiClient(NetworkingV1Api);
+    this.policy = kc.makeApiClient(PolicyV1Api);
   }
 
   countWrite(verb: string, resource: string): void {

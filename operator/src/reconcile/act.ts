@@ -42,15 +42,24 @@ export function apiUnavailable(kind: ChildKind, name: string): BlockingProblem {
  */
 export function applyErrorPolicy(err: unknown): { problem: BlockingProblem; retryable: boolean; status: number | undefined } {
   const info = describeApiError(err);
+  const invalid = info.status === 422 || (info.status === 500 && SCHEMA_REFUSAL.test(info.message));
+  const retryable = info.retryable && !invalid;
   return {
     problem: {
-      reason: info.status === 403 ? 'Forbidden' : info.status === 422 ? 'InvalidSpec' : 'ApplyFailed',
-      message: info.retryable ? `${info.message} (retrying)` : info.message,
+      reason: info.status === 403 ? 'Forbidden' : invalid ? 'InvalidSpec' : 'ApplyFailed',
+      message: retryable ? `${info.message} (retrying)` : info.message,
     },
-    retryable: info.retryable,
+    retryable,
     status: info.status,
   };
 }
+
+/**
+ * How the API server answers (with 500) a server-side apply whose body does not fit the kind's
+ * schema, e.g. an unknown field inside spec.pod.affinity, which the CRD passes through unchecked.
+ * The same body fails the same way on every retry, so it is an invalid spec, not a server fault.
+ */
+const SCHEMA_REFUSAL = /^failed to create typed patch object/;
 
 /**
  * A Deployment starts pods; every other child kind is inert on its own (Service, HPA,

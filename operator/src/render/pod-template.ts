@@ -6,6 +6,7 @@ import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../
 import { parseQuantity } from '../kube/diff.ts';
 import { contentHash } from './hash.ts';
 import { modelSource } from './model-source.ts';
+import { withPodSettings } from './pod-settings.ts';
 
 /**
  * Time the kubelet leaves, after the runtime's drain delay and shutdown timeout, for the process
@@ -95,7 +96,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     ...serveResources(md.spec.resources, defaults),
   };
 
-  const template: V1PodTemplateSpec = {
+  const base: V1PodTemplateSpec = {
     metadata: {
       labels: { ...commonLabels(name), [LABEL_MODEL_VERSION]: model.version },
       annotations: defaults.metricsPort
@@ -120,6 +121,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
       volumes: [{ name: 'model', emptyDir: {} }, { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }, ...source.volumes],
     },
   };
+  const template = withPodSettings(base, md);
   (template.metadata!.annotations as Record<string, string>)[ANNOTATION_TEMPLATE_HASH] = contentHash(template);
   return template;
 }
