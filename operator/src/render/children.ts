@@ -27,9 +27,10 @@ export function ownerReference(md: ModelDeployment): V1OwnerReference {
   };
 }
 
-function childMetadata(md: ModelDeployment) {
+/** Metadata of an object the ModelDeployment owns: its name (the MD's unless given), namespace, labels, owner. */
+export function childMetadata(md: ModelDeployment, name = md.metadata?.name as string) {
   return {
-    name: md.metadata?.name as string,
+    name,
     namespace: md.metadata?.namespace as string,
     labels: commonLabels(md.metadata?.name as string),
     ownerReferences: [ownerReference(md)],

@@ -1,8 +1,8 @@
 import type { KubernetesObject, V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import type { ModelDeployment, ParentReference } from '../api/types.generated.ts';
-import { LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
+import { LABEL_MODEL_VERSION } from '../api/labels.ts';
 import { PIN_HEADER } from '../../../contract/runtime-contract.ts';
-import { ownerReference } from './children.ts';
+import { childMetadata } from './children.ts';
 import { renderTrackService, servicePort, trackServiceName } from './track-service.ts';
 
 /** The request header that pins a version (also the runtime's pinning header). */
@@ -102,12 +102,7 @@ export function renderHttpRoute(md: ModelDeployment, ctx: RouteContext): HTTPRou
   return {
     apiVersion: 'gateway.networking.k8s.io/v1',
     kind: 'HTTPRoute',
-    metadata: {
-      name,
-      namespace: md.metadata?.namespace as string,
-      labels: commonLabels(name),
-      ownerReferences: [ownerReference(md)],
-    },
+    metadata: childMetadata(md),
     spec: {
       parentRefs: spec.parentRefs,
       ...(spec.hostnames?.length ? { hostnames: spec.hostnames } : {}),

@@ -1,7 +1,7 @@
 import type { V1PodDisruptionBudget } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
-import { commonLabels, selectorLabels } from '../api/labels.ts';
-import { ownerReference } from './children.ts';
+import { selectorLabels } from '../api/labels.ts';
+import { childMetadata } from './children.ts';
 
 /**
  * Whether the ModelDeployment can run more than one pod: spec.replicas > 1, or with autoscaling a
@@ -29,12 +29,7 @@ export function renderPodDisruptionBudget(md: ModelDeployment): V1PodDisruptionB
   return {
     apiVersion: 'policy/v1',
     kind: 'PodDisruptionBudget',
-    metadata: {
-      name,
-      namespace: md.metadata?.namespace as string,
-      labels: commonLabels(name),
-      ownerReferences: [ownerReference(md)],
-    },
+    metadata: childMetadata(md),
     spec: {
       maxUnavailable: 1,
       selector: { matchLabels: selectorLabels(name) },

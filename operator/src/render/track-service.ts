@@ -1,7 +1,7 @@
 import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
-import { LABEL_MODEL_VERSION, commonLabels, selectorLabels } from '../api/labels.ts';
-import { DEFAULT_SERVICE_PORT, ownerReference } from './children.ts';
+import { LABEL_MODEL_VERSION, selectorLabels } from '../api/labels.ts';
+import { DEFAULT_SERVICE_PORT, childMetadata } from './children.ts';
 
 /**
  * A per-track Service, `<name>-<track>` (e.g. iris-stable, iris-canary, iris-experiment): the
@@ -16,12 +16,7 @@ export function renderTrackService(md: ModelDeployment, track: string, version: 
   return {
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: {
-      name: trackServiceName(name, track),
-      namespace: md.metadata?.namespace as string,
-      labels: commonLabels(name),
-      ownerReferences: [ownerReference(md)],
-    },
+    metadata: childMetadata(md, trackServiceName(name, track)),
     spec: {
       type: 'ClusterIP',
       selector: { ...selectorLabels(name), [LABEL_MODEL_VERSION]: version },
