@@ -12,7 +12,7 @@ interface Watched {
 }
 
 export interface ReconciledWatch {
-  /** Resolves when `count` ModelDeployments have a status for their generation; rejects when the watch ends first. */
+  /** Resolves when `count` ModelDeployments have a status for their generation; the watch is started again whenever the server ends it. */
   reached(count: number): Promise<void>;
   stop(): void;
 }
@@ -20,36 +20,52 @@ export interface ReconciledWatch {
 export async function watchReconciled(kc: KubeConfig, path: string): Promise<ReconciledWatch> {
   const reconciled = new Set<string>();
   let goal = Infinity;
-  let settle: { resolve: () => void; reject: (err: Error) => void } | undefined;
-  let ended: Error | undefined;
+  let settle: { resolve: () => void } | undefined;
+  let stopped = false;
+  let controller: AbortController | undefined;
   const check = () => {
     if (settle && reconciled.size >= goal) settle.resolve();
   };
-  const controller = await new Watch(kc).watch(
-    path,
-    {},
-    (phase: string, obj: Watched) => {
-      const name = obj.metadata?.name ?? '';
-      const done =
-        phase !== 'DELETED' && obj.status?.observedGeneration !== undefined && obj.status.observedGeneration === obj.metadata?.generation;
-      if (done) reconciled.add(name);
-      else reconciled.delete(name);
-      check();
-    },
-    (err: unknown) => {
-      ended = new Error(`the ModelDeployment watch ended: ${err instanceof Error ? err.message : String(err ?? 'closed by the server')}`);
-      settle?.reject(ended);
-    },
-  );
+  // The API server may end a watch at any time (its request timeout, a restart of its watch
+  // cache): watch again. A new watch without a resourceVersion starts with every current object
+  // as ADDED, so the set is brought up to date (the bench deletes no ModelDeployment).
+  const start = async (): Promise<void> => {
+    controller = await new Watch(kc).watch(
+      path,
+      {},
+      (phase: string, obj: Watched) => {
+        const name = obj.metadata?.name ?? '';
+        const done =
+          phase !== 'DELETED' && obj.status?.observedGeneration !== undefined && obj.status.observedGeneration === obj.metadata?.generation;
+        if (done) reconciled.add(name);
+        else reconciled.delete(name);
+        check();
+      },
+      (err: unknown) => {
+        if (stopped) return;
+        process.stderr.write(
+          `bench: the ModelDeployment watch ended (${err instanceof Error ? err.message : String(err ?? 'closed by the server')}); watching again\n`,
+        );
+        restart();
+      },
+    );
+    if (stopped) controller.abort();
+  };
+  const restart = (): void => {
+    setTimeout(() => void start().catch(restart), 250);
+  };
+  await start();
   return {
     reached(count) {
       goal = count;
-      return new Promise<void>((resolve, reject) => {
-        if (ended) return reject(ended);
-        settle = { resolve, reject };
+      return new Promise<void>((resolve) => {
+        settle = { resolve };
         check();
       });
     },
-    stop: () => controller.abort(),
+    stop: () => {
+      stopped = true;
+      controller?.abort();
+    },
   };
 }

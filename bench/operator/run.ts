@@ -34,6 +34,7 @@ import { startOperator } from '@modelship/devcluster/operator-process';
 import { clients, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { chartOperatorSettings, type OperatorSettings } from './chart-settings.ts';
 import { cpuBetween, sampleCpu, type CpuSample } from './cpu.ts';
+import { formatBreakdown, histogramBetween, reconcileHistogram, requestBreakdown } from './breakdown.ts';
 import { applyChildrenDirectly } from './direct-client.ts';
 import { watchReconciled } from './reconciled-watch.ts';
 
@@ -224,6 +225,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       const reconciled = await watchReconciled(c.kc, `/apis/${MD.group}/${MD.version}/namespaces/${NS}/${MD.plural}`);
       const createMark = await auditMark(cp.auditLogPath);
       const reconciles0 = await op.metric('modelship_reconcile_total');
+      const histogram0 = await reconcileHistogram(op.metric);
       const cpu0 = sampleCpu(pids);
       const t0 = Date.now();
       await inBatches(MDS, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(i, '1') }));
@@ -255,6 +257,8 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       say(`${tag}: ${MDS} created and reconciled in ${createSeconds.toFixed(1)} s, ${fmtMemory(afterCreate)}`);
       const createWrites = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: createMark }), OPERATOR_USER);
       say(`${tag}: operator writes while creating, per ModelDeployment: ${JSON.stringify(perModel(createWrites))}`);
+      say(`${tag}: while creating, operator requests: ${formatBreakdown(requestBreakdown(createWrites, MDS))}`);
+      say(`${tag}: reconcile durations while creating: ${histogramBetween(histogram0, await reconcileHistogram(op.metric))}`);
 
       const t1 = Date.now();
       await inBatches(MDS, (i) => patchMd(c, NS, mdName(i), { spec: { model: { version: '2' } } }));
@@ -287,6 +291,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
 
       // The yardstick, on the same control plane while the operator idles (it does not watch DIRECT_NS).
       const cpu1 = sampleCpu(pids);
+      const directMark = await auditMark(cp.auditLogPath);
       const direct = await applyChildrenDirectly({
         kubeconfig: operatorKubeconfig,
         modelDeployments: Array.from({ length: MDS }, (_, i) => modelDeployment(i, '1', DIRECT_NS)),
@@ -298,6 +303,10 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       say(
         `${tag}: minimal client applied ${direct.objects} objects in ${direct.seconds.toFixed(1)} s (operator: ${createSeconds.toFixed(1)} s); CPU seconds ${JSON.stringify(cpuDirect)}, load ${loadDirect.toFixed(1)}`,
       );
+      const directWrites = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: directMark }), OPERATOR_USER).filter(
+        (e) => e.objectRef?.namespace === DIRECT_NS,
+      );
+      say(`${tag}: minimal client requests: ${formatBreakdown(requestBreakdown(directWrites, MDS))}`);
       const staged = await applyChildrenDirectly({
         kubeconfig: operatorKubeconfig,
         modelDeployments: Array.from({ length: MDS }, (_, i) => modelDeployment(i, '1', STAGED_NS)),
@@ -319,6 +328,8 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       );
 
       const rounds: RunResult['paired']['rounds'] = [];
+      const pairedMark = await auditMark(cp.auditLogPath);
+      const pairedHistogram0 = await reconcileHistogram(op.metric);
       const all = await watchReconciled(c.kc, `/apis/${MD.group}/${MD.version}/namespaces/${NS}/${MD.plural}`);
       const chunk = Math.ceil(MDS / PAIRED_ROUNDS);
       for (let r = 0, first = MDS; first < 2 * MDS; r++, first += chunk) {
@@ -347,6 +358,20 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
         rounds.push({ ...round, load: loadavg()[0]! });
       }
       all.stop();
+      const pairedWrites = writesBy(await readAuditEvents({ path: cp.auditLogPath, since: pairedMark }), OPERATOR_USER);
+      for (const [who, ns] of [
+        ['operator', NS],
+        ['minimal client', PAIRED_NS],
+      ] as const)
+        say(
+          `${tag}: paired rounds, ${who} requests: ${formatBreakdown(
+            requestBreakdown(
+              pairedWrites.filter((e) => e.objectRef?.namespace === ns),
+              MDS,
+            ),
+          )}`,
+        );
+      say(`${tag}: paired rounds, reconcile durations: ${histogramBetween(pairedHistogram0, await reconcileHistogram(op.metric))}`);
       const paired = {
         operatorSeconds: rounds.reduce((a, x) => a + x.operator, 0),
         directSeconds: rounds.reduce((a, x) => a + x.direct, 0),

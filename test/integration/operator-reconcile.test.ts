@@ -104,9 +104,9 @@ describe('operator reconcile against a real API server', () => {
       { description: 'RolloutStarted event' },
     );
     assert.deepEqual(
-      events.filter((e) => e.reason === 'Created').map((e) => e.message),
-      ['created Deployment, Service and PodDisruptionBudget iris'],
-      'one Created Event for the children of a reconcile',
+      events.filter((e) => e.reason === 'Created' || e.reason === 'RolloutStarted').map((e) => `${e.reason}: ${e.message}`),
+      ['RolloutStarted: rolling out version 1; created Deployment, Service and PodDisruptionBudget iris'],
+      'one Event for the rollout and the children created for it',
     );
   });
 

@@ -305,8 +305,8 @@ describe('Reconciler on fake caches', () => {
     ]);
     assert.deepEqual(
       w.events.events.map((e) => `${e.reason}: ${e.message}`),
-      ['Created: created Deployment, Service and PodDisruptionBudget iris', 'RolloutStarted: rolling out version 1'],
-      'one Created Event for all the children of a reconcile',
+      ['RolloutStarted: rolling out version 1; created Deployment, Service and PodDisruptionBudget iris'],
+      'one Event for the rollout and every child it created (Events are writes, and creation is when the API server is busiest)',
     );
     settle(w);
     assert.deepEqual(await r.reconcile(KEY), {});
@@ -319,6 +319,23 @@ describe('Reconciler on fake caches', () => {
     settle(w);
     assert.deepEqual(await r.reconcile(KEY), {});
     assert.deepEqual(w.clients.writes, [], 'steady state: no writes');
+  });
+
+  test('a child created outside a rollout start (deleted by hand, recreated): a Created Event naming it, no RolloutStarted', async () => {
+    const w = world();
+    const r = new Reconciler(w.deps());
+    await r.reconcile(KEY);
+    settle(w);
+    await r.reconcile(KEY);
+    settle(w);
+    const services = w.children.get('Service')!;
+    services.objects.splice(0, services.objects.length);
+    await r.reconcile(KEY);
+    assert.deepEqual(w.clients.writes, ['apply services']);
+    assert.deepEqual(
+      w.events.events.map((e) => `${e.reason}: ${e.message}`),
+      ['Created: created Service iris'],
+    );
   });
 
   test('a conflict blocks every write but the status and asks to look again in 30 s', async () => {
@@ -449,7 +466,7 @@ describe('Reconciler on fake caches', () => {
     assert.equal(w.clients.statuses[0]?.conditions?.find((c) => c.type === 'Degraded')?.status, 'False');
     assert.deepEqual(
       w.events.events.map((e) => `${e.reason}: ${e.message}`),
-      ['Created: created Deployment and PodDisruptionBudget iris', 'RolloutStarted: rolling out version 1'],
+      ['RolloutStarted: rolling out version 1; created Deployment and PodDisruptionBudget iris'],
     );
   });
 

@@ -12,7 +12,8 @@ import { CanaryAnalyzer } from '../reconcile/analyze.ts';
 import { ExperimentAnalyzer } from '../reconcile/analyze-experiment.ts';
 import type { MetricsScraper } from '../analysis/types.ts';
 import type { AnalysisOutcome } from '../rollout/canary.ts';
-import { buildStatus, report } from '../reconcile/report.ts';
+import { buildStatus, report, sameStatus } from '../reconcile/report.ts';
+import { WrittenStatuses } from '../reconcile/written-status.ts';
 import { DEFAULT_THRESHOLDS, type SignalThresholds } from '../rollout/signals.ts';
 import { CHILD_KINDS, type ChildKind } from './child-kinds.ts';
 
@@ -70,6 +71,7 @@ export class Reconciler {
   private readonly d: ReconcilerDeps;
   private readonly analyzer: CanaryAnalyzer | undefined;
   private readonly experimentAnalyzer: ExperimentAnalyzer | undefined;
+  private readonly written = new WrittenStatuses();
 
   constructor(deps: ReconcilerDeps) {
     this.d = deps;
@@ -80,10 +82,11 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const kinds = this.d.childKinds ?? CHILD_KINDS;
     const now = (this.d.now ?? (() => new Date()))();
-    const observed = await observe({ ...this.d, childKinds: kinds }, key, now);
+    const observed = await observe({ ...this.d, childKinds: kinds, writtenStatus: (md) => this.written.current(md) }, key, now);
     if (!observed) {
       this.analyzer?.forget(key);
       this.experimentAnalyzer?.forget(key);
+      this.written.forget(key);
       return {};
     }
     const facts = {
@@ -112,6 +115,7 @@ export class Reconciler {
       plan.canary?.events ?? [],
       plan.experiment?.events ?? [],
     );
+    if (!sameStatus(facts.status, next)) this.written.wrote(facts.md, next);
     if (outcome.retry !== undefined) throw outcome.retry;
 
     if (blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };

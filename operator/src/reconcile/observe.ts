@@ -30,6 +30,8 @@ export interface ObserveDeps {
   pods: Cache<V1Pod>;
   childKinds: readonly ChildKind[];
   runtimeDefaults: RuntimeDefaults;
+  /** The status this operator wrote and the cache has not delivered yet (WrittenStatuses), if any. */
+  writtenStatus?: (md: ModelDeployment) => ModelDeploymentStatus | undefined;
 }
 
 /**
@@ -99,7 +101,7 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
   const canaryDeployment = cachedCanary && isControlledBy(cachedCanary, md.metadata?.uid) ? cachedCanary : undefined;
   const cachedExperiment = deps.children.get('Deployment')?.get(`${name}${EXPERIMENT_SUFFIX}`, namespace) as V1Deployment | undefined;
   const experimentDeployment = cachedExperiment && isControlledBy(cachedExperiment, md.metadata?.uid) ? cachedExperiment : undefined;
-  const status = md.status ?? {};
+  const status = deps.writtenStatus?.(md) ?? md.status ?? {};
   let canary: ParsedCanary | undefined;
   let experiment: ParsedExperiment | undefined;
   let invalid: BlockingProblem | undefined;

@@ -90,8 +90,11 @@ export async function report(
     await deps.clients.applyStatus(md, after);
     deps.log.debug('status updated', { ready: after.conditions?.[0]?.status });
   }
-  if (created.length > 0) await deps.events.record(md, 'Normal', 'Created', `created ${createdList(created)}`);
-  await recordTransitions(deps, md, before, after, events);
+  // A reconcile that starts a rollout and creates children (a new ModelDeployment) says both in one
+  // Event: Events are writes, and creation is when the API server is busiest.
+  const startsRollout = events.some((e) => e.type === 'RolloutStarted');
+  if (created.length > 0 && !startsRollout) await deps.events.record(md, 'Normal', 'Created', `created ${createdList(created)}`);
+  await recordTransitions(deps, md, before, after, events, startsRollout ? created : []);
   for (const e of canaryEvents) await recordCanaryEvent(deps, md, e);
   for (const e of experimentEvents) await recordExperimentEvent(deps, md, e);
 }
@@ -129,6 +132,11 @@ export function createdList(created: readonly string[]): string {
   const byName = new Map<string, string[]>();
   for (const { kind, name } of parsed) byName.set(name, [...(byName.get(name) ?? []), kind]);
   return [...byName].map(([name, kinds]) => `${andList(kinds)} ${name}`).join(', ');
+}
+
+/** "rolling out version 1", and the children created for it: "; created Deployment, Service and HorizontalPodAutoscaler iris". */
+export function rolloutStartedMessage(version: string, created: readonly string[]): string {
+  return `rolling out version ${version}${created.length > 0 ? `; created ${createdList(created)}` : ''}`;
 }
 
 function andList(items: readonly string[]): string {
@@ -174,13 +182,15 @@ async function recordTransitions(
   before: ModelDeploymentStatus,
   after: ModelDeploymentStatus,
   events: readonly RolloutEvent[],
+  /** Children this reconcile created, named in the RolloutStarted Event. */
+  created: readonly string[],
 ): Promise<void> {
   const m = deps.metrics;
   for (const e of events) {
     switch (e.type) {
       case 'RolloutStarted':
         m.rollouts.inc({ outcome: 'started' });
-        await deps.events.record(md, 'Normal', 'RolloutStarted', `rolling out version ${e.version}`);
+        await deps.events.record(md, 'Normal', 'RolloutStarted', rolloutStartedMessage(e.version, created));
         break;
       case 'RolloutSucceeded':
         m.rollouts.inc({ outcome: 'succeeded' });
