@@ -14,8 +14,14 @@ import { CHILD_KINDS, collectionPath, informedKinds } from './child-kinds.ts';
 import { ResilientInformer } from './informer.ts';
 import { OptionalApiInformer } from './optional-informer.ts';
 import { controllerOf } from './ownership.ts';
+import { registerModelDeploymentGauges } from '../modeldeployment-metrics.ts';
+import { WorkQueueMetrics } from './queue-metrics.ts';
+import { ReconcileMetrics } from './reconcile-metrics.ts';
 import { Reconciler } from './reconciler.ts';
 import { WorkQueue } from './workqueue.ts';
+
+/** The controller's name in the controller-runtime-style metrics (workqueue_*{name}, controller_runtime_*{controller}). */
+export const CONTROLLER_NAME = 'modeldeployment';
 
 /** How long stop() waits for Events still being sent. */
 const EVENT_DRAIN_MS = 2_000;
@@ -38,6 +44,7 @@ export class Controller {
   private readonly log: Logger;
   private readonly metrics: OperatorMetrics;
   private readonly queue = new WorkQueue();
+  private readonly reconcileMetrics: ReconcileMetrics;
   private readonly reconciler: Reconciler;
   private readonly events: EventRecorder;
   readonly informers: {
@@ -55,6 +62,8 @@ export class Controller {
     this.cfg = cfg;
     this.log = log;
     this.metrics = metrics;
+    this.queue.observe(new WorkQueueMetrics(metrics.registry, CONTROLLER_NAME, () => this.queue.length));
+    this.reconcileMetrics = new ReconcileMetrics(metrics.registry, CONTROLLER_NAME, cfg.concurrency);
     const ns = cfg.watchNamespace;
     const onRestart = (name: string) => metrics.informerRestarts.inc({ informer: name });
     const labelSelector = MANAGED_BY_SELECTOR;
@@ -120,6 +129,8 @@ export class Controller {
         if (key) this.enqueue(key);
       });
     }
+
+    registerModelDeploymentGauges(metrics.registry, () => this.informers.modelDeployments.list());
 
     this.events = new EventRecorder(clients, log, cfg.leaderElection.identity);
     this.reconciler = new Reconciler({
@@ -193,19 +204,23 @@ export class Controller {
       if (key === undefined) return;
       this.metrics.queueDepth.set(this.queue.length);
       const end = this.metrics.reconcileDuration.startTimer();
+      const finish = this.reconcileMetrics.begin();
       try {
         const result = await this.reconciler.reconcile(key);
         this.queue.forget(key);
         if (result.requeueAfterMs) {
           this.queue.addAfter(key, result.requeueAfterMs);
           this.metrics.reconciles.inc({ result: 'requeue' });
+          finish('requeue_after');
         } else {
           this.metrics.reconciles.inc({ result: 'success' });
+          finish('success');
         }
       } catch (err) {
         const info = describeApiError(err);
         const delay = this.queue.addRateLimited(key);
         this.metrics.reconciles.inc({ result: 'error' });
+        finish('error');
         this.log.warn('reconcile failed; will retry', { modelDeployment: key, status: info.status, error: info.message, retryInMs: delay });
       } finally {
         end();

@@ -12,6 +12,18 @@ export const DEFAULT_BACKOFF: BackoffPolicy = { baseDelayMs: 5, maxDelayMs: 5 * 
 
 type Waiter = (key: string | undefined) => void;
 
+/** Told of each key's way through the queue (client-go's queue metrics hooks). */
+export interface WorkQueueObserver {
+  /** The key became due (counted once while it waits, however many times it is added). */
+  added(key: string): void;
+  /** A worker took the key. */
+  started(key: string): void;
+  /** The worker is done with the key. */
+  finished(key: string): void;
+  /** A failed key was re-added with backoff. */
+  retried(key: string): void;
+}
+
 export class WorkQueue {
   private readonly queue: string[] = [];
   private readonly dirty = new Set<string>();
@@ -21,19 +33,31 @@ export class WorkQueue {
   private readonly waiters: Waiter[] = [];
   private shuttingDown = false;
   private readonly backoff: BackoffPolicy;
+  private observer: WorkQueueObserver | undefined;
 
   constructor(backoff: BackoffPolicy = DEFAULT_BACKOFF) {
     this.backoff = backoff;
   }
 
+  observe(observer: WorkQueueObserver): void {
+    this.observer = observer;
+  }
+
   add(key: string): void {
     if (this.shuttingDown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    this.observer?.added(key);
     if (this.processing.has(key)) return;
+    this.handOut(key);
+  }
+
+  /** Gives a dirty key to a waiting worker, or queues it. */
+  private handOut(key: string): void {
     const waiter = this.waiters.shift();
     if (waiter) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.observer?.started(key);
       waiter(key);
     } else {
       this.queue.push(key);
@@ -60,6 +84,7 @@ export class WorkQueue {
   addRateLimited(key: string): number {
     const n = this.failures.get(key) ?? 0;
     this.failures.set(key, n + 1);
+    this.observer?.retried(key);
     const delay = Math.min(this.backoff.baseDelayMs * 2 ** n, this.backoff.maxDelayMs);
     this.addAfter(key, delay);
     return delay;
@@ -81,6 +106,7 @@ export class WorkQueue {
     if (key !== undefined) {
       this.dirty.delete(key);
       this.processing.add(key);
+      this.observer?.started(key);
       return Promise.resolve(key);
     }
     return new Promise((resolve) => this.waiters.push(resolve));
@@ -88,10 +114,8 @@ export class WorkQueue {
 
   done(key: string): void {
     this.processing.delete(key);
-    if (this.dirty.has(key)) {
-      this.dirty.delete(key);
-      this.add(key);
-    }
+    this.observer?.finished(key);
+    if (this.dirty.has(key) && !this.shuttingDown) this.handOut(key);
   }
 
   get length(): number {
