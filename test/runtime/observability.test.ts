@@ -135,6 +135,25 @@ describe('request ids, trace context and the access log', () => {
     assert.deepEqual([meta.status, meta.headers.get('x-request-id')], [200, 'r-meta']);
     const refused = await post(`${rt.url}/v2/models/iris/infer`, body, { 'x-request-id': 'r-401' });
     assert.deepEqual([refused.status, refused.headers.get('x-request-id')], [401, 'r-401']);
+    // answers express gives outside the API routes: the fallback 404, a malformed path, a 405, the docs page
+    for (const [path, method, status] of [
+      ['/no/such/route', 'GET', 404],
+      ['/v2/models/%C0%AF', 'GET', 400],
+      ['/v2/models/iris/infer', 'GET', 405],
+      ['/docs', 'GET', 200],
+    ] as const) {
+      const r = await request(`${rt.url}${path}`, {
+        method,
+        headers: { ...auth, 'x-request-id': `r-${status}-outside`, traceparent: TRACEPARENT },
+      });
+      assert.deepEqual(
+        [r.status, r.headers.get('x-request-id'), r.headers.get('traceparent')],
+        [status, `r-${status}-outside`, TRACEPARENT],
+        path,
+      );
+      const fresh = await request(`${rt.url}${path}`, { method, headers: auth });
+      assert.match(fresh.headers.get('x-request-id') ?? '', /^[0-9a-f-]{36}$/, `${path} without an id`);
+    }
   });
 
   test('traceparent: a valid one is echoed and its trace-id logged; an invalid one is ignored, not an error', async () => {

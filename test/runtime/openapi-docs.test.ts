@@ -22,13 +22,19 @@ interface Tensor {
 }
 interface Operation {
   requestBody?: { content: Record<string, { example?: unknown }> };
+  parameters?: { $ref?: string; name?: string }[];
+  responses: Record<string, { headers?: Record<string, { $ref?: string }> }>;
 }
 interface OpenApiDoc {
   openapi: string;
   info: { description: string };
   servers: { url: string }[];
   paths: Record<string, Record<string, Operation>>;
-  components: { schemas: Record<string, { oneOf?: { title: string; properties: Record<string, { const?: unknown }> }[] }> };
+  components: {
+    schemas: Record<string, { oneOf?: { title: string; properties: Record<string, { const?: unknown }> }[] }>;
+    parameters: Record<string, { name: string; in: string }>;
+    headers: Record<string, unknown>;
+  };
 }
 
 /** Every fixture model that loads (one with an expected.json; "broken" has none). */
@@ -77,6 +83,30 @@ for (const model of MODELS) {
 
     test('validates against the OpenAPI 3.1 schema', async () => {
       await validate(doc);
+    });
+
+    test('every operation declares the x-request-id and traceparent request headers and the x-request-id answer header', () => {
+      assert.deepEqual(
+        [doc.components.parameters['RequestId'], doc.components.parameters['Traceparent']].map((p) => p && [p.name, p.in]),
+        [
+          ['x-request-id', 'header'],
+          ['traceparent', 'header'],
+        ],
+      );
+      assert.ok(doc.components.headers['RequestId']);
+      let operations = 0;
+      for (const [path, item] of Object.entries(doc.paths)) {
+        for (const [method, op] of Object.entries(item)) {
+          operations++;
+          const refs = (op.parameters ?? []).map((p) => p.$ref);
+          assert.ok(refs.includes('#/components/parameters/RequestId'), `${method} ${path}`);
+          assert.ok(refs.includes('#/components/parameters/Traceparent'), `${method} ${path}`);
+          for (const [code, response] of Object.entries(op.responses)) {
+            assert.equal(response.headers?.['x-request-id']?.$ref, '#/components/headers/RequestId', `${method} ${path} ${code}`);
+          }
+        }
+      }
+      assert.equal(operations, 17, 'every path of the document, one method each');
     });
 
     test("names the model's inputs and outputs with their datatypes and shapes", () => {

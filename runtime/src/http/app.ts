@@ -11,6 +11,7 @@ import { docsRouter } from './docs.ts';
 import { admit, type ApiProtocol, type GuardDeps } from './guard.ts';
 import { sendMetrics } from './metrics-endpoint.ts';
 import { openApiDocument } from './openapi.ts';
+import { REQUEST_ID_HEADER, requestIdentity, TRACEPARENT_HEADER } from './request-id.ts';
 import { sendError } from './respond.ts';
 import { malformedSegment } from './routes.ts';
 
@@ -23,8 +24,13 @@ export function createApp(deps: GuardDeps): express.Express {
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.use((_req, res, next) => {
+  app.use((req, res, next) => {
     if (state.closing) res.setHeader('Connection', 'close');
+    // every answer carries a request id, also a 404 or a malformed path; the API routes' guard
+    // sets it again with the identity it logs
+    const identity = requestIdentity(req.headers);
+    res.setHeader(REQUEST_ID_HEADER, identity.requestId);
+    if (identity.traceparent !== undefined) res.setHeader(TRACEPARENT_HEADER, identity.traceparent);
     next();
   });
   // before routing: express would fail to decode the parameter and reach the error handler

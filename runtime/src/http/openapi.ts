@@ -8,6 +8,7 @@
 import { ENV, HTTP_PATH, PIN_HEADER, VERSION_MAX_LENGTH, VERSION_PATTERN } from '../../../contract/runtime-contract.ts';
 import { V2_DATATYPES } from '../tensor/datatypes.ts';
 import { v2Metadata, type ModelSpec, type TensorSpec } from '../tensor/model.ts';
+import { REQUEST_ID_HEADER, REQUEST_ID_MAX_LENGTH, TRACEPARENT_HEADER } from './request-id.ts';
 
 type Schema = Record<string, unknown>;
 
@@ -231,6 +232,58 @@ function predictExample(model: ModelSpec): Schema {
  * @param model the loaded model (undefined while loading: the bodies are then described generically)
  */
 export function openApiDocument(modelName: string, serverVersion: string, model?: ModelSpec): object {
+  return withRequestIdentity(describe(modelName, serverVersion, model));
+}
+
+const REQUEST_ID_PARAM = {
+  name: REQUEST_ID_HEADER,
+  in: 'header',
+  required: false,
+  description:
+    `the caller's request id, echoed back and written to the logs when it is 1-${REQUEST_ID_MAX_LENGTH} printable characters ` +
+    'without spaces; otherwise (or when absent) the server makes a UUID',
+  schema: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX_LENGTH, pattern: '^[\\x21-\\x7e]+$' },
+};
+const TRACEPARENT_PARAM = {
+  name: TRACEPARENT_HEADER,
+  in: 'header',
+  required: false,
+  description: 'W3C Trace Context: a valid traceparent is echoed, logged and carried through forwards; an invalid one is ignored',
+  schema: { type: 'string', maxLength: 512 },
+};
+const RESPONSE_HEADERS = {
+  [REQUEST_ID_HEADER]: {
+    description: "the request id of this answer (the caller's when sane, else one made by the server)",
+    schema: { type: 'string', minLength: 1, maxLength: REQUEST_ID_MAX_LENGTH },
+  },
+  [TRACEPARENT_HEADER]: { description: "the caller's traceparent, when it was valid", schema: { type: 'string' } },
+};
+
+type Operation = { parameters?: object[]; responses?: Record<string, { description: string; headers?: Record<string, object> }> };
+
+/** Every answer carries x-request-id (and echoes a valid traceparent): declared once, on every operation. */
+function withRequestIdentity<D extends { components: object; paths: Record<string, Record<string, Operation>> }>(doc: D): D {
+  const ref = (kind: string, name: string) => ({ $ref: `#/components/${kind}/${name}` });
+  for (const item of Object.values(doc.paths)) {
+    for (const op of Object.values(item)) {
+      op.parameters = [...(op.parameters ?? []), ref('parameters', 'RequestId'), ref('parameters', 'Traceparent')];
+      for (const response of Object.values(op.responses ?? {})) {
+        response.headers = {
+          ...response.headers,
+          [REQUEST_ID_HEADER]: ref('headers', 'RequestId'),
+          [TRACEPARENT_HEADER]: ref('headers', 'Traceparent'),
+        };
+      }
+    }
+  }
+  Object.assign(doc.components, {
+    parameters: { RequestId: REQUEST_ID_PARAM, Traceparent: TRACEPARENT_PARAM },
+    headers: { RequestId: RESPONSE_HEADERS[REQUEST_ID_HEADER], Traceparent: RESPONSE_HEADERS[TRACEPARENT_HEADER] },
+  });
+  return doc;
+}
+
+function describe(modelName: string, serverVersion: string, model?: ModelSpec) {
   const error = { $ref: '#/components/schemas/Error' };
   const err = (description: string) => ({ description, content: { 'application/json': { schema: error } } });
   const json = (schema: object, description = 'OK') => ({ description, content: { 'application/json': { schema } } });
