@@ -70,6 +70,8 @@ def save(name: str, model: onnx.ModelProto, expected: dict) -> None:
         for i in expected["inputs"]
     }
     got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    # a ZipMap output (a list of {class: probability}) compares as the [N, classes] matrix the runtime serves
+    got = {k: [list(d.values()) for d in v] if isinstance(v, list) and v and isinstance(v[0], dict) else v for k, v in got.items()}
     for o in expected["outputs"]:
         if o["datatype"] in ("BYTES", "BOOL"):
             if np.asarray(got[o["name"]]).reshape(-1).tolist() != o["data"]:
@@ -366,6 +368,27 @@ def dtypes() -> None:
     save("dtypes", model, expected)
 
 
+def iris_zipmap() -> None:
+    """What most users convert first: a scikit-learn classifier with string classes through skl2onnx's
+    defaults, ZipMap included (the runtime removes it at load and serves the probabilities as a tensor)."""
+    data = load_iris()
+    X = data.data.astype(np.float32)
+    y = data.target_names[data.target]
+    clf = LogisticRegression(max_iter=1000).fit(X, y)
+    onx = convert_sklearn(clf, initial_types=[("input", FloatTensorType([None, 4]))], target_opset=TARGET_OPSET)
+    rows = X[[0, 50, 100, 149]]
+    expected = {
+        "description": "LogisticRegression on iris with string classes, skl2onnx defaults (ZipMap): output_label BYTES [-1], "
+        "output_probability FP32 [-1,3] as served (the ZipMap removed), classes " + ",".join(clf.classes_),
+        "inputs": [tensor("input", "FP32", rows)],
+        "outputs": [
+            tensor("output_label", "BYTES", clf.predict(rows)),
+            tensor("output_probability", "FP32", clf.predict_proba(rows).astype(np.float32)),
+        ],
+    }
+    save("iris-zipmap", onx, expected)
+
+
 def broken() -> None:
     d = os.path.join(ROOT, "broken")
     os.makedirs(d, exist_ok=True)
@@ -385,4 +408,5 @@ if __name__ == "__main__":
     two_inputs()
     fixed_shape()
     dtypes()
+    iris_zipmap()
     broken()

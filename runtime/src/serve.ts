@@ -24,6 +24,7 @@ import { ServerState } from './http/state.ts';
 import type { Logger } from './logger.ts';
 import { product } from './tensor/codec.ts';
 import type { Tensor } from './tensor/datatypes.ts';
+import { prepareModelFile } from './onnx/model-file.ts';
 import { buildModelSpec, warmupShape, type ModelSpec } from './tensor/model.ts';
 import { v2ResponsePrefix } from './tensor/v2.ts';
 
@@ -177,14 +178,20 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
         const got = await sha256File(config.modelPath);
         if (got !== config.modelSha256) throw new ModelLoadError(`sha256 of ${config.modelPath} is ${got}, expected ${config.modelSha256}`);
       }
+      const prepared = await prepareModelFile(config.modelPath);
+      if (prepared.bytes)
+        log.info('removed the ZipMap of a scikit-learn classifier: its probabilities are served as a tensor', {
+          outputs: [...prepared.classLabels.keys()],
+        });
       const runTimeoutMs = config.runTimeoutMs > 0 ? config.runTimeoutMs : config.requestTimeoutMs;
-      pool = new WorkerPool(workers, { modelPath: config.modelPath, intraOpThreads }, log, {
+      const source = prepared.bytes ? { modelPath: config.modelPath, modelBytes: prepared.bytes } : { modelPath: config.modelPath };
+      pool = new WorkerPool(workers, { ...source, intraOpThreads }, log, {
         runTimeoutMs,
         onWorkerLost: () => metrics.workerRestarted(),
       });
       const running = pool;
       const meta = await pool.start();
-      const model = buildModelSpec(config.modelName, config.modelVersion, meta.inputs, meta.outputs);
+      const model = buildModelSpec(config.modelName, config.modelVersion, meta.inputs, meta.outputs, prepared.classLabels);
       // warm up every worker (all idle now, so each run lands on a different one)
       const warm: Promise<unknown>[] = [];
       // no run timeout here: a model slower than it would never become ready

@@ -22,6 +22,8 @@ import type { RawValueMetadata } from '../tensor/model.ts';
 
 export interface WorkerData {
   modelPath: string;
+  /** the model as rewritten at load (runtime/src/onnx/): loaded instead of the file when set */
+  modelBytes?: Uint8Array;
   intraOpThreads: number;
 }
 

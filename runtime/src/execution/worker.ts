@@ -46,7 +46,10 @@ async function main(): Promise<void> {
   try {
     // before the first session: the binding reads it once per thread, for onnxruntime's default logger
     ort.env.logLevel = ORT_ENV_LOG_LEVEL;
-    session = await ort.InferenceSession.create(data.modelPath, sessionOptions(data.intraOpThreads));
+    const options = sessionOptions(data.intraOpThreads);
+    session = data.modelBytes
+      ? await ort.InferenceSession.create(data.modelBytes, options)
+      : await ort.InferenceSession.create(data.modelPath, options);
   } catch (err) {
     send({ type: 'error', message: `cannot load model ${data.modelPath}: ${(err as Error).message}` });
     return;

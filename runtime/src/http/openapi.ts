@@ -397,6 +397,11 @@ function describe(modelName: string, serverVersion: string, model?: ModelSpec) {
       name: { type: 'string' },
       datatype: { type: 'string', enum: V2_DATATYPES },
       shape: { type: 'array', items: { type: 'integer' } },
+      parameters: {
+        type: 'object',
+        description: 'class_labels: the class of each column of a classifier probability output whose ZipMap the runtime removed',
+        properties: { class_labels: { type: 'array', items: { type: ['string', 'integer'] } } },
+      },
     },
   };
   const metadataExample = model ? { example: v2Metadata(model) } : {};

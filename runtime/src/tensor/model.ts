@@ -19,6 +19,8 @@ export interface TensorSpec {
   info: DatatypeInfo;
   /** -1 for a symbolic or unknown dimension */
   shape: number[];
+  /** a classifier's probability output: the class of each column (from the ZipMap the runtime removed) */
+  classLabels?: readonly (string | number)[];
 }
 
 export interface ModelSpec {
@@ -44,10 +46,20 @@ function toSpec(m: RawValueMetadata, kind: 'input' | 'output'): TensorSpec {
   return { name: m.name, datatype: info.v2, info, shape };
 }
 
-export function buildModelSpec(name: string, version: string, inputs: RawValueMetadata[], outputs: RawValueMetadata[]): ModelSpec {
+export function buildModelSpec(
+  name: string,
+  version: string,
+  inputs: RawValueMetadata[],
+  outputs: RawValueMetadata[],
+  classLabels: ReadonlyMap<string, readonly (string | number)[]> = new Map(),
+): ModelSpec {
   if (inputs.length === 0) throw new ModelLoadError('model has no inputs');
   const ins = inputs.map((m) => toSpec(m, 'input'));
-  const outs = outputs.map((m) => toSpec(m, 'output'));
+  const outs = outputs.map((m) => {
+    const spec = toSpec(m, 'output');
+    const labels = classLabels.get(m.name);
+    return labels ? { ...spec, classLabels: labels } : spec;
+  });
   const dynamicFirst = (t: TensorSpec) => t.shape.length >= 1 && t.shape[0] === -1;
   return {
     name,
@@ -66,7 +78,12 @@ export function shapeText(shape: readonly number[]): string {
 
 /** V2 model metadata response. */
 export function v2Metadata(model: ModelSpec): object {
-  const t = (s: TensorSpec) => ({ name: s.name, datatype: s.datatype, shape: s.shape });
+  const t = (s: TensorSpec) => ({
+    name: s.name,
+    datatype: s.datatype,
+    shape: s.shape,
+    ...(s.classLabels ? { parameters: { class_labels: s.classLabels } } : {}),
+  });
   return {
     name: model.name,
     versions: [model.version],
