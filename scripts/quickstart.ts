@@ -7,8 +7,8 @@
 //   down             stop the local cluster, remove everything it created.
 //   (KUBECONFIG set) use that cluster instead: install the CRD, start the operator on this machine
 //                    against it, apply examples/iris. The cluster must be able to pull the runtime
-//                    image and download the model: set MODELSHIP_RUNTIME_IMAGE (an image you pushed, see
-//                    README) and MODELSHIP_MODEL_URI (where examples/models/iris/model.onnx is served).
+//                    image: set MODELSHIP_RUNTIME_IMAGE (an image you pushed, see README); the example's
+//                    model is inside that image (MODELSHIP_MODEL_URI overrides where it comes from).
 // Needs root for the local cluster (containerd, kubelet, iptables, a bridge).
 
 import { spawn } from 'node:child_process';
@@ -60,9 +60,10 @@ function startOperatorDetached(kubeconfig: string, image: string, pullPolicy: st
   return child.pid!;
 }
 
-async function applyIris(kubectl: (a: string[], i?: string) => Promise<string>, modelUri: string): Promise<void> {
+/** examples/iris as written (its model is inside the runtime image), or with the model URI given. */
+async function applyIris(kubectl: (a: string[], i?: string) => Promise<string>, modelUri?: string): Promise<void> {
   const md = loadYaml(readFileSync(join(repo, 'examples/iris/modeldeployment.yaml'), 'utf8')) as { spec: { model: { uri: string } } };
-  md.spec.model.uri = modelUri;
+  if (modelUri) md.spec.model.uri = modelUri;
   await kubectl(['apply', '--server-side', '--field-manager=modelship-quickstart', '-f', '-'], dump(md));
 }
 
@@ -92,7 +93,7 @@ async function local(): Promise<void> {
   if (installed.code !== 0) throw new Error(`helm install failed:\n${installed.stderr}${installed.stdout}`);
   say('operator running in the cluster (namespace modelship-system)');
 
-  await applyIris(kubectl, `${state.modelServerUrl}/iris/model.onnx`);
+  await applyIris(kubectl);
   say('applied examples/iris; waiting for Ready');
   await waitFor(
     async () => {
@@ -123,12 +124,12 @@ Tear down (stops every process, removes the bridge, iptables chains, mounts):
 
 async function external(kubeconfig: string): Promise<void> {
   const image = process.env.MODELSHIP_RUNTIME_IMAGE;
+  // optional: examples/iris reads the model from inside the runtime image
   const uri = process.env.MODELSHIP_MODEL_URI;
-  if (!image || !uri) {
+  if (!image) {
     throw new Error(
       'KUBECONFIG is set, so the quickstart uses that cluster. It needs MODELSHIP_RUNTIME_IMAGE (the runtime image, pushed where the ' +
-        'cluster can pull it; see README "Quickstart") and MODELSHIP_MODEL_URI (an http(s) URL of examples/models/iris/model.onnx that ' +
-        'pods can reach). Unset KUBECONFIG to use the local cluster instead.',
+        'cluster can pull it; see README "Quickstart"). Unset KUBECONFIG to use the local cluster instead.',
     );
   }
   const kubectl = await kubectlFn(kubeconfig);

@@ -1,5 +1,6 @@
-// End to end on the real single-node cluster: examples/iris applied as written (only the model URI
-// points at the node's model server), real pods from the runtime image built from runtime/Dockerfile,
+// End to end on the real single-node cluster: `kubectl apply -f examples/iris/modeldeployment.yaml`
+// exactly as written (its model is the copy inside the runtime image: nothing else is applied or
+// served for it), real pods from the runtime image built from runtime/Dockerfile,
 // in a namespace that enforces the `restricted` Pod Security Standard; predictions through the
 // Service's ClusterIP (kube-proxy iptables), through the API server's service proxy, and the
 // README's TF-Serving curl; delete → pods and Service gone.
@@ -7,10 +8,13 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
-import { clients, deleteMd, exists, type Clients } from '@modelship/devcluster/kube-clients';
+import { join } from 'node:path';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { attachControlPlane } from '@modelship/devcluster/controlplane';
+import { clients, condition, deleteMd, exists, waitForMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { curl, post } from './http.ts';
-import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { assertIrisOutputs, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
 
 describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
   let cluster: E2eCluster;
@@ -32,8 +36,18 @@ describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
     await cluster?.stop();
   });
 
-  it('kubectl apply examples/iris → Ready, pods Running and Ready (restricted Pod Security enforced)', async () => {
-    const ready = await createAndWaitReady(c, ns, exampleIris(cluster.modelServerUrl));
+  it('kubectl apply -f examples/iris/modeldeployment.yaml as written → Ready, pods Running and Ready (restricted Pod Security enforced)', async () => {
+    const applied = await attachControlPlane(cluster.cpDir).kubectl([
+      '-n',
+      ns,
+      'apply',
+      '-f',
+      join(repoRoot, 'examples/iris/modeldeployment.yaml'),
+    ]);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(applied.stdout, /modeldeployment\.modelship\.dev\/iris created/);
+    const ready = await waitForMd(c, ns, 'iris', 'mdep/iris Ready', (m) => condition(m, 'Ready')?.status === 'True', 240_000);
+    assert.equal(ready.spec?.model.uri, 'file:///app/examples/models/iris/model.onnx', 'the model bundled in the runtime image');
     assert.equal(ready.status?.currentVersion, '1');
     const pods = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
     assert.equal(pods.length, 1);
