@@ -8,7 +8,7 @@ import { createReadStream, statSync } from 'node:fs';
 import { access, constants, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { ServeConfig } from './config.ts';
-import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError } from './errors.ts';
+import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError, WorkerLostError } from './errors.ts';
 import { MemoryBudget } from './execution/budget.ts';
 import { createReclaimer } from './execution/reclaim.ts';
 import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './execution/cpu.ts';
@@ -196,10 +196,16 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
       const warm: Promise<unknown>[] = [];
       // no run timeout here: a model slower than it would never become ready
       for (let i = 0; i < workers; i++) warm.push(pool.run(warmupFeeds(model), undefined, 0));
-      try {
-        await Promise.all(warm);
-      } catch (err) {
-        throw new ModelLoadError(`warm-up inference failed: ${errorMessage(err)}`);
+      const warmed = await Promise.allSettled(warm);
+      const lost = warmed.find((r) => r.status === 'rejected' && r.reason instanceof WorkerLostError);
+      if (lost) throw new ModelLoadError(`warm-up inference failed: ${errorMessage((lost as PromiseRejectedResult).reason)}`);
+      const refused = warmed.find((r) => r.status === 'rejected');
+      // zeros and empty strings are not a valid input of every model (a one-hot encoder refuses a
+      // category it has not seen): the model loaded and runs, so it serves; a crash above does not
+      if (refused) {
+        log.warn('the warm-up run was refused by the model (its inputs were zeros and empty strings); serving anyway', {
+          error: errorMessage((refused as PromiseRejectedResult).reason),
+        });
       }
       if (state.phase !== 'loading') return;
       state.scheduler = new Scheduler(
