@@ -71,7 +71,7 @@ function podEnv(ms: readonly Manifest[], pod = { name: 'modelship-abc', namespac
 
 /** What operator/src uses, resource by resource (see the comment in templates/rbac.yaml). */
 const EXPECTED_RULES: V1PolicyRule[] = [
-  { apiGroups: ['modelship.dev'], resources: ['modeldeployments'], verbs: ['list', 'watch', 'patch'] },
+  { apiGroups: ['modelship.dev'], resources: ['modeldeployments'], verbs: ['list', 'watch'] },
   { apiGroups: ['modelship.dev'], resources: ['modeldeployments/status'], verbs: ['patch'] },
   { apiGroups: ['modelship.dev'], resources: ['modeldeployments/finalizers'], verbs: ['update'] },
   { apiGroups: ['apps'], resources: ['deployments'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
@@ -83,7 +83,6 @@ const EXPECTED_RULES: V1PolicyRule[] = [
   { apiGroups: [''], resources: ['pods'], verbs: ['list', 'watch'] },
   { apiGroups: [''], resources: ['pods/proxy'], verbs: ['get'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
-  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create', 'patch', 'delete'] },
 ];
 
 function assertNoWildcards(rules: readonly V1PolicyRule[], what: string) {
@@ -132,9 +131,7 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(kinds(ms), [
       'ClusterRole/modelship',
       'ClusterRole/modelship-predictor',
-      'ClusterRole/modelship-runtime-auth',
       'ClusterRoleBinding/modelship',
-      'ClusterRoleBinding/modelship-runtime-auth',
       'Deployment/modelship',
       'Service/modelship-metrics',
       'ServiceAccount/modelship',
@@ -231,9 +228,7 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(kinds(ms), [
       'ClusterRole/modelship',
       'ClusterRole/modelship-predictor',
-      'ClusterRole/modelship-runtime-auth',
       'ClusterRoleBinding/modelship',
-      'ClusterRoleBinding/modelship-runtime-auth',
       'Deployment/modelship',
       'PodDisruptionBudget/modelship',
       'Role/modelship-leader-election',
@@ -324,17 +319,25 @@ describe('helm chart charts/modelship', () => {
     assert.ok(bindings.every((b) => b.roleRef.name !== 'modelship-predictor'));
   });
 
-  test('kubernetes auth mode: the operator may bind system:auth-delegator and nothing else, and manage ClusterRoleBindings; none of it with watchNamespace', async () => {
-    const ms = await renderChart({ release: 'modelship' });
+  test('rbac.runtimeAuth (opt-in): the operator may bind system:auth-delegator and no other role, manage ClusterRoleBindings and ServiceAccounts, patch ModelDeployments (finalizer)', async () => {
+    assert.equal(
+      findManifest(await renderChart({ release: 'modelship' }), 'ClusterRole', 'modelship-runtime-auth'),
+      undefined,
+      'off by default',
+    );
+    const ms = await renderChart({ release: 'modelship', values: { 'rbac.runtimeAuth': true } });
     assert.deepEqual(rulesOf(findManifest(ms, 'ClusterRole', 'modelship-runtime-auth')), [
+      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create', 'patch', 'delete'] },
       { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterrolebindings'], verbs: ['get', 'create', 'patch', 'delete'] },
       { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], resourceNames: ['system:auth-delegator'], verbs: ['bind'] },
+      { apiGroups: ['modelship.dev'], resources: ['modeldeployments'], verbs: ['patch'] },
     ]);
     const crb = findManifest(ms, 'ClusterRoleBinding', 'modelship-runtime-auth') as unknown as { subjects: unknown[]; roleRef: unknown };
     assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: 'modelship', namespace: 'modelship-system' }]);
     assert.deepEqual(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'modelship-runtime-auth' });
-    const scoped = await renderChart({ release: 'modelship', values: { watchNamespace: 'ml' } });
-    assert.equal(findManifest(scoped, 'ClusterRole', 'modelship-runtime-auth'), undefined);
+    assert.deepEqual(rulesOf(findManifest(ms, 'ClusterRole', 'modelship')), EXPECTED_RULES, 'the main ClusterRole is unchanged');
+    const off = await renderChart({ release: 'modelship', values: { 'rbac.runtimeAuth': true, 'rbac.create': false } });
+    assert.equal(findManifest(off, 'ClusterRole', 'modelship-runtime-auth'), undefined);
   });
 
   test('serviceMonitor on: a ServiceMonitor scraping the metrics Service port', async () => {

@@ -15,7 +15,6 @@ const NOT_CHILDREN = new Set([
   'modelship.dev/modeldeployments/finalizers',
   '/pods',
   '/pods/proxy',
-  '/serviceaccounts',
   '/events',
 ]);
 

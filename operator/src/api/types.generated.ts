@@ -276,7 +276,8 @@ export interface RuntimeAuthSpec {
    * (inference) or get (metadata) modeldeployments/predict on this ModelDeployment; bind the
    * chart's <release>-predictor ClusterRole to the callers. The operator then gives the pods a
    * ServiceAccount <name>-runtime (or spec.pod.serviceAccountName, which must then be allowed to
-   * create tokenreviews and subjectaccessreviews) bound to system:auth-delegator.
+   * create tokenreviews and subjectaccessreviews) bound to system:auth-delegator; the operator
+   * needs the chart value rbac.runtimeAuth=true for that.
    */
   mode?: 'none' | 'apiKey' | 'kubernetes';
   /**
