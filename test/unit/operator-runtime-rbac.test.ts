@@ -53,6 +53,7 @@ test('kubernetes mode: <name>-runtime ServiceAccount owned by the ModelDeploymen
   const md = kube();
   const spec = template(md).spec!;
   assert.equal(spec.serviceAccountName, 'iris-runtime');
+  assert.equal(spec.serviceAccount, 'iris-runtime', 'the deprecated twin too, so leaving the mode removes both');
   assert.equal(spec.automountServiceAccountToken, true);
   const sa = renderRuntimeServiceAccount(md)!;
   assert.equal(sa.metadata?.name, 'iris-runtime');

@@ -59,6 +59,9 @@ export function withRuntimeAuth(template: V1PodTemplateSpec, md: ModelDeployment
     spec: {
       ...template.spec,
       serviceAccountName: k.serviceAccount,
+      // The API server copies serviceAccountName into the deprecated serviceAccount and, when the
+      // former is later dropped, back again: owning both lets leaving the mode remove both.
+      serviceAccount: k.serviceAccount,
       // the kubelet's projected token (audience: the API server), rotated; the runtime re-reads it
       automountServiceAccountToken: true,
       containers: template.spec.containers.map((c) => (c.name === CONTAINER.serve ? { ...c, env: [...(c.env ?? []), ...env] } : c)),
