@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane } from '@modelship/devcluster/controlplane';
-import { expected, startRuntime, type Runtime } from '../../test/runtime/helpers.ts';
+import { expected, ROOT, startRuntime, type Runtime } from '../../test/runtime/helpers.ts';
 
 interface AutocannonResult {
   requests: { total: number };
@@ -61,7 +61,8 @@ function load(url: string, headers: Record<string, string>, connections: number)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main(): Promise<void> {
-  const cp = await startControlPlane({ log: (l) => process.stderr.write(`cp: ${l}\n`) });
+  // the CRDs: kubectl create role checks that modeldeployments/predict is a served resource
+  const cp = await startControlPlane({ crdDir: join(ROOT, 'crds'), log: (l) => process.stderr.write(`cp: ${l}\n`) });
   const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-kauth-'));
   const runtimes: Runtime[] = [];
   try {
