@@ -171,3 +171,65 @@ describe('operator: kubernetes auth mode with the chart RBAC (rbac.runtimeAuth: 
     assert.equal(await saExists('plain-runtime'), false);
   });
 });
+
+describe('operator: kubernetes auth mode with the default chart RBAC (rbac.runtimeAuth off)', () => {
+  let cp: ControlPlane;
+  let c: ReturnType<typeof clients>;
+  let ns = '';
+  let releaseNs = '';
+  let manifests: Manifest[] = [];
+  let op: OperatorProcess | undefined;
+  const suffix = Math.random().toString(36).slice(2, 7);
+
+  before(
+    async () => {
+      await resolveHelm();
+      cp = await getTestControlPlane();
+      c = clients();
+      ns = `kauth-off-${suffix}`;
+      releaseNs = `kao-${suffix}`; // short: the client certificate CN is at most 64 characters
+      for (const n of [ns, releaseNs]) await c.core.createNamespace({ body: { metadata: { name: n } } });
+      manifests = (await renderChart({ release: `kao-${suffix}`, namespace: releaseNs })).filter((m) => RBAC_KINDS.has(m.kind));
+      const applied = await cp.kubectl(['apply', '--server-side', '--field-manager=kauth-op-test', '-f', '-'], {
+        input: manifests.map((m) => `---\n${dump(m)}`).join(''),
+      });
+      assert.equal(applied.code, 0, output(applied));
+      const sa = manifests.find((m) => m.kind === 'ServiceAccount')!;
+      const kubeconfig = await cp.writeKubeconfigFor(`system:serviceaccount:${releaseNs}:${sa.metadata.name}`, [
+        'system:serviceaccounts',
+        `system:serviceaccounts:${releaseNs}`,
+      ]);
+      op = await startOperator({ namespace: ns, identity: `kauthoff-${suffix}`, kubeconfig });
+    },
+    { timeout: 30 * 60_000 },
+  );
+
+  after(async () => {
+    await op?.stop();
+    if (c) for (const n of [ns, releaseNs]) if (n) await c.core.deleteNamespace({ name: n }).catch(() => undefined);
+    for (const m of manifests)
+      if (m.kind.startsWith('Cluster')) await cp.kubectl(['delete', m.kind.toLowerCase(), m.metadata.name, '--ignore-not-found']);
+    await cp?.stop();
+  });
+
+  test('the ModelDeployment is reported Forbidden, naming the mode; nothing is half-created', async () => {
+    await createMd(c, ns, 'iris', { model, runtime: { auth: { mode: 'kubernetes' } } });
+    const md = await waitFor(
+      async () => {
+        const m = await getMd(c, ns, 'iris');
+        return m.status?.conditions?.some(
+          (x) => x.reason === 'Forbidden' && /runtime access \(auth mode kubernetes\)/.test(x.message ?? ''),
+        )
+          ? m
+          : undefined;
+      },
+      { description: 'a Forbidden condition naming the runtime access', timeoutMs: 60_000 },
+    );
+    assert.ok(
+      md.status?.conditions?.some((x) => x.type === 'Degraded' && x.status === 'True'),
+      JSON.stringify(md.status?.conditions),
+    );
+    assert.equal(md.metadata?.finalizers, undefined, 'the finalizer could not be set, so no binding was attempted');
+    assert.equal(await exists(() => c.core.readNamespacedServiceAccount({ name: 'iris-runtime', namespace: ns })), false);
+  });
+});
