@@ -7,7 +7,6 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import { HttpError } from '../errors.ts';
-import type { KeyCheck } from '../http/auth.ts';
 import type { Decision, KubeAuthorizer } from './authorizer.ts';
 
 /** kubelet's probes and the scraper carry no caller identity: never reviewed (and never guarded) */
@@ -22,7 +21,8 @@ export function needsReview(url: string | undefined): boolean {
 
 export interface RequestGate {
   prepare(req: IncomingMessage): Promise<void>;
-  check: KeyCheck;
+  /** the shape of http/auth.ts's KeyCheck: throws the HttpError to answer */
+  check: (headers: IncomingHttpHeaders) => void;
 }
 
 export function requestGate(authorizer: KubeAuthorizer): RequestGate {
