@@ -238,4 +238,21 @@ describe('runtime kubernetes auth mode against a real API server', () => {
     assert.equal(refused.status, 503, `connection refused: ${refused.text}`);
     assert.equal((await infer(rt, undefined)).status, 401, 'a request without a token needs no API server');
   });
+
+  test("the runtime's own token is re-read for every review: an invalid one fails closed (503), a fresh one works without a restart", async () => {
+    const own = join(dir, 'runtime-token-rotating');
+    await writeFile(own, await mint('runtime'), { mode: 0o600 });
+    const rt = await start(cp.server, ['--kube-token-file', own]);
+    assert.equal((await infer(rt, tokens.caller)).status, 200);
+    await writeFile(own, 'not-a-valid-token');
+    const refused = await infer(rt, tokens.caller2);
+    assert.equal(refused.status, 503, refused.text);
+    assert.ok(
+      rt.logs.some((l) => l.level === 'warn' && /refused .* to the runtime itself \(HTTP 401\)/.test(String(l['error']))),
+      JSON.stringify(rt.logs.filter((l) => l.level === 'warn')),
+    );
+    await writeFile(own, await mint('runtime'));
+    assert.equal((await infer(rt, tokens.caller2)).status, 200, 'the rotated token is picked up');
+    assert.ok(rt.logs.some((l) => /answers again/.test(l.message)));
+  });
 });
