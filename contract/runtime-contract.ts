@@ -47,6 +47,20 @@ export const ENV = {
   versionRoutes: 'MODELSHIP_VERSION_ROUTES',
   /** one JSON line per inference request: ACCESS_LOG values (parseAccessLog) */
   accessLog: 'MODELSHIP_ACCESS_LOG',
+  /** who may call: AUTH_MODE values; unset = apiKey when MODELSHIP_API_KEY is set, else none */
+  authMode: 'MODELSHIP_AUTH_MODE',
+  /** kubernetes mode: the audience callers' tokens must be issued for, and the ModelDeployment RBAC is asked about */
+  authAudience: 'MODELSHIP_AUTH_AUDIENCE',
+  authNamespace: 'MODELSHIP_AUTH_NAMESPACE',
+  authResourceName: 'MODELSHIP_AUTH_RESOURCE_NAME',
+  authCacheAllowSeconds: 'MODELSHIP_AUTH_CACHE_ALLOW_SECONDS',
+  authCacheDenySeconds: 'MODELSHIP_AUTH_CACHE_DENY_SECONDS',
+  authCacheMaxEntries: 'MODELSHIP_AUTH_CACHE_MAX_ENTRIES',
+  authReviewTimeoutMs: 'MODELSHIP_AUTH_REVIEW_TIMEOUT_MS',
+  /** kubernetes mode: the API server (default https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT), the runtime's own token and the CA */
+  kubeApiUrl: 'MODELSHIP_KUBE_API_URL',
+  kubeTokenFile: 'MODELSHIP_KUBE_TOKEN_FILE',
+  kubeCaFile: 'MODELSHIP_KUBE_CA_FILE',
   // fetch
   modelUri: 'MODELSHIP_MODEL_URI',
   fetchTimeoutSeconds: 'MODELSHIP_FETCH_TIMEOUT_SECONDS',
@@ -55,6 +69,17 @@ export const ENV = {
   fetchMaxBytes: 'MODELSHIP_FETCH_MAX_BYTES',
   pvcRoot: 'MODELSHIP_PVC_ROOT',
 } as const;
+
+/**
+ * ENV.authMode: none (open), apiKey (ENV.apiKey), kubernetes (callers' ServiceAccount tokens,
+ * TokenReview + SubjectAccessReview on modeldeployments/predict).
+ */
+export const AUTH_MODE = { none: 'none', apiKey: 'apiKey', kubernetes: 'kubernetes' } as const;
+export type AuthMode = (typeof AUTH_MODE)[keyof typeof AUTH_MODE];
+/** kubernetes mode: the default audience of callers' tokens */
+export const DEFAULT_AUTH_AUDIENCE = 'modelship.dev';
+/** where Kubernetes mounts a pod's ServiceAccount token and the cluster CA */
+export const SERVICE_ACCOUNT_DIR = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** Process exit codes of the runtime. */
 export const EXIT_CODE = {

@@ -70,6 +70,7 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.resources': 'ResourceRequirements',
   'spec.runtime': 'RuntimeSpec',
   'spec.runtime.batching': 'BatchingSpec',
+  'spec.runtime.auth': 'RuntimeAuthSpec',
   'spec.runtime.apiKeySecretRef': 'SecretKeyRef',
   'spec.rollout': 'RolloutSpec',
   'spec.rollout.canary': 'CanarySpec',

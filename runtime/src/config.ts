@@ -5,13 +5,16 @@
 import { parseArgs } from 'node:util';
 import {
   ACCESS_LOG_DEFAULT,
+  AUTH_MODE,
   COMMAND,
+  DEFAULT_AUTH_AUDIENCE,
   DEFAULTS,
   ENV,
   INFERENCE_PORT,
   parseAccessLog,
   parseVersionRoutes,
   PVC_ROOT,
+  SERVICE_ACCOUNT_DIR,
   TERMINATION_LOG_PATH,
   type AccessLogSetting,
   type RuntimeCommand,
@@ -66,6 +69,21 @@ export interface ServeConfig {
   /** the model-load failure message is also written here (Kubernetes termination message) */
   terminationLogPath: string;
   logLevel: string;
+  /** kubernetes mode (callers authorized by TokenReview + SubjectAccessReview); undefined = apiKey or none */
+  kubeAuth: KubeAuthConfig | undefined;
+}
+
+export interface KubeAuthConfig {
+  audience: string;
+  namespace: string;
+  name: string;
+  allowTtlMs: number;
+  denyTtlMs: number;
+  maxEntries: number;
+  reviewTimeoutMs: number;
+  apiUrl: string;
+  tokenFile: string;
+  caFile: string;
 }
 
 export interface FetchConfig {
@@ -106,6 +124,140 @@ const terminationLog: Option = {
   default: TERMINATION_LOG_PATH,
   help: 'failure message also written here (Kubernetes termination message)',
 };
+
+function kubeAuthOptions(): Option[] {
+  const seconds = (flag: string, env: string, def: number, help: string): Option => ({
+    flag,
+    env,
+    kind: 'int',
+    default: String(def),
+    min: 0,
+    max: 300,
+    help,
+  });
+  return [
+    {
+      flag: 'auth-mode',
+      env: ENV.authMode,
+      kind: 'string',
+      help: 'none | apiKey | kubernetes (unset: apiKey when --api-key is set, else none)',
+    },
+    {
+      flag: 'auth-audience',
+      env: ENV.authAudience,
+      kind: 'string',
+      default: DEFAULT_AUTH_AUDIENCE,
+      help: "kubernetes mode: the audience callers' tokens must be issued for",
+    },
+    { flag: 'auth-namespace', env: ENV.authNamespace, kind: 'string', help: "kubernetes mode: the ModelDeployment's namespace (required)" },
+    {
+      flag: 'auth-resource-name',
+      env: ENV.authResourceName,
+      kind: 'string',
+      help: "kubernetes mode: the ModelDeployment's name (required)",
+    },
+    seconds(
+      'auth-cache-allow-seconds',
+      ENV.authCacheAllowSeconds,
+      10,
+      "kubernetes mode: how long an allowed caller is remembered (never past its token's expiry)",
+    ),
+    seconds('auth-cache-deny-seconds', ENV.authCacheDenySeconds, 5, 'kubernetes mode: how long a refused token is remembered'),
+    {
+      flag: 'auth-cache-max-entries',
+      env: ENV.authCacheMaxEntries,
+      kind: 'int',
+      default: '10000',
+      min: 1,
+      max: 1_000_000,
+      help: 'kubernetes mode: decisions remembered at most (least recently used dropped first)',
+    },
+    {
+      flag: 'auth-review-timeout-ms',
+      env: ENV.authReviewTimeoutMs,
+      kind: 'int',
+      default: '5000',
+      min: 100,
+      max: 60_000,
+      help: 'kubernetes mode: longest wait for the API server; then 503 (fail closed)',
+    },
+    {
+      flag: 'kube-api-url',
+      env: ENV.kubeApiUrl,
+      kind: 'string',
+      help: 'kubernetes mode: https://host:port (unset: from KUBERNETES_SERVICE_HOST/PORT)',
+    },
+    {
+      flag: 'kube-token-file',
+      env: ENV.kubeTokenFile,
+      kind: 'string',
+      default: `${SERVICE_ACCOUNT_DIR}/token`,
+      help: "kubernetes mode: the runtime's own token (re-read per review)",
+    },
+    {
+      flag: 'kube-ca-file',
+      env: ENV.kubeCaFile,
+      kind: 'string',
+      default: `${SERVICE_ACCOUNT_DIR}/ca.crt`,
+      help: "kubernetes mode: the API server's CA",
+    },
+  ];
+}
+
+/**
+ * The kubernetes-mode settings, or undefined in the other modes; contradictory settings (a key
+ * with kubernetes mode, apiKey mode without a key) are ConfigErrors.
+ */
+export function kubeAuthConfig(
+  v: Map<string, string | undefined>,
+  i: (flag: string) => number,
+  key: string | undefined,
+  env: NodeJS.ProcessEnv,
+): KubeAuthConfig | undefined {
+  const mode = v.get('auth-mode')?.trim() ?? '';
+  const modes = Object.values(AUTH_MODE) as string[];
+  if (mode !== '' && !modes.includes(mode))
+    throw new ConfigError(`--auth-mode (${ENV.authMode}) must be one of ${modes.join(', ')}, got "${mode}"`);
+  if (mode === AUTH_MODE.apiKey && key === undefined) throw new ConfigError(`--auth-mode apiKey needs --api-key (${ENV.apiKey})`);
+  if (mode === AUTH_MODE.none && key !== undefined)
+    throw new ConfigError(`--auth-mode none contradicts --api-key (${ENV.apiKey}): unset one of them`);
+  if (mode !== AUTH_MODE.kubernetes) return undefined;
+  if (key !== undefined) throw new ConfigError(`--auth-mode kubernetes contradicts --api-key (${ENV.apiKey}): unset the key`);
+  const required = (flag: string, name: string): string => {
+    const value = v.get(flag)?.trim() ?? '';
+    if (value === '') throw new ConfigError(`--auth-mode kubernetes needs --${flag} (${name})`);
+    return value;
+  };
+  let apiUrl = v.get('kube-api-url')?.trim() ?? '';
+  if (apiUrl === '') {
+    const host = env['KUBERNETES_SERVICE_HOST']?.trim() ?? '';
+    const port = env['KUBERNETES_SERVICE_PORT']?.trim() || '443';
+    if (host === '')
+      throw new ConfigError(
+        `--auth-mode kubernetes needs --kube-api-url (${ENV.kubeApiUrl}) outside a pod (KUBERNETES_SERVICE_HOST is not set)`,
+      );
+    apiUrl = `https://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(apiUrl);
+  } catch {
+    throw new ConfigError(`--kube-api-url (${ENV.kubeApiUrl}) "${apiUrl}" is not a URL`);
+  }
+  if (parsed.protocol !== 'https:') throw new ConfigError(`--kube-api-url (${ENV.kubeApiUrl}) must be https://, got "${apiUrl}"`);
+  return {
+    audience: required('auth-audience', ENV.authAudience),
+    namespace: required('auth-namespace', ENV.authNamespace),
+    name: required('auth-resource-name', ENV.authResourceName),
+    allowTtlMs: i('auth-cache-allow-seconds') * 1000,
+    denyTtlMs: i('auth-cache-deny-seconds') * 1000,
+    maxEntries: i('auth-cache-max-entries'),
+    reviewTimeoutMs: i('auth-review-timeout-ms'),
+    apiUrl: parsed.origin,
+    tokenFile: required('kube-token-file', ENV.kubeTokenFile),
+    caFile: required('kube-ca-file', ENV.kubeCaFile),
+  };
+}
 
 export const serveOptions: Option[] = [
   { flag: 'model-path', env: ENV.modelPath, kind: 'string', required: true, help: 'ONNX file to serve' },
@@ -290,6 +442,7 @@ export const serveOptions: Option[] = [
     default: ACCESS_LOG_DEFAULT,
     help: 'one JSON line per inference request: off | on | 1/N (every N-th request)',
   },
+  ...kubeAuthOptions(),
   terminationLog,
   ...common,
 ];
@@ -425,6 +578,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     throw new ConfigError(
       '--headers-timeout-ms must not be longer than --request-receive-timeout-ms (the headers are part of the request)',
     );
+  const key = apiKey(v.get('api-key'));
   return {
     command: COMMAND.serve,
     modelPath: str(v, 'model-path'),
@@ -440,7 +594,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     maxQueueSize: i('max-queue-size'),
     requestTimeoutMs: i('request-timeout-ms'),
     maxBodyBytes: i('max-body-bytes'),
-    apiKey: apiKey(v.get('api-key')),
+    apiKey: key,
     maxInflightBytes: i('max-inflight-bytes'),
     maxConnections: i('max-connections'),
     headersTimeoutMs: i('headers-timeout-ms'),
@@ -454,6 +608,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     accessLog: accessLog(v.get('access-log')),
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
+    kubeAuth: kubeAuthConfig(v, i, key, env),
   };
 }
 

@@ -75,3 +75,11 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** kubernetes mode: the API server could not be asked or did not answer as expected (the request fails closed, 503). */
+export class ReviewUnavailable extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReviewUnavailable';
+  }
+}

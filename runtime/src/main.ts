@@ -44,7 +44,14 @@ async function main(): Promise<number> {
     }
   }
   const log = createLogger(config.logLevel, 'serve');
-  const running = await serve(config, log);
+  let running;
+  try {
+    running = await serve(config, log);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error(`invalid configuration: ${err.message}`);
+    return EXIT_CODE.badConfiguration;
+  }
   return running.done;
 }
 

@@ -21,6 +21,7 @@ import { Forwarder } from './http/forward.ts';
 import { Metrics } from './http/metrics.ts';
 import { listenHttp } from './http/server.ts';
 import { ServerState } from './http/state.ts';
+import { kubeAuthGate } from './kube-auth/setup.ts';
 import type { Logger } from './logger.ts';
 import { product } from './tensor/codec.ts';
 import type { Tensor } from './tensor/datatypes.ts';
@@ -54,7 +55,8 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   const state = new ServerState(config.modelName, config.modelVersion);
   const metrics = new Metrics(config.modelName, config.modelVersion);
   metrics.readiness = () => state.ready;
-  const checkKey = makeKeyCheck(config.apiKey);
+  const kubeAuth = config.kubeAuth ? kubeAuthGate(config.kubeAuth, log).gate : undefined;
+  const checkKey = kubeAuth ? kubeAuth.check : makeKeyCheck(config.apiKey);
 
   const cpus = cpuLimit();
   const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
@@ -83,6 +85,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     accessLog: new AccessLog(config.accessLog),
     forwarder,
     pin,
+    kubeAuth,
   };
 
   const { server, metricsServer, port, metricsPort } = await listenHttp(config, hot);

@@ -130,6 +130,7 @@ describe('helm chart charts/modelship', () => {
     const ms = await renderChart({ release: 'modelship', namespace: 'modelship-system' });
     assert.deepEqual(kinds(ms), [
       'ClusterRole/modelship',
+      'ClusterRole/modelship-predictor',
       'ClusterRoleBinding/modelship',
       'Deployment/modelship',
       'Service/modelship-metrics',
@@ -226,6 +227,7 @@ describe('helm chart charts/modelship', () => {
     const ms = await renderChart({ release: 'modelship', namespace: 'ops', values: { replicas: 2 } });
     assert.deepEqual(kinds(ms), [
       'ClusterRole/modelship',
+      'ClusterRole/modelship-predictor',
       'ClusterRoleBinding/modelship',
       'Deployment/modelship',
       'PodDisruptionBudget/modelship',
@@ -273,10 +275,12 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(kinds(ms), [
       'Deployment/modelship',
       'Role/modelship',
+      'Role/modelship-predictor',
       'RoleBinding/modelship',
       'Service/modelship-metrics',
       'ServiceAccount/modelship',
     ]);
+    assert.equal(findManifest(ms, 'Role', 'modelship-predictor')?.metadata.namespace, 'ml');
     const role = findManifest(ms, 'Role', 'modelship');
     assert.equal(role?.metadata.namespace, 'ml');
     assert.deepEqual(rulesOf(role), EXPECTED_RULES);
@@ -291,11 +295,11 @@ describe('helm chart charts/modelship', () => {
 
   test('the ClusterRole grants exactly what the operator uses: no wildcard verb, resource or apiGroup', async () => {
     const ms = await renderChart({ values: { replicas: 2 } });
-    const cr = findManifest(ms, 'ClusterRole');
+    const cr = findManifest(ms, 'ClusterRole', 'modelship');
     assert.deepEqual(rulesOf(cr), EXPECTED_RULES);
     assertNoWildcards(rulesOf(cr), 'ClusterRole');
     assertNoWildcards(rulesOf(findManifest(ms, 'Role')), 'leader election Role');
-    const crb = findManifest(ms, 'ClusterRoleBinding') as unknown as { subjects: unknown[]; roleRef: unknown };
+    const crb = findManifest(ms, 'ClusterRoleBinding', 'modelship') as unknown as { subjects: unknown[]; roleRef: unknown };
     assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: 'modelship', namespace: 'modelship-system' }]);
     assert.deepEqual(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'modelship' });
     // and rbac.create=false renders none of it
@@ -304,6 +308,36 @@ describe('helm chart charts/modelship', () => {
       none.filter((m) => m.apiVersion.startsWith('rbac.')),
       [],
     );
+  });
+
+  test('the predictor ClusterRole for kubernetes-mode callers: create and get on modeldeployments/predict, nothing else, bound by nobody', async () => {
+    const ms = await renderChart({ release: 'modelship' });
+    assert.deepEqual(rulesOf(findManifest(ms, 'ClusterRole', 'modelship-predictor')), [
+      { apiGroups: ['modelship.dev'], resources: ['modeldeployments/predict'], verbs: ['create', 'get'] },
+    ]);
+    const bindings = ms.filter((m) => m.kind.endsWith('Binding')) as unknown as Array<{ roleRef: { name: string } }>;
+    assert.ok(bindings.every((b) => b.roleRef.name !== 'modelship-predictor'));
+  });
+
+  test('rbac.runtimeAuth (opt-in): the operator may bind system:auth-delegator and no other role, manage ClusterRoleBindings and ServiceAccounts, patch ModelDeployments (finalizer)', async () => {
+    assert.equal(
+      findManifest(await renderChart({ release: 'modelship' }), 'ClusterRole', 'modelship-runtime-auth'),
+      undefined,
+      'off by default',
+    );
+    const ms = await renderChart({ release: 'modelship', values: { 'rbac.runtimeAuth': true } });
+    assert.deepEqual(rulesOf(findManifest(ms, 'ClusterRole', 'modelship-runtime-auth')), [
+      { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['get', 'create', 'patch', 'delete'] },
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterrolebindings'], verbs: ['get', 'create', 'patch', 'delete'] },
+      { apiGroups: ['rbac.authorization.k8s.io'], resources: ['clusterroles'], resourceNames: ['system:auth-delegator'], verbs: ['bind'] },
+      { apiGroups: ['modelship.dev'], resources: ['modeldeployments'], verbs: ['patch'] },
+    ]);
+    const crb = findManifest(ms, 'ClusterRoleBinding', 'modelship-runtime-auth') as unknown as { subjects: unknown[]; roleRef: unknown };
+    assert.deepEqual(crb.subjects, [{ kind: 'ServiceAccount', name: 'modelship', namespace: 'modelship-system' }]);
+    assert.deepEqual(crb.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'modelship-runtime-auth' });
+    assert.deepEqual(rulesOf(findManifest(ms, 'ClusterRole', 'modelship')), EXPECTED_RULES, 'the main ClusterRole is unchanged');
+    const off = await renderChart({ release: 'modelship', values: { 'rbac.runtimeAuth': true, 'rbac.create': false } });
+    assert.equal(findManifest(off, 'ClusterRole', 'modelship-runtime-auth'), undefined);
   });
 
   test('serviceMonitor on: a ServiceMonitor scraping the metrics Service port', async () => {
@@ -330,6 +364,7 @@ describe('helm chart charts/modelship', () => {
       'PodDisruptionBudget/ms',
       'Role/ms',
       'Role/ms-leader-election',
+      'Role/ms-predictor',
       'RoleBinding/ms',
       'RoleBinding/ms-leader-election',
       'Service/ms-metrics',

@@ -33,7 +33,7 @@ describe('child kinds and the chart RBAC', () => {
     async () => {
       await resolveHelm(); // builds helm on the first run on a machine (a few minutes)
       const ms = await renderChart({ values: { replicas: 2 } });
-      rules = (findManifest(ms, 'ClusterRole') as unknown as { rules: V1PolicyRule[] }).rules;
+      rules = (findManifest(ms, 'ClusterRole', 'modelship') as unknown as { rules: V1PolicyRule[] }).rules;
     },
     { timeout: 30 * 60_000 },
   );

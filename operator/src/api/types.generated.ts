@@ -230,6 +230,11 @@ export interface ResourceRequirements {
  */
 export interface RuntimeSpec {
   /**
+   * Who may call the model. Omitted: an API key when apiKeySecretRef is set, otherwise anyone who
+   * can reach the Service.
+   */
+  auth?: RuntimeAuthSpec;
+  /**
    * Runtime container image, overriding the operator's default runtime image (used for both the
    * fetch init container and the serve container). Changing it rolls out like a new version.
    */
@@ -257,6 +262,30 @@ export interface RuntimeSpec {
    * like any template change.
    */
   accessLog?: string;
+}
+
+/**
+ * Who may call the model. Omitted: an API key when apiKeySecretRef is set, otherwise anyone who
+ * can reach the Service.
+ */
+export interface RuntimeAuthSpec {
+  /**
+   * none: open. apiKey: the key of apiKeySecretRef. kubernetes: callers send a Kubernetes
+   * ServiceAccount token ("Authorization: Bearer <token>") issued for the audience; the runtime
+   * checks it with a TokenReview and asks RBAC (SubjectAccessReview) whether the caller may create
+   * (inference) or get (metadata) modeldeployments/predict on this ModelDeployment; bind the
+   * chart's <release>-predictor ClusterRole to the callers. The operator then gives the pods a
+   * ServiceAccount <name>-runtime (or spec.pod.serviceAccountName, which must then be allowed to
+   * create tokenreviews and subjectaccessreviews) bound to system:auth-delegator; the operator
+   * needs the chart value rbac.runtimeAuth=true for that.
+   */
+  mode?: 'none' | 'apiKey' | 'kubernetes';
+  /**
+   * mode kubernetes: the audience callers' tokens must be issued for (a projected token's
+   * audience, or kubectl create token --audience). Omitted means modelship.dev. Tokens for the API
+   * server itself are refused, so a caller's token cannot be replayed against the cluster.
+   */
+  audience?: string;
 }
 
 /**

@@ -5,7 +5,9 @@ import type { KubeClients } from '../kube/clients.ts';
 import type { EventRecorder } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
-import { act, type ActOutcome } from '../reconcile/act.ts';
+import { act, applyErrorPolicy, type ActOutcome } from '../reconcile/act.ts';
+import { syncRuntimeAccess } from '../reconcile/runtime-access.ts';
+import type { BlockingProblem } from '../status/compute.ts';
 import { decide } from '../reconcile/decide.ts';
 import { observe, type Cache, type Facts } from '../reconcile/observe.ts';
 import { CanaryAnalyzer } from '../reconcile/analyze.ts';
@@ -82,6 +84,7 @@ export class Reconciler {
   async reconcile(key: string): Promise<ReconcileResult> {
     const kinds = this.d.childKinds ?? CHILD_KINDS;
     const now = (this.d.now ?? (() => new Date()))();
+    const accessProblem = await this.syncAccess(key);
     const observed = await observe({ ...this.d, childKinds: kinds, writtenStatus: (md) => this.written.current(md) }, key, now);
     if (!observed) {
       this.analyzer?.forget(key);
@@ -104,7 +107,12 @@ export class Reconciler {
     // A name conflict found while creating a child blocks the ModelDeployment as one found by observe does.
     const blocking = facts.blocking ?? outcome.conflict;
     if (outcome.conflict) plan = decide({ ...facts, blocking }, opts);
-    const next = buildStatus(withCreatedDeployment(facts, outcome), plan, blocking ?? outcome.problem, outcome.unavailable);
+    const next = buildStatus(
+      withCreatedDeployment(facts, outcome),
+      plan,
+      blocking ?? outcome.problem ?? accessProblem?.problem,
+      outcome.unavailable,
+    );
     await report(
       { ...this.d, log },
       facts.md,
@@ -117,9 +125,33 @@ export class Reconciler {
     );
     if (!sameStatus(facts.status, next)) this.written.wrote(facts.md, next);
     if (outcome.retry !== undefined) throw outcome.retry;
+    if (accessProblem?.retryable) throw accessProblem.error;
 
     if (blocking) return { requeueAfterMs: CONFLICT_RECHECK_MS };
     return soonest(this.requeue(plan, next), plan.experiment?.requeueAfterMs);
+  }
+
+  /**
+   * kubernetes auth mode: the runtime's ServiceAccount, its ClusterRoleBinding and the finalizer
+   * that removes the binding (reconcile/runtime-access.ts). A failure while the ModelDeployment
+   * is being deleted is retried (the finalizer holds it); otherwise it becomes the status's problem.
+   */
+  private async syncAccess(key: string): Promise<{ problem: BlockingProblem; retryable: boolean; error: unknown } | undefined> {
+    const i = key.indexOf('/');
+    const md = this.d.modelDeployments.get(key.slice(i + 1), key.slice(0, i));
+    if (!md) return undefined;
+    try {
+      await syncRuntimeAccess(this.d.clients, md, this.d.log.child({ modelDeployment: key }));
+      return undefined;
+    } catch (err) {
+      if (md.metadata?.deletionTimestamp) throw err;
+      const policy = applyErrorPolicy(err);
+      return {
+        problem: { ...policy.problem, message: `runtime access (auth mode kubernetes): ${policy.problem.message}` },
+        retryable: policy.retryable,
+        error: err,
+      };
+    }
   }
 
   private requeue(plan: ReturnType<typeof decide>, next: { updatingVersion?: string | undefined }): ReconcileResult {

@@ -7,6 +7,7 @@ import { parseQuantity } from '../kube/diff.ts';
 import { contentHash } from './hash.ts';
 import { modelSource } from './model-source.ts';
 import { withPodSettings } from './pod-settings.ts';
+import { withRuntimeAuth } from './runtime-rbac.ts';
 
 /**
  * Time the kubelet leaves, after the runtime's drain delay and shutdown timeout, for the process
@@ -121,7 +122,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
       volumes: [{ name: 'model', emptyDir: {} }, { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }, ...source.volumes],
     },
   };
-  const template = withPodSettings(base, md);
+  const template = withRuntimeAuth(withPodSettings(base, md), md);
   (template.metadata!.annotations as Record<string, string>)[ANNOTATION_TEMPLATE_HASH] = contentHash(template);
   return template;
 }

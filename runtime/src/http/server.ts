@@ -16,6 +16,7 @@ import { sendMetrics } from './metrics-endpoint.ts';
 import { decidePin, type PinConfig } from './pin.ts';
 import { sendError } from './respond.ts';
 import { matchInference } from './routes.ts';
+import { needsReview, type RequestGate } from '../kube-auth/request-gate.ts';
 
 /** Node checks the header and request receive timeouts this often (its default is 30 s). */
 function checkingIntervalMs(config: ServeConfig): number {
@@ -67,6 +68,8 @@ export interface HttpServers {
 
 export interface ApiDeps extends ForwardDeps {
   pin: PinConfig;
+  /** kubernetes mode: each request's caller is reviewed before dispatch (kube-auth/request-gate.ts) */
+  kubeAuth?: RequestGate | undefined;
 }
 
 /** Create both servers and start listening (the metrics port first, when apart). */
@@ -76,7 +79,7 @@ export async function listenHttp(config: ServeConfig, deps: ApiDeps): Promise<Ht
   const metricsApart = config.metricsPort !== undefined;
   let metricsServer: Server | undefined;
   let metricsPort: number | undefined;
-  const server = limitedServer(config, (req, res) => {
+  const dispatch = (req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'POST') {
       const route = matchInference(req.url ?? '/');
       if (route) {
@@ -96,7 +99,22 @@ export async function listenHttp(config: ServeConfig, deps: ApiDeps): Promise<Ht
       return;
     }
     app(req, res);
-  });
+  };
+  const gate = deps.kubeAuth;
+  const reviewed = (req: IncomingMessage, res: ServerResponse) => {
+    if (!gate || !needsReview(req.url)) {
+      dispatch(req, res);
+      return;
+    }
+    gate.prepare(req).then(
+      () => {
+        // the client left during the review: nothing to answer, and nothing to count twice
+        if (!res.destroyed && !req.socket.destroyed) dispatch(req, res);
+      },
+      (err: unknown) => sendError(res, err, { log, closing: state.closing, context: 'authorization failed' }),
+    );
+  };
+  const server = limitedServer(config, reviewed);
   if (metricsApart) {
     metricsServer = limitedServer(config, (req, res) => {
       if (req.method === 'GET' && isMetricsPath(req.url)) sendMetrics(metrics, res, log, false);

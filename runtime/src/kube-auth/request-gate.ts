@@ -1,0 +1,40 @@
+/**
+ * Joins the asynchronous review to the synchronous admission of guard.ts: the server awaits
+ * prepare(req) before it dispatches a request, and the request's admission then reads the
+ * decision back through `check` (the KeyCheck guard.ts and app.ts already call). A request that
+ * was not prepared is refused: the gate fails closed.
+ */
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
+import { HttpError } from '../errors.ts';
+import type { Decision, KubeAuthorizer } from './authorizer.ts';
+
+/** kubelet's probes and the scraper carry no caller identity: never reviewed (and never guarded) */
+const OPEN_PATHS: ReadonlySet<string> = new Set([HTTP_PATH.live, HTTP_PATH.ready, HTTP_PATH.metrics]);
+
+export function needsReview(url: string | undefined): boolean {
+  const u = url ?? '/';
+  const q = u.indexOf('?');
+  const path = (q === -1 ? u : u.slice(0, q)).replace(/\/+$/, '').toLowerCase();
+  return !OPEN_PATHS.has(path);
+}
+
+export interface RequestGate {
+  prepare(req: IncomingMessage): Promise<void>;
+  /** the shape of http/auth.ts's KeyCheck: throws the HttpError to answer */
+  check: (headers: IncomingHttpHeaders) => void;
+}
+
+export function requestGate(authorizer: KubeAuthorizer): RequestGate {
+  const decided = new WeakMap<IncomingHttpHeaders, Decision>();
+  return {
+    async prepare(req) {
+      decided.set(req.headers, await authorizer.decide(req.headers, req.method));
+    },
+    check(headers) {
+      const d = decided.get(headers);
+      if (d === undefined) throw new HttpError(401, 'the request was not authorized');
+      if (!d.allowed) throw new HttpError(d.status, d.message, d.retryAfterSeconds);
+    },
+  };
+}
