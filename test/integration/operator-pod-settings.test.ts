@@ -147,7 +147,7 @@ describe('operator: spec.pod and the PodDisruptionBudget', () => {
 
   test('a knob change is a new pod template (a rollout), removing a knob removes it from the template', async () => {
     const before = await deployment('placed');
-    await patchMd(c, ns, 'placed', { spec: { pod: { nodeSelector: { pool: 'ml-2' }, imagePullSecrets: null } } });
+    await patchMd(c, ns, 'placed', { spec: { pod: { nodeSelector: { pool: 'ml-2' }, imagePullSecrets: null, serviceAccountName: null } } });
     const after = await waitFor(
       async () => {
         const d = await deployment('placed');
@@ -157,6 +157,13 @@ describe('operator: spec.pod and the PodDisruptionBudget', () => {
     );
     assert.notEqual(after.spec?.template.metadata?.annotations?.[HASH], before.spec?.template.metadata?.annotations?.[HASH]);
     assert.equal(after.spec?.template.spec?.imagePullSecrets, undefined, 'the removed pull secrets are gone (server-side apply)');
+    // the API server copies serviceAccountName into the deprecated serviceAccount and back when only one goes
+    const sa = after.spec?.template.spec;
+    assert.deepEqual(
+      [sa?.serviceAccountName, sa?.serviceAccount, sa?.automountServiceAccountToken],
+      [undefined, undefined, false],
+      'the removed ServiceAccount is gone, and the default one keeps its token unmounted',
+    );
     assert.equal(after.metadata?.generation, (before.metadata?.generation ?? 0) + 1, 'one write for the change');
   });
 

@@ -60,7 +60,11 @@ export function withPodSettings(template: V1PodTemplateSpec, md: ModelDeployment
     ...rest,
     // A named ServiceAccount decides itself whether its token is mounted (workload identity and
     // Vault-style agents need it); the namespace's default one's token is of no use to the runtime.
-    ...(pod.serviceAccountName ? { serviceAccountName: pod.serviceAccountName } : { automountServiceAccountToken }),
+    // The API server copies serviceAccountName into the deprecated serviceAccount, and back when only
+    // the former is dropped: owning both lets removing the knob remove it.
+    ...(pod.serviceAccountName
+      ? { serviceAccountName: pod.serviceAccountName, serviceAccount: pod.serviceAccountName }
+      : { automountServiceAccountToken }),
     ...(nonEmpty(pod.nodeSelector) ? { nodeSelector: { ...pod.nodeSelector } } : {}),
     ...(pod.tolerations?.length ? { tolerations: pod.tolerations.map((t) => ({ ...t }) as V1Toleration) } : {}),
     ...(pod.affinity && nonEmpty(pod.affinity) ? { affinity: structuredClone(pod.affinity) as V1Affinity } : {}),
