@@ -40,6 +40,10 @@ export interface ServeConfig {
   maxBodyBytes: number;
   /** undefined = no authentication; never empty (an empty configured key is a ConfigError) */
   apiKey: string | undefined;
+  /** API keys, one per line, re-read on change (http/api-keys.ts); exclusive with apiKey */
+  apiKeyFile: string | undefined;
+  /** HTTPS on the inference port (http/tls.ts); undefined = plain HTTP */
+  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
   /** cap on request bytes in flight (bodies being read + decoded tensors queued or running); 0 = derived (execution/memory.ts) */
   maxInflightBytes: number;
   /** open connections beyond this are closed at once */
@@ -196,6 +200,25 @@ export const serveOptions: Option[] = [
     env: ENV.apiKey,
     kind: 'secret',
     help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var; set but empty is an error',
+  },
+  {
+    flag: 'api-key-file',
+    env: ENV.apiKeyFile,
+    kind: 'string',
+    help: 'require one of the keys in this file (one per line), re-read when it changes; not with --api-key',
+  },
+  {
+    flag: 'tls-cert-file',
+    env: ENV.tlsCertFile,
+    kind: 'string',
+    help: 'serve HTTPS with this PEM certificate chain (with --tls-key-file); re-read when it changes',
+  },
+  { flag: 'tls-key-file', env: ENV.tlsKeyFile, kind: 'string', help: 'the PEM private key of --tls-cert-file' },
+  {
+    flag: 'tls-client-ca-file',
+    env: ENV.tlsClientCaFile,
+    kind: 'string',
+    help: 'mTLS: only clients with a certificate from a CA in this PEM bundle are served (health routes excepted)',
   },
   {
     flag: 'max-inflight-bytes',
@@ -393,6 +416,22 @@ export function apiKey(raw: string | undefined): string | undefined {
   return key;
 }
 
+/** The TLS files: both of the pair or neither; a client CA only with them. */
+export function tlsFiles(cert: string | undefined, key: string | undefined, clientCa: string | undefined): ServeConfig['tls'] {
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined)
+      throw new ConfigError(
+        `--tls-client-ca-file (${ENV.tlsClientCaFile}) needs --tls-cert-file and --tls-key-file: mTLS is part of HTTPS`,
+      );
+    return undefined;
+  }
+  if (cert === undefined || key === undefined)
+    throw new ConfigError(
+      `--tls-cert-file (${ENV.tlsCertFile}) and --tls-key-file (${ENV.tlsKeyFile}) go together: give both for HTTPS, or neither`,
+    );
+  return { certFile: cert, keyFile: key, clientCaFile: clientCa };
+}
+
 /** ENV.versionRoutes as a map, or a ConfigError naming the variable and the bad entry. */
 export function versionRoutes(raw: string | undefined): ReadonlyMap<string, string> {
   const parsed = parseVersionRoutes(raw ?? '');
@@ -421,6 +460,8 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     throw new ConfigError(
       `--metrics-port (${ENV.metricsPort}) must differ from --port (${metricsPort}); unset it to serve metrics on the main port`,
     );
+  if (v.get('api-key') !== undefined && v.get('api-key-file') !== undefined)
+    throw new ConfigError(`--api-key (${ENV.apiKey}) and --api-key-file (${ENV.apiKeyFile}) exclude each other: give one`);
   if (i('headers-timeout-ms') > i('request-receive-timeout-ms'))
     throw new ConfigError(
       '--headers-timeout-ms must not be longer than --request-receive-timeout-ms (the headers are part of the request)',
@@ -441,6 +482,8 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     requestTimeoutMs: i('request-timeout-ms'),
     maxBodyBytes: i('max-body-bytes'),
     apiKey: apiKey(v.get('api-key')),
+    apiKeyFile: v.get('api-key-file'),
+    tls: tlsFiles(v.get('tls-cert-file'), v.get('tls-key-file'), v.get('tls-client-ca-file')),
     maxInflightBytes: i('max-inflight-bytes'),
     maxConnections: i('max-connections'),
     headersTimeoutMs: i('headers-timeout-ms'),

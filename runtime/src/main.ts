@@ -44,8 +44,21 @@ async function main(): Promise<number> {
     }
   }
   const log = createLogger(config.logLevel, 'serve');
-  const running = await serve(config, log);
-  return running.done;
+  try {
+    const running = await serve(config, log);
+    return await running.done;
+  } catch (err) {
+    // the TLS files or the API key file cannot be used: bad configuration, told as the termination message
+    if (!(err instanceof ConfigError)) throw err;
+    const message = `invalid configuration: ${err.message}`;
+    log.error(message);
+    try {
+      writeFileSync(config.terminationLogPath, `${message}\n`);
+    } catch {
+      // not in Kubernetes
+    }
+    return EXIT_CODE.badConfiguration;
+  }
 }
 
 main().then(
