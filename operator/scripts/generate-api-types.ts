@@ -71,6 +71,8 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.runtime': 'RuntimeSpec',
   'spec.runtime.batching': 'BatchingSpec',
   'spec.runtime.apiKeySecretRef': 'SecretKeyRef',
+  'spec.service.tls': 'ServiceTlsSpec',
+  'spec.service.tls.clientCA': 'ClientCaSpec',
   'spec.rollout': 'RolloutSpec',
   'spec.rollout.canary': 'CanarySpec',
   'spec.rollout.canary.steps[]': 'CanaryStep',
