@@ -82,6 +82,7 @@ describe('e2e: HTTPS, certificate and API key rotation, mTLS', { timeout: 900_00
   it('Ready behind HTTPS probes; status.url is https://', async () => {
     const md = exampleIris(cluster.modelServerUrl);
     md.metadata.name = NAME;
+    (md.spec['model'] as Record<string, unknown>)['name'] = 'iris';
     md.spec['service'] = { tls: { secretName: 'secure-tls' } };
     md.spec['runtime'] = { apiKeySecretRef: { name: 'secure-keys', key: 'keys' } };
     const ready = await createAndWaitReady(c, ns, md);
