@@ -240,3 +240,25 @@ test('a bad pair at start (expired; TLS files without the key) is a configuratio
     vol.cleanup();
   }
 });
+
+describe('A/B pinning over HTTPS', () => {
+  let v1: Runtime;
+  let v2: Runtime;
+  let vol: SecretVolume;
+  before(async () => {
+    // the TLS Secret as cert-manager writes it: the CA next to the pair, which the forwarder trusts
+    vol = new SecretVolume({ 'tls.crt': pairA.cert, 'tls.key': pairA.key, 'ca.crt': ca.ca.cert });
+    v2 = await startRuntime({ model: 'iris', version: '2', args: tlsArgs(vol) });
+    v1 = await startRuntime({ model: 'iris', version: '1', args: [...tlsArgs(vol), '--version-routes', `2=https://localhost:${v2.port}`] });
+  });
+  after(async () => {
+    await Promise.all([v1?.stop(), v2?.stop()]);
+    vol?.cleanup();
+  });
+
+  test('a request pinned to the other version is forwarded over https, its certificate verified with ca.crt', async () => {
+    const r = await httpsCall(`${https(v1)}/v2/models/iris/infer`, { ca: ca.ca.cert }, { body, headers: { 'modelship-version': '2' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json()['model_version'], '2');
+  });
+});
