@@ -44,9 +44,10 @@ describe('e2e: HTTPS, certificate and API key rotation, mTLS', { timeout: 900_00
       { ...tls, ...extra },
       { body: JSON.stringify({ inputs: expected.inputs }), headers: auth(key) },
     );
-  const pods = async (): Promise<V1Pod[]> =>
+  /** The ModelDeployment's pods; `terminating` too when asked. */
+  const pods = async (terminating = false): Promise<V1Pod[]> =>
     (await c.core.listNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/instance=${NAME}` })).items.filter(
-      (p) => !p.metadata?.deletionTimestamp,
+      (p) => terminating || !p.metadata?.deletionTimestamp,
     );
   const restarts = (ps: V1Pod[]) => ps.reduce((n, p) => n + (p.status?.containerStatuses?.reduce((m, s) => m + s.restartCount, 0) ?? 0), 0);
   const setSecret = (name: string, type: string, data: Record<string, string>) =>
@@ -180,10 +181,11 @@ describe('e2e: HTTPS, certificate and API key rotation, mTLS', { timeout: 900_00
   it('mTLS: without a client certificate refused (401), with one from the CA served', async () => {
     await c.core.createNamespacedConfigMap({ namespace: ns, body: { metadata: { name: 'callers-ca' }, data: { 'ca.crt': ca.ca.cert } } });
     await patchMd(c, ns, NAME, { spec: { service: { tls: { secretName: 'secure-tls', clientCA: { configMapName: 'callers-ca' } } } } });
-    // the pods roll to the template with the client CA; then every pod asks for a certificate
+    // the pods roll to the template with the client CA; once the old pod is gone (it serves through
+    // its drain delay), every pod asks for a certificate
     await waitFor(
       async () => {
-        const ps = await pods();
+        const ps = await pods(true);
         const rolled = ps.length > 0 && ps.every((p) => p.spec?.volumes?.some((v) => v.name === 'client-ca'));
         const ready = ps.every((p) => p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
         return (rolled && ready) || undefined;
