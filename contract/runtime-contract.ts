@@ -61,6 +61,13 @@ export const ENV = {
   kubeApiUrl: 'MODELSHIP_KUBE_API_URL',
   kubeTokenFile: 'MODELSHIP_KUBE_TOKEN_FILE',
   kubeCaFile: 'MODELSHIP_KUBE_CA_FILE',
+  /** HTTPS on the inference port: PEM certificate chain and key, re-read when they change */
+  tlsCertFile: 'MODELSHIP_TLS_CERT_FILE',
+  tlsKeyFile: 'MODELSHIP_TLS_KEY_FILE',
+  /** mTLS: PEM CA bundle client certificates must chain to (needs the TLS files) */
+  tlsClientCaFile: 'MODELSHIP_TLS_CLIENT_CA_FILE',
+  /** API keys, one per line, re-read when the file changes (a rotation lists the old and the new key) */
+  apiKeyFile: 'MODELSHIP_API_KEY_FILE',
   // fetch
   modelUri: 'MODELSHIP_MODEL_URI',
   fetchTimeoutSeconds: 'MODELSHIP_FETCH_TIMEOUT_SECONDS',
@@ -148,6 +155,18 @@ export const MODEL_DIR = '/models';
 export const MODEL_PATH = `${MODEL_DIR}/model.onnx`;
 /** pvc://<claim>/<path> is read from <PVC_ROOT>/<claim>/<path>; the operator mounts each claim there. */
 export const PVC_ROOT = '/mnt/pvc';
+/** Where the operator mounts spec.service.tls (a kubernetes.io/tls Secret: tls.crt, tls.key). */
+export const TLS_DIR = '/etc/modelship/tls';
+export const TLS_CERT_KEY = 'tls.crt';
+export const TLS_KEY_KEY = 'tls.key';
+/** Where the operator mounts spec.service.tls.clientCA (one key of a Secret or ConfigMap, as CLIENT_CA_FILE). */
+export const CLIENT_CA_DIR = '/etc/modelship/client-ca';
+export const CLIENT_CA_FILE = 'ca.crt';
+/** Where the operator mounts spec.runtime.apiKeySecretRef's key (as API_KEY_FILE). */
+export const API_KEY_DIR = '/etc/modelship/api-key';
+export const API_KEY_FILE = 'keys';
+/** How often the runtime looks at the mounted TLS and API key files for a change (ms). */
+export const MOUNTED_FILE_POLL_MS = 1000;
 /** Kubernetes' default terminationMessagePath: the runtime writes its failure message there. */
 export const TERMINATION_LOG_PATH = '/dev/termination-log';
 
@@ -234,7 +253,8 @@ export function parseVersionRoutes(text: string): ParsedVersionRoutes {
 
 function canonicalBaseUrl(text: string): string | { error: string } {
   if (text.length > MAX_ROUTE_URL_LENGTH) return { error: `the base URL is longer than ${MAX_ROUTE_URL_LENGTH} characters` };
-  if (!text.startsWith('http://')) return { error: `the base URL "${shorten(text)}" must start with http://` };
+  const scheme = text.startsWith('https://') ? 'https' : text.startsWith('http://') ? 'http' : undefined;
+  if (scheme === undefined) return { error: `the base URL "${shorten(text)}" must start with http:// or https://` };
   let u: URL;
   try {
     u = new URL(text);
@@ -244,9 +264,9 @@ function canonicalBaseUrl(text: string): string | { error: string } {
   if (u.username !== '' || u.password !== '') return { error: 'the base URL must not carry credentials' };
   if (u.hostname === '') return { error: `the base URL "${shorten(text)}" has no host` };
   if ((u.pathname !== '/' && u.pathname !== '') || u.search !== '' || u.hash !== '' || /[?#]/.test(text)) {
-    return { error: `the base URL "${shorten(text)}" must be http://<host>[:<port>], without a path, query or fragment` };
+    return { error: `the base URL "${shorten(text)}" must be ${scheme}://<host>[:<port>], without a path, query or fragment` };
   }
-  return `http://${u.hostname}:${u.port === '' ? '80' : u.port}`;
+  return `${scheme}://${u.hostname}:${u.port === '' ? (scheme === 'https' ? '443' : '80') : u.port}`;
 }
 
 const shorten = (s: string): string => (s.length > 80 ? `${s.slice(0, 80)}...` : s);

@@ -1,7 +1,8 @@
 /**
  * Runtime benchmark: `npm run bench:runtime`. One run on this machine, the same iris model,
  * the same load generator (autocannon, in this process) and the same concurrency levels for:
- *   - the Modelship runtime, batching off and on
+ *   - the Modelship runtime, batching off and on, and batching on over HTTPS (TLS 1.3, P-256 certificate
+ *     made at run time by openssl; keep-alive connections, so the handshake is paid once per connection)
  *   - a raw node:http server doing the same onnxruntime work (raw-server.ts)
  *   - the in-process session.run() batch-1 loop, no HTTP (session-loop.ts)
  *   - Flask + pickled scikit-learn model under gunicorn (one worker per core) and Flask's server
@@ -31,7 +32,9 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { request as httpsRequest } from 'node:https';
 import { freePort } from '@modelship/devcluster/ports';
+import { TestCa } from '../../test/tls/certs.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -122,6 +125,30 @@ interface Peer {
   proc?: ChildProcess;
   start: () => ChildProcess;
   check: (json: Record<string, unknown>) => boolean;
+  /** https:// peers: the CA their certificate chains to */
+  ca?: string;
+}
+
+/** GET (no body) or POST to a peer, http or https (verified with the peer's CA). */
+function call(p: Peer, url: string, body?: string): Promise<{ status: number; text: string }> {
+  if (!p.ca) {
+    const init = body === undefined ? {} : { method: 'POST', body, headers: { 'content-type': 'application/json' } };
+    return fetch(url, init).then(async (r) => ({ status: r.status, text: await r.text() }));
+  }
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      { method: body === undefined ? 'GET' : 'POST', ca: p.ca, agent: false, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 const v2Body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: ROW }] });
@@ -157,7 +184,10 @@ async function makePeers(): Promise<Peer[]> {
     for (const f of readdirSync(runtimeLogs)) log(`${f}: ${statSync(join(runtimeLogs, f)).size} bytes of stdout`);
     rmSync(runtimeLogs, { recursive: true, force: true });
   });
-  const runtime = (id: string, label: string, batch: number, extra: string[] = []) => {
+  const ca = new TestCa('modelship-bench-ca');
+  cleanups.push(() => ca.cleanup());
+  const pair = ca.issue({ cn: 'localhost', ips: ['127.0.0.1'] });
+  const runtime = (id: string, label: string, batch: number, extra: string[] = [], tls = false) => {
     const port = portFor[id] as number;
     const args = [
       'runtime/src/main.ts',
@@ -182,11 +212,12 @@ async function makePeers(): Promise<Peer[]> {
       id,
       label,
       command: `node ${args.join(' ')}`,
-      url: `http://127.0.0.1:${port}/v2/models/iris/infer`,
-      readyUrl: `http://127.0.0.1:${port}/v2/health/ready`,
+      url: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/v2/models/iris/infer`,
+      readyUrl: `${tls ? 'https' : 'http'}://127.0.0.1:${port}/v2/health/ready`,
       body: v2Body,
       start: () => spawnPeer(NODE, args, {}, ROOT, join(runtimeLogs, `${id}.log`)),
       check: v2Label,
+      ...(tls ? { ca: ca.ca.cert } : {}),
     });
   };
   const ids = [
@@ -194,6 +225,7 @@ async function makePeers(): Promise<Peer[]> {
     'runtime-batch-on',
     'runtime-access-log-on',
     'runtime-access-log-1in100',
+    'runtime-https',
     'raw-node-http',
     'gunicorn-flask',
     'gunicorn-gthread',
@@ -207,6 +239,14 @@ async function makePeers(): Promise<Peer[]> {
   // the access log's cost against runtime-batch-on (same defaults, access log off)
   runtime('runtime-access-log-on', 'Modelship runtime, batching on, access log on (every request)', 32, ['--access-log', 'on']);
   runtime('runtime-access-log-1in100', 'Modelship runtime, batching on, access log 1/100', 32, ['--access-log', '1/100']);
+  // TLS's cost against runtime-batch-on (same settings, plain HTTP)
+  runtime(
+    'runtime-https',
+    'Modelship runtime, batching on, HTTPS',
+    32,
+    ['--tls-cert-file', pair.certFile, '--tls-key-file', pair.keyFile],
+    true,
+  );
   {
     const port = portFor['raw-node-http'] as number;
     const args = ['bench/runtime/raw-server.ts', 'examples/models/iris/model.onnx', String(port)];
@@ -322,10 +362,9 @@ async function waitReady(p: Peer): Promise<void> {
   for (;;) {
     try {
       if (p.readyUrl) {
-        if ((await fetch(p.readyUrl)).status === 200) return;
+        if ((await call(p, p.readyUrl)).status === 200) return;
       } else {
-        const r = await fetch(p.url, { method: 'POST', body: p.body, headers: { 'content-type': 'application/json' } });
-        if (r.status === 200) return;
+        if ((await call(p, p.url, p.body)).status === 200) return;
       }
     } catch {
       // not listening yet
@@ -347,7 +386,15 @@ function load(p: Peer, connections: number, seconds: number): Promise<Cell> {
   return new Promise((resolve, reject) => {
     const lat: number[] = [];
     const inst = autocannon(
-      { url: p.url, method: 'POST', body: p.body, headers: { 'content-type': 'application/json' }, connections, duration: seconds },
+      {
+        url: p.url,
+        method: 'POST',
+        body: p.body,
+        headers: { 'content-type': 'application/json' },
+        connections,
+        duration: seconds,
+        ...(p.ca ? { tlsOptions: { ca: p.ca } } : {}),
+      },
       (err, res) => {
         if (err) {
           reject(err);
@@ -413,8 +460,8 @@ async function main(): Promise<void> {
     for (const p of peers) p.proc = p.start();
     for (const p of peers) {
       await waitReady(p);
-      const r = await fetch(p.url, { method: 'POST', body: p.body, headers: { 'content-type': 'application/json' } });
-      const j = (await r.json()) as Record<string, unknown>;
+      const r = await call(p, p.url, p.body);
+      const j = JSON.parse(r.text) as Record<string, unknown>;
       if (r.status !== 200 || !p.check(j)) throw new Error(`${p.id} answered ${r.status} ${JSON.stringify(j)}`);
       log(`${p.id} ready and correct`);
     }

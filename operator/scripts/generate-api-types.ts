@@ -72,6 +72,8 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   'spec.runtime.batching': 'BatchingSpec',
   'spec.runtime.auth': 'RuntimeAuthSpec',
   'spec.runtime.apiKeySecretRef': 'SecretKeyRef',
+  'spec.service.tls': 'ServiceTlsSpec',
+  'spec.service.tls.clientCA': 'ClientCaSpec',
   'spec.rollout': 'RolloutSpec',
   'spec.rollout.canary': 'CanarySpec',
   'spec.rollout.canary.steps[]': 'CanaryStep',

@@ -43,6 +43,10 @@ export interface ServeConfig {
   maxBodyBytes: number;
   /** undefined = no authentication; never empty (an empty configured key is a ConfigError) */
   apiKey: string | undefined;
+  /** API keys, one per line, re-read on change (http/api-keys.ts); exclusive with apiKey */
+  apiKeyFile: string | undefined;
+  /** HTTPS on the inference port (http/tls.ts); undefined = plain HTTP */
+  tls: { certFile: string; keyFile: string; clientCaFile: string | undefined } | undefined;
   /** cap on request bytes in flight (bodies being read + decoded tensors queued or running); 0 = derived (execution/memory.ts) */
   maxInflightBytes: number;
   /** open connections beyond this are closed at once */
@@ -204,10 +208,18 @@ function kubeAuthOptions(): Option[] {
   ];
 }
 
+/** The option an API key came from (for messages), or undefined without one. */
+function keySource(v: Map<string, string | undefined>, key: string | undefined): string | undefined {
+  if (key !== undefined) return `--api-key (${ENV.apiKey})`;
+  if (v.get('api-key-file') !== undefined) return `--api-key-file (${ENV.apiKeyFile})`;
+  return undefined;
+}
+
 /**
  * The kubernetes-mode settings, or undefined in the other modes; contradictory settings (a key
- * with kubernetes mode, apiKey mode without a key) are ConfigErrors.
+ * with kubernetes mode, apiKey mode without a key) are ConfigErrors. `key`: where a key came from.
  */
+
 export function kubeAuthConfig(
   v: Map<string, string | undefined>,
   i: (flag: string) => number,
@@ -218,11 +230,11 @@ export function kubeAuthConfig(
   const modes = Object.values(AUTH_MODE) as string[];
   if (mode !== '' && !modes.includes(mode))
     throw new ConfigError(`--auth-mode (${ENV.authMode}) must be one of ${modes.join(', ')}, got "${mode}"`);
-  if (mode === AUTH_MODE.apiKey && key === undefined) throw new ConfigError(`--auth-mode apiKey needs --api-key (${ENV.apiKey})`);
-  if (mode === AUTH_MODE.none && key !== undefined)
-    throw new ConfigError(`--auth-mode none contradicts --api-key (${ENV.apiKey}): unset one of them`);
+  if (mode === AUTH_MODE.apiKey && key === undefined)
+    throw new ConfigError(`--auth-mode apiKey needs --api-key (${ENV.apiKey}) or --api-key-file (${ENV.apiKeyFile})`);
+  if (mode === AUTH_MODE.none && key !== undefined) throw new ConfigError(`--auth-mode none contradicts ${key}: unset one of them`);
   if (mode !== AUTH_MODE.kubernetes) return undefined;
-  if (key !== undefined) throw new ConfigError(`--auth-mode kubernetes contradicts --api-key (${ENV.apiKey}): unset the key`);
+  if (key !== undefined) throw new ConfigError(`--auth-mode kubernetes contradicts ${key}: unset the key`);
   const required = (flag: string, name: string): string => {
     const value = v.get(flag)?.trim() ?? '';
     if (value === '') throw new ConfigError(`--auth-mode kubernetes needs --${flag} (${name})`);
@@ -348,6 +360,25 @@ export const serveOptions: Option[] = [
     env: ENV.apiKey,
     kind: 'secret',
     help: 'require this key (Authorization: Bearer or x-api-key); prefer the env var; set but empty is an error',
+  },
+  {
+    flag: 'api-key-file',
+    env: ENV.apiKeyFile,
+    kind: 'string',
+    help: 'require one of the keys in this file (one per line), re-read when it changes; not with --api-key',
+  },
+  {
+    flag: 'tls-cert-file',
+    env: ENV.tlsCertFile,
+    kind: 'string',
+    help: 'serve HTTPS with this PEM certificate chain (with --tls-key-file); re-read when it changes',
+  },
+  { flag: 'tls-key-file', env: ENV.tlsKeyFile, kind: 'string', help: 'the PEM private key of --tls-cert-file' },
+  {
+    flag: 'tls-client-ca-file',
+    env: ENV.tlsClientCaFile,
+    kind: 'string',
+    help: 'mTLS: only clients with a certificate from a CA in this PEM bundle are served (health routes excepted)',
   },
   {
     flag: 'max-inflight-bytes',
@@ -546,6 +577,22 @@ export function apiKey(raw: string | undefined): string | undefined {
   return key;
 }
 
+/** The TLS files: both of the pair or neither; a client CA only with them. */
+export function tlsFiles(cert: string | undefined, key: string | undefined, clientCa: string | undefined): ServeConfig['tls'] {
+  if (cert === undefined && key === undefined) {
+    if (clientCa !== undefined)
+      throw new ConfigError(
+        `--tls-client-ca-file (${ENV.tlsClientCaFile}) needs --tls-cert-file and --tls-key-file: mTLS is part of HTTPS`,
+      );
+    return undefined;
+  }
+  if (cert === undefined || key === undefined)
+    throw new ConfigError(
+      `--tls-cert-file (${ENV.tlsCertFile}) and --tls-key-file (${ENV.tlsKeyFile}) go together: give both for HTTPS, or neither`,
+    );
+  return { certFile: cert, keyFile: key, clientCaFile: clientCa };
+}
+
 /** ENV.versionRoutes as a map, or a ConfigError naming the variable and the bad entry. */
 export function versionRoutes(raw: string | undefined): ReadonlyMap<string, string> {
   const parsed = parseVersionRoutes(raw ?? '');
@@ -574,6 +621,8 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     throw new ConfigError(
       `--metrics-port (${ENV.metricsPort}) must differ from --port (${metricsPort}); unset it to serve metrics on the main port`,
     );
+  if (v.get('api-key') !== undefined && v.get('api-key-file') !== undefined)
+    throw new ConfigError(`--api-key (${ENV.apiKey}) and --api-key-file (${ENV.apiKeyFile}) exclude each other: give one`);
   if (i('headers-timeout-ms') > i('request-receive-timeout-ms'))
     throw new ConfigError(
       '--headers-timeout-ms must not be longer than --request-receive-timeout-ms (the headers are part of the request)',
@@ -595,6 +644,8 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     requestTimeoutMs: i('request-timeout-ms'),
     maxBodyBytes: i('max-body-bytes'),
     apiKey: key,
+    apiKeyFile: v.get('api-key-file'),
+    tls: tlsFiles(v.get('tls-cert-file'), v.get('tls-key-file'), v.get('tls-client-ca-file')),
     maxInflightBytes: i('max-inflight-bytes'),
     maxConnections: i('max-connections'),
     headersTimeoutMs: i('headers-timeout-ms'),
@@ -608,7 +659,7 @@ export function parseServe(args: string[], env: NodeJS.ProcessEnv): ServeConfig 
     accessLog: accessLog(v.get('access-log')),
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
-    kubeAuth: kubeAuthConfig(v, i, key, env),
+    kubeAuth: kubeAuthConfig(v, i, keySource(v, key), env),
   };
 }
 

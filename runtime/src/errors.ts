@@ -4,6 +4,7 @@
  * - WorkerLostError: the inference worker running a request ended (crash or run timeout).
  * - ConfigError: bad flags/environment; the process exits 2 with the message.
  * - FetchError: `fetch` failed; the process exits 1 with the message.
+ * - TlsError: a TLS key pair or CA bundle cannot be served (at start: exit 2; on reload: the old one stays).
  * - ModelLoadError: `serve` could not load/verify/warm up the model; the process exits
  *   EXIT_MODEL_LOAD_FAILED (3) with the message as its termination message.
  */
@@ -81,5 +82,13 @@ export class ReviewUnavailable extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'ReviewUnavailable';
+  }
+}
+
+/** A TLS key pair or CA bundle that cannot be served: unreadable, not PEM, mismatched, expired. */
+export class TlsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TlsError';
   }
 }

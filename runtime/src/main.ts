@@ -44,15 +44,21 @@ async function main(): Promise<number> {
     }
   }
   const log = createLogger(config.logLevel, 'serve');
-  let running;
   try {
-    running = await serve(config, log);
+    const running = await serve(config, log);
+    return await running.done;
   } catch (err) {
+    // the TLS files or the API key file cannot be used: bad configuration, told as the termination message
     if (!(err instanceof ConfigError)) throw err;
-    log.error(`invalid configuration: ${err.message}`);
+    const message = `invalid configuration: ${err.message}`;
+    log.error(message);
+    try {
+      writeFileSync(config.terminationLogPath, `${message}\n`);
+    } catch {
+      // not in Kubernetes
+    }
     return EXIT_CODE.badConfiguration;
   }
-  return running.done;
 }
 
 main().then(

@@ -4,11 +4,13 @@
  * accepting, finish in-flight requests, exit 0.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, statSync } from 'node:fs';
+import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
+import { dirname, join } from 'node:path';
 import { access, constants, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { ServeConfig } from './config.ts';
-import { errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError, WorkerLostError } from './errors.ts';
+import { ConfigError, errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError, WorkerLostError } from './errors.ts';
 import { MemoryBudget } from './execution/budget.ts';
 import { createReclaimer } from './execution/reclaim.ts';
 import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './execution/cpu.ts';
@@ -16,8 +18,12 @@ import { defaultInflightBudget, memoryLimit } from './execution/memory.ts';
 import { WorkerPool } from './execution/pool.ts';
 import { Scheduler } from './execution/scheduler.ts';
 import { AccessLog } from './http/access-log.ts';
+import { KeyFileDigests } from './http/api-keys.ts';
 import { makeKeyCheck } from './http/auth.ts';
-import { Forwarder } from './http/forward.ts';
+import { Forwarder, type ForwardTls } from './http/forward.ts';
+import type { MountedFilePoller } from './http/mounted-file.ts';
+import { reloadKeyFile, reloadTls } from './http/reload.ts';
+import { materialOf, readTlsFiles, type TlsMaterial } from './http/tls.ts';
 import { Metrics } from './http/metrics.ts';
 import { listenHttp } from './http/server.ts';
 import { ServerState } from './http/state.ts';
@@ -51,12 +57,47 @@ export interface RunningServer {
   done: Promise<number>;
 }
 
+/** The TLS files as read at start, checked; a bad pair is a configuration error (exit 2). */
+function startTls(config: ServeConfig): { material: TlsMaterial; contents: Buffer[] } | undefined {
+  if (!config.tls) return undefined;
+  const files = config.tls;
+  try {
+    const contents = readTlsFiles(files);
+    return { material: materialOf(files, contents), contents };
+  } catch (err) {
+    throw new ConfigError(`TLS (${files.certFile}, ${files.keyFile}): ${errorMessage(err)}`);
+  }
+}
+
+/** Forwarding over https trusts the CA next to the serving pair (cert-manager writes ca.crt there) and, with mTLS, shows that pair. */
+function forwardTls(config: ServeConfig, tls: TlsMaterial | undefined): ForwardTls | undefined {
+  if (!config.tls || !tls) return undefined;
+  const caFile = join(dirname(config.tls.certFile), 'ca.crt');
+  return {
+    ca: existsSync(caFile) ? readFileSync(caFile) : undefined,
+    clientCert: tls.clientCa ? { cert: tls.cert, key: tls.key } : undefined,
+  };
+}
+
+function startKeyFile(config: ServeConfig): { keys: KeyFileDigests; content: Buffer } | undefined {
+  if (config.apiKeyFile === undefined) return undefined;
+  let content: Buffer;
+  try {
+    content = readFileSync(config.apiKeyFile);
+  } catch (err) {
+    throw new ConfigError(`cannot read the API key file: ${errorMessage(err)}`);
+  }
+  return { keys: new KeyFileDigests(config.apiKeyFile, content.toString('utf8')), content };
+}
+
 export async function serve(config: ServeConfig, log: Logger): Promise<RunningServer> {
   const state = new ServerState(config.modelName, config.modelVersion);
   const metrics = new Metrics(config.modelName, config.modelVersion);
   metrics.readiness = () => state.ready;
+  const tls = startTls(config);
   const kubeAuth = config.kubeAuth ? kubeAuthGate(config.kubeAuth, log).gate : undefined;
-  const checkKey = kubeAuth ? kubeAuth.check : makeKeyCheck(config.apiKey);
+  const keyFile = kubeAuth ? undefined : startKeyFile(config);
+  const checkKey = kubeAuth ? kubeAuth.check : makeKeyCheck(keyFile?.keys ?? config.apiKey);
 
   const cpus = cpuLimit();
   const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
@@ -72,7 +113,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   const budget = new MemoryBudget(budgetBytes, metrics.budgetHooks, createReclaimer());
   metrics.setBudgetLimit(budgetBytes);
   // forwards in flight are capped like queued requests: each holds a connection both ways, not a body
-  const forwarder = new Forwarder(config.requestTimeoutMs, config.maxQueueSize);
+  const forwarder = new Forwarder(config.requestTimeoutMs, config.maxQueueSize, forwardTls(config, tls?.material));
   const pin = { modelName: config.modelName, modelVersion: config.modelVersion, routes: config.versionRoutes };
   const hot = {
     state,
@@ -88,7 +129,11 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     kubeAuth,
   };
 
-  const { server, metricsServer, port, metricsPort } = await listenHttp(config, hot);
+  const { server, metricsServer, port, metricsPort } = await listenHttp(config, hot, tls?.material);
+  const pollers: MountedFilePoller[] = [];
+  if (tls && config.tls) pollers.push(reloadTls(server as HttpsServer, config.tls, tls.contents, log));
+  if (keyFile) pollers.push(reloadKeyFile(keyFile.keys, keyFile.content, log));
+  const stopPollers = () => pollers.forEach((p) => p.stop());
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
   let pool: WorkerPool | undefined;
@@ -101,6 +146,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     log.info('shutdown: not ready, draining', { signal, drainDelaySeconds: wasReady ? config.drainDelaySeconds : 0 });
     if (wasReady && config.drainDelaySeconds > 0) await new Promise((r) => setTimeout(r, config.drainDelaySeconds * 1000));
     state.phase = 'stopping';
+    stopPollers();
     log.info('shutdown: no longer accepting connections; finishing in-flight requests');
     const closed = new Promise<void>((r) => server.close(() => r()));
     server.closeIdleConnections();
@@ -143,7 +189,8 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
     port,
     model: config.modelName,
     version: config.modelVersion,
-    apiKey: config.apiKey !== undefined ? 'required' : 'off',
+    apiKey: keyFile ? `required (${keyFile.keys.count} keys from ${config.apiKeyFile})` : config.apiKey !== undefined ? 'required' : 'off',
+    tls: tls ? { ...tls.material.summary, mtls: tls.material.clientCa !== undefined } : 'off',
     metricsPort,
     maxInflightBytes: budgetBytes,
     memoryLimitBytes: memLimit ?? 'none',
@@ -157,6 +204,7 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
 
   const fail = async (err: unknown) => {
     state.phase = 'failed';
+    stopPollers();
     const message = `cannot serve model: ${errorMessage(err)}`;
     log.error(message, { modelPath: config.modelPath });
     await writeFile(config.terminationLogPath, `${message}\n`).catch(() => undefined); // not in Kubernetes

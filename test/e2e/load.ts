@@ -10,6 +10,8 @@
 // requests over the pods as a population of clients would (one keep-alive connection pins its
 // requests to one pod and hides a replica split).
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 
 const IDLE_MS = 2_000;
 
@@ -56,8 +58,22 @@ export function startLoad(opts: {
    * population of clients would (keep-alive connections pin each one's requests to one pod).
    */
   freshConnections?: boolean;
+  /** For an https:// URL: the CA the server's chain must verify against, and a client certificate for mTLS. */
+  tls?: { ca: string; cert?: string; key?: string; servername?: string };
+  /** With `tls`: called with the SHA-256 fingerprint of the certificate each answer came over. */
+  onCertificate?: (fingerprint256: string) => void;
 }): Load {
-  const agent = opts.freshConnections ? false : new Agent({ keepAlive: true, maxSockets: 16, timeout: IDLE_MS });
+  const https = opts.url.startsWith('https://');
+  const tlsOptions = opts.tls
+    ? {
+        ca: opts.tls.ca,
+        ...(opts.tls.cert ? { cert: opts.tls.cert, key: opts.tls.key } : {}),
+        ...(opts.tls.servername ? { servername: opts.tls.servername } : {}),
+      }
+    : {};
+  const pool = { keepAlive: true, maxSockets: 16, timeout: IDLE_MS };
+  const agent = opts.freshConnections ? false : https ? new HttpsAgent({ ...pool, ...tlsOptions }) : new Agent(pool);
+  const send = https ? httpsRequest : request;
   const started = Date.now();
   const result: LoadResult = { sent: 0, ok: 0, failed: 0, failures: [], byVersion: {}, firstAt: {}, expected: {}, seconds: 0 };
   const inFlight = new Set<Promise<void>>();
@@ -69,15 +85,17 @@ export function startLoad(opts: {
     new Promise<void>((resolve) => {
       const n = ++result.sent;
       const payload = typeof opts.body === 'string' ? opts.body : opts.body(n);
-      const req = request(
+      const req = send(
         opts.url,
         {
           method: 'POST',
           agent,
+          ...tlsOptions,
           headers: { ...opts.headers, 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) },
           timeout: opts.timeoutMs ?? 10_000,
         },
         (res) => {
+          if (https) opts.onCertificate?.((res.socket as TLSSocket).getPeerCertificate().fingerprint256);
           let body = '';
           res.setEncoding('utf8');
           res.on('data', (c: string) => (body += c));

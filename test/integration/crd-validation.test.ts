@@ -117,6 +117,21 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
     expect: ['spec.runtime.apiKeySecretRef.key: Required value'],
   },
   {
+    what: 'service.tls without a secretName',
+    spec: { model: { version: '1', uri: URI }, service: { tls: {} } },
+    expect: ['spec.service.tls.secretName: Required value'],
+  },
+  {
+    what: 'a tls clientCA naming both a Secret and a ConfigMap',
+    spec: { model: { version: '1', uri: URI }, service: { tls: { secretName: 't', clientCA: { secretName: 'a', configMapName: 'b' } } } },
+    expect: ['spec.service.tls.clientCA', 'clientCA names exactly one of secretName and configMapName'],
+  },
+  {
+    what: 'a tls clientCA naming neither',
+    spec: { model: { version: '1', uri: URI }, service: { tls: { secretName: 't', clientCA: { key: 'ca.pem' } } } },
+    expect: ['clientCA names exactly one of secretName and configMapName'],
+  },
+  {
     what: 'an enabled networkPolicy without ingressFrom',
     spec: { model: { version: '1', uri: URI }, networkPolicy: { enabled: true } },
     expect: ['spec.networkPolicy.ingressFrom: Required value', 'an enabled networkPolicy needs at least one ingressFrom peer'],

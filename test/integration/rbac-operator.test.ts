@@ -166,7 +166,10 @@ describe('the operator with exactly the chart RBAC (default: ClusterRole, all na
     assert.equal(await can('update', 'leases.coordination.k8s.io/modelship-operator', '-n', releaseNs), 'yes');
     assert.equal(await can('update', 'leases.coordination.k8s.io/someone-else', '-n', releaseNs), 'no');
     assert.equal(await can('update', 'leases.coordination.k8s.io/modelship-operator', '-n', ns), 'no');
-    assert.equal(await can('get', 'secrets', '-n', ns), 'no');
+    // spec.service.tls: a named Secret is read (get), the cluster's Secrets are never listed or watched
+    assert.equal(await can('get', 'secrets', '-n', ns), 'yes');
+    assert.equal(await can('list', 'secrets', '-n', ns), 'no');
+    assert.equal(await can('watch', 'secrets', '--all-namespaces'), 'no');
     assert.equal(await can('patch', 'modeldeployments.modelship.dev', '-n', ns), 'no', 'never writes the user spec');
     assert.equal(await can('update', 'deployments.apps', '-n', ns), 'no', 'server-side apply only');
     assert.equal(await can('delete', 'deployments.apps', '-n', ns), 'yes', 'the canary Deployment is deleted when a canary ends');

@@ -3,7 +3,7 @@
 // start them (the image's entrypoint + the container's args + its environment).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import fc from 'fast-check';
 import type { V1Container, V1PodTemplateSpec } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelSpec } from '../../operator/src/api/types.generated.ts';
@@ -86,6 +86,19 @@ function parsePod(t: V1PodTemplateSpec): Parsed {
 
 const mountAt = (c: V1Container, path: string) => c.volumeMounts?.find((m) => m.mountPath === path);
 
+/** The Secret (or ConfigMap) and key the kubelet puts at `file` in the container, read-only. */
+function mountedKey(t: V1PodTemplateSpec, c: V1Container, file: string): { secret?: string; configMap?: string; key: string } {
+  const mount = mountAt(c, dirname(file));
+  assert.ok(mount?.readOnly, `${file}: its directory is a read-only mount`);
+  const volume = t.spec?.volumes?.find((v) => v.name === mount.name);
+  const source = volume?.secret ?? volume?.configMap;
+  assert.ok(source, `${file}: mounted from a Secret or ConfigMap`);
+  const item = source.items?.find((i) => i.path === basename(file));
+  // without items every key of the object is a file of its name
+  const key = item?.key ?? (source.items ? assert.fail(`${file}: no item maps to it`) : basename(file));
+  return { ...(volume?.secret ? { secret: volume.secret.secretName } : { configMap: volume?.configMap?.name }), key };
+}
+
 /** The runtime, configured from the rendered pod, does what the ModelDeployment asks. */
 function assertPodServes(md: ModelDeployment, model: ModelSpec, defaults: RuntimeDefaults, t: V1PodTemplateSpec): Parsed {
   const parsed = parsePod(t);
@@ -131,7 +144,27 @@ function assertPodServes(md: ModelDeployment, model: ModelSpec, defaults: Runtim
   // batching, authentication, shutdown
   assert.equal(serve.maxBatchSize, runtime.batching?.maxBatchSize ?? defaults.maxBatchSize);
   assert.equal(serve.maxBatchDelayUs, runtime.batching?.maxDelayMicroseconds ?? defaults.maxBatchDelayMicroseconds);
-  assert.equal(serve.apiKey, runtime.apiKeySecretRef ? SECRET_VALUE : undefined);
+  // the API key and TLS files come from the Secrets the spec names, as volumes the kubelet updates in place
+  assert.equal(serve.apiKey, undefined, 'never an env var: it could not be rotated without a restart');
+  const keyRef = runtime.apiKeySecretRef;
+  assert.equal(serve.apiKeyFile !== undefined, keyRef !== undefined);
+  if (keyRef && serve.apiKeyFile)
+    assert.deepEqual(mountedKey(t, serveContainer, serve.apiKeyFile), { secret: keyRef.name, key: keyRef.key });
+  const tls = md.spec.service?.tls;
+  assert.equal(serve.tls !== undefined, tls !== undefined);
+  if (tls && serve.tls) {
+    assert.deepEqual(mountedKey(t, serveContainer, serve.tls.certFile), { secret: tls.secretName, key: 'tls.crt' });
+    assert.deepEqual(mountedKey(t, serveContainer, serve.tls.keyFile), { secret: tls.secretName, key: 'tls.key' });
+    const ca = tls.clientCA;
+    assert.equal(serve.tls.clientCaFile !== undefined, ca !== undefined);
+    if (ca && serve.tls.clientCaFile)
+      assert.deepEqual(
+        mountedKey(t, serveContainer, serve.tls.clientCaFile),
+        ca.secretName ? { secret: ca.secretName, key: ca.key ?? 'ca.crt' } : { configMap: ca.configMapName, key: ca.key ?? 'ca.crt' },
+      );
+  }
+  for (const probe of [serveContainer.readinessProbe, serveContainer.livenessProbe, serveContainer.startupProbe])
+    assert.equal(probe?.httpGet?.scheme ?? 'HTTP', tls ? 'HTTPS' : 'HTTP', 'the probes speak what the runtime serves');
   assert.deepEqual(serve.accessLog, parseAccessLog(runtime.accessLog ?? ACCESS_LOG_DEFAULT));
   // unset renders no variable: the pod of a spec without the field is unchanged (no rollout on an operator upgrade)
   assert.equal(
@@ -162,6 +195,18 @@ const variants: { name: string; md: ModelDeployment; operatorEnv?: Record<string
     md: modelDeployment({ runtime: { apiKeySecretRef: { name: 'iris-key', key: 'token' } } }, { name: 'flowers', sha256: 'AB'.repeat(32) }),
   },
   { name: 'pvc:// model', md: modelDeployment({}, { uri: 'pvc://models/iris/1/model.onnx' }) },
+  { name: 'HTTPS from a TLS Secret', md: modelDeployment({ service: { tls: { secretName: 'iris-tls' } } }) },
+  {
+    name: 'HTTPS with mTLS (client CA in a ConfigMap) and an API key',
+    md: modelDeployment({
+      service: { port: 443, tls: { secretName: 'iris-tls', clientCA: { configMapName: 'callers-ca', key: 'bundle.pem' } } },
+      runtime: { apiKeySecretRef: { name: 'iris-key', key: 'token' } },
+    }),
+  },
+  {
+    name: 'mTLS with the client CA in a Secret',
+    md: modelDeployment({ service: { tls: { secretName: 't', clientCA: { secretName: 'ca' } } } }),
+  },
   { name: 'file:// model', md: modelDeployment({}, { uri: 'file:///srv/models/iris.onnx' }) },
   {
     name: 'batching set on the ModelDeployment',

@@ -8,7 +8,7 @@ import { renderPodTemplate } from '../../operator/src/render/pod-template.ts';
 import { findManifest, renderChart, resolveHelm } from '@modelship/devcluster/helm';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
-/** The resources of the ClusterRole that are not children: the operator's own API, failure signals, events. */
+/** The resources of the ClusterRole that are not children: the operator's own API, failure signals, events, TLS inputs. */
 const NOT_CHILDREN = new Set([
   'modelship.dev/modeldeployments',
   'modelship.dev/modeldeployments/status',
@@ -16,6 +16,9 @@ const NOT_CHILDREN = new Set([
   '/pods',
   '/pods/proxy',
   '/events',
+  // spec.service.tls: the TLS Secret and the clientCA Secret or ConfigMap, read before a rollout
+  '/secrets',
+  '/configmaps',
 ]);
 
 /**

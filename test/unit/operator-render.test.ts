@@ -62,12 +62,25 @@ test('pvc:// mounts the claim read-only under the pvc root and hands the pvc:// 
   assert.deepEqual(t.spec?.volumes?.find((v) => v.name === 'model-pvc')?.persistentVolumeClaim, { claimName: 'models', readOnly: true });
 });
 
-test('api key comes from the Secret, never inline', () => {
+test('api key comes from the Secret as a mounted file (re-read on rotation), never inline', () => {
   const md = modelDeployment({ runtime: { apiKeySecretRef: { name: 'iris-key', key: 'token' } } });
-  const serve = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS).spec?.containers[0];
-  const key = serve?.env?.find((e) => e.name === 'MODELSHIP_API_KEY');
-  assert.deepEqual(key?.valueFrom?.secretKeyRef, { name: 'iris-key', key: 'token' });
-  assert.equal(key?.value, undefined);
+  const t = renderPodTemplate(md, md.spec.model, RUNTIME_DEFAULTS);
+  const serve = t.spec?.containers[0];
+  assert.equal(
+    serve?.env?.find((e) => e.name === 'MODELSHIP_API_KEY'),
+    undefined,
+  );
+  assert.equal(env(serve, 'MODELSHIP_API_KEY_FILE'), '/etc/modelship/api-key/keys');
+  assert.deepEqual(
+    serve?.volumeMounts?.find((m) => m.name === 'api-key'),
+    { name: 'api-key', mountPath: '/etc/modelship/api-key', readOnly: true },
+  );
+  assert.deepEqual(t.spec?.volumes?.find((v) => v.name === 'api-key')?.secret, {
+    secretName: 'iris-key',
+    items: [{ key: 'token', path: 'keys' }],
+    defaultMode: 0o440,
+  });
+  assert.ok(!JSON.stringify(t).includes('"value":"token"'));
 });
 
 test('deployment: owner reference, labels, strategy, replicas left to the HPA when autoscaling', () => {

@@ -39,6 +39,11 @@ test('routes: the contract example parses, base URLs in canonical form (port alw
     { version: 'v2.1_rc', baseUrl: 'http://127.0.0.1:8080' },
   ]);
   assert.deepEqual(ok('3=http://[::1]:9000'), [{ version: '3', baseUrl: 'http://[::1]:9000' }]);
+  // with spec.service.tls the operator renders https routes; the default port is 443 there
+  assert.deepEqual(ok('4=https://iris-stable.ml.svc,5=https://b:8443'), [
+    { version: '4', baseUrl: 'https://iris-stable.ml.svc:443' },
+    { version: '5', baseUrl: 'https://b:8443' },
+  ]);
   assert.deepEqual(ok(''), []);
   assert.deepEqual(ok('   '), []);
 });
@@ -50,8 +55,9 @@ test('routes: each bad entry is refused with a message naming it', () => {
   assert.match(bad(`${'a'.repeat(64)}=http://a:80`), /is not a model version/);
   assert.match(bad('=http://a:80'), /"" is not a model version/);
   assert.match(bad('1=http://a:80,1=http://b:80'), /version "1" is routed twice/);
-  assert.match(bad('1=https://a:443'), /must start with http:\/\//);
-  assert.match(bad('1=file:///etc/passwd'), /must start with http:\/\//);
+  assert.match(bad('1=ftp://a:21'), /must start with http:\/\/ or https:\/\//);
+  assert.match(bad('1=file:///etc/passwd'), /must start with http:\/\/ or https:\/\//);
+  assert.match(bad('1=https://a/v2'), /must be https:\/\/<host>\[:<port>\], without a path/);
   assert.match(bad('1=http://a:80/v2'), /without a path, query or fragment/);
   assert.match(bad('1=http://a:80?x=1'), /without a path, query or fragment/);
   assert.match(bad('1=http://a:80#f'), /without a path, query or fragment/);
@@ -137,7 +143,7 @@ test('runtime config: the value the operator renders for an experiment (Service 
 
 test('runtime config: a bad route is a ConfigError naming the flag and the variable', () => {
   assert.throws(
-    () => parseConfig(['serve'], serveEnv('2=https://b:443')),
+    () => parseConfig(['serve'], serveEnv('2=ftp://b:443')),
     (err: unknown) =>
       err instanceof ConfigError && /--version-routes \(MODELSHIP_VERSION_ROUTES\): entry 1 \(version "2"\)/.test(err.message),
   );

@@ -251,7 +251,10 @@ export interface RuntimeSpec {
   batching?: BatchingSpec;
   /**
    * Require an API key on inference calls: the value of this key of a Secret in the same
-   * namespace, sent as "Authorization: Bearer <key>". Health and metrics endpoints stay open.
+   * namespace, sent as "Authorization: Bearer <key>". Health and metrics endpoints stay open. The
+   * value may hold several keys, one per line, all valid at once; the runtime re-reads it when the
+   * Secret changes, so a key is rotated without a restart (add the new key, move callers, remove
+   * the old one).
    */
   apiKeySecretRef?: SecretKeyRef;
   /**
@@ -305,7 +308,10 @@ export interface BatchingSpec {
 
 /**
  * Require an API key on inference calls: the value of this key of a Secret in the same namespace,
- * sent as "Authorization: Bearer <key>". Health and metrics endpoints stay open.
+ * sent as "Authorization: Bearer <key>". Health and metrics endpoints stay open. The value may
+ * hold several keys, one per line, all valid at once; the runtime re-reads it when the Secret
+ * changes, so a key is rotated without a restart (add the new key, move callers, remove the old
+ * one).
  */
 export interface SecretKeyRef {
   /**
@@ -575,6 +581,60 @@ export interface ServiceSpec {
    * @defaultValue `80`
    */
   port?: number;
+  /**
+   * Serve HTTPS instead of HTTP: the key pair of a Secret of type kubernetes.io/tls in the same
+   * namespace (what cert-manager writes) is mounted read-only into the runtime, which serves TLS
+   * 1.2+ on the inference port and reloads the pair when the Secret changes, without a restart.
+   * The Service, status.url and the probes switch to HTTPS. A Secret that is missing, of another
+   * type, or holds an expired or mismatched pair sets Degraded before any pod rolls. The
+   * certificate should name the Service (<name>.<namespace>.svc) and, for A/B pinning,
+   * <name>-stable and <name>-experiment likewise.
+   */
+  tls?: ServiceTlsSpec;
+}
+
+/**
+ * Serve HTTPS instead of HTTP: the key pair of a Secret of type kubernetes.io/tls in the same
+ * namespace (what cert-manager writes) is mounted read-only into the runtime, which serves TLS
+ * 1.2+ on the inference port and reloads the pair when the Secret changes, without a restart. The
+ * Service, status.url and the probes switch to HTTPS. A Secret that is missing, of another type,
+ * or holds an expired or mismatched pair sets Degraded before any pod rolls. The certificate
+ * should name the Service (<name>.<namespace>.svc) and, for A/B pinning, <name>-stable and
+ * <name>-experiment likewise.
+ */
+export interface ServiceTlsSpec {
+  /**
+   * Name of the kubernetes.io/tls Secret (keys tls.crt and tls.key).
+   */
+  secretName: string;
+  /**
+   * mTLS: only callers presenting a client certificate issued by a CA in this PEM bundle are
+   * served (401 without a certificate, 403 with one from another CA); the health probes stay open.
+   * Name exactly one of secretName and configMapName.
+   */
+  clientCA?: ClientCaSpec;
+}
+
+/**
+ * mTLS: only callers presenting a client certificate issued by a CA in this PEM bundle are served
+ * (401 without a certificate, 403 with one from another CA); the health probes stay open. Name
+ * exactly one of secretName and configMapName.
+ */
+export interface ClientCaSpec {
+  /**
+   * A Secret in the same namespace holding the CA bundle.
+   */
+  secretName?: string;
+  /**
+   * A ConfigMap in the same namespace holding the CA bundle.
+   */
+  configMapName?: string;
+  /**
+   * The key of the Secret or ConfigMap that holds the PEM bundle.
+   *
+   * @defaultValue `"ca.crt"`
+   */
+  key?: string;
 }
 
 /**

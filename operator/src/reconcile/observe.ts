@@ -15,6 +15,7 @@ import { parseCanary, type ParsedCanary } from './canary-settings.ts';
 import { EXPERIMENT_SUFFIX } from '../render/experiment.ts';
 import type { ExperimentWindow } from '../rollout/experiment.ts';
 import { parseExperiment, type ParsedExperiment } from './experiment-settings.ts';
+import { tlsProblem } from './tls-secret.ts';
 
 /** Read-only views of the informer caches the reconciler needs. */
 export interface Cache<T> {
@@ -123,7 +124,8 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
     experiment: experiment ? { template: experiment.template, replicas: 1 } : undefined,
   };
   const wanted = deps.childKinds.filter((k) => k.render(md, ctx));
-  const blocking = invalid ?? (await findConflict(deps, md, wanted, existing, conflictOnRecord(status)));
+  const blocking =
+    invalid ?? (await tlsProblem(deps.clients, md, now)) ?? (await findConflict(deps, md, wanted, existing, conflictOnRecord(status)));
 
   const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === name);
   return {

@@ -10,6 +10,7 @@ import type { CanaryEvent } from '../rollout/canary.ts';
 import type { RolloutEvent } from '../rollout/decide.ts';
 import type { ExperimentEvent } from '../rollout/experiment.ts';
 import { computeConditions, type BlockingProblem } from '../status/compute.ts';
+import { TLS_PROBLEM_REASON } from './tls-secret.ts';
 import { mergeConditions } from '../status/conditions.ts';
 import type { Plan } from './decide.ts';
 import type { Facts } from './observe.ts';
@@ -22,7 +23,7 @@ export interface ReportDeps {
 }
 
 /** Degraded reasons of the reconcile itself (not of a rollout) that get a Warning Event when they start. */
-const APPLY_PROBLEM_REASONS = ['ResourceConflict', 'Forbidden', 'InvalidSpec', 'ApplyFailed'];
+const APPLY_PROBLEM_REASONS = ['ResourceConflict', 'Forbidden', 'InvalidSpec', 'ApplyFailed', TLS_PROBLEM_REASON];
 
 /** Pure: the status this reconcile leads to. `problem` is the conflict or the failed write, if any. */
 export function buildStatus(

@@ -7,10 +7,12 @@ import type {
   V1OwnerReference,
   V1PodTemplateSpec,
   V1Service,
+  V1ServicePort,
   V2HorizontalPodAutoscaler,
 } from '@kubernetes/client-node';
 import type { LabelSelector, ModelDeployment, NetworkPolicyPeer } from '../api/types.generated.ts';
 import { RUNTIME_HTTP_PORT } from '../config.ts';
+import { servesHttps, urlScheme } from './secret-mounts.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_TRACK, TRACK_CANARY, canarySelectorLabels, commonLabels, selectorLabels } from '../api/labels.ts';
 
@@ -86,6 +88,21 @@ export function renderCanaryDeployment(md: ModelDeployment, template: V1PodTempl
   };
 }
 
+/**
+ * The Service's one port, forwarding to the runtime's `http` container port (its name stays
+ * `http` with TLS on, so HTTPRoutes and NetworkPolicies that name it keep working); appProtocol
+ * tells a mesh or gateway to speak TLS to it.
+ */
+export function servicePortSpec(md: ModelDeployment): V1ServicePort {
+  return {
+    name: 'http',
+    port: md.spec.service?.port ?? DEFAULT_SERVICE_PORT,
+    targetPort: 'http',
+    protocol: 'TCP',
+    ...(servesHttps(md) ? { appProtocol: 'https' } : {}),
+  };
+}
+
 export function renderService(md: ModelDeployment): V1Service {
   const service = md.spec.service ?? {};
   return {
@@ -95,7 +112,7 @@ export function renderService(md: ModelDeployment): V1Service {
     spec: {
       type: service.type ?? 'ClusterIP',
       selector: selectorLabels(md.metadata?.name as string),
-      ports: [{ name: 'http', port: service.port ?? DEFAULT_SERVICE_PORT, targetPort: 'http', protocol: 'TCP' }],
+      ports: [servicePortSpec(md)],
     },
   };
 }
@@ -216,6 +233,8 @@ function selectorOf(s: LabelSelector): V1LabelSelector {
 
 export function serviceUrl(md: ModelDeployment, modelName: string): string {
   const port = md.spec.service?.port ?? DEFAULT_SERVICE_PORT;
-  const host = `${md.metadata?.name}.${md.metadata?.namespace}.svc.cluster.local${port === 80 ? '' : `:${port}`}`;
-  return `http://${host}/v2/models/${modelName}`;
+  const scheme = urlScheme(md);
+  const defaultPort = scheme === 'https' ? 443 : 80;
+  const host = `${md.metadata?.name}.${md.metadata?.namespace}.svc.cluster.local${port === defaultPort ? '' : `:${port}`}`;
+  return `${urlScheme(md)}://${host}/v2/models/${modelName}`;
 }

@@ -10,6 +10,7 @@ import {
   selectorLabels,
 } from '../api/labels.ts';
 import { DEFAULT_SERVICE_PORT, renderDeployment, renderService } from './children.ts';
+import { urlScheme } from './secret-mounts.ts';
 
 /** The experiment Deployment's and its Service's name: the ModelDeployment's, plus this. */
 export const EXPERIMENT_SUFFIX = '-experiment';
@@ -31,7 +32,7 @@ export function versionRoutes(md: ModelDeployment, stableVersion: string, experi
   const name = md.metadata?.name as string;
   const namespace = md.metadata?.namespace as string;
   const port = md.spec.service?.port ?? DEFAULT_SERVICE_PORT;
-  const url = (suffix: string) => `http://${name}${suffix}.${namespace}.svc:${port}`;
+  const url = (suffix: string) => `${urlScheme(md)}://${name}${suffix}.${namespace}.svc:${port}`;
   return formatVersionRoutes([
     { version: stableVersion, baseUrl: url(STABLE_SUFFIX) },
     { version: experimentVersion, baseUrl: url(EXPERIMENT_SUFFIX) },

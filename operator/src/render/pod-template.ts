@@ -6,6 +6,7 @@ import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../
 import { parseQuantity } from '../kube/diff.ts';
 import { contentHash } from './hash.ts';
 import { modelSource } from './model-source.ts';
+import { secretMounts, servesHttps } from './secret-mounts.ts';
 import { withPodSettings } from './pod-settings.ts';
 import { withRuntimeAuth } from './runtime-rbac.ts';
 
@@ -58,12 +59,10 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   if (defaults.metricsPort) serveEnv.push({ name: ENV.metricsPort, value: String(defaults.metricsPort) });
   // only when set: a spec without it renders the same pod as before the field existed (no rollout)
   if (runtime.accessLog !== undefined) serveEnv.push({ name: ENV.accessLog, value: runtime.accessLog });
-  if (runtime.apiKeySecretRef) {
-    serveEnv.push({
-      name: ENV.apiKey,
-      valueFrom: { secretKeyRef: { name: runtime.apiKeySecretRef.name, key: runtime.apiKeySecretRef.key } },
-    });
-  }
+  // the API key and TLS Secrets as files, which the runtime re-reads when they change
+  const secrets = secretMounts(md);
+  serveEnv.push(...secrets.env);
+  const scheme = servesHttps(md) ? { scheme: 'HTTPS' } : {};
 
   const fetch: V1Container = {
     name: CONTAINER.fetch,
@@ -86,13 +85,25 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
       { name: 'http', containerPort: INFERENCE_PORT, protocol: 'TCP' },
       ...(defaults.metricsPort ? [{ name: 'metrics', containerPort: defaults.metricsPort, protocol: 'TCP' }] : []),
     ],
-    volumeMounts: [
-      { name: 'model', mountPath: MODEL_DIR, readOnly: true },
-      { name: 'tmp', mountPath: '/tmp' },
-    ],
-    readinessProbe: { httpGet: { path: HTTP_PATH.ready, port: 'http' }, periodSeconds: 2, failureThreshold: 2, timeoutSeconds: 2 },
-    livenessProbe: { httpGet: { path: HTTP_PATH.live, port: 'http' }, periodSeconds: 10, failureThreshold: 3, timeoutSeconds: 3 },
-    startupProbe: { httpGet: { path: HTTP_PATH.live, port: 'http' }, periodSeconds: 2, failureThreshold: 60, timeoutSeconds: 2 },
+    volumeMounts: [{ name: 'model', mountPath: MODEL_DIR, readOnly: true }, { name: 'tmp', mountPath: '/tmp' }, ...secrets.mounts],
+    readinessProbe: {
+      httpGet: { path: HTTP_PATH.ready, port: 'http', ...scheme },
+      periodSeconds: 2,
+      failureThreshold: 2,
+      timeoutSeconds: 2,
+    },
+    livenessProbe: {
+      httpGet: { path: HTTP_PATH.live, port: 'http', ...scheme },
+      periodSeconds: 10,
+      failureThreshold: 3,
+      timeoutSeconds: 3,
+    },
+    startupProbe: {
+      httpGet: { path: HTTP_PATH.live, port: 'http', ...scheme },
+      periodSeconds: 2,
+      failureThreshold: 60,
+      timeoutSeconds: 2,
+    },
     securityContext: CONTAINER_SECURITY,
     ...serveResources(md.spec.resources, defaults),
   };
@@ -119,7 +130,12 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
       },
       initContainers: [fetch],
       containers: [serve],
-      volumes: [{ name: 'model', emptyDir: {} }, { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } }, ...source.volumes],
+      volumes: [
+        { name: 'model', emptyDir: {} },
+        { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
+        ...source.volumes,
+        ...secrets.volumes,
+      ],
     },
   };
   const template = withRuntimeAuth(withPodSettings(base, md), md);

@@ -1,7 +1,7 @@
 import type { V1PodTemplateSpec, V1Service } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
 import { LABEL_MODEL_VERSION, selectorLabels } from '../api/labels.ts';
-import { DEFAULT_SERVICE_PORT, childMetadata } from './children.ts';
+import { DEFAULT_SERVICE_PORT, childMetadata, servicePortSpec } from './children.ts';
 
 /**
  * A per-track Service, `<name>-<track>` (e.g. iris-stable, iris-canary, iris-experiment): the
@@ -20,7 +20,7 @@ export function renderTrackService(md: ModelDeployment, track: string, version: 
     spec: {
       type: 'ClusterIP',
       selector: { ...selectorLabels(name), [LABEL_MODEL_VERSION]: version },
-      ports: [{ name: 'http', port: servicePort(md), targetPort: 'http', protocol: 'TCP' }],
+      ports: [servicePortSpec(md)],
     },
   };
 }

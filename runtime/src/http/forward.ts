@@ -6,6 +6,7 @@
  * body idle timeout (408), the request deadline from the end of the body (504), a cap on
  * forwards in flight and the in-flight memory budget, which each forward draws its stream buffers
  * from (503).
+ * With spec.service.tls the routes are https (ForwardTls says whom to trust).
  * Upstream connection failures are answered 503 (nothing is listening or accepting within the
  * connect timeout: the version's pods are not ready or not reachable) or 502 (it broke off), always as {"error": ...} through the one renderer (respond.ts).
  *
@@ -14,6 +15,7 @@
  * request is at most one upstream request.
  */
 import { Agent, request as httpRequest, type ClientRequest, type IncomingMessage, type ServerResponse } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Transform, pipeline, type TransformCallback } from 'node:stream';
 import { PIN_HEADER } from '../../../contract/runtime-contract.ts';
 import { errorMessage, HttpError, unavailable } from '../errors.ts';
@@ -53,9 +55,20 @@ export const FORWARD_RESERVED_BYTES = 128 * 1024;
 /** Longest wait for a connection to another version's Service (in-cluster: a few ms when it works). */
 export const CONNECT_TIMEOUT_MS = 3000;
 
+/**
+ * How this pod speaks to another version's pods over https (spec.service.tls): their certificate
+ * must chain to `ca` (the CA next to the serving pair, e.g. cert-manager's ca.crt; the system roots
+ * without one) and name the Service host; with mTLS the pod presents its own serving pair.
+ */
+export interface ForwardTls {
+  ca: Buffer | undefined;
+  clientCert: { cert: Buffer; key: Buffer } | undefined;
+}
+
 /** The upstream connections and the cap on forwards in flight; one per server. */
 export class Forwarder {
   readonly agent: Agent;
+  readonly httpsAgent: HttpsAgent;
   /** from the end of the request body to the last byte of the answer (the request deadline) */
   readonly timeoutMs: number;
   readonly maxInFlight: number;
@@ -63,11 +76,18 @@ export class Forwarder {
   readonly connectTimeoutMs: number;
   private inFlight = 0;
 
-  constructor(timeoutMs: number, maxInFlight: number) {
+  constructor(timeoutMs: number, maxInFlight: number, tls?: ForwardTls) {
     this.timeoutMs = timeoutMs;
     this.maxInFlight = maxInFlight;
     this.connectTimeoutMs = Math.max(1, Math.min(CONNECT_TIMEOUT_MS, Math.floor(timeoutMs / 2)));
-    this.agent = new Agent({ keepAlive: true, maxSockets: maxInFlight, maxFreeSockets: 64 });
+    const pool = { keepAlive: true, maxSockets: maxInFlight, maxFreeSockets: 64 };
+    this.agent = new Agent(pool);
+    this.httpsAgent = new HttpsAgent({
+      ...pool,
+      minVersion: 'TLSv1.2',
+      ...(tls?.ca ? { ca: tls.ca } : {}),
+      ...(tls?.clientCert ? { cert: tls.clientCert.cert, key: tls.clientCert.key } : {}),
+    });
   }
 
   get active(): number {
@@ -87,6 +107,7 @@ export class Forwarder {
 
   close(): void {
     this.agent.destroy();
+    this.httpsAgent.destroy();
   }
 }
 
@@ -230,14 +251,17 @@ export function forwardInference(
     if (typeof tracestate === 'string' && tracestate.length <= MAX_TRACESTATE_LENGTH) headers[TRACESTATE_HEADER] = tracestate;
   }
   const base = new URL(target.baseUrl);
-  const sent = httpRequest({
+  const upstreamRequest = {
     host: base.hostname.replace(/^\[|\]$/g, ''),
     port: Number(base.port),
     method: 'POST',
     path: forwardPath(route),
     headers,
-    agent: forwarder.agent,
-  });
+  };
+  const sent =
+    base.protocol === 'https:'
+      ? httpsRequest({ ...upstreamRequest, agent: forwarder.httpsAgent })
+      : httpRequest({ ...upstreamRequest, agent: forwarder.agent });
   io.upstream = sent;
   // a connection that is never accepted (a dropped SYN: a NetworkPolicy, a pod IP that is gone) is
   // a version not reachable now, told at once rather than at the deadline

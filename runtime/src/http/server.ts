@@ -5,11 +5,13 @@
  * are shared by both paths (guard.ts, respond.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import type { ServeConfig } from '../config.ts';
 import { notFound } from '../errors.ts';
 import { createApp } from './app.ts';
+import { clientCertRefusal } from './client-cert.ts';
 import { forwardInference, type ForwardDeps } from './forward.ts';
 import { handleInference } from './inference.ts';
 import { sendMetrics } from './metrics-endpoint.ts';
@@ -17,23 +19,25 @@ import { decidePin, type PinConfig } from './pin.ts';
 import { sendError } from './respond.ts';
 import { matchInference } from './routes.ts';
 import { needsReview, type RequestGate } from '../kube-auth/request-gate.ts';
+import { httpsServerOptions, type TlsMaterial } from './tls.ts';
 
 /** Node checks the header and request receive timeouts this often (its default is 30 s). */
 function checkingIntervalMs(config: ServeConfig): number {
   return Math.max(50, Math.min(1000, Math.floor(config.headersTimeoutMs / 4)));
 }
 
-/** A server with the slow-client limits: connection cap, header and whole-request receive timeouts. */
-function limitedServer(config: ServeConfig, handler: (req: IncomingMessage, res: ServerResponse) => void): Server {
-  const server = createServer(
-    {
-      keepAliveTimeout: 65_000,
-      headersTimeout: config.headersTimeoutMs,
-      requestTimeout: config.requestReceiveTimeoutMs,
-      connectionsCheckingInterval: checkingIntervalMs(config),
-    },
-    handler,
-  );
+/**
+ * A server with the slow-client limits: connection cap, header and whole-request receive timeouts;
+ * HTTPS when given TLS material (an https.Server is an http.Server with a TLS layer under it).
+ */
+function limitedServer(config: ServeConfig, handler: (req: IncomingMessage, res: ServerResponse) => void, tls?: TlsMaterial): Server {
+  const limits = {
+    keepAliveTimeout: 65_000,
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestReceiveTimeoutMs,
+    connectionsCheckingInterval: checkingIntervalMs(config),
+  };
+  const server = tls ? createHttpsServer({ ...limits, ...httpsServerOptions(tls) }, handler) : createServer(limits, handler);
   server.maxConnections = config.maxConnections;
   return server;
 }
@@ -72,14 +76,51 @@ export interface ApiDeps extends ForwardDeps {
   kubeAuth?: RequestGate | undefined;
 }
 
-/** Create both servers and start listening (the metrics port first, when apart). */
-export async function listenHttp(config: ServeConfig, deps: ApiDeps): Promise<HttpServers> {
+/**
+ * Create both servers and start listening (the metrics port first, when apart). With `tls` the API
+ * port speaks HTTPS; the metrics port stays plain HTTP: it carries no request data, the operator's
+ * canary analysis and Prometheus scrape it by pod IP (which no serving certificate names), and a
+ * NetworkPolicy can admit only the scraper there.
+ */
+export async function listenHttp(config: ServeConfig, deps: ApiDeps, tls?: TlsMaterial): Promise<HttpServers> {
   const { state, metrics, log } = deps;
   const app = createApp(deps);
   const metricsApart = config.metricsPort !== undefined;
   let metricsServer: Server | undefined;
   let metricsPort: number | undefined;
-  const dispatch = (req: IncomingMessage, res: ServerResponse) => {
+  const mtls = tls?.clientCa !== undefined;
+  const gate = deps.kubeAuth;
+  // mTLS first (no certificate, no further work), then the kubernetes-mode review, then routing
+  const server = limitedServer(
+    config,
+    (req, res) => {
+      if (mtls) {
+        const refusal = clientCertRefusal(req, pathOf(req.url));
+        if (refusal) {
+          log.warn('client certificate refused', {
+            reason: refusal.reason,
+            remoteAddress: req.socket.remoteAddress,
+            path: pathOf(req.url),
+          });
+          sendError(res, refusal.error, { log, closing: state.closing });
+          return;
+        }
+      }
+      if (!gate || !needsReview(req.url)) {
+        routeApi(req, res);
+        return;
+      }
+      gate.prepare(req).then(
+        () => {
+          // the client left during the review: nothing to answer, and nothing to count twice
+          if (!res.destroyed && !req.socket.destroyed) routeApi(req, res);
+        },
+        (err: unknown) => sendError(res, err, { log, closing: state.closing, context: 'authorization failed' }),
+      );
+    },
+    tls,
+  );
+  function routeApi(req: IncomingMessage, res: ServerResponse): void {
     if (req.method === 'POST') {
       const route = matchInference(req.url ?? '/');
       if (route) {
@@ -99,22 +140,7 @@ export async function listenHttp(config: ServeConfig, deps: ApiDeps): Promise<Ht
       return;
     }
     app(req, res);
-  };
-  const gate = deps.kubeAuth;
-  const reviewed = (req: IncomingMessage, res: ServerResponse) => {
-    if (!gate || !needsReview(req.url)) {
-      dispatch(req, res);
-      return;
-    }
-    gate.prepare(req).then(
-      () => {
-        // the client left during the review: nothing to answer, and nothing to count twice
-        if (!res.destroyed && !req.socket.destroyed) dispatch(req, res);
-      },
-      (err: unknown) => sendError(res, err, { log, closing: state.closing, context: 'authorization failed' }),
-    );
-  };
-  const server = limitedServer(config, reviewed);
+  }
   if (metricsApart) {
     metricsServer = limitedServer(config, (req, res) => {
       if (req.method === 'GET' && isMetricsPath(req.url)) sendMetrics(metrics, res, log, false);
