@@ -58,6 +58,30 @@ export function holds(t: Threshold, v: number): boolean {
   }
 }
 
+/**
+ * An alert expression taken apart: `<lhs> <op> <n>`, optionally `(<that>) unless on (<labels>) <expr>`,
+ * or `absent(<inner>)` (then `lhs` is the inner expression).
+ */
+export interface AlertParts {
+  lhs: string;
+  threshold?: Threshold;
+  unless?: { on: string[]; expr: string };
+}
+
+export function alertParts(expr: string): AlertParts | undefined {
+  const u = /^\(([\s\S]*)\)\s*unless on \(([^)]*)\)\s*([\s\S]+)$/.exec(expr.trim());
+  if (u) {
+    const threshold = splitThreshold(u[1]!);
+    if (!threshold) return undefined;
+    const on = u[2]!.split(',').map((l) => l.trim());
+    return { lhs: threshold.lhs, threshold, unless: { on, expr: u[3]!.trim() } };
+  }
+  const threshold = splitThreshold(expr);
+  if (threshold) return { lhs: threshold.lhs, threshold };
+  const inner = absentArgument(expr);
+  return inner ? { lhs: inner } : undefined;
+}
+
 /** The expression inside `absent(...)`, if that is the whole expression. */
 export function absentArgument(expr: string): string | undefined {
   return /^absent\(([\s\S]*)\)$/.exec(expr.trim())?.[1]?.trim();

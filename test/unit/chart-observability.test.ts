@@ -17,6 +17,7 @@ import { renderPodTemplate } from '../../operator/src/render/pod-template.ts';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 import {
   absentArgument,
+  alertParts,
   annotationLabels,
   labelValuesQuery,
   outerByLabels,
@@ -115,6 +116,11 @@ describe('chart observability kit (helm template)', () => {
     assert.equal(ep.relabelings?.find((r) => r.targetLabel === 'track' && r.regex === '')?.replacement, 'stable');
     assert.equal(jobOf(ep.relabelings as Array<Record<string, unknown>>), 'modelship-runtime');
     assert.deepEqual(ep.metricRelabelings, [{ action: 'labeldrop', regex: 'exported_version' }]);
+    // pods still in their init containers (fetching the model) are no targets
+    assert.deepEqual(
+      ep.relabelings?.find((r) => r.action === 'drop'),
+      { sourceLabels: ['__meta_kubernetes_pod_phase'], regex: 'Pending', action: 'drop' },
+    );
   });
 
   test('PodMonitor: port http when runtime.metricsPort is 0; namespaces from the list, else watchNamespace', async () => {
@@ -303,14 +309,16 @@ describe('alert rules and dashboard queries (static)', () => {
 
   test('the e2e splits every alert into a threshold (or absent) and its left-hand side, and finds its annotation labels', () => {
     for (const r of alerts()) {
-      const t = splitThreshold(r.expr);
-      const inner = t?.lhs ?? absentArgument(r.expr);
-      assert.ok(inner && inner.length > 10, `${r.alert}: ${r.expr}`);
-      if (t) assert.ok(!/(>|<|==)\s*[0-9.]+\s*$/.test(t.lhs), `${r.alert}: one comparison only at the end`);
+      const parts = alertParts(r.expr);
+      assert.ok(parts && parts.lhs.length > 10, `${r.alert}: ${r.expr}`);
+      if (parts.threshold) assert.ok(!/(>|<|==)\s*[0-9.]+\s*$/.test(parts.lhs), `${r.alert}: one comparison only at the end`);
     }
+    const notReady = alertParts(alerts().find((r) => r.alert === 'ModelshipModelDeploymentNotReady')!.expr)!;
+    assert.deepEqual([notReady.threshold?.op, notReady.threshold?.value, notReady.unless?.on], ['==', 0, ['namespace', 'name']]);
+    assert.match(notReady.unless!.expr, /^modelship_modeldeployment_info\{.*phase="RolledBack"\}$/);
     const errorRate = alerts().find((r) => r.alert === 'ModelshipHighErrorRate')!;
     assert.deepEqual({ ...splitThreshold(errorRate.expr), lhs: undefined }, { lhs: undefined, op: '>', value: 0.05 });
-    assert.deepEqual(annotationLabels(errorRate), ['modeldeployment', 'namespace', 'version']);
+    assert.deepEqual(annotationLabels(errorRate as Parameters<typeof annotationLabels>[0]), ['modeldeployment', 'namespace', 'version']);
     assert.equal(absentArgument('absent(up{job="x"} == 1)'), 'up{job="x"} == 1');
     assert.equal(splitThreshold('absent(up{job="x"} == 1)'), undefined);
     assert.deepEqual(labelValuesQuery('label_values(m{job="a", namespace="ml"}, modeldeployment)'), {
