@@ -241,6 +241,14 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
       }
     }
     t.diagnostic(`${count} panel queries, all with data`);
+    // the rollout panels count the rolled-back rollout of version 2 (over 5m: all of this test)
+    const panelExpr = (title: string) =>
+      substitute(d.panels.find((p) => p.title.startsWith(title))!.targets![0]!.expr, { ...vars, rateInterval: '5m' });
+    const outcomes = Object.fromEntries((await q(panelExpr('Rollouts by outcome'), time)).map((s) => [s.metric.outcome, s.value]));
+    const rollbacks = (await q(panelExpr('Rollbacks'), time))[0]?.value ?? 0;
+    t.diagnostic(`over 5m: rollouts by outcome ${JSON.stringify(outcomes)}, rollbacks ${rollbacks}`);
+    assert.ok((outcomes.started ?? 0) >= 0.5 && (outcomes.failed ?? 0) >= 0.5, `a rollout started and failed: ${JSON.stringify(outcomes)}`);
+    assert.ok(rollbacks >= 0.5, `a rollback: ${rollbacks}`);
   });
 
   it('every alert expression, and the left-hand side of every threshold, answers with the labels its annotations use', async (t) => {
