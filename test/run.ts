@@ -22,6 +22,7 @@ import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { resolveTraefik } from '@modelship/devcluster/gateway';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
+import { resolvePrometheus } from '@modelship/devcluster/prometheus';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
 import { errorMessage } from '@modelship/devcluster/wait';
 
@@ -234,6 +235,18 @@ function startGatewayBuildEarly(e2eFiles: readonly string[]): void {
   );
 }
 
+/**
+ * Prometheus and promtool (test/integration/prometheus-rules.test.ts, test/e2e/observability.test.ts)
+ * take minutes to build the first time: when either test will run, the build starts now, in the
+ * background, like the gateway's; the tests then find it built (prometheus.sh's flock).
+ */
+function startPrometheusBuildEarly(files: readonly string[]): void {
+  if (!files.some((f) => f.endsWith('prometheus-rules.test.ts') || f.endsWith('observability.test.ts'))) return;
+  resolvePrometheus((line) => process.stderr.write(`prometheus: ${line}\n`)).catch((err: unknown) =>
+    process.stderr.write(`prometheus: background build failed (the tests that need it will say why): ${errorMessage(err)}\n`),
+  );
+}
+
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -256,6 +269,10 @@ async function main(): Promise<number> {
     }
   }
   startGatewayBuildEarly(phases.includes('e2e') ? await findTests(PHASE_DIRS.e2e, filters) : []);
+  startPrometheusBuildEarly([
+    ...(phases.includes('integration') ? await findTests(PHASE_DIRS.integration, filters) : []),
+    ...(phases.includes('e2e') ? await findTests(PHASE_DIRS.e2e, filters) : []),
+  ]);
   let passed = 0;
   let failed = 0;
   let ok = true;

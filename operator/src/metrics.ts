@@ -51,5 +51,8 @@ export class OperatorMetrics {
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+    // Every outcome's series from 0, so that the first failed rollout after a start is an
+    // increase() the dashboard and alerts see, not a series that appears already at 1.
+    for (const outcome of ['started', 'succeeded', 'failed'] as const) this.rollouts.inc({ outcome }, 0);
   }
 }

@@ -353,7 +353,16 @@ describe('helm chart charts/modelship', () => {
     const svc = findManifest(ms, 'Service') as unknown as Manifest & { spec: { ports: Array<{ name: string }> } };
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
       assert.equal(svc.metadata.labels?.[k], v, `the Service carries ${k}=${v}`);
-    assert.deepEqual(sm.spec.endpoints, [{ port: svc.spec.ports[0]!.name, path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+    assert.deepEqual(sm.spec.endpoints, [
+      {
+        port: svc.spec.ports[0]!.name,
+        path: '/metrics',
+        interval: '30s',
+        scrapeTimeout: '10s',
+        honorLabels: true,
+        relabelings: [{ targetLabel: 'job', replacement: 'modelship-operator' }],
+      },
+    ]);
     assert.deepEqual(sm.spec.namespaceSelector, { matchNames: ['modelship-system'] });
     assert.equal(findManifest(await renderChart(), 'ServiceMonitor'), undefined, 'off by default');
   });
