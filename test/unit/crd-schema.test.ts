@@ -107,6 +107,7 @@ describe('ModelDeployment CRD', () => {
       'spec.service': {},
       'spec.service.type': 'ClusterIP',
       'spec.service.port': 80,
+      'spec.service.tls.clientCA.key': 'ca.crt',
     });
   });
 
