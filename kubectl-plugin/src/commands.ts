@@ -145,15 +145,16 @@ async function predict(api: ModelshipApi, c: Extract<Command, { kind: 'predict' 
   }
   const md = await api.getMd(c.name);
   const model = modelName(md);
+  const scheme = md.spec?.service?.tls ? 'https' : 'http';
   let req;
   if (body !== undefined) req = requestFromBody(body, model, c.v1);
   else if (c.v1) req = v1FromInstances(c.instances ?? [], model);
   else {
-    const meta = await api.serviceProxy(c.name, SERVICE_PORT_NAME, 'GET', v2MetadataPath(model));
+    const meta = await api.serviceProxy(c.name, SERVICE_PORT_NAME, 'GET', v2MetadataPath(model), undefined, scheme);
     if (meta.status !== 200) throw new CliError(`model metadata of ${model}: ${errorLine(meta.status, meta.body)}`);
     req = v2FromInstances(c.instances ?? [], model, JSON.parse(meta.body) as ModelMetadata);
   }
-  const res = await api.serviceProxy(c.name, SERVICE_PORT_NAME, 'POST', req.path, req.body);
+  const res = await api.serviceProxy(c.name, SERVICE_PORT_NAME, 'POST', req.path, req.body, scheme);
   if (res.status < 200 || res.status >= 300) {
     io.stderr.write(`error: ${errorLine(res.status, res.body)}\n`);
     return EXIT_FAILURE;

@@ -192,9 +192,20 @@ export class ModelshipApi {
     }
   }
 
-  /** A request to the Service through the API server's service proxy (RBAC: services/proxy). */
-  async serviceProxy(service: string, port: string, method: 'GET' | 'POST', path: string, body?: string): Promise<ProxyResponse> {
-    const url = `${this.target.server}/api/v1/namespaces/${encodeURIComponent(this.namespace)}/services/${encodeURIComponent(service)}:${port}/proxy${path}`;
+  /**
+   * A request to the Service through the API server's service proxy (RBAC: services/proxy); `https`
+   * when the model serves TLS (the API server then speaks HTTPS to the pod; it presents no client
+   * certificate, so a model with mTLS cannot be called this way).
+   */
+  async serviceProxy(
+    service: string,
+    port: string,
+    method: 'GET' | 'POST',
+    path: string,
+    body?: string,
+    scheme: 'http' | 'https' = 'http',
+  ): Promise<ProxyResponse> {
+    const url = `${this.target.server}${serviceProxyPath(this.namespace, service, port, scheme)}${path}`;
     const ctx = new RequestContext(url, method === 'GET' ? HttpMethod.GET : HttpMethod.POST);
     await this.target.kc.applySecurityAuthentication(ctx);
     const headers: Record<string, string> = { ...ctx.getHeaders(), accept: 'application/json' };
@@ -215,4 +226,10 @@ export class ModelshipApi {
       throw new CliError(describeApiError(err, this.target.server));
     }
   }
+}
+
+/** The API server's service-proxy path; the `https:` prefix makes it speak HTTPS to the endpoints. */
+export function serviceProxyPath(namespace: string, service: string, port: string, scheme: 'http' | 'https'): string {
+  const target = `${scheme === 'https' ? 'https:' : ''}${encodeURIComponent(service)}:${port}`;
+  return `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${target}/proxy`;
 }

@@ -16,6 +16,7 @@ import { age, renderHistory, renderStatus, table } from '../../kubectl-plugin/sr
 import type { ModelDeployment } from '../../kubectl-plugin/src/types.ts';
 import { planUndo } from '../../kubectl-plugin/src/undo.ts';
 import { watchVerdict } from '../../kubectl-plugin/src/watch.ts';
+import { serviceProxyPath } from '../../kubectl-plugin/src/kube.ts';
 import { NOW, SHA1, SHA2, canary, entry, rolledBack, uri } from './kubectl-plugin-fixtures.ts';
 
 /** `text` has this exact line. */
@@ -317,4 +318,10 @@ test('predict: answers printed as pretty JSON, failures as one line', () => {
     'HTTP 503: no endpoints available for service "iris"',
   );
   assert.equal(errorLine(502, '<html>\n bad gateway </html>'), 'HTTP 502: <html> bad gateway </html>');
+});
+
+test("predict's service-proxy path: http by default, the https: prefix for a model serving TLS, names escaped", () => {
+  assert.equal(serviceProxyPath('ml', 'iris', 'http', 'http'), '/api/v1/namespaces/ml/services/iris:http/proxy');
+  assert.equal(serviceProxyPath('ml', 'iris', 'http', 'https'), '/api/v1/namespaces/ml/services/https:iris:http/proxy');
+  assert.equal(serviceProxyPath('a b', 'x/y', 'http', 'http'), '/api/v1/namespaces/a%20b/services/x%2Fy:http/proxy');
 });
