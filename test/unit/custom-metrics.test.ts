@@ -95,6 +95,9 @@ test('paths: discovery, pods/*/<metric> with a selector, a named pod; bad names 
     labelSelector: 'a=b,c in (d)',
   });
   assert.equal((parseRequest(`${base}/namespaces/ml/pods/iris-abc/modelship_requests_per_second`) as { pod: string }).pod, 'iris-abc');
+  // the API server forwards `*` percent-encoded
+  assert.equal(parseRequest(`${base}/namespaces/ml/pods/%2A/modelship_concurrency`).kind, 'metric');
+  assert.equal(parseRequest(`${base}/namespaces/ml/pods/%E0%A4%A/modelship_concurrency`).kind, 'error');
   assert.deepEqual(
     [
       parseRequest(`${base}/namespaces/ML_/pods/*/modelship_concurrency`),

@@ -24,7 +24,11 @@ export function parseRequest(url: string): ParsedRequest {
   const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
   if (path === BASE_PATH) return { kind: 'discovery' };
   if (!path.startsWith(`${BASE_PATH}/`)) return { kind: 'error', status: 404, message: `not served here: ${truncate(path)}` };
-  const parts = path.slice(BASE_PATH.length + 1).split('/');
+  // the API server forwards the path percent-encoded ("pods/%2A/...")
+  const parts = path
+    .slice(BASE_PATH.length + 1)
+    .split('/')
+    .map(decodeSegment);
   if (parts.length !== 5 || parts[0] !== 'namespaces' || parts[2] !== 'pods') {
     return {
       kind: 'error',
@@ -106,6 +110,14 @@ export function statusBody(code: number, message: string): object {
     code,
     error: message,
   };
+}
+
+function decodeSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment; // malformed escapes stay as they are and fail the name checks
+  }
 }
 
 function truncate(s: string): string {
