@@ -7,7 +7,8 @@
 // yet); after K requests held in flight for a measured time, modelship_concurrency equals K x hold / window
 // (Little's law) and modelship_requests_per_second K / window; a named pod and a selector that
 // matches nothing; a direct call without a client certificate is refused 401 and one with a
-// certificate of the cluster CA but not the front proxy's name 403.
+// certificate of the cluster CA but not the front proxy's name 403; the HPA controller's
+// ServiceAccount may get the metrics by its bootstrap ClusterRole.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -275,6 +276,31 @@ describe('custom.metrics.k8s.io served by the operator, through the API server',
     const bad = await cp.kubectl(['get', '--raw', `${BASE}/namespaces/${ns}/pods/*/modelship_latency`]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /NotFound|not found|no metric/i);
+  });
+
+  it('the HPA controller’s own identity may read the metrics by its bootstrap role (the chart binds nothing for it)', async () => {
+    // what the API server authorizes for GET .../namespaces/<ns>/pods/*/modelship_concurrency
+    const review = {
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: 'system:serviceaccount:kube-system:horizontal-pod-autoscaler',
+        groups: ['system:serviceaccounts', 'system:serviceaccounts:kube-system', 'system:authenticated'],
+        resourceAttributes: {
+          group: 'custom.metrics.k8s.io',
+          resource: 'pods',
+          subresource: 'modelship_concurrency',
+          name: '*',
+          namespace: ns,
+          verb: 'get',
+        },
+      },
+    };
+    const r = await cp.kubectl(['create', '-o', 'json', '-f', '-'], { input: JSON.stringify(review) });
+    assert.equal(r.code, 0, r.stderr);
+    const status = (JSON.parse(r.stdout) as { status: { allowed: boolean; reason?: string } }).status;
+    assert.equal(status.allowed, true, JSON.stringify(status));
+    assert.match(status.reason ?? '', /system:controller:horizontal-pod-autoscaler/);
   });
 
   it('a direct call is refused: no client certificate 401, a cluster-CA certificate with another name 403', async () => {
