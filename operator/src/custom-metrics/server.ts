@@ -43,6 +43,8 @@ export class CustomMetricsServer {
   private readonly now: () => number;
   private server: https.Server | undefined;
   private trust: FrontProxyTrust | undefined;
+  private trustError: string | undefined;
+  private stopped = false;
   private refreshTimer: NodeJS.Timeout | undefined;
 
   constructor(o: CustomMetricsServerOptions) {
@@ -53,14 +55,17 @@ export class CustomMetricsServer {
     this.now = o.now ?? Date.now;
   }
 
-  /** Reads the front-proxy trust, then listens; resolves with the bound port. */
+  /**
+   * Listens; resolves with the bound port. Without the front-proxy trust (ConfigMap unreadable) it
+   * answers 503 and tries again every 30 s, rather than taking the operator down with it.
+   */
   async start(): Promise<number> {
-    this.trust = await this.readTrust();
+    await this.refreshTrust();
     const server = https.createServer(
       {
         cert: this.o.certPem,
         key: this.o.keyPem,
-        ca: this.trust.caPem,
+        ...(this.trust ? { ca: this.trust.caPem } : {}),
         requestCert: true,
         rejectUnauthorized: false,
         minVersion: 'TLSv1.2',
@@ -74,14 +79,14 @@ export class CustomMetricsServer {
       server.once('error', reject);
       server.listen(this.o.port, this.o.bindAddress, () => resolve());
     });
-    this.refreshTimer = setInterval(() => void this.refreshTrust(), this.o.trustRefreshMs ?? 300_000);
-    this.refreshTimer.unref();
+    this.scheduleRefresh();
     const addr = server.address();
     return typeof addr === 'object' && addr ? addr.port : this.o.port;
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.refreshTimer);
+    this.stopped = true;
+    clearTimeout(this.refreshTimer);
     const server = this.server;
     if (!server) return;
     server.closeAllConnections();
@@ -95,21 +100,37 @@ export class CustomMetricsServer {
     return trust;
   }
 
+  private scheduleRefresh(): void {
+    if (this.stopped) return;
+    const delay = this.trust ? (this.o.trustRefreshMs ?? 300_000) : 30_000;
+    this.refreshTimer = setTimeout(() => void this.refreshTrust().then(() => this.scheduleRefresh()), delay);
+    this.refreshTimer.unref();
+  }
+
   private async refreshTrust(): Promise<void> {
     try {
       const trust = await this.readTrust();
+      if (!this.trust) this.o.log.info('custom metrics: requestheader trust read', { allowedNames: trust.allowedNames });
       this.trust = trust;
+      this.trustError = undefined;
       this.server?.setSecureContext({ cert: this.o.certPem, key: this.o.keyPem, ca: trust.caPem });
     } catch (err) {
-      this.o.log.warn('custom metrics: could not re-read the requestheader trust; keeping the previous one', {
-        error: (err as Error).message,
-      });
+      this.trustError = describeApiError(err).message;
+      this.o.log.error(
+        this.trust
+          ? 'custom metrics: could not re-read the requestheader trust; keeping the previous one'
+          : 'custom metrics: no requestheader trust; answering 503 until kube-system/extension-apiserver-authentication is readable',
+        { error: this.trustError },
+      );
     }
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      const auth = authenticate(req.socket as TLSSocket, this.trust as FrontProxyTrust);
+      if (!this.trust) {
+        return send(res, 503, statusBody(503, `the requestheader client CA is not known: ${this.trustError ?? 'not read yet'}`));
+      }
+      const auth = authenticate(req.socket as TLSSocket, this.trust);
       if (!auth.ok) return send(res, auth.status, statusBody(auth.status, auth.message));
       if (req.method !== 'GET') return send(res, 405, statusBody(405, `${req.method ?? ''} is not allowed; only GET`));
       const parsed = parseRequest(req.url ?? '/');
