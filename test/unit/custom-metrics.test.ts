@@ -16,6 +16,7 @@ import { LoadHistory, loadBetween } from '../../operator/src/custom-metrics/wind
 import { renderCanaryHpa, renderHpa } from '../../operator/src/render/children.ts';
 import { toQuantity } from '../../operator/src/render/hpa-metrics.ts';
 import { Metrics } from '../../runtime/src/http/metrics.ts';
+import { parseConfig, type OperatorConfig } from '../../operator/src/config.ts';
 import { modelDeployment } from './operator-fixtures.ts';
 
 const s = (atMs: number, inferenceRequests: number, inflightSeconds: number | undefined) => ({ atMs, inferenceRequests, inflightSeconds });
@@ -215,4 +216,27 @@ test('HPA: concurrency and rps become a Pods metric with an AverageValue target;
   assert.deepEqual(withBehavior?.spec?.behavior, behavior);
   assert.equal(withBehavior?.spec?.metrics?.[0]?.pods?.target.averageValue, '4');
   assert.deepEqual([toQuantity(0.001), toQuantity(1.5), toQuantity(1000)], ['1m', '1500m', '1000']);
+});
+
+test('config: the listener is on only with both the certificate and the key; port and address parsed once', () => {
+  assert.equal((parseConfig([], {}) as OperatorConfig).customMetrics, undefined, 'off by default');
+  assert.deepEqual(
+    (
+      parseConfig(
+        ['--custom-metrics-cert-file', '/c', '--custom-metrics-key-file', '/k', '--custom-metrics-port', '8443'],
+        {},
+      ) as OperatorConfig
+    ).customMetrics,
+    { bindAddress: '0.0.0.0', port: 8443, certFile: '/c', keyFile: '/k' },
+  );
+  assert.throws(() => parseConfig(['--custom-metrics-cert-file', '/c'], {}), /go together/);
+  assert.throws(
+    () =>
+      parseConfig([], {
+        MODELSHIP_CUSTOM_METRICS_CERT_FILE: '/c',
+        MODELSHIP_CUSTOM_METRICS_KEY_FILE: '/k',
+        MODELSHIP_CUSTOM_METRICS_PORT: '70000',
+      }),
+    /--custom-metrics-port: 70000 is outside 0\.\.65535/,
+  );
 });
