@@ -98,7 +98,14 @@ export function milliQuantity(n: number): string {
 /** A Kubernetes Status body, the form the API server passes on to the client. */
 export function statusBody(code: number, message: string): object {
   const reason = (
-    { 400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 503: 'ServiceUnavailable' } as Record<number, string>
+    {
+      400: 'BadRequest',
+      401: 'Unauthorized',
+      403: 'Forbidden',
+      404: 'NotFound',
+      405: 'MethodNotAllowed',
+      503: 'ServiceUnavailable',
+    } as Record<number, string>
   )[code];
   return {
     kind: 'Status',
