@@ -124,6 +124,12 @@ export const RUNTIME_METRIC = {
   requestDuration: 'modelship_request_duration_seconds',
   /** gauge {model, version}: inference requests being handled */
   inflight: 'modelship_inflight_requests',
+  /**
+   * counter {model, version}: seconds of inference requests in flight, summed over requests (the
+   * integral of `inflight` over time), so Δ/Δt between two reads is the exact mean concurrency of
+   * that window (Little's law); the operator's concurrency autoscaling metric reads it.
+   */
+  inflightSeconds: 'modelship_inflight_seconds_total',
 } as const;
 export const REQUEST_KIND_LABEL = 'kind';
 export const REQUEST_KIND = { inference: 'inference', metadata: 'metadata' } as const;

@@ -44,7 +44,7 @@ export function apiserverArgs(o: {
   auditLogPath: string;
   /** withNodes: the API server's client certificate towards kubelets. */
   kubeletClient?: CertPair;
-  /** withNodes: the aggregation layer's client certificate towards extension API servers (metrics-server). */
+  /** The aggregation layer's client certificate towards extension API servers (metrics-server, the operator). */
   frontProxyClient?: CertPair;
   address?: string;
 }): string[] {
@@ -118,14 +118,14 @@ export async function startApiServer(
   const auditPolicyPath = join(dir, 'audit-policy.yaml');
   const auditLogPath = join(dir, 'audit.log');
   const pkiDir = o.pki.dir;
-  const [, nodeCerts, caPem, certPem, keyPem] = await Promise.all([
+  // the aggregation layer is on in every control plane, so integration tests can register extension
+  // API servers (the operator's custom.metrics.k8s.io) as e2e does (metrics-server)
+  const [, kubeletClient, frontProxyClient, caPem, certPem, keyPem] = await Promise.all([
     writeFile(auditPolicyPath, AUDIT_POLICY),
     o.withNodes
-      ? Promise.all([
-          issueClientCert(pkiDir, o.pki.ca, 'apiserver-kubelet-client', 'kube-apiserver-kubelet-client', ['system:masters']),
-          issueClientCert(pkiDir, o.pki.ca, 'front-proxy-client', 'front-proxy-client', []),
-        ])
+      ? issueClientCert(pkiDir, o.pki.ca, 'apiserver-kubelet-client', 'kube-apiserver-kubelet-client', ['system:masters'])
       : undefined,
+    issueClientCert(pkiDir, o.pki.ca, 'front-proxy-client', 'front-proxy-client', []),
     ...[o.pki.ca.cert, o.pki.admin.cert, o.pki.admin.key].map((f) => readFile(f, 'utf8')),
   ]);
   const adminTls: Tls = { ca: Buffer.from(caPem!), cert: Buffer.from(certPem!), key: Buffer.from(keyPem!) };
@@ -142,7 +142,8 @@ export async function startApiServer(
         auditPolicyPath,
         auditLogPath,
         address: o.address,
-        ...(nodeCerts ? { kubeletClient: nodeCerts[0], frontProxyClient: nodeCerts[1] } : {}),
+        ...(kubeletClient ? { kubeletClient } : {}),
+        frontProxyClient,
       }),
     async ([p]) => (await httpGet(`https://${o.address}:${p}/readyz`, adminTls)).status === 200,
   );

@@ -47,6 +47,15 @@ export interface OperatorConfig {
   shutdownTimeoutMs: number;
   runtime: RuntimeDefaults;
   leaderElection: LeaderElectionConfig;
+  /** The custom.metrics.k8s.io listener (custom-metrics/server.ts); undefined: not served. */
+  customMetrics?: CustomMetricsConfig | undefined;
+}
+
+export interface CustomMetricsConfig {
+  bindAddress: string;
+  port: number;
+  certFile: string;
+  keyFile: string;
 }
 
 const OPTIONS = {
@@ -118,6 +127,18 @@ const OPTIONS = {
   'lease-duration': { type: 'string', env: 'MODELSHIP_LEASE_DURATION', help: 'e.g. 15s (default 15s)' },
   'renew-deadline': { type: 'string', env: 'MODELSHIP_RENEW_DEADLINE', help: 'e.g. 10s (default 10s)' },
   'retry-period': { type: 'string', env: 'MODELSHIP_RETRY_PERIOD', help: 'e.g. 2s (default 2s)' },
+  'custom-metrics-cert-file': {
+    type: 'string',
+    env: 'MODELSHIP_CUSTOM_METRICS_CERT_FILE',
+    help: 'serving certificate (PEM) of the custom.metrics.k8s.io listener; with the key file, turns it on (default: off)',
+  },
+  'custom-metrics-key-file': { type: 'string', env: 'MODELSHIP_CUSTOM_METRICS_KEY_FILE', help: 'its private key (PEM)' },
+  'custom-metrics-port': { type: 'string', env: 'MODELSHIP_CUSTOM_METRICS_PORT', help: 'port of that listener (default 6443; 0 = random)' },
+  'custom-metrics-bind-address': {
+    type: 'string',
+    env: 'MODELSHIP_CUSTOM_METRICS_BIND_ADDRESS',
+    help: 'address of that listener (default 0.0.0.0)',
+  },
   help: { type: 'boolean', env: '', help: 'print this help' },
 } as const;
 
@@ -208,7 +229,21 @@ export function parseConfig(argv: readonly string[], env: Readonly<Record<string
     throw new ConfigError(`--runtime-metrics-port: ${metricsPort} is the runtime's inference port; choose another or 0`);
   }
 
+  const certFile = get('custom-metrics-cert-file');
+  const keyFile = get('custom-metrics-key-file');
+  if (!certFile !== !keyFile) throw new ConfigError('--custom-metrics-cert-file and --custom-metrics-key-file go together');
+  const customMetrics =
+    certFile && keyFile
+      ? {
+          bindAddress: get('custom-metrics-bind-address') ?? '0.0.0.0',
+          port: parseIntIn(get('custom-metrics-port') ?? '6443', '--custom-metrics-port', 0, 65535),
+          certFile,
+          keyFile,
+        }
+      : undefined;
+
   return {
+    customMetrics,
     kubeconfig: get('kubeconfig'),
     watchNamespace: get('namespace'),
     concurrency: parseIntIn(get('concurrency') ?? '4', '--concurrency', 1, 64),

@@ -11,6 +11,7 @@ import { LeaderElector } from './leader/lease.ts';
 import { createLogger } from './log.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { Shutdown } from './shutdown.ts';
+import { startCustomMetrics } from './custom-metrics/start.ts';
 
 /** After losing the Lease, in-flight reconciles get this long before the process exits regardless. */
 const LOST_LEADERSHIP_EXIT_MS = 2000;
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
     metrics.registry,
   );
   log.info('ops endpoints listening', { port: ops.port, paths: ['/healthz', '/readyz', '/metrics'] });
+  const customMetrics = cfg.customMetrics ? await startCustomMetrics(cfg.customMetrics, clients.core, log) : undefined;
 
   let resolveDone: (code: number) => void = () => {};
   const done = new Promise<number>((r) => (resolveDone = r));
@@ -76,6 +78,7 @@ async function main(): Promise<number> {
       metrics.isLeader.set(0);
       await controller.stop();
       await elector?.stop();
+      await customMetrics?.stop();
       ops.closeAllConnections();
       await new Promise<void>((r) => ops.close(() => r()));
     },

@@ -6,8 +6,9 @@
 // pods replaced, the new runtime default reaches the runtime Deployment); `helm uninstall` removes
 // what the chart installed and leaves the CRD and the ModelDeployment (Helm never deletes crds/).
 import assert from 'node:assert/strict';
-import { ApiextensionsV1Api } from '@kubernetes/client-node';
+import { ApiextensionsV1Api, ApiregistrationV1Api } from '@kubernetes/client-node';
 import { after, before, describe, it } from 'node:test';
+import { attachControlPlane } from '@modelship/devcluster/controlplane';
 import { chartDir, runHelm } from '@modelship/devcluster/helm';
 import { splitImageRef } from '@modelship/devcluster/images';
 import { waitFor } from '@modelship/devcluster/wait';
@@ -120,6 +121,31 @@ describe('e2e: helm install the operator image on a real node', { timeout: 900_0
     assertIrisOutputs(r.body);
   });
 
+  it('custom.metrics.k8s.io works out of the box: APIService Available (generated caBundle), a value for the iris pod', async () => {
+    const registration = c.kc.makeApiClient(ApiregistrationV1Api);
+    await waitFor(
+      async () =>
+        (await registration.readAPIService({ name: 'v1beta2.custom.metrics.k8s.io' })).status?.conditions?.find(
+          (x) => x.type === 'Available',
+        )?.status === 'True',
+      { timeoutMs: 60_000, intervalMs: 1_000, description: 'the chart’s custom metrics APIService Available' },
+    );
+    // the first read of a pod starts its window; a later one (after the 2 s reuse) has a value
+    const path = `/apis/custom.metrics.k8s.io/v1beta2/namespaces/${models}/pods/*/modelship_concurrency?labelSelector=app.kubernetes.io%2Finstance%3Diris`;
+    const cp = attachControlPlane(cluster.cpDir);
+    const items = await waitFor(
+      async () => {
+        const r = await cp.kubectl(['get', '--raw', path]);
+        assert.equal(r.code, 0, r.stderr);
+        const list = JSON.parse(r.stdout) as { items: Array<{ describedObject: { name: string }; value: string }> };
+        return list.items.length > 0 ? list.items : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 3_000, description: 'a modelship_concurrency value for the iris pod' },
+    );
+    assert.match(items[0]!.describedObject.name, /^iris-/);
+    assert.match(items[0]!.value, /^\d+m?$/);
+  });
+
   it('helm upgrade with changed values takes effect: new operator pods, the new runtime default reaches the runtime Deployment', async () => {
     const before = new Set((await operatorPods()).map((p) => p.metadata?.uid));
     await helm([
@@ -172,6 +198,11 @@ describe('e2e: helm install the operator image on a real node', { timeout: 900_0
     assert.equal(await exists(() => c.core.readNamespacedServiceAccount({ name, namespace: system })), false);
     assert.equal(await exists(() => c.rbac.readClusterRole({ name })), false);
     assert.equal(await exists(() => c.rbac.readClusterRoleBinding({ name })), false);
+    assert.equal(
+      await exists(() => c.kc.makeApiClient(ApiregistrationV1Api).readAPIService({ name: 'v1beta2.custom.metrics.k8s.io' })),
+      false,
+      'the custom metrics APIService goes with the release',
+    );
     const services = (await c.core.listNamespacedService({ namespace: system })).items;
     assert.deepEqual(
       services.map((s) => s.metadata?.name),

@@ -221,7 +221,7 @@ describe('ModelDeployment CRD on a real API server', () => {
     );
     assert.equal(r.code, 0, output(r));
     const md = await get('partial');
-    assert.deepEqual(md.spec.autoscaling, { minReplicas: 1, maxReplicas: 4, targetCPUUtilizationPercentage: 80 });
+    assert.deepEqual(md.spec.autoscaling, { minReplicas: 1, maxReplicas: 4, metric: 'cpu' });
     assert.deepEqual(md.spec.rollout, {
       strategy: 'RollingUpdate',
       maxSurge: 1,

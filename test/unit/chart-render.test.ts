@@ -130,15 +130,22 @@ describe('helm chart charts/modelship', () => {
   test('defaults: ServiceAccount, ClusterRole + binding, metrics Service, Deployment; one replica, no leader election, no PDB', async () => {
     const ms = await renderChart({ release: 'modelship', namespace: 'modelship-system' });
     assert.deepEqual(kinds(ms), [
+      'APIService/v1beta2.custom.metrics.k8s.io',
       'ClusterRole/modelship',
       'ClusterRole/modelship-predictor',
       'ClusterRoleBinding/modelship',
       'Deployment/modelship',
+      'RoleBinding/modelship-custom-metrics-auth-reader',
+      'Secret/modelship-custom-metrics-tls',
+      'Service/modelship-custom-metrics',
       'Service/modelship-metrics',
       'ServiceAccount/modelship',
     ]);
     for (const m of ms) {
-      if (!m.kind.startsWith('Cluster')) assert.equal(m.metadata.namespace, 'modelship-system', `${m.kind} is namespaced to the release`);
+      // cluster-scoped kinds, and the custom metrics server's RoleBinding to the reader of kube-system/extension-apiserver-authentication
+      const elsewhere =
+        m.kind.startsWith('Cluster') || m.kind === 'APIService' || m.metadata.name === 'modelship-custom-metrics-auth-reader';
+      if (!elsewhere) assert.equal(m.metadata.namespace, 'modelship-system', `${m.kind} is namespaced to the release`);
       assert.equal(m.metadata.labels?.['app.kubernetes.io/managed-by'], 'Helm');
       assert.equal(m.metadata.labels?.['app.kubernetes.io/version'], '0.1.0');
     }
@@ -150,7 +157,10 @@ describe('helm chart charts/modelship', () => {
     const c = containerOf(ms);
     assert.equal(c.image, 'modelship/operator:0.1.0');
     assert.equal(c.imagePullPolicy, 'IfNotPresent');
-    assert.deepEqual(c.ports, [{ name: 'http', containerPort: 8081, protocol: 'TCP' }]);
+    assert.deepEqual(c.ports, [
+      { name: 'http', containerPort: 8081, protocol: 'TCP' },
+      { name: 'custom-metrics', containerPort: 6443, protocol: 'TCP' },
+    ]);
     assert.equal(c.livenessProbe?.httpGet?.path, '/healthz');
     assert.equal(c.readinessProbe?.httpGet?.path, '/readyz');
     assert.equal(c.livenessProbe?.httpGet?.port, 'http');
@@ -185,7 +195,7 @@ describe('helm chart charts/modelship', () => {
       metricsPort: 9090,
     });
 
-    const svc = findManifest(ms, 'Service') as unknown as {
+    const svc = findManifest(ms, 'Service', 'modelship-metrics') as unknown as {
       spec: { selector: Record<string, string>; ports: Array<{ name: string; port: number; targetPort: string }> };
     };
     assert.deepEqual(svc.spec.selector, dep.spec?.selector.matchLabels);
@@ -221,19 +231,24 @@ describe('helm chart charts/modelship', () => {
     assert.deepEqual(sc.capabilities, { drop: ['ALL'] });
     assert.deepEqual(sc.seccompProfile, { type: 'RuntimeDefault' });
     assert.ok(!pod.hostNetwork && !pod.hostPID && !pod.hostIPC);
-    for (const v of pod.volumes ?? []) assert.ok(v.emptyDir, `volume ${v.name} is an emptyDir (restricted allows no hostPath)`);
+    for (const v of pod.volumes ?? [])
+      assert.ok(v.emptyDir || v.secret, `volume ${v.name} is an emptyDir or a Secret (restricted allows no hostPath)`);
   });
 
   test('replicas 2: leader election on (Lease Role limited to its name), PodDisruptionBudget', async () => {
     const ms = await renderChart({ release: 'modelship', namespace: 'ops', values: { replicas: 2 } });
     assert.deepEqual(kinds(ms), [
+      'APIService/v1beta2.custom.metrics.k8s.io',
       'ClusterRole/modelship',
       'ClusterRole/modelship-predictor',
       'ClusterRoleBinding/modelship',
       'Deployment/modelship',
       'PodDisruptionBudget/modelship',
       'Role/modelship-leader-election',
+      'RoleBinding/modelship-custom-metrics-auth-reader',
       'RoleBinding/modelship-leader-election',
+      'Secret/modelship-custom-metrics-tls',
+      'Service/modelship-custom-metrics',
       'Service/modelship-metrics',
       'ServiceAccount/modelship',
     ]);
@@ -274,10 +289,14 @@ describe('helm chart charts/modelship', () => {
   test('watchNamespace: a Role and RoleBinding in that namespace, no cluster-wide permission', async () => {
     const ms = await renderChart({ release: 'modelship', namespace: 'ops', values: { watchNamespace: 'ml' } });
     assert.deepEqual(kinds(ms), [
+      'APIService/v1beta2.custom.metrics.k8s.io',
       'Deployment/modelship',
       'Role/modelship',
       'Role/modelship-predictor',
       'RoleBinding/modelship',
+      'RoleBinding/modelship-custom-metrics-auth-reader',
+      'Secret/modelship-custom-metrics-tls',
+      'Service/modelship-custom-metrics',
       'Service/modelship-metrics',
       'ServiceAccount/modelship',
     ]);
@@ -350,7 +369,7 @@ describe('helm chart charts/modelship', () => {
     };
     assert.equal(sm.apiVersion, 'monitoring.coreos.com/v1');
     assert.equal(sm.metadata.labels?.release, 'prom');
-    const svc = findManifest(ms, 'Service') as unknown as Manifest & { spec: { ports: Array<{ name: string }> } };
+    const svc = findManifest(ms, 'Service', 'modelship-metrics') as unknown as Manifest & { spec: { ports: Array<{ name: string }> } };
     for (const [k, v] of Object.entries(sm.spec.selector.matchLabels))
       assert.equal(svc.metadata.labels?.[k], v, `the Service carries ${k}=${v}`);
     assert.deepEqual(sm.spec.endpoints, [
@@ -370,13 +389,17 @@ describe('helm chart charts/modelship', () => {
   test('non-default values reach the Deployment and the operator configuration', async () => {
     const ms = await renderChart({ release: 'r', namespace: 'ops', values: NON_DEFAULT });
     assert.deepEqual(kinds(ms), [
+      'APIService/v1beta2.custom.metrics.k8s.io',
       'Deployment/ms',
       'PodDisruptionBudget/ms',
       'Role/ms',
       'Role/ms-leader-election',
       'Role/ms-predictor',
       'RoleBinding/ms',
+      'RoleBinding/ms-custom-metrics-auth-reader',
       'RoleBinding/ms-leader-election',
+      'Secret/ms-custom-metrics-tls',
+      'Service/ms-custom-metrics',
       'Service/ms-metrics',
       'ServiceAccount/ms-operator',
       'ServiceMonitor/ms',

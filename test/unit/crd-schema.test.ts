@@ -85,8 +85,8 @@ describe('ModelDeployment CRD', () => {
     assert.deepEqual(defaults, {
       'spec.model.format': 'onnx',
       'spec.replicas': 1,
+      'spec.autoscaling.metric': 'cpu',
       'spec.autoscaling.minReplicas': 1,
-      'spec.autoscaling.targetCPUUtilizationPercentage': 80,
       'spec.rollout': {},
       'spec.rollout.strategy': 'RollingUpdate',
       'spec.rollout.canary.steps': [

@@ -82,8 +82,11 @@ export interface ModelDeploymentSpec {
    */
   replicas?: number;
   /**
-   * When set, the operator creates a HorizontalPodAutoscaler on CPU utilisation and leaves the
-   * replica count to it; remove it to go back to spec.replicas.
+   * When set, the operator creates a HorizontalPodAutoscaler and leaves the replica count to it;
+   * remove it to go back to spec.replicas. It scales on `metric`: CPU utilisation (through
+   * metrics.k8s.io, e.g. metrics-server), or the runtime's own load, concurrency or rps, which the
+   * operator serves itself as custom.metrics.k8s.io from the runtime pods' /metrics (no
+   * Prometheus, KEDA or Knative needed).
    */
   autoscaling?: AutoscalingSpec;
   /**
@@ -184,8 +187,11 @@ export interface ModelSpec {
 }
 
 /**
- * When set, the operator creates a HorizontalPodAutoscaler on CPU utilisation and leaves the
- * replica count to it; remove it to go back to spec.replicas.
+ * When set, the operator creates a HorizontalPodAutoscaler and leaves the replica count to it;
+ * remove it to go back to spec.replicas. It scales on `metric`: CPU utilisation (through
+ * metrics.k8s.io, e.g. metrics-server), or the runtime's own load, concurrency or rps, which the
+ * operator serves itself as custom.metrics.k8s.io from the runtime pods' /metrics (no Prometheus,
+ * KEDA or Knative needed).
  */
 export interface AutoscalingSpec {
   /**
@@ -199,12 +205,130 @@ export interface AutoscalingSpec {
    */
   maxReplicas: number;
   /**
-   * Average CPU utilisation, in percent of the CPU request, the autoscaler aims for. Needs a CPU
-   * request in spec.resources to have any effect.
+   * What the autoscaler keeps at its target, per pod on average. cpu: CPU utilisation
+   * (targetCPUUtilizationPercentage, needs metrics.k8s.io). concurrency: inference requests in
+   * flight, averaged over the time between two autoscaler looks (targetConcurrency). rps:
+   * inference requests answered per second (targetRequestsPerSecond). concurrency and rps are read
+   * from the runtime pods by the operator, which serves them as custom.metrics.k8s.io.
    *
-   * @defaultValue `80`
+   * @defaultValue `"cpu"`
+   */
+  metric?: 'cpu' | 'concurrency' | 'rps';
+  /**
+   * metric cpu: average CPU utilisation, in percent of the CPU request, the autoscaler aims for
+   * (80 when unset). Needs a CPU request in spec.resources.
    */
   targetCPUUtilizationPercentage?: number;
+  /**
+   * metric concurrency (required there): average inference requests in flight per pod the
+   * autoscaler aims for, e.g. 4; fractions allowed (0.5). A good value is a little under the
+   * concurrency at which one pod's latency starts to rise (with batching, about workers x
+   * maxBatchSize).
+   */
+  targetConcurrency?: number;
+  /**
+   * metric rps (required there): average inference requests per second per pod the autoscaler aims
+   * for, e.g. 200.
+   */
+  targetRequestsPerSecond?: number;
+  /**
+   * Scale-up and scale-down speed, passed to the HorizontalPodAutoscaler's spec.behavior
+   * (autoscaling/v2). Unset parts keep Kubernetes' defaults (scale up at once, scale down after
+   * 300 s of lower recommendations).
+   */
+  behavior?: AutoscalingBehavior;
+}
+
+/**
+ * Scale-up and scale-down speed, passed to the HorizontalPodAutoscaler's spec.behavior
+ * (autoscaling/v2). Unset parts keep Kubernetes' defaults (scale up at once, scale down after 300
+ * s of lower recommendations).
+ */
+export interface AutoscalingBehavior {
+  /**
+   * How fast replicas are added.
+   */
+  scaleUp?: ScaleUpRules;
+  /**
+   * How fast replicas are removed.
+   */
+  scaleDown?: ScaleDownRules;
+}
+
+/**
+ * How fast replicas are added.
+ */
+export interface ScaleUpRules {
+  /**
+   * Seconds of past recommendations considered; the autoscaler takes the lowest of them (0 when
+   * unset).
+   */
+  stabilizationWindowSeconds?: number;
+  /**
+   * Which policy wins when several apply: Max (the largest change), Min (the smallest) or Disabled
+   * (no scaling in this direction).
+   */
+  selectPolicy?: 'Max' | 'Min' | 'Disabled';
+  /**
+   * At most `value` pods or percent per `periodSeconds` each.
+   */
+  policies?: ScaleUpPolicy[];
+}
+
+/**
+ * One limit on the scaling speed.
+ */
+export interface ScaleUpPolicy {
+  /**
+   * Pods (an absolute count) or Percent (of the current replicas).
+   */
+  type: 'Pods' | 'Percent';
+  /**
+   * Pods or percent allowed to change within periodSeconds.
+   */
+  value: number;
+  /**
+   * The window the policy holds over, 1 to 1800 seconds.
+   */
+  periodSeconds: number;
+}
+
+/**
+ * How fast replicas are removed.
+ */
+export interface ScaleDownRules {
+  /**
+   * Seconds of past recommendations considered; the autoscaler takes the highest of them (300 when
+   * unset).
+   */
+  stabilizationWindowSeconds?: number;
+  /**
+   * Which policy wins when several apply: Max (the largest change), Min (the smallest) or Disabled
+   * (no scaling in this direction).
+   */
+  selectPolicy?: 'Max' | 'Min' | 'Disabled';
+  /**
+   * At most `value` pods or percent per `periodSeconds` each.
+   */
+  policies?: ScaleDownPolicy[];
+}
+
+/**
+ * One limit on the scaling speed.
+ */
+export interface ScaleDownPolicy {
+  /**
+   * Pods (an absolute count) or Percent (of the current replicas).
+   */
+  type: 'Pods' | 'Percent';
+  /**
+   * Pods or percent allowed to change within periodSeconds.
+   */
+  value: number;
+  /**
+   * The window the policy holds over, 1 to 1800 seconds.
+   */
+  periodSeconds: number;
 }
 
 /**

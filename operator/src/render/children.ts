@@ -15,6 +15,7 @@ import { RUNTIME_HTTP_PORT } from '../config.ts';
 import { servesHttps, urlScheme } from './secret-mounts.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_KIND, MODELDEPLOYMENT_VERSION } from '../api/types.generated.ts';
 import { LABEL_TRACK, TRACK_CANARY, canarySelectorLabels, commonLabels, selectorLabels } from '../api/labels.ts';
+import { hpaBehavior, hpaMetrics } from './hpa-metrics.ts';
 
 export const DEFAULT_SERVICE_PORT = 80;
 
@@ -141,6 +142,7 @@ export function renderCanaryHpa(
 
 function hpaFor(md: ModelDeployment, target: string, bounds: { minReplicas: number; maxReplicas: number }): V2HorizontalPodAutoscaler {
   const a = md.spec.autoscaling as NonNullable<ModelDeployment['spec']['autoscaling']>;
+  const behavior = hpaBehavior(a);
   return {
     apiVersion: 'autoscaling/v2',
     kind: 'HorizontalPodAutoscaler',
@@ -149,12 +151,8 @@ function hpaFor(md: ModelDeployment, target: string, bounds: { minReplicas: numb
       scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: target },
       minReplicas: bounds.minReplicas,
       maxReplicas: bounds.maxReplicas,
-      metrics: [
-        {
-          type: 'Resource',
-          resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: a.targetCPUUtilizationPercentage ?? 80 } },
-        },
-      ],
+      metrics: hpaMetrics(a),
+      ...(behavior ? { behavior } : {}),
     },
   };
 }

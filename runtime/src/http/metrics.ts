@@ -29,6 +29,9 @@ export class Metrics {
   readonly hooks: SchedulerHooks;
   readonly budgetHooks: BudgetHooks;
   private inflightCount = 0;
+  /** ∫ inflightCount dt up to inflightSince (ms·requests); see RUNTIME_METRIC.inflightSeconds */
+  private inflightIntegralMs = 0;
+  private inflightSince = performance.now();
   /** sampled at scrape time: readiness (phase and pool health) and live workers */
   readiness: () => boolean = () => false;
   liveWorkers: () => number = () => 0;
@@ -82,6 +85,18 @@ export class Metrics {
       // sampled at scrape time instead of on every request
       collect() {
         this.labels(labels).set(inflightCount());
+      },
+    });
+    const inflightSeconds = () => this.inflightSecondsNow();
+    new client.Counter({
+      name: RUNTIME_METRIC.inflightSeconds,
+      help: 'Seconds of inference requests in flight, summed over requests: its rate is the mean number in flight',
+      labelNames: ['model', 'version'],
+      registers: r,
+      // a running integral: advanced on every begin/end, read (with the open interval) at scrape time
+      collect() {
+        this.reset();
+        this.labels(labels).inc(inflightSeconds());
       },
     });
     this.queueDepthGauge = new client.Gauge({
@@ -168,11 +183,25 @@ export class Metrics {
   }
 
   begin(): void {
+    this.advanceInflightIntegral();
     this.inflightCount++;
+  }
+
+  private advanceInflightIntegral(): void {
+    const now = performance.now();
+    // never negative, so the counter cannot fall even if an end() comes without its begin()
+    this.inflightIntegralMs += Math.max(0, this.inflightCount) * (now - this.inflightSince);
+    this.inflightSince = now;
+  }
+
+  private inflightSecondsNow(): number {
+    this.advanceInflightIntegral();
+    return this.inflightIntegralMs / 1000;
   }
 
   /** An inference request was answered with `code` (`seconds`: its latency, for a 200). */
   end(protocol: string, code: number, seconds: number | undefined): void {
+    this.advanceInflightIntegral();
     this.inflightCount--;
     this.count(REQUEST_KIND.inference, protocol, code, seconds);
   }

@@ -1,0 +1,65 @@
+/**
+ * Reads runtime pods' /metrics directly at the pod IP (the operator runs in the cluster network,
+ * or in tests on the node's host), with a deadline per pod, a byte cap on the body and a bound on
+ * pods read at once: a stalled or hostile pod costs at most the deadline and is left out.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import { request } from 'undici';
+import { CONTAINER, HTTP_PATH, INFERENCE_PORT } from '../../../contract/runtime-contract.ts';
+import { parseLoadCounters, type LoadCounters } from './sample.ts';
+
+export interface ScrapeLimits {
+  timeoutMs: number;
+  maxBodyBytes: number;
+  concurrency: number;
+}
+
+export const SCRAPE_LIMITS: ScrapeLimits = { timeoutMs: 2_000, maxBodyBytes: 1024 * 1024, concurrency: 16 };
+
+/** The runtime's metrics address in a pod: the serve container's `metrics` port, else its `http` port. */
+export function metricsUrl(pod: V1Pod): string | undefined {
+  const ip = pod.status?.podIP;
+  if (!ip) return undefined;
+  const serve = pod.spec?.containers.find((c) => c.name === CONTAINER.serve);
+  const ports = serve?.ports ?? [];
+  const port =
+    ports.find((p) => p.name === 'metrics')?.containerPort ?? ports.find((p) => p.name === 'http')?.containerPort ?? INFERENCE_PORT;
+  const host = ip.includes(':') ? `[${ip}]` : ip;
+  return `http://${host}:${port}${HTTP_PATH.metrics}`;
+}
+
+export type PodReading = { ok: true; counters: LoadCounters } | { ok: false; reason: string };
+
+export async function readPod(url: string, limits: ScrapeLimits): Promise<PodReading> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), limits.timeoutMs);
+  try {
+    const res = await request(url, { method: 'GET', headers: { accept: 'text/plain' }, signal: abort.signal });
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of res.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > limits.maxBodyBytes) {
+        abort.abort();
+        return { ok: false, reason: `metrics answer larger than ${limits.maxBodyBytes} bytes` };
+      }
+      chunks.push(chunk);
+    }
+    if (res.statusCode !== 200) return { ok: false, reason: `HTTP ${res.statusCode}` };
+    const counters = parseLoadCounters(Buffer.concat(chunks, size).toString('utf8'));
+    return counters ? { ok: true, counters } : { ok: false, reason: 'not the runtime metrics' };
+  } catch (err) {
+    return { ok: false, reason: abort.signal.aborted ? `no complete answer within ${limits.timeoutMs} ms` : (err as Error).message };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `fn` over `items` with at most `concurrency` at once. */
+export async function forEachBounded<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) await fn(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+}
