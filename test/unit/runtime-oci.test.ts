@@ -6,6 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import fc from 'fast-check';
 import { formatOciReference, OCI_REFERENCE_PATTERN, parseOciReference } from '../../contract/oci-reference.ts';
 import { credentialsFor } from '../../runtime/src/fetch/docker-config.ts';
@@ -199,5 +201,14 @@ describe('pickModelLayer', () => {
     assert.match(err({ layers: [layer('application/vnd.oci.image.layer.v1.tar+gzip', 'm.onnx')] }), /no ONNX layer/);
     assert.match(err({ layers: [layer('application/vnd.onnx'), layer('application/vnd.onnx')] }), /2 ONNX layers, expected one/);
     assert.match(err('x'), /not a JSON object/);
+  });
+});
+
+describe('the CRD', () => {
+  test("spec.model.uri and spec.experiment.model.uri check oci:// with the parser's own pattern, and the chart's copy is the same", () => {
+    const crd = readFileSync(join(import.meta.dirname, '../../crds/modelship.dev_modeldeployments.yaml'), 'utf8');
+    const rule = `self.matches(r'${OCI_REFERENCE_PATTERN}')`;
+    assert.equal(crd.split(rule).length - 1, 2, 'the oci:// rule on both uri fields');
+    assert.equal(readFileSync(join(import.meta.dirname, '../../charts/modelship/crds/modelship.dev_modeldeployments.yaml'), 'utf8'), crd);
   });
 });

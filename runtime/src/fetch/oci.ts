@@ -189,10 +189,13 @@ async function loadCredentials(file: string | undefined, registry: string): Prom
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new FetchError(
-      `cannot read the registry credentials file ${file}: ${(err as NodeJS.ErrnoException).code ?? errorMessage(err)}`,
-      false,
-    );
+    const code = (err as NodeJS.ErrnoException).code;
+    // in a pod the file is the .dockerconfigjson key of spec.model.credentialsSecretRef, mounted optional
+    const hint =
+      code === 'ENOENT'
+        ? ' (is spec.model.credentialsSecretRef a kubernetes.io/dockerconfigjson Secret with a .dockerconfigjson key?)'
+        : '';
+    throw new FetchError(`cannot read the registry credentials file ${file}: ${code ?? errorMessage(err)}${hint}`, false);
   }
   let json: unknown;
   try {
