@@ -67,6 +67,7 @@ export const TYPE_NAMES: Readonly<Record<string, string>> = {
   spec: 'ModelDeploymentSpec',
   'spec.model': 'ModelSpec',
   'spec.model.credentialsSecretRef': 'SecretRef',
+  'status.history[].credentialsSecretRef': 'RecordedSecretRef',
   'spec.autoscaling': 'AutoscalingSpec',
   'spec.resources': 'ResourceRequirements',
   'spec.runtime': 'RuntimeSpec',

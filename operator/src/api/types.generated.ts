@@ -1294,6 +1294,14 @@ export interface HistoryEntry {
    */
   sha256?: string;
   /**
+   * spec.model.credentialsSecretRef of this rollout, when it was set (a rollback pulls with it).
+   */
+  credentialsSecretRef?: RecordedSecretRef;
+  /**
+   * spec.model.plainHTTP of this rollout, when it was set.
+   */
+  plainHTTP?: boolean;
+  /**
    * Hash of the rendered pod template, so the operator can tell rollouts apart and re-apply
    * exactly this template on a rollback.
    */
@@ -1321,4 +1329,14 @@ export interface HistoryEntry {
    * Human-readable details, e.g. the download or checksum error.
    */
   message?: string;
+}
+
+/**
+ * spec.model.credentialsSecretRef of this rollout, when it was set (a rollback pulls with it).
+ */
+export interface RecordedSecretRef {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
 }
