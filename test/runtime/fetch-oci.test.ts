@@ -23,30 +23,34 @@ let irisDigest = '';
 let lockedDigest = '';
 let authFile = '';
 
-before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'modelship-oci-'));
-  const log = (line: string) => process.stderr.write(`oci: ${line}\n`);
-  [oras, open, locked] = await Promise.all([resolveOras(log), startRegistry({ dir, log }), startRegistry({ dir, log, user: USER })]);
-  const files = join(dir, 'files');
-  rmSync(files, { recursive: true, force: true });
-  mkdirSync(files);
-  copyFileSync(modelPath('iris'), join(files, 'model.onnx'));
-  writeFileSync(join(files, 'README.txt'), 'not a model\n');
-  const onnx = [{ path: join(files, 'model.onnx'), mediaType: 'application/vnd.onnx' }];
-  irisDigest = await orasPush({ oras, dir, reference: `${open.host}/models/iris:v1`, files: onnx });
-  await orasPush({
-    oras,
-    dir,
-    reference: `${open.host}/models/readme:v1`,
-    files: [{ path: join(files, 'README.txt'), mediaType: 'text/plain' }],
-  });
-  lockedDigest = await orasPush({ oras, dir, reference: `${locked.host}/team/iris:v1`, files: onnx, user: USER });
-  authFile = join(dir, 'config.json');
-  writeFileSync(
-    authFile,
-    JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from(`${USER.username}:${USER.password}`).toString('base64') } } }),
-  );
-});
+// the first run on a machine builds the registry from its Go module (439 s on a loaded 2-core machine)
+before(
+  async () => {
+    dir = mkdtempSync(join(tmpdir(), 'modelship-oci-'));
+    const log = (line: string) => process.stderr.write(`oci: ${line}\n`);
+    [oras, open, locked] = await Promise.all([resolveOras(log), startRegistry({ dir, log }), startRegistry({ dir, log, user: USER })]);
+    const files = join(dir, 'files');
+    rmSync(files, { recursive: true, force: true });
+    mkdirSync(files);
+    copyFileSync(modelPath('iris'), join(files, 'model.onnx'));
+    writeFileSync(join(files, 'README.txt'), 'not a model\n');
+    const onnx = [{ path: join(files, 'model.onnx'), mediaType: 'application/vnd.onnx' }];
+    irisDigest = await orasPush({ oras, dir, reference: `${open.host}/models/iris:v1`, files: onnx });
+    await orasPush({
+      oras,
+      dir,
+      reference: `${open.host}/models/readme:v1`,
+      files: [{ path: join(files, 'README.txt'), mediaType: 'text/plain' }],
+    });
+    lockedDigest = await orasPush({ oras, dir, reference: `${locked.host}/team/iris:v1`, files: onnx, user: USER });
+    authFile = join(dir, 'config.json');
+    writeFileSync(
+      authFile,
+      JSON.stringify({ auths: { [locked.host]: { auth: Buffer.from(`${USER.username}:${USER.password}`).toString('base64') } } }),
+    );
+  },
+  { timeout: 1_200_000 },
+);
 
 after(async () => {
   await Promise.all([open?.stop(), locked?.stop()]);
