@@ -75,6 +75,10 @@ export const ENV = {
   fetchBackoffMs: 'MODELSHIP_FETCH_BACKOFF_MS',
   fetchMaxBytes: 'MODELSHIP_FETCH_MAX_BYTES',
   pvcRoot: 'MODELSHIP_PVC_ROOT',
+  /** oci://: path of a docker config file (the mounted kubernetes.io/dockerconfigjson Secret), never its content */
+  registryAuthFile: 'MODELSHIP_REGISTRY_AUTH_FILE',
+  /** oci://: "true" talks plain http to the registry (spec.model.plainHTTP) */
+  ociPlainHttp: 'MODELSHIP_OCI_PLAIN_HTTP',
 } as const;
 
 /**
@@ -173,6 +177,10 @@ export const API_KEY_DIR = '/etc/modelship/api-key';
 export const API_KEY_FILE = 'keys';
 /** How often the runtime looks at the mounted TLS and API key files for a change (ms). */
 export const MOUNTED_FILE_POLL_MS = 1000;
+/** spec.model.credentialsSecretRef is mounted read-only here, in the fetch init container only. */
+export const MODEL_CREDENTIALS_DIR = '/var/run/modelship/model-credentials';
+/** The key of a kubernetes.io/dockerconfigjson Secret (oci:// registry credentials). */
+export const DOCKER_CONFIG_KEY = '.dockerconfigjson';
 /** Kubernetes' default terminationMessagePath: the runtime writes its failure message there. */
 export const TERMINATION_LOG_PATH = '/dev/termination-log';
 

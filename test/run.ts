@@ -21,6 +21,7 @@ import { repoRoot } from '@modelship/devcluster/binaries';
 import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { resolveTraefik } from '@modelship/devcluster/gateway';
+import { resolveOras, resolveRegistry } from '@modelship/devcluster/oci-registry';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
 import { resolvePrometheus } from '@modelship/devcluster/prometheus';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
@@ -247,6 +248,18 @@ function startPrometheusBuildEarly(files: readonly string[]): void {
   );
 }
 
+/** The OCI registry and the ORAS CLI (minutes to build the first time) build while earlier tests run. */
+function startOciBuildEarly(files: readonly string[]): void {
+  if (!files.some((f) => /(^|\/)(fetch-oci|oci)\.test\.ts$/.test(f))) return;
+  for (const [name, resolve] of [
+    ['registry', resolveRegistry],
+    ['oras', resolveOras],
+  ] as const)
+    resolve((line) => process.stderr.write(`${name}: ${line}\n`)).catch((err: unknown) =>
+      process.stderr.write(`${name}: background build failed (the oci tests will say why): ${errorMessage(err)}\n`),
+    );
+}
+
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -273,6 +286,8 @@ async function main(): Promise<number> {
     ...(phases.includes('integration') ? await findTests(PHASE_DIRS.integration, filters) : []),
     ...(phases.includes('e2e') ? await findTests(PHASE_DIRS.e2e, filters) : []),
   ]);
+  const ociCandidates = await Promise.all(phases.map((p) => findTests(PHASE_DIRS[p], filters)));
+  startOciBuildEarly(ociCandidates.flat());
   let passed = 0;
   let failed = 0;
   let ok = true;

@@ -19,6 +19,7 @@ import {
   type AccessLogSetting,
   type RuntimeCommand,
 } from '../../contract/runtime-contract.ts';
+import { parseOciReference } from '../../contract/oci-reference.ts';
 import { ConfigError } from './errors.ts';
 
 export interface ServeConfig {
@@ -101,6 +102,10 @@ export interface FetchConfig {
   maxBytes: number;
   /** pvc://<claim>/<path> is read from <pvcRoot>/<claim>/<path> */
   pvcRoot: string;
+  /** oci://: docker config file with the registry credentials (undefined: anonymous) */
+  registryAuthFile: string | undefined;
+  /** oci://: plain http to the registry instead of https */
+  ociPlainHttp: boolean;
   terminationLogPath: string;
   logLevel: string;
 }
@@ -479,7 +484,13 @@ export const serveOptions: Option[] = [
 ];
 
 export const fetchOptions: Option[] = [
-  { flag: 'model-uri', env: ENV.modelUri, kind: 'string', required: true, help: 'http(s)://, file:// or pvc://<claim>/<path>' },
+  {
+    flag: 'model-uri',
+    env: ENV.modelUri,
+    kind: 'string',
+    required: true,
+    help: 'http(s)://, file://, pvc://<claim>/<path> or oci://<registry>/<repository>(:<tag>|@sha256:<digest>)',
+  },
   { flag: 'model-path', env: ENV.modelPath, kind: 'string', required: true, help: 'destination file (written atomically)' },
   { flag: 'model-sha256', env: ENV.modelSha256, kind: 'string', help: 'expected sha256 (64 hex)' },
   { flag: 'timeout-seconds', env: ENV.fetchTimeoutSeconds, kind: 'int', default: '300', min: 1, max: 86400, help: 'per attempt' },
@@ -511,6 +522,13 @@ export const fetchOptions: Option[] = [
     help: 'size limit',
   },
   { flag: 'pvc-root', env: ENV.pvcRoot, kind: 'string', default: PVC_ROOT, help: 'where pvc://<claim>/ is mounted' },
+  {
+    flag: 'registry-auth-file',
+    env: ENV.registryAuthFile,
+    kind: 'string',
+    help: 'oci://: docker config.json with the registry credentials (default: anonymous)',
+  },
+  { flag: 'oci-plain-http', env: ENV.ociPlainHttp, kind: 'string', default: 'false', help: 'oci://: true = plain http to the registry' },
   terminationLog,
   ...common,
 ];
@@ -667,8 +685,15 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
   const v = readOptions(fetchOptions, args, env);
   const i = (f: string) => int(v, fetchOptions, f);
   const uri = str(v, 'model-uri');
-  if (!/^(https?|file|pvc):\/\//.test(uri))
-    throw new ConfigError(`--model-uri (${ENV.modelUri}) must start with http://, https://, file:// or pvc://, got "${uri}"`);
+  if (!/^(https?|file|pvc|oci):\/\//.test(uri))
+    throw new ConfigError(`--model-uri (${ENV.modelUri}) must start with http://, https://, file://, pvc:// or oci://, got "${uri}"`);
+  if (uri.startsWith('oci://')) {
+    const ref = parseOciReference(uri);
+    if ('error' in ref) throw new ConfigError(`--model-uri (${ENV.modelUri}): ${ref.error}`);
+  }
+  const plain = v.get('oci-plain-http');
+  if (plain !== 'true' && plain !== 'false')
+    throw new ConfigError(`--oci-plain-http (${ENV.ociPlainHttp}) must be true or false, got "${plain ?? ''}"`);
   return {
     command: COMMAND.fetch,
     modelUri: uri,
@@ -679,6 +704,8 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
     backoffMs: i('backoff-ms'),
     maxBytes: i('max-bytes'),
     pvcRoot: str(v, 'pvc-root'),
+    registryAuthFile: v.get('registry-auth-file'),
+    ociPlainHttp: plain === 'true',
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
   };

@@ -168,8 +168,9 @@ export interface ModelSpec {
   /**
    * Where the model file is downloaded from, by the pod's fetch init container: http:// or
    * https:// (an absolute URL with a host), file:///<path> (a file in a volume mounted into the
-   * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace). At
-   * most 2048 characters.
+   * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace), or
+   * oci://<registry>/<repository>:<tag> or @sha256:<digest> (an OCI artifact pushed with oras,
+   * whose one ONNX layer is the model; a digest pins it). At most 2048 characters.
    */
   uri: string;
   /**
@@ -179,11 +180,38 @@ export interface ModelSpec {
    */
   sha256?: string;
   /**
+   * A Secret in the same namespace with the credentials of the model's storage, mounted read-only
+   * into the fetch init container only (never into the serving container, never copied into env,
+   * status or events). For oci:// a Secret of type kubernetes.io/dockerconfigjson (key
+   * .dockerconfigjson), as made by kubectl create secret docker-registry. A missing Secret or key
+   * fails the fetch (FetchFailed) and the rollout is rolled back.
+   */
+  credentialsSecretRef?: SecretRef;
+  /**
+   * oci:// only: talk plain http (no TLS) to the registry, for a registry you run without TLS
+   * (like oras push --plain-http). Credentials are then sent in clear text. Default false: https.
+   */
+  plainHTTP?: boolean;
+  /**
    * File format of the model. Only onnx is supported for now.
    *
    * @defaultValue `"onnx"`
    */
   format?: 'onnx';
+}
+
+/**
+ * A Secret in the same namespace with the credentials of the model's storage, mounted read-only
+ * into the fetch init container only (never into the serving container, never copied into env,
+ * status or events). For oci:// a Secret of type kubernetes.io/dockerconfigjson (key
+ * .dockerconfigjson), as made by kubectl create secret docker-registry. A missing Secret or key
+ * fails the fetch (FetchFailed) and the rollout is rolled back.
+ */
+export interface SecretRef {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
 }
 
 /**
@@ -1139,8 +1167,9 @@ export interface ExperimentModelSpec {
   /**
    * Where the model file is downloaded from, by the pod's fetch init container: http:// or
    * https:// (an absolute URL with a host), file:///<path> (a file in a volume mounted into the
-   * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace). At
-   * most 2048 characters.
+   * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace), or
+   * oci://<registry>/<repository>:<tag> or @sha256:<digest> (an OCI artifact pushed with oras,
+   * whose one ONNX layer is the model; a digest pins it). At most 2048 characters.
    */
   uri: string;
   /**
@@ -1149,6 +1178,19 @@ export interface ExperimentModelSpec {
    * rollout fails (and is rolled back).
    */
   sha256?: string;
+  /**
+   * A Secret in the same namespace with the credentials of the model's storage, mounted read-only
+   * into the fetch init container only (never into the serving container, never copied into env,
+   * status or events). For oci:// a Secret of type kubernetes.io/dockerconfigjson (key
+   * .dockerconfigjson), as made by kubectl create secret docker-registry. A missing Secret or key
+   * fails the fetch (FetchFailed) and the rollout is rolled back.
+   */
+  credentialsSecretRef?: SecretRef;
+  /**
+   * oci:// only: talk plain http (no TLS) to the registry, for a registry you run without TLS
+   * (like oras push --plain-http). Credentials are then sent in clear text. Default false: https.
+   */
+  plainHTTP?: boolean;
 }
 
 /**
@@ -1465,6 +1507,14 @@ export interface HistoryEntry {
    */
   sha256?: string;
   /**
+   * spec.model.credentialsSecretRef of this rollout, when it was set (a rollback pulls with it).
+   */
+  credentialsSecretRef?: RecordedSecretRef;
+  /**
+   * spec.model.plainHTTP of this rollout, when it was set.
+   */
+  plainHTTP?: boolean;
+  /**
    * Hash of the rendered pod template, so the operator can tell rollouts apart and re-apply
    * exactly this template on a rollback.
    */
@@ -1492,4 +1542,14 @@ export interface HistoryEntry {
    * Human-readable details, e.g. the download or checksum error.
    */
   message?: string;
+}
+
+/**
+ * spec.model.credentialsSecretRef of this rollout, when it was set (a rollback pulls with it).
+ */
+export interface RecordedSecretRef {
+  /**
+   * Name of the Secret.
+   */
+  name: string;
 }

@@ -28,8 +28,13 @@ export function parseExperiment(md: ModelDeployment, defaults: RuntimeDefaults):
     version: e.model.version,
     uri: e.model.uri,
     sha256: e.model.sha256,
+    // the experiment's own storage credentials, not the main model's
+    credentialsSecretRef: e.model.credentialsSecretRef,
+    plainHTTP: e.model.plainHTTP,
   };
   if (model.sha256 === undefined) delete model.sha256;
+  if (model.credentialsSecretRef === undefined) delete model.credentialsSecretRef;
+  if (model.plainHTTP === undefined) delete model.plainHTTP;
   const template = renderPodTemplate(md, model, defaults);
   return {
     settings: { version: e.model.version, weight: e.weight, intervalMs: parseAnalysisConfig(md.spec.rollout?.canary?.analysis).intervalMs },

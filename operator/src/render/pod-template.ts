@@ -5,6 +5,7 @@ import { COMMAND, CONTAINER, ENV, HTTP_PATH, INFERENCE_PORT, MODEL_DIR, MODEL_PA
 import { ANNOTATION_TEMPLATE_HASH, LABEL_MODEL_VERSION, commonLabels } from '../api/labels.ts';
 import { parseQuantity } from '../kube/diff.ts';
 import { contentHash } from './hash.ts';
+import { modelCredentials } from './model-credentials.ts';
 import { modelSource } from './model-source.ts';
 import { secretMounts, servesHttps } from './secret-mounts.ts';
 import { withPodSettings } from './pod-settings.ts';
@@ -39,9 +40,11 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
   const image = runtime.image ?? defaults.image;
   const imagePullPolicy = runtime.imagePullPolicy ?? defaults.imagePullPolicy;
   const source = modelSource(model.uri);
+  const credentials = modelCredentials(model);
 
   const fetchEnv: V1EnvVar[] = [{ name: ENV.modelUri, value: source.fetchUri }, { name: ENV.modelPath, value: MODEL_PATH }, ...source.env];
   if (model.sha256) fetchEnv.push({ name: ENV.modelSha256, value: model.sha256 });
+  fetchEnv.push(...credentials.fetchEnv);
 
   const serveEnv: V1EnvVar[] = [
     { name: ENV.modelPath, value: MODEL_PATH },
@@ -70,7 +73,12 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
     imagePullPolicy,
     args: [COMMAND.fetch],
     env: fetchEnv,
-    volumeMounts: [{ name: 'model', mountPath: MODEL_DIR }, { name: 'tmp', mountPath: '/tmp' }, ...source.mounts],
+    volumeMounts: [
+      { name: 'model', mountPath: MODEL_DIR },
+      { name: 'tmp', mountPath: '/tmp' },
+      ...source.mounts,
+      ...credentials.fetchMounts,
+    ],
     resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
     securityContext: CONTAINER_SECURITY,
   };
@@ -135,6 +143,7 @@ export function renderPodTemplate(md: ModelDeployment, model: ModelSpec, default
         { name: 'tmp', emptyDir: { medium: 'Memory', sizeLimit: '64Mi' } },
         ...source.volumes,
         ...secrets.volumes,
+        ...credentials.volumes,
       ],
     },
   };

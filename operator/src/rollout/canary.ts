@@ -4,6 +4,7 @@ import { trimHistory } from './decide.ts';
 import type { FailureSignal } from './signals.ts';
 import { judgementOverdue } from './canary-deadline.ts';
 import { restoreStableCapacity, type AutoscalingBounds } from './canary-capacity.ts';
+import { storageFields } from './model-storage.ts';
 
 /** One step of spec.rollout.canary.steps, parsed. */
 export interface CanaryStepSettings {
@@ -170,6 +171,7 @@ export function decideCanary(input: CanaryInput): CanaryDecision {
         version,
         uri: input.desired.model.uri,
         ...(input.desired.model.sha256 ? { sha256: input.desired.model.sha256 } : {}),
+        ...storageFields(input.desired.model),
         templateHash: input.desired.hash,
         startedAt: nowIso,
         outcome: 'Progressing',

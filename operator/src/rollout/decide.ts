@@ -1,6 +1,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import type { HistoryEntry, ModelSpec } from '../api/types.generated.ts';
 import type { FailureSignal } from './signals.ts';
+import { storageFields, withStorageOf } from './model-storage.ts';
 
 /** What the pure rollout decision needs to know; all of it is read from the cluster. */
 export interface RolloutInput {
@@ -52,12 +53,15 @@ export function lastSucceeded(history: readonly HistoryEntry[]): HistoryEntry | 
 }
 
 export function modelOf(entry: HistoryEntry, desired: ModelSpec): ModelSpec {
-  return {
-    ...desired,
-    version: entry.version,
-    uri: entry.uri,
-    ...(entry.sha256 ? { sha256: entry.sha256 } : { sha256: undefined }),
-  };
+  return withStorageOf(
+    {
+      ...desired,
+      version: entry.version,
+      uri: entry.uri,
+      ...(entry.sha256 ? { sha256: entry.sha256 } : { sha256: undefined }),
+    },
+    entry,
+  );
 }
 
 /** Keeps at most `limit` entries, newest first, never dropping the newest Succeeded entry (the rollback target). */
@@ -98,6 +102,7 @@ export function decideRollout(input: RolloutInput): RolloutDecision {
       version: input.desiredModel.version,
       uri: input.desiredModel.uri,
       ...(input.desiredModel.sha256 ? { sha256: input.desiredModel.sha256 } : {}),
+      ...storageFields(input.desiredModel),
       templateHash: input.desiredHash,
       startedAt: now,
       outcome: 'Progressing',
