@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import type { KubeAuthConfig } from '../config.ts';
 import { errorMessage, ReviewUnavailable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { DecisionCache } from './decision-cache.ts';
@@ -24,14 +25,11 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 /** RFC 6750 b64token */
 const TOKEN_SYNTAX = /^[A-Za-z0-9\-._~+/]+=*$/;
 
-export interface AuthorizerSettings {
-  audience: string;
-  /** the ModelDeployment this runtime serves */
-  namespace: string;
-  name: string;
-  allowTtlMs: number;
-  denyTtlMs: number;
-  maxEntries: number;
+/** The configured audience, ModelDeployment (namespace, name) and cache bounds, plus the review limits. */
+export interface AuthorizerSettings extends Pick<
+  KubeAuthConfig,
+  'audience' | 'namespace' | 'name' | 'allowTtlMs' | 'denyTtlMs' | 'maxEntries'
+> {
   maxConcurrentReviews: number;
   maxWaitingReviews: number;
 }
