@@ -12,7 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
 import { freePorts } from './ports.ts';
-import { killProcsSync, registerCleanup, spawnLogged, stopProcs, tail, unregisterCleanup, type Proc } from './processes.ts';
+import { assertRunning, spawnStandalone, stopProcs, tail, type Proc } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export const corednsBuildScript = join(repoRoot, 'devcluster/build/coredns.sh');
@@ -147,23 +147,13 @@ export async function startCoreDns(o: CoreDnsOptions): Promise<CoreDns> {
     proc = await o.spawn('coredns', bin, args);
     stop = () => stopProcs([proc]);
   } else {
-    proc = spawnLogged('coredns', bin, args, join(o.dir, 'coredns.log'));
-    const cleanup = {
-      stop: () => stopProcs([proc]),
-      killSync: () => killProcsSync([proc]),
-    };
-    registerCleanup(cleanup);
-    stop = async () => {
-      unregisterCleanup(cleanup);
-      await stopProcs([proc]);
-    };
+    ({ proc, stop } = spawnStandalone('coredns', bin, args, join(o.dir, 'coredns.log')));
   }
 
   try {
     await waitFor(
       async () => {
-        const c = proc.child;
-        if (c && (c.exitCode !== null || c.signalCode !== null)) throw new Error(`coredns exited (${c.exitCode ?? c.signalCode})`);
+        assertRunning(proc);
         const ready = await fetch(`http://127.0.0.1:${readyPort}/ready`, { signal: AbortSignal.timeout(2_000) });
         if (ready.status !== 200) return false;
         const ips = await resolveWith(o.address, port, `kubernetes.default.svc.${CLUSTER_DOMAIN}`);

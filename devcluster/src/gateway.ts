@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
 import { installCrds, type ControlPlane } from './controlplane.ts';
 import { freePorts } from './ports.ts';
-import { killProcsSync, registerCleanup, spawnLogged, stopProcs, tail, unregisterCleanup, type Proc } from './processes.ts';
+import { assertRunning, spawnStandalone, stopProcs, tail, type Proc } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export const traefikBuildScript = join(repoRoot, 'devcluster/build/traefik.sh');
@@ -130,13 +130,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     proc = await o.spawn('traefik', bin, args, env);
     stopProc = () => stopProcs([proc]);
   } else {
-    proc = spawnLogged('traefik', bin, args, join(o.dir, 'traefik.log'), { env });
-    const cleanup = { stop: () => stopProcs([proc]), killSync: () => killProcsSync([proc]) };
-    registerCleanup(cleanup);
-    stopProc = async () => {
-      unregisterCleanup(cleanup);
-      await stopProcs([proc]);
-    };
+    ({ proc, stop: stopProc } = spawnStandalone('traefik', bin, args, join(o.dir, 'traefik.log'), { env }));
   }
   const stop = async () => {
     await stopProc();
@@ -146,8 +140,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   try {
     await waitFor(
       async () => {
-        const c = proc.child;
-        if (c && (c.exitCode !== null || c.signalCode !== null)) throw new Error(`traefik exited (${c.exitCode ?? c.signalCode})`);
+        assertRunning(proc);
         const ping = await fetch(`http://127.0.0.1:${pingPort}/ping`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
         if (ping?.status !== 200) return false;
         const got = await o.cp.kubectl(['get', 'gateway', '-n', o.namespace, name, '-o', 'json']);

@@ -8,7 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
 import { freePort } from './ports.ts';
-import { killProcsSync, registerCleanup, spawnLogged, stopProcs, tail, unregisterCleanup } from './processes.ts';
+import { assertRunning, spawnStandalone, tail } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 /** Absolute path of the registry binary, building it if needed (minutes the first time; flock-serialised). */
@@ -71,19 +71,12 @@ export async function startRegistry(o: RegistryOptions): Promise<OciRegistry> {
       `  delete:\n    enabled: true\nhttp:\n  addr: ${address}:${port}\n${auth}`,
   );
   const env = { ...process.env, OTEL_TRACES_EXPORTER: 'none' };
-  const proc = spawnLogged('registry', bin, ['serve', config], join(root, 'registry.log'), { env });
-  const cleanup = { stop: () => stopProcs([proc]), killSync: () => killProcsSync([proc]) };
-  registerCleanup(cleanup);
-  const stop = async () => {
-    unregisterCleanup(cleanup);
-    await stopProcs([proc]);
-  };
+  const { proc, stop } = spawnStandalone('registry', bin, ['serve', config], join(root, 'registry.log'), { env });
   const host = `${address}:${port}`;
   try {
     await waitFor(
       async () => {
-        const c = proc.child;
-        if (c && (c.exitCode !== null || c.signalCode !== null)) throw new Error(`registry exited (${c.exitCode ?? c.signalCode})`);
+        assertRunning(proc);
         const res = await fetch(`http://${host}/v2/`, { signal: AbortSignal.timeout(2_000) }).catch(() => undefined);
         await res?.body?.cancel();
         return res !== undefined && (res.status === 200 || res.status === 401);

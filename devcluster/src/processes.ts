@@ -50,6 +50,35 @@ export function spawnLogged(
   }
 }
 
+/**
+ * A process started on its own (not by a Session), logged to `logPath`, stopped on exit or Ctrl-C
+ * by the cleanup registry until `stop` is called.
+ */
+export function spawnStandalone(
+  name: string,
+  bin: string,
+  args: string[],
+  logPath: string,
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): { proc: Proc; stop: () => Promise<void> } {
+  const proc = spawnLogged(name, bin, args, logPath, opts);
+  const cleanup = { stop: () => stopProcs([proc]), killSync: () => killProcsSync([proc]) };
+  registerCleanup(cleanup);
+  return {
+    proc,
+    stop: async () => {
+      unregisterCleanup(cleanup);
+      await stopProcs([proc]);
+    },
+  };
+}
+
+/** Throws when the process this harness started has already ended (for readiness loops). */
+export function assertRunning(proc: Proc): void {
+  const c = proc.child;
+  if (c && (c.exitCode !== null || c.signalCode !== null)) throw new Error(`${proc.name} exited (${c.exitCode ?? c.signalCode})`);
+}
+
 /** True while `pid` is running (a zombie counts as gone). */
 export function isAlive(pid: number): boolean {
   try {

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
 import { freePort } from './ports.ts';
-import { killProcsSync, registerCleanup, spawnLogged, stopProcs, tail, unregisterCleanup, type Proc } from './processes.ts';
+import { assertRunning, spawnStandalone, tail, type Proc } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export const prometheusBuildScript = join(repoRoot, 'devcluster/build/prometheus.sh');
@@ -121,18 +121,11 @@ export async function startPrometheus(o: PrometheusOptions): Promise<PrometheusS
     '--storage.tsdb.retention.time=1h',
     '--log.format=json',
   ];
-  const proc = spawnLogged('prometheus', bin, args, join(o.dir, 'prometheus.log'));
-  const cleanup = { stop: () => stopProcs([proc]), killSync: () => killProcsSync([proc]) };
-  registerCleanup(cleanup);
-  const stop = async () => {
-    unregisterCleanup(cleanup);
-    await stopProcs([proc]);
-  };
+  const { proc, stop } = spawnStandalone('prometheus', bin, args, join(o.dir, 'prometheus.log'));
   try {
     await waitFor(
       async () => {
-        const c = proc.child;
-        if (c && (c.exitCode !== null || c.signalCode !== null)) throw new Error(`prometheus exited (${c.exitCode ?? c.signalCode})`);
+        assertRunning(proc);
         const res = await fetch(`${url}/-/ready`, { signal: AbortSignal.timeout(2_000) });
         return res.status === 200;
       },
