@@ -27,8 +27,12 @@ import { IRIS_ROW, irisServiceUrl } from './faults.ts';
 
 const SERVICE = 'modelship-custom-metrics';
 const API_SERVICE = 'v1beta2.custom.metrics.k8s.io';
-/** 1 CPU requested: utilisation stays far under a CPU target however many requests wait. */
-const CPU_REQUEST = '1';
+/**
+ * Held requests cost ~12m of CPU per pod, so utilisation stays far under a CPU target however many
+ * wait; and maxReplicas (3) x the request must fit the dev node's 2 CPUs, or the third pod is never
+ * scheduled (a clean-clone run saw it Pending with 1 CPU each).
+ */
+const CPU_REQUEST = '300m';
 const CPU_TARGET_PERCENT = 80;
 const TARGET_CONCURRENCY = 2;
 const CLIENTS = 6;
