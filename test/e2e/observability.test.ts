@@ -139,7 +139,18 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
       assert.equal(s.metric.exported_version, undefined, JSON.stringify(s.metric));
       assert.equal(s.metric.version, '1', JSON.stringify(s.metric));
     }
-    const operatorUp = await q('up{job="modelship-operator"}');
+    // the later tests read the operator's series: wait for its first good scrape (a loaded CI run
+    // once found no `up` for it yet here), and say what Prometheus saw when there is none
+    const operatorUp = await waitFor(
+      async () => {
+        const r = await q('up{job="modelship-operator"} == 1');
+        return r.length > 0 ? r : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 1_000, description: 'the operator scraped by Prometheus' },
+    ).catch(async (err: unknown) => {
+      const targets = (await prom!.targets()).filter((x) => x.scrapePool === 'modelship-operator');
+      throw new Error(`${String(err)}; operator targets: ${JSON.stringify(targets)}`);
+    });
     t.diagnostic(`operator up: ${show(operatorUp)}`);
     assert.deepEqual(
       operatorUp.map((s) => s.value),
@@ -168,9 +179,12 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
     // while version 2 rolls out, the operator reports it as updating
     await waitFor(
       async () => {
-        const r = await q(`modelship_modeldeployment_info{namespace="${ns}", name="iris", updating_version="2"}`);
+        // the last scrape that saw it (a fast rollback may end it between two of our polls)
+        const r = await q(
+          `max_over_time(timestamp(modelship_modeldeployment_info{namespace="${ns}", name="iris", updating_version="2"})[5m:1s])`,
+        );
         if (r.length === 0) return undefined;
-        duringRollout = { time: Date.now() / 1000 };
+        duringRollout = { time: r[0]!.value };
         return r;
       },
       { timeoutMs: 120_000, intervalMs: 500, description: 'the rollout of version 2 in Prometheus' },
