@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { dump } from 'js-yaml';
 import type { Command, OutputFormat } from './args.ts';
 import { planControl } from './controls.ts';
-import { CliError, EXIT_FAILURE, EXIT_OK, UsageError } from './errors.ts';
+import { CliError, EXIT_FAILURE, EXIT_OK, retryOnConflict, UsageError } from './errors.ts';
 import type { ModelshipApi } from './kube.ts';
 import {
   errorLine,
@@ -54,9 +54,11 @@ export async function runCommand(api: ModelshipApi, command: Exclude<Command, { 
     case 'undo':
       return undo(api, command.name, command.toVersion, command.yes, io);
     case 'control': {
-      const md = await api.getMd(command.name);
-      const plan = planControl(md, command.action);
-      await api.patchMd(command.name, plan.patch);
+      const plan = await retryOnConflict(async () => {
+        const p = planControl(await api.getMd(command.name), command.action);
+        await api.patchMd(command.name, p.patch);
+        return p;
+      });
       if (plan.diff) io.stdout.write(`${plan.diff.join('\n')}\n`);
       io.stdout.write(`${plan.message}\n`);
       return EXIT_OK;

@@ -19,3 +19,23 @@ export class CliError extends Error {
 export class NothingToDoError extends CliError {
   override name = 'NothingToDoError';
 }
+
+/** The object changed between our read and our write (HTTP 409 on a resourceVersion-guarded patch). */
+export class ConflictError extends CliError {
+  override name = 'ConflictError';
+}
+
+/**
+ * Runs read-plan-write `attempt` again when its write met a concurrent change: the operator writes a
+ * ModelDeployment's status every few seconds during a canary, which moves its resourceVersion, and
+ * the plan made from a fresh read is the one the user asked for (or says there is nothing to do).
+ */
+export async function retryOnConflict<T>(attempt: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof ConflictError) || i >= attempts) throw err;
+    }
+  }
+}

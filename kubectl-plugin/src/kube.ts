@@ -18,7 +18,7 @@ import {
 } from '@kubernetes/client-node';
 import { request } from 'undici';
 import type { GlobalOptions } from './args.ts';
-import { CliError } from './errors.ts';
+import { CliError, ConflictError } from './errors.ts';
 import { MD_GROUP, MD_PLURAL, MD_VERSION, type ModelDeployment } from './types.ts';
 
 export interface Target {
@@ -153,7 +153,7 @@ export class ModelshipApi {
       )) as ModelDeployment;
     } catch (err) {
       if (err instanceof ApiException && err.code === 409)
-        throw new CliError(`${name} changed while this command ran (someone else wrote it): nothing changed, run the command again`);
+        throw new ConflictError(`${name} changed while this command ran (someone else wrote it): nothing changed, run the command again`);
       this.fail(err, name);
     }
   }

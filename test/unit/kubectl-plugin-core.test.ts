@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { planControl } from '../../kubectl-plugin/src/controls.ts';
-import { CliError, NothingToDoError } from '../../kubectl-plugin/src/errors.ts';
+import { CliError, ConflictError, NothingToDoError, retryOnConflict } from '../../kubectl-plugin/src/errors.ts';
 import {
   errorLine,
   formatResponse,
@@ -324,4 +324,32 @@ test("predict's service-proxy path: http by default, the https: prefix for a mod
   assert.equal(serviceProxyPath('ml', 'iris', 'http', 'http'), '/api/v1/namespaces/ml/services/iris:http/proxy');
   assert.equal(serviceProxyPath('ml', 'iris', 'http', 'https'), '/api/v1/namespaces/ml/services/https:iris:http/proxy');
   assert.equal(serviceProxyPath('a b', 'x/y', 'http', 'http'), '/api/v1/namespaces/a%20b/services/x%2Fy:http/proxy');
+});
+
+test('a control meeting a concurrent write (409) is re-read and re-planned, up to 5 attempts; other errors are not retried', async () => {
+  let calls = 0;
+  const twice = await retryOnConflict(async () => {
+    calls++;
+    if (calls < 3) throw new ConflictError('cm changed while this command ran');
+    return 'patched';
+  });
+  assert.deepEqual([twice, calls], ['patched', 3]);
+  calls = 0;
+  await assert.rejects(
+    retryOnConflict(async () => {
+      calls++;
+      throw new ConflictError('always');
+    }),
+    /always/,
+  );
+  assert.equal(calls, 5);
+  calls = 0;
+  await assert.rejects(
+    retryOnConflict(async () => {
+      calls++;
+      throw new NothingToDoError('nothing to pause');
+    }),
+    /nothing to pause/,
+  );
+  assert.equal(calls, 1);
 });
