@@ -129,6 +129,15 @@ test('needsReview: probes and /metrics are never reviewed; the API and the OpenA
   for (const p of ['/v2', '/v2/models/iris/infer', '/v1/models/iris:predict', '/openapi.json', '/']) assert.equal(needsReview(p), true, p);
 });
 
+test('needsReview: a 16 KB run of slashes before the end is judged in linear time (it runs before the review, for anyone)', () => {
+  const hostile = '/' + '/'.repeat(16 * 1024) + 'x';
+  assert.equal(needsReview('/metrics' + '/'.repeat(16 * 1024)), false);
+  const t0 = performance.now();
+  assert.equal(needsReview(hostile), true);
+  // the regex /\/+$/ took ~200 ms here (quadratic); the loop takes well under 1 ms
+  assert.ok(performance.now() - t0 < 20, `took ${(performance.now() - t0).toFixed(1)} ms`);
+});
+
 interface FakeApiOptions {
   tokens: Record<string, TokenReviewStatus>;
   allowed: Set<string>;

@@ -8,6 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import { HttpError } from '../errors.ts';
+import { trimTrailingSlashes } from './routes.ts';
 
 const OPEN_PATHS: ReadonlySet<string> = new Set([HTTP_PATH.live, HTTP_PATH.ready]);
 
@@ -19,7 +20,7 @@ export interface ClientCertRefusal {
 
 export function clientCertRefusal(req: IncomingMessage, path: string): ClientCertRefusal | undefined {
   const socket = req.socket as TLSSocket;
-  if (socket.authorized || OPEN_PATHS.has(path.replace(/\/+$/, ''))) return undefined;
+  if (socket.authorized || OPEN_PATHS.has(trimTrailingSlashes(path))) return undefined;
   const cert = socket.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) {
     return {

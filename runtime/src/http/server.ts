@@ -17,7 +17,7 @@ import { handleInference } from './inference.ts';
 import { sendMetrics } from './metrics-endpoint.ts';
 import { decidePin, type PinConfig } from './pin.ts';
 import { sendError } from './respond.ts';
-import { matchInference } from './routes.ts';
+import { matchInference, routePath } from './routes.ts';
 import { needsReview, type RequestGate } from '../kube-auth/request-gate.ts';
 import { httpsServerOptions, type TlsMaterial } from './tls.ts';
 
@@ -59,7 +59,7 @@ const pathOf = (url: string | undefined): string => {
 };
 
 /** /metrics as express would route it (case-insensitive, trailing slash allowed). */
-const isMetricsPath = (url: string | undefined): boolean => pathOf(url).replace(/\/+$/, '').toLowerCase() === HTTP_PATH.metrics;
+const isMetricsPath = (url: string | undefined): boolean => routePath(url) === HTTP_PATH.metrics;
 
 export interface HttpServers {
   server: Server;

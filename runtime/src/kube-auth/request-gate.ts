@@ -7,16 +7,14 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import { HttpError } from '../errors.ts';
+import { routePath } from '../http/routes.ts';
 import type { Decision, KubeAuthorizer } from './authorizer.ts';
 
 /** kubelet's probes and the scraper carry no caller identity: never reviewed (and never guarded) */
 const OPEN_PATHS: ReadonlySet<string> = new Set([HTTP_PATH.live, HTTP_PATH.ready, HTTP_PATH.metrics]);
 
 export function needsReview(url: string | undefined): boolean {
-  const u = url ?? '/';
-  const q = u.indexOf('?');
-  const path = (q === -1 ? u : u.slice(0, q)).replace(/\/+$/, '').toLowerCase();
-  return !OPEN_PATHS.has(path);
+  return !OPEN_PATHS.has(routePath(url));
 }
 
 export interface RequestGate {
