@@ -21,7 +21,7 @@ import { AccessLog } from './http/access-log.ts';
 import { KeyFileDigests } from './http/api-keys.ts';
 import { makeKeyCheck } from './http/auth.ts';
 import { Forwarder, type ForwardTls } from './http/forward.ts';
-import type { MountedFilePoller } from './http/mounted-file.ts';
+import { readMountedFile, type MountedFilePoller } from './http/mounted-file.ts';
 import { reloadKeyFile, reloadTls } from './http/reload.ts';
 import { materialOf, readTlsFiles, type TlsMaterial } from './http/tls.ts';
 import { Metrics } from './http/metrics.ts';
@@ -58,11 +58,11 @@ export interface RunningServer {
 }
 
 /** The TLS files as read at start, checked; a bad pair is a configuration error (exit 2). */
-function startTls(config: ServeConfig): { material: TlsMaterial; contents: Buffer[] } | undefined {
+async function startTls(config: ServeConfig): Promise<{ material: TlsMaterial; contents: Buffer[] } | undefined> {
   if (!config.tls) return undefined;
   const files = config.tls;
   try {
-    const contents = readTlsFiles(files);
+    const contents = await readTlsFiles(files);
     return { material: materialOf(files, contents), contents };
   } catch (err) {
     throw new ConfigError(`TLS (${files.certFile}, ${files.keyFile}): ${errorMessage(err)}`);
@@ -79,11 +79,11 @@ function forwardTls(config: ServeConfig, tls: TlsMaterial | undefined): ForwardT
   };
 }
 
-function startKeyFile(config: ServeConfig): { keys: KeyFileDigests; content: Buffer } | undefined {
+async function startKeyFile(config: ServeConfig): Promise<{ keys: KeyFileDigests; content: Buffer } | undefined> {
   if (config.apiKeyFile === undefined) return undefined;
   let content: Buffer;
   try {
-    content = readFileSync(config.apiKeyFile);
+    content = await readMountedFile(config.apiKeyFile);
   } catch (err) {
     throw new ConfigError(`cannot read the API key file: ${errorMessage(err)}`);
   }
@@ -94,9 +94,9 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   const state = new ServerState(config.modelName, config.modelVersion);
   const metrics = new Metrics(config.modelName, config.modelVersion);
   metrics.readiness = () => state.ready;
-  const tls = startTls(config);
+  const tls = await startTls(config);
   const kubeAuth = config.kubeAuth ? kubeAuthGate(config.kubeAuth, log).gate : undefined;
-  const keyFile = kubeAuth ? undefined : startKeyFile(config);
+  const keyFile = kubeAuth ? undefined : await startKeyFile(config);
   const checkKey = kubeAuth ? kubeAuth.check : makeKeyCheck(keyFile?.keys ?? config.apiKey);
 
   const cpus = cpuLimit();

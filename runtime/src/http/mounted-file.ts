@@ -5,8 +5,33 @@
  * second is cheap and sees every kind of update (kubelet swap, cp over, mv into place).
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { errorMessage } from '../errors.ts';
+
+/** Kubernetes caps a Secret or ConfigMap at 1 MiB: no mounted key, certificate or key list is larger. */
+export const MAX_MOUNTED_FILE_BYTES = 1024 * 1024;
+
+/**
+ * The bytes of a mounted file, which must be a regular file of at most `maxBytes`: checked on the
+ * open descriptor before reading, and opened non-blocking, so a path that becomes a FIFO (whose
+ * open would wait for a writer), a device such as /dev/zero (whose read never ends) or a
+ * misconfigured large file is refused at once instead of read.
+ */
+export async function readMountedFile(path: string, maxBytes = MAX_MOUNTED_FILE_BYTES): Promise<Buffer> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const stat = await file.stat();
+    if (!stat.isFile()) throw new Error(`${path} is not a regular file`);
+    if (stat.size > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
+    const bytes = await file.readFile();
+    // it grew between the check and the read
+    if (bytes.length > maxBytes) throw new Error(`${path} is larger than ${maxBytes} bytes`);
+    return bytes;
+  } finally {
+    await file.close();
+  }
+}
 
 export interface PollHandlers {
   /** the files' bytes differ from the last ones seen (in the order of `paths`) */
@@ -36,7 +61,7 @@ export class MountedFilePoller {
     if (this.busy) return;
     this.busy = true;
     try {
-      const contents = await Promise.all(this.paths.map((p) => readFile(p)));
+      const contents = await Promise.all(this.paths.map((p) => readMountedFile(p)));
       this.lastError = '';
       const digest = digestOf(contents);
       if (digest === this.lastDigest) return;

@@ -9,7 +9,7 @@ import { errorMessage } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import type { KeyFileDigests } from './api-keys.ts';
 import { MountedFilePoller } from './mounted-file.ts';
-import { materialOf, secureContextOptions, type TlsFiles, type TlsMaterial } from './tls.ts';
+import { materialOf, secureContextOptions, tlsPaths, type TlsFiles, type TlsMaterial } from './tls.ts';
 
 export function reloadTls(
   server: HttpsServer,
@@ -19,8 +19,7 @@ export function reloadTls(
   onReload: (m: TlsMaterial) => void = () => {},
   intervalMs = MOUNTED_FILE_POLL_MS,
 ): MountedFilePoller {
-  const paths = [files.certFile, files.keyFile, ...(files.clientCaFile ? [files.clientCaFile] : [])];
-  return new MountedFilePoller(paths, initial, intervalMs, {
+  return new MountedFilePoller(tlsPaths(files), initial, intervalMs, {
     changed: (contents) => {
       let material: TlsMaterial;
       try {

@@ -11,10 +11,10 @@
  * suites).
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { ServerOptions } from 'node:https';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { errorMessage, TlsError } from '../errors.ts';
+import { readMountedFile } from './mounted-file.ts';
 
 export interface TlsFiles {
   certFile: string;
@@ -66,18 +66,22 @@ export function checkTlsMaterial(cert: Buffer, key: Buffer, clientCa: Buffer | u
   return { cert, key, clientCa, summary: { subject: x509.subject, validTo: x509.validTo, fingerprint256: x509.fingerprint256 } };
 }
 
-export function readTlsFiles(files: TlsFiles): Buffer[] {
-  const paths = [files.certFile, files.keyFile, ...(files.clientCaFile ? [files.clientCaFile] : [])];
-  return paths.map((p) => {
-    try {
-      return readFileSync(p);
-    } catch (err) {
-      throw new TlsError(`cannot read ${p}: ${errorMessage(err)}`);
-    }
-  });
+export function tlsPaths(files: TlsFiles): string[] {
+  return [files.certFile, files.keyFile, ...(files.clientCaFile ? [files.clientCaFile] : [])];
 }
 
-/** The files' bytes in readTlsFiles order, checked. */
+/** The files' bytes in tlsPaths order. */
+export async function readTlsFiles(files: TlsFiles): Promise<Buffer[]> {
+  return Promise.all(
+    tlsPaths(files).map((p) =>
+      readMountedFile(p).catch((err: unknown) => {
+        throw new TlsError(`cannot read ${p}: ${errorMessage(err)}`);
+      }),
+    ),
+  );
+}
+
+/** The files' bytes in tlsPaths order, checked. */
 export function materialOf(files: TlsFiles, contents: Buffer[]): TlsMaterial {
   return checkTlsMaterial(contents[0] as Buffer, contents[1] as Buffer, files.clientCaFile ? contents[2] : undefined);
 }
