@@ -131,7 +131,10 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
 
   const { server, metricsServer, port, metricsPort } = await listenHttp(config, hot, tls?.material);
   const pollers: MountedFilePoller[] = [];
-  if (tls && config.tls) pollers.push(reloadTls(server as HttpsServer, config.tls, tls.contents, log));
+  if (tls && config.tls) {
+    const reloaded = (material: TlsMaterial) => forwarder.setTls(forwardTls(config, material));
+    pollers.push(reloadTls(server as HttpsServer, config.tls, tls.contents, log, reloaded));
+  }
   if (keyFile) pollers.push(reloadKeyFile(keyFile.keys, keyFile.content, log));
   const stopPollers = () => pollers.forEach((p) => p.stop());
   let resolveDone: (code: number) => void = () => {};

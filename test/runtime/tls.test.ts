@@ -262,3 +262,44 @@ describe('A/B pinning over HTTPS', () => {
     assert.equal(r.json()['model_version'], '2');
   });
 });
+
+describe('A/B pinning over HTTPS across a CA rotation', () => {
+  let ca2: TestCa;
+  let v1: Runtime;
+  let v2: Runtime;
+  let vol1: SecretVolume;
+  let vol2: SecretVolume;
+  before(async () => {
+    ca2 = new TestCa('rotated-ca');
+    vol1 = new SecretVolume({ 'tls.crt': pairA.cert, 'tls.key': pairA.key, 'ca.crt': ca.ca.cert });
+    vol2 = new SecretVolume({ 'tls.crt': pairA.cert, 'tls.key': pairA.key, 'ca.crt': ca.ca.cert });
+    v2 = await startRuntime({ model: 'iris', version: '2', args: tlsArgs(vol2) });
+    v1 = await startRuntime({
+      model: 'iris',
+      version: '1',
+      args: [...tlsArgs(vol1), '--version-routes', `2=https://localhost:${v2.port}`],
+    });
+  });
+  after(async () => {
+    await Promise.all([v1?.stop(), v2?.stop()]);
+    vol1?.cleanup();
+    vol2?.cleanup();
+    ca2?.cleanup();
+  });
+
+  test('after both Secrets move to a new CA, the forwarder trusts the new ca.crt (re-read with the reloaded pair)', async () => {
+    const pinned = (trust: string) =>
+      httpsCall(`${https(v1)}/v2/models/iris/infer`, { ca: trust }, { body, headers: { 'modelship-version': '2' } });
+    assert.equal((await pinned(ca.ca.cert)).status, 200);
+    const rotated = ca2.issue({ cn: 'localhost', dns: ['localhost'], ips: ['127.0.0.1'] });
+    const files = { 'tls.crt': rotated.cert, 'tls.key': rotated.key, 'ca.crt': ca2.ca.cert };
+    vol2.update(files);
+    vol1.update(files);
+    for (const rt of [v1, v2]) await until('reloaded', () => rt.logs.some((l) => l.message === 'TLS certificate reloaded'), 5000);
+    // concurrent, so the forwarder opens new connections (a kept-alive one was verified before the rotation)
+    for (const r of await Promise.all([1, 2, 3, 4].map(() => pinned(ca2.ca.cert)))) {
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.json()['model_version'], '2');
+    }
+  });
+});

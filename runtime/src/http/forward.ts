@@ -68,7 +68,7 @@ export interface ForwardTls {
 /** The upstream connections and the cap on forwards in flight; one per server. */
 export class Forwarder {
   readonly agent: Agent;
-  readonly httpsAgent: HttpsAgent;
+  private httpsPool: HttpsAgent;
   /** from the end of the request body to the last byte of the answer (the request deadline) */
   readonly timeoutMs: number;
   readonly maxInFlight: number;
@@ -80,14 +80,36 @@ export class Forwarder {
     this.timeoutMs = timeoutMs;
     this.maxInFlight = maxInFlight;
     this.connectTimeoutMs = Math.max(1, Math.min(CONNECT_TIMEOUT_MS, Math.floor(timeoutMs / 2)));
-    const pool = { keepAlive: true, maxSockets: maxInFlight, maxFreeSockets: 64 };
-    this.agent = new Agent(pool);
-    this.httpsAgent = new HttpsAgent({
-      ...pool,
+    this.agent = new Agent(this.pool());
+    this.httpsPool = this.newHttpsAgent(tls);
+  }
+
+  private pool() {
+    return { keepAlive: true, maxSockets: this.maxInFlight, maxFreeSockets: 64 };
+  }
+
+  private newHttpsAgent(tls: ForwardTls | undefined): HttpsAgent {
+    return new HttpsAgent({
+      ...this.pool(),
       minVersion: 'TLSv1.2',
       ...(tls?.ca ? { ca: tls.ca } : {}),
       ...(tls?.clientCert ? { cert: tls.clientCert.cert, key: tls.clientCert.key } : {}),
     });
+  }
+
+  get httpsAgent(): HttpsAgent {
+    return this.httpsPool;
+  }
+
+  /**
+   * The serving pair (and the CA next to it) was reloaded: new connections to other versions trust
+   * the new CA and, with mTLS, present the new pair (the old one expires). Forwards under way finish
+   * on their connections; the old idle ones are closed now.
+   */
+  setTls(tls: ForwardTls | undefined): void {
+    const old = this.httpsPool;
+    this.httpsPool = this.newHttpsAgent(tls);
+    for (const sockets of Object.values(old.freeSockets)) for (const socket of sockets ?? []) socket.destroy();
   }
 
   get active(): number {
@@ -107,7 +129,7 @@ export class Forwarder {
 
   close(): void {
     this.agent.destroy();
-    this.httpsAgent.destroy();
+    this.httpsPool.destroy();
   }
 }
 
