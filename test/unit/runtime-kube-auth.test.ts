@@ -19,7 +19,8 @@ import {
   type Decision,
 } from '../../runtime/src/kube-auth/authorizer.ts';
 import type { KubeApi, ResourceAttributes, TokenReviewStatus } from '../../runtime/src/kube-auth/kube-api.ts';
-import { needsReview, requestGate } from '../../runtime/src/kube-auth/request-gate.ts';
+import { requestGate } from '../../runtime/src/kube-auth/request-gate.ts';
+import { needsReview } from '../../runtime/src/http/routes.ts';
 
 const quietLog = (): { log: Logger; lines: Array<[string, string, unknown]> } => {
   const lines: Array<[string, string, unknown]> = [];

@@ -1,8 +1,11 @@
 /**
  * Matching of the inference (hot path) routes, done by hand so those requests never go
  * through express: POST /v2/models/{m}[/versions/{v}]/infer and
- * POST /v1/models/{m}[/versions/{v}]:predict.
+ * POST /v1/models/{m}[/versions/{v}]:predict. Also the normalized path other per-request checks
+ * compare with fixed paths (routePath, needsReview).
  */
+import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
+
 export interface InferenceRoute {
   protocol: 'v2' | 'v1';
   model: string;
@@ -61,4 +64,12 @@ export function routePath(url: string | undefined): string {
   const u = url ?? '/';
   const q = u.indexOf('?');
   return trimTrailingSlashes(q === -1 ? u : u.slice(0, q)).toLowerCase();
+}
+
+/** kubelet's probes and the scraper carry no caller identity: never reviewed in kubernetes mode (and never guarded) */
+const UNREVIEWED_PATHS: ReadonlySet<string> = new Set([HTTP_PATH.live, HTTP_PATH.ready, HTTP_PATH.metrics]);
+
+/** kubernetes mode: whether the request's caller is reviewed (kube-auth/request-gate.ts) before dispatch */
+export function needsReview(url: string | undefined): boolean {
+  return !UNREVIEWED_PATHS.has(routePath(url));
 }

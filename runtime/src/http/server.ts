@@ -17,8 +17,8 @@ import { handleInference } from './inference.ts';
 import { sendMetrics } from './metrics-endpoint.ts';
 import { decidePin, type PinConfig } from './pin.ts';
 import { sendError } from './respond.ts';
-import { matchInference, routePath } from './routes.ts';
-import { needsReview, type RequestGate } from '../kube-auth/request-gate.ts';
+import { matchInference, needsReview, routePath } from './routes.ts';
+import type { RequestGate } from '../kube-auth/request-gate.ts';
 import { httpsServerOptions, type TlsMaterial } from './tls.ts';
 
 /** Node checks the header and request receive timeouts this often (its default is 30 s). */

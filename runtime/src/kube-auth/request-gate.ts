@@ -5,17 +5,8 @@
  * was not prepared is refused: the gate fails closed.
  */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { HTTP_PATH } from '../../../contract/runtime-contract.ts';
 import { HttpError } from '../errors.ts';
-import { routePath } from '../http/routes.ts';
 import type { Decision, KubeAuthorizer } from './authorizer.ts';
-
-/** kubelet's probes and the scraper carry no caller identity: never reviewed (and never guarded) */
-const OPEN_PATHS: ReadonlySet<string> = new Set([HTTP_PATH.live, HTTP_PATH.ready, HTTP_PATH.metrics]);
-
-export function needsReview(url: string | undefined): boolean {
-  return !OPEN_PATHS.has(routePath(url));
-}
 
 export interface RequestGate {
   prepare(req: IncomingMessage): Promise<void>;
