@@ -2,11 +2,12 @@
 // reviews callers' ServiceAccount tokens (TokenRequest-minted, with audiences) with TokenReview and
 // SubjectAccessReview, using its own ServiceAccount token bound to system:auth-delegator. The
 // callers' permission is the chart's predictor ClusterRole, as `helm template` renders it.
-// Proves: bound caller 200 (inference and metadata); unbound caller 403; a token for another
+// Proves: bound caller 200 (inference and metadata); unbound caller 403, answered before the body is sent; a token for another
 // audience, an expired, a forged and a garbage token 401; no token is logged; the decision cache
 // is bounded (a review per token after eviction); the API server unreachable = 503 fail closed.
 import assert from 'node:assert/strict';
 import { createSign } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -162,6 +163,22 @@ describe('runtime kubernetes auth mode against a real API server', () => {
       denied.json().error as string,
       new RegExp(`"system:serviceaccount:${ns}:stranger" may not create modeldeployments/predict "${MD}" in the namespace "${ns}"`),
     );
+    // refused before dispatch: the answer comes while the declared 1 MB body is still unsent
+    const early = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(`${rt.url}/v2/models/${MD}/infer`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.stranger}`, 'content-type': 'application/json', 'content-length': 1_000_000 },
+      });
+      req.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+        req.destroy();
+      });
+      req.on('error', reject);
+      req.setTimeout(10_000, () => req.destroy(new Error('no answer before the body was sent')));
+      req.flushHeaders();
+    });
+    assert.equal(early, 403);
     const forged = `${(tokens.caller as string).slice(0, -4)}AAAA`;
     for (const [what, token] of [
       ['API server audience', tokens.apiAudience],
