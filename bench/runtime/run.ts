@@ -32,9 +32,9 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, homedir, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request as httpsRequest } from 'node:https';
 import { freePort } from '@modelship/devcluster/ports';
 import { TestCa } from '../../test/tls/certs.ts';
+import { httpsCall } from '../../test/tls/client.ts';
 
 interface AutocannonResult {
   requests: { average: number; total: number };
@@ -135,20 +135,7 @@ function call(p: Peer, url: string, body?: string): Promise<{ status: number; te
     const init = body === undefined ? {} : { method: 'POST', body, headers: { 'content-type': 'application/json' } };
     return fetch(url, init).then(async (r) => ({ status: r.status, text: await r.text() }));
   }
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      url,
-      { method: body === undefined ? 'GET' : 'POST', ca: p.ca, agent: false, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  return httpsCall(url, { ca: p.ca }, body === undefined ? {} : { body });
 }
 
 const v2Body = JSON.stringify({ inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: ROW }] });
