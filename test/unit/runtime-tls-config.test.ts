@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseServe } from '../../runtime/src/config.ts';
 import { ConfigError, HttpError } from '../../runtime/src/errors.ts';
-import { KeyFileDigests, parseKeyFile } from '../../runtime/src/http/api-keys.ts';
+import { KeyFileDigests, MAX_API_KEYS, parseKeyFile } from '../../runtime/src/http/api-keys.ts';
 import { makeKeyCheck } from '../../runtime/src/http/auth.ts';
 
 const base = { MODELSHIP_MODEL_PATH: '/m.onnx' };
@@ -32,6 +32,11 @@ test('key file: one key per line, whitespace and blank lines ignored; empty or c
   assert.deepEqual(parseKeyFile(' a \n\nb\r\n', 'f'), ['a', 'b']);
   assert.throws(() => parseKeyFile('\n  \n', 'f'), /holds no key/);
   assert.throws(() => parseKeyFile('a\x01b', 'f'), /control characters/);
+  // every request is compared with every key: a file of 1 MiB of one-character keys would be ~500,000 comparisons each
+  const keys = (n: number) => Array.from({ length: n }, (_, i) => `k${i}`).join('\n');
+  assert.equal(parseKeyFile(keys(MAX_API_KEYS), 'f').length, MAX_API_KEYS);
+  assert.throws(() => parseKeyFile(keys(MAX_API_KEYS + 1), 'f'), /holds 65 keys, more than 64/);
+  assert.throws(() => parseKeyFile('k\n'.repeat(512 * 1024), 'f'), /more than 64/);
 });
 
 test('several keys valid at once; an update replaces them all; a bad update keeps the old ones', () => {

@@ -8,6 +8,12 @@
 import { ConfigError } from '../errors.ts';
 import { keyDigest, type KeyDigests } from './auth.ts';
 
+/**
+ * Every request is compared with every key (auth.ts), so their number is bounded: a rotation
+ * needs two, a few clients each with its own key a handful more.
+ */
+export const MAX_API_KEYS = 64;
+
 /** The keys in a key file, or a ConfigError naming the problem (never the key). */
 export function parseKeyFile(text: string, path: string): string[] {
   const keys = text
@@ -15,6 +21,10 @@ export function parseKeyFile(text: string, path: string): string[] {
     .map((l) => l.trim())
     .filter((l) => l !== '');
   if (keys.length === 0) throw new ConfigError(`the API key file ${path} holds no key: an empty key is never "authentication off"`);
+  if (keys.length > MAX_API_KEYS)
+    throw new ConfigError(
+      `the API key file ${path} holds ${keys.length} keys, more than ${MAX_API_KEYS}: each request is compared with every key`,
+    );
   // eslint-disable-next-line no-control-regex
   if (keys.some((k) => /[\x00-\x1f\x7f]/.test(k)))
     throw new ConfigError(`a key in the API key file ${path} contains control characters, which no HTTP header can carry`);
