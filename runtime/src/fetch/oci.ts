@@ -13,7 +13,7 @@ import { formatOciReference, manifestReference, parseOciReference, type OciRefer
 import type { FetchConfig } from '../config.ts';
 import { errorMessage, FetchError } from '../errors.ts';
 import { basicHeader, credentialsFor, type BasicCredentials } from './docker-config.ts';
-import { copyStream, type Sink } from './sink.ts';
+import { copyStream, readBody, type Sink } from './sink.ts';
 import { parseWwwAuthenticate, tokenUrl } from './www-authenticate.ts';
 
 export const isOciUri = (uri: string): boolean => uri.startsWith('oci://');
@@ -28,6 +28,10 @@ const MEDIA = {
 export const ONNX_MEDIA_TYPES: readonly string[] = ['application/vnd.onnx', 'application/onnx', 'application/vnd.onnx.model'];
 const TITLE = 'org.opencontainers.image.title';
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
+/** a token is a JWT of a few KiB; the cap only stops a token service that never ends its answer */
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+/** of an error answer only its first `errors[0]` matters */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 const MAX_REDIRECTS = 5;
 
 export interface Descriptor {
@@ -150,7 +154,13 @@ class Registry {
         await res.body?.cancel();
         throw this.fail(`the token service answered HTTP ${res.status}`, res.status >= 500 || res.status === 429);
       }
-      const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown };
+      const raw = await readBody(res, MAX_TOKEN_RESPONSE_BYTES, `the token response of ${url.origin}${url.pathname}`);
+      let body: { token?: unknown; access_token?: unknown } = {};
+      try {
+        body = JSON.parse(raw.toString('utf8')) as typeof body;
+      } catch {
+        // not JSON: reported below as an answer without a token
+      }
       const token = typeof body.token === 'string' ? body.token : body.access_token;
       if (typeof token !== 'string' || token === '') throw this.fail('the token service answered without a token');
       this.authorization = `Bearer ${token}`;
@@ -166,7 +176,10 @@ class Registry {
 
   /** A non-2xx answer as one line: 401/403 name the credentials, 404 the missing thing. */
   async refuse(res: Response, what: string): Promise<FetchError> {
-    const text = await res.text().catch(() => '');
+    const text = await readBody(res, MAX_ERROR_BODY_BYTES, 'the error body').then(
+      (b) => b.toString('utf8'),
+      () => '', // too long or cut off: the status says enough
+    );
     let code = '';
     try {
       const errs = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors;
@@ -222,14 +235,7 @@ export async function fetchOci(cfg: FetchConfig, sink: Sink): Promise<void> {
       [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList].join(', '),
     );
     if (!res.ok) throw await registry.refuse(res, ref.digest ? `manifest ${ref.digest}` : `tag "${ref.tag ?? ''}"`);
-    const declared = Number(res.headers.get('content-length'));
-    if (declared > MAX_MANIFEST_BYTES) {
-      await res.body?.cancel();
-      throw new FetchError(`cannot pull ${shown}: the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, false);
-    }
-    const raw = Buffer.from(await res.arrayBuffer());
-    if (raw.length > MAX_MANIFEST_BYTES)
-      throw new FetchError(`cannot pull ${shown}: the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, false);
+    const raw = await readBody(res, MAX_MANIFEST_BYTES, `the manifest of ${shown}`);
     if (ref.digest) {
       const got = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
       if (got !== ref.digest)
