@@ -13,6 +13,7 @@ import { formatOciReference, manifestReference, parseOciReference, type OciRefer
 import type { FetchConfig } from '../config.ts';
 import { errorMessage, FetchError } from '../errors.ts';
 import { basicHeader, credentialsFor, type BasicCredentials } from './docker-config.ts';
+import { getFollowingRedirects, networkDetail } from './redirects.ts';
 import { copyStream, readBody, type Sink } from './sink.ts';
 import { parseWwwAuthenticate, tokenUrl } from './www-authenticate.ts';
 
@@ -32,7 +33,6 @@ const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
 const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
 /** of an error answer only its first `errors[0]` matters */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
-const MAX_REDIRECTS = 5;
 
 export interface Descriptor {
   mediaType?: string;
@@ -114,27 +114,12 @@ class Registry {
   }
 
   /** GET with redirects followed by hand: Authorization goes to the registry host only, https never drops to http. */
-  private async follow(start: URL, accept: string | undefined): Promise<Response> {
-    let url = start;
-    for (let hops = 0; ; hops++) {
-      const headers: Record<string, string> = {};
-      if (accept) headers['accept'] = accept;
-      if (this.authorization && url.host === this.base.host) headers['authorization'] = this.authorization;
-      const res = await fetch(url, { headers, signal: this.signal, redirect: 'manual' });
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status > 399 || location === null) return res;
-      await res.body?.cancel();
-      if (hops === MAX_REDIRECTS) throw this.fail(`more than ${MAX_REDIRECTS} redirects`);
-      let next: URL;
-      try {
-        next = new URL(location, url);
-      } catch {
-        throw this.fail(`HTTP ${res.status} redirect to an unparseable location`);
-      }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw this.fail(`refusing a redirect to a ${next.protocol} URL`);
-      if (url.protocol === 'https:' && next.protocol === 'http:') throw this.fail('refusing a redirect from https to http');
-      url = next;
-    }
+  private follow(start: URL, accept: string | undefined): Promise<Response> {
+    const headersFor = (url: URL) => ({
+      ...(accept ? { accept } : {}),
+      ...(this.authorization && url.host === this.base.host ? { authorization: this.authorization } : {}),
+    });
+    return getFollowingRedirects(start, this.signal, headersFor, (what) => this.fail(what));
   }
 
   private async authenticate(header: string): Promise<void> {
@@ -276,8 +261,7 @@ export async function fetchOci(cfg: FetchConfig, sink: Sink): Promise<void> {
       throw new FetchError(`cannot pull ${shown}: the model layer does not match its digest ${layer.digest}`, false);
   } catch (err) {
     if (err instanceof FetchError) throw err;
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const detail = e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    const detail = networkDetail(err, cfg.timeoutSeconds);
     throw new FetchError(`cannot pull ${shown}: ${detail}`, true);
   }
 }
