@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeFields, encodeFields, WIRE, WireError, type Field } from '../../runtime/src/onnx/protobuf-wire.ts';
+import { bytesField, decodeFields, encodeFields, WIRE, WireError, type Field } from '../../runtime/src/onnx/protobuf-wire.ts';
 import { rewriteZipMap } from '../../runtime/src/onnx/zipmap.ts';
 import { fileMentions, foreignFormat, prepareModelFile, SCAN_CHUNK } from '../../runtime/src/onnx/model-file.ts';
 import { ROOT } from '../runtime/helpers.ts';
@@ -146,6 +146,29 @@ test('the skl2onnx default classifier: ZipMap removed, its output typed FP32 [N,
   assert.equal(nodes(b), nodes(a) - 1);
   // idempotent: nothing left to rewrite
   assert.equal(rewriteZipMap(r.bytes), undefined);
+});
+
+test('a graph of 20,000 ZipMaps: every output-producing one removed in one pass (under 10 s), one that feeds another node kept', () => {
+  const n = 20_000;
+  const node = (input: string, output: string) =>
+    bytesField(1, encodeFields([bytesField(1, input), bytesField(2, output), bytesField(4, 'ZipMap')]));
+  const output = (name: string) => bytesField(12, encodeFields([bytesField(1, name)]));
+  const graph: Field[] = [];
+  for (let i = 0; i < n; i++) graph.push(node(`p${i}`, `o${i}`), output(`o${i}`));
+  // a ZipMap feeding another: the second is removed, the first (not producing a graph output) kept
+  graph.push(node('q', 'mid'), node('mid', 'end'), output('end'));
+  const started = performance.now();
+  const r = rewriteZipMap(encodeFields([bytesField(7, encodeFields(graph))]));
+  const ms = performance.now() - started;
+  assert.ok(r);
+  assert.equal(r.classLabels.size, n + 1);
+  assert.ok(ms < 10_000, `${ms.toFixed(0)} ms`);
+  const left = decodeFields(decodeFields(r.bytes)[0]!.value as Uint8Array).filter((f) => f.num === 1);
+  assert.deepEqual(
+    left.map((f) => decodeFields(f.value as Uint8Array).map((x) => Buffer.from(x.value as Uint8Array).toString())),
+    [['q', 'end', 'ZipMap']],
+    'only the ZipMap that feeds another node is kept, now writing the renamed output',
+  );
 });
 
 test('files users mistake for models are named by their format', () => {
