@@ -58,7 +58,7 @@ export function pickModelLayer(manifest: unknown): Descriptor | { error: string 
   if (!Array.isArray(m.layers) || m.layers.length === 0) return { error: 'the manifest has no layers' };
   const layers = m.layers as Descriptor[];
   for (const l of layers) {
-    if (typeof l !== 'object' || l === null || typeof l.digest !== 'string' || typeof l.size !== 'number')
+    if (typeof l !== 'object' || l === null || typeof l.digest !== 'string' || !Number.isSafeInteger(l.size) || l.size < 0)
       return { error: 'the manifest has a layer without a digest or size' };
   }
   const archive = (t: string | undefined) => t !== undefined && /tar|gzip|zstd/.test(t);
