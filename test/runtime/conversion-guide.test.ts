@@ -45,6 +45,13 @@ for (const [script, name] of [
       if (name === 'pipeline') {
         // the warm-up's empty string is a category the one-hot encoder never saw: refused, served anyway
         assert.ok(rt.logs.some((l) => l.level === 'warn' && /warm-up run was refused by the model/.test(l.message)));
+        // the guide's words for a category the encoder never saw (handle_unknown="error")
+        const one = (name: string, datatype: string, data: unknown[]) => ({ name, datatype, shape: [1, 1], data });
+        const unseen = await post(`${rt.url}/v2/models/${name}/infer`, {
+          inputs: [one('n0', 'FP32', [0]), one('n1', 'FP32', [0]), one('n2', 'FP32', [0]), one('city', 'BYTES', ['atlantis'])],
+        });
+        assert.equal(unseen.status, 500, unseen.text);
+        assert.match(String(unseen.json()['error']), /^inference failed: .*Unknown Category/);
       }
       const r = await post(`${rt.url}/v2/models/${name}/infer`, { inputs: expected.inputs });
       assert.equal(r.status, 200, r.text);

@@ -9,9 +9,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { assertClose, expected, ROOT, startRuntime, type Runtime } from './helpers.ts';
+import { provisionPython } from './python-clients.ts';
 
 const IRIS = expected('iris');
-import { provisionPython } from './python-clients.ts';
 
 function snippets(): { lang: string; code: string }[] {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');

@@ -197,6 +197,8 @@ describe('pickModelLayer', () => {
     assert.match(err({ mediaType: 'application/vnd.oci.image.index.v1+json', manifests: [] }), /image index/);
     assert.match(err({ layers: [] }), /no layers/);
     assert.match(err({ layers: [{ mediaType: 'x' }] }), /without a digest or size/);
+    for (const size of [-1, 1.5, 1e300, '10'])
+      assert.match(err({ layers: [{ ...layer('application/vnd.onnx'), size }] }), /without a digest or size/, String(size));
     assert.match(err({ layers: [layer('text/plain', 'README.md')] }), /no ONNX layer.*README.md \(text\/plain\)/);
     assert.match(err({ layers: [layer('application/vnd.oci.image.layer.v1.tar+gzip', 'm.onnx')] }), /no ONNX layer/);
     assert.match(err({ layers: [layer('application/vnd.onnx'), layer('application/vnd.onnx')] }), /2 ONNX layers, expected one/);

@@ -4,13 +4,14 @@
  * that are not ONNX are named by their format.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { decodeFields, encodeFields, WIRE, WireError, type Field } from '../../runtime/src/onnx/protobuf-wire.ts';
-import { mayHaveZipMap, rewriteZipMap } from '../../runtime/src/onnx/zipmap.ts';
-import { foreignFormat } from '../../runtime/src/onnx/model-file.ts';
+import { bytesField, decodeFields, encodeFields, WIRE, WireError, type Field } from '../../runtime/src/onnx/protobuf-wire.ts';
+import { rewriteZipMap } from '../../runtime/src/onnx/zipmap.ts';
+import { fileMentions, foreignFormat, prepareModelFile, SCAN_CHUNK } from '../../runtime/src/onnx/model-file.ts';
 import { ROOT } from '../runtime/helpers.ts';
 
 const MODELS = join(ROOT, 'examples', 'models');
@@ -78,16 +79,59 @@ test('truncated or malformed bytes are a WireError, never a hang or an out-of-ra
   assert.throws(() => decodeFields(Uint8Array.from([0x00, 0x01])), /field number 0/);
 });
 
-test('a model without ZipMap is left alone', () => {
+const NEEDLE = Buffer.from('ZipMap');
+const modelFile = (name: string) => join(MODELS, name, 'model.onnx');
+
+test('a model without ZipMap is left alone', async () => {
   for (const name of ['iris', 'two-inputs', 'dtypes', 'iris-slow']) {
-    assert.equal(mayHaveZipMap(model(name)), false, name);
+    assert.equal(await fileMentions(modelFile(name), NEEDLE), false, name);
     assert.equal(rewriteZipMap(model(name)), undefined, name);
+    assert.deepEqual(await prepareModelFile(modelFile(name)), { classLabels: new Map() }, name);
   }
 });
 
-test('the skl2onnx default classifier: ZipMap removed, its output typed FP32 [N, 3], the labels returned, the rest unchanged', () => {
+test('the chunked scan finds the op name at every offset across a chunk boundary, and in no file without it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'modelship-scan-'));
+  try {
+    const file = join(dir, 'model.onnx');
+    // the name ending just before, straddling (each split), and starting just after the boundary
+    for (let at = SCAN_CHUNK - NEEDLE.length - 1; at <= SCAN_CHUNK + 1; at++) {
+      const bytes = Buffer.alloc(2 * SCAN_CHUNK + 10);
+      NEEDLE.copy(bytes, at);
+      writeFileSync(file, bytes);
+      assert.equal(await fileMentions(file, NEEDLE), true, `at ${at}`);
+    }
+    // almost the name on both sides of the boundary: no false hit from the carried tail
+    const near = Buffer.alloc(2 * SCAN_CHUNK);
+    Buffer.from('ZipMa').copy(near, SCAN_CHUNK - 5);
+    Buffer.from('ipMap').copy(near, SCAN_CHUNK + 1);
+    writeFileSync(file, near);
+    assert.equal(await fileMentions(file, NEEDLE), false);
+    writeFileSync(file, '');
+    assert.equal(await fileMentions(file, NEEDLE), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a file with a zip header is refused as a zip even when the op name occurs later in it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'modelship-scan-'));
+  try {
+    // the op name far past the first chunk: refused from the header, not rewritten
+    const file = join(dir, 'model.pt');
+    const bytes = Buffer.alloc(3 * SCAN_CHUNK);
+    Buffer.from('PK\x03\x04', 'latin1').copy(bytes, 0);
+    NEEDLE.copy(bytes, 2 * SCAN_CHUNK);
+    writeFileSync(file, bytes);
+    await assert.rejects(prepareModelFile(file), /is a zip archive .*not an ONNX model/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the skl2onnx default classifier: ZipMap removed, its output typed FP32 [N, 3], the labels returned, the rest unchanged', async () => {
   const before = model('iris-zipmap');
-  assert.equal(mayHaveZipMap(before), true);
+  assert.equal(await fileMentions(modelFile('iris-zipmap'), NEEDLE), true);
   const r = rewriteZipMap(before);
   assert.ok(r);
   assert.deepEqual([...r.classLabels], [['output_probability', ['setosa', 'versicolor', 'virginica']]]);
@@ -102,6 +146,29 @@ test('the skl2onnx default classifier: ZipMap removed, its output typed FP32 [N,
   assert.equal(nodes(b), nodes(a) - 1);
   // idempotent: nothing left to rewrite
   assert.equal(rewriteZipMap(r.bytes), undefined);
+});
+
+test('a graph of 20,000 ZipMaps: every output-producing one removed in one pass (under 10 s), one that feeds another node kept', () => {
+  const n = 20_000;
+  const node = (input: string, output: string) =>
+    bytesField(1, encodeFields([bytesField(1, input), bytesField(2, output), bytesField(4, 'ZipMap')]));
+  const output = (name: string) => bytesField(12, encodeFields([bytesField(1, name)]));
+  const graph: Field[] = [];
+  for (let i = 0; i < n; i++) graph.push(node(`p${i}`, `o${i}`), output(`o${i}`));
+  // a ZipMap feeding another: the second is removed, the first (not producing a graph output) kept
+  graph.push(node('q', 'mid'), node('mid', 'end'), output('end'));
+  const started = performance.now();
+  const r = rewriteZipMap(encodeFields([bytesField(7, encodeFields(graph))]));
+  const ms = performance.now() - started;
+  assert.ok(r);
+  assert.equal(r.classLabels.size, n + 1);
+  assert.ok(ms < 10_000, `${ms.toFixed(0)} ms`);
+  const left = decodeFields(decodeFields(r.bytes)[0]!.value as Uint8Array).filter((f) => f.num === 1);
+  assert.deepEqual(
+    left.map((f) => decodeFields(f.value as Uint8Array).map((x) => Buffer.from(x.value as Uint8Array).toString())),
+    [['q', 'end', 'ZipMap']],
+    'only the ZipMap that feeds another node is kept, now writing the renamed output',
+  );
 });
 
 test('files users mistake for models are named by their format', () => {

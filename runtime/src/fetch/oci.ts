@@ -13,7 +13,8 @@ import { formatOciReference, manifestReference, parseOciReference, type OciRefer
 import type { FetchConfig } from '../config.ts';
 import { errorMessage, FetchError } from '../errors.ts';
 import { basicHeader, credentialsFor, type BasicCredentials } from './docker-config.ts';
-import { copyStream, type Sink } from './sink.ts';
+import { getFollowingRedirects, networkDetail } from './redirects.ts';
+import { copyStream, readBody, type Sink } from './sink.ts';
 import { parseWwwAuthenticate, tokenUrl } from './www-authenticate.ts';
 
 export const isOciUri = (uri: string): boolean => uri.startsWith('oci://');
@@ -28,7 +29,10 @@ const MEDIA = {
 export const ONNX_MEDIA_TYPES: readonly string[] = ['application/vnd.onnx', 'application/onnx', 'application/vnd.onnx.model'];
 const TITLE = 'org.opencontainers.image.title';
 const MAX_MANIFEST_BYTES = 4 * 1024 * 1024;
-const MAX_REDIRECTS = 5;
+/** a token is a JWT of a few KiB; the cap only stops a token service that never ends its answer */
+const MAX_TOKEN_RESPONSE_BYTES = 1024 * 1024;
+/** of an error answer only its first `errors[0]` matters */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 export interface Descriptor {
   mediaType?: string;
@@ -54,7 +58,7 @@ export function pickModelLayer(manifest: unknown): Descriptor | { error: string 
   if (!Array.isArray(m.layers) || m.layers.length === 0) return { error: 'the manifest has no layers' };
   const layers = m.layers as Descriptor[];
   for (const l of layers) {
-    if (typeof l !== 'object' || l === null || typeof l.digest !== 'string' || typeof l.size !== 'number')
+    if (typeof l !== 'object' || l === null || typeof l.digest !== 'string' || !Number.isSafeInteger(l.size) || l.size < 0)
       return { error: 'the manifest has a layer without a digest or size' };
   }
   const archive = (t: string | undefined) => t !== undefined && /tar|gzip|zstd/.test(t);
@@ -110,27 +114,12 @@ class Registry {
   }
 
   /** GET with redirects followed by hand: Authorization goes to the registry host only, https never drops to http. */
-  private async follow(start: URL, accept: string | undefined): Promise<Response> {
-    let url = start;
-    for (let hops = 0; ; hops++) {
-      const headers: Record<string, string> = {};
-      if (accept) headers['accept'] = accept;
-      if (this.authorization && url.host === this.base.host) headers['authorization'] = this.authorization;
-      const res = await fetch(url, { headers, signal: this.signal, redirect: 'manual' });
-      const location = res.headers.get('location');
-      if (res.status < 300 || res.status > 399 || location === null) return res;
-      await res.body?.cancel();
-      if (hops === MAX_REDIRECTS) throw this.fail(`more than ${MAX_REDIRECTS} redirects`);
-      let next: URL;
-      try {
-        next = new URL(location, url);
-      } catch {
-        throw this.fail(`HTTP ${res.status} redirect to an unparseable location`);
-      }
-      if (next.protocol !== 'http:' && next.protocol !== 'https:') throw this.fail(`refusing a redirect to a ${next.protocol} URL`);
-      if (url.protocol === 'https:' && next.protocol === 'http:') throw this.fail('refusing a redirect from https to http');
-      url = next;
-    }
+  private follow(start: URL, accept: string | undefined): Promise<Response> {
+    const headersFor = (url: URL) => ({
+      ...(accept ? { accept } : {}),
+      ...(this.authorization && url.host === this.base.host ? { authorization: this.authorization } : {}),
+    });
+    return getFollowingRedirects(start, this.signal, headersFor, (what) => this.fail(what));
   }
 
   private async authenticate(header: string): Promise<void> {
@@ -150,7 +139,13 @@ class Registry {
         await res.body?.cancel();
         throw this.fail(`the token service answered HTTP ${res.status}`, res.status >= 500 || res.status === 429);
       }
-      const body = (await res.json().catch(() => ({}))) as { token?: unknown; access_token?: unknown };
+      const raw = await readBody(res, MAX_TOKEN_RESPONSE_BYTES, `the token response of ${url.origin}${url.pathname}`);
+      let body: { token?: unknown; access_token?: unknown } = {};
+      try {
+        body = JSON.parse(raw.toString('utf8')) as typeof body;
+      } catch {
+        // not JSON: reported below as an answer without a token
+      }
       const token = typeof body.token === 'string' ? body.token : body.access_token;
       if (typeof token !== 'string' || token === '') throw this.fail('the token service answered without a token');
       this.authorization = `Bearer ${token}`;
@@ -166,7 +161,10 @@ class Registry {
 
   /** A non-2xx answer as one line: 401/403 name the credentials, 404 the missing thing. */
   async refuse(res: Response, what: string): Promise<FetchError> {
-    const text = await res.text().catch(() => '');
+    const text = await readBody(res, MAX_ERROR_BODY_BYTES, 'the error body').then(
+      (b) => b.toString('utf8'),
+      () => '', // too long or cut off: the status says enough
+    );
     let code = '';
     try {
       const errs = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors;
@@ -222,14 +220,7 @@ export async function fetchOci(cfg: FetchConfig, sink: Sink): Promise<void> {
       [MEDIA.ociManifest, MEDIA.ociIndex, MEDIA.dockerManifest, MEDIA.dockerList].join(', '),
     );
     if (!res.ok) throw await registry.refuse(res, ref.digest ? `manifest ${ref.digest}` : `tag "${ref.tag ?? ''}"`);
-    const declared = Number(res.headers.get('content-length'));
-    if (declared > MAX_MANIFEST_BYTES) {
-      await res.body?.cancel();
-      throw new FetchError(`cannot pull ${shown}: the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, false);
-    }
-    const raw = Buffer.from(await res.arrayBuffer());
-    if (raw.length > MAX_MANIFEST_BYTES)
-      throw new FetchError(`cannot pull ${shown}: the manifest is larger than ${MAX_MANIFEST_BYTES} bytes`, false);
+    const raw = await readBody(res, MAX_MANIFEST_BYTES, `the manifest of ${shown}`);
     if (ref.digest) {
       const got = `sha256:${createHash('sha256').update(raw).digest('hex')}`;
       if (got !== ref.digest)
@@ -270,8 +261,7 @@ export async function fetchOci(cfg: FetchConfig, sink: Sink): Promise<void> {
       throw new FetchError(`cannot pull ${shown}: the model layer does not match its digest ${layer.digest}`, false);
   } catch (err) {
     if (err instanceof FetchError) throw err;
-    const e = err as Error & { cause?: { code?: string; message?: string } };
-    const detail = e.name === 'TimeoutError' ? `timed out after ${cfg.timeoutSeconds}s` : (e.cause?.code ?? e.cause?.message ?? e.message);
+    const detail = networkDetail(err, cfg.timeoutSeconds);
     throw new FetchError(`cannot pull ${shown}: ${detail}`, true);
   }
 }

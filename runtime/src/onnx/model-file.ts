@@ -22,23 +22,33 @@ export function foreignFormat(head: Uint8Array): string | undefined {
 }
 
 const HEAD_BYTES = 8;
-const SCAN_CHUNK = 1 << 20;
+/** read size of the scan; exported for the test of a name straddling two chunks */
+export const SCAN_CHUNK = 1 << 20;
 const NEEDLE = Buffer.from('ZipMap');
 
-/** Whether the op name occurs in the file, read in chunks so a large model is never held whole. */
-async function fileMentions(path: string, needle: Buffer): Promise<{ found: boolean; head: Uint8Array }> {
+async function readHead(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await fh.read(head, 0, HEAD_BYTES, 0);
+    return head.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Whether `needle` occurs in the file, read in chunks so a large model is never held whole. */
+export async function fileMentions(path: string, needle: Buffer): Promise<boolean> {
   const fh = await open(path, 'r');
   try {
     const buf = Buffer.alloc(SCAN_CHUNK + needle.length);
     let carried = 0;
     let position = 0;
-    let head: Uint8Array | undefined;
     for (;;) {
       const { bytesRead } = await fh.read(buf, carried, SCAN_CHUNK, position);
-      head ??= Uint8Array.from(buf.subarray(0, Math.min(HEAD_BYTES, bytesRead)));
-      if (bytesRead === 0) return { found: false, head };
+      if (bytesRead === 0) return false;
       const filled = carried + bytesRead;
-      if (buf.subarray(0, filled).includes(needle)) return { found: true, head };
+      if (buf.subarray(0, filled).includes(needle)) return true;
       position += bytesRead;
       // keep the tail: the name may straddle two chunks
       carried = Math.min(needle.length - 1, filled);
@@ -56,15 +66,15 @@ export interface PreparedModel {
 }
 
 export async function prepareModelFile(path: string): Promise<PreparedModel> {
-  const { found, head } = await fileMentions(path, NEEDLE);
-  const foreign = foreignFormat(head);
+  // the first bytes before the scan: a multi-GB checkpoint is refused without being read through
+  const foreign = foreignFormat(await readHead(path));
   if (foreign) {
     throw new ModelLoadError(
       `${path} is ${foreign}, not an ONNX model: Modelship serves ONNX only and never loads code-executing formats; ` +
         `convert the model to ONNX first (${CONVERSION_GUIDE})`,
     );
   }
-  if (!found) return { classLabels: new Map() };
+  if (!(await fileMentions(path, NEEDLE))) return { classLabels: new Map() };
   let rewrite;
   try {
     rewrite = rewriteZipMap(await readFile(path));

@@ -29,10 +29,6 @@ export interface ZipMapRewrite {
   classLabels: Map<string, ClassLabel[]>;
 }
 
-/** Cheap test before parsing: a model without the op name anywhere has no ZipMap. */
-export const mayHaveZipMap = (bytes: Uint8Array): boolean =>
-  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).includes('ZipMap');
-
 function labelsOf(node: Field[]): ClassLabel[] {
   for (const f of node) {
     if (f.num !== NODE.attribute) continue;
