@@ -7,11 +7,18 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { discoveryDocument, metricValueList, milliQuantity, parseRequest } from '../../operator/src/custom-metrics/api.ts';
+import {
+  discoveryDocument,
+  MAX_SELECTOR_CHARS,
+  metricValueList,
+  milliQuantity,
+  parseRequest,
+  runtimePodSelector,
+} from '../../operator/src/custom-metrics/api.ts';
 import { authenticate, trustFromConfigMap, type FrontProxyTrust } from '../../operator/src/custom-metrics/auth.ts';
 import { CUSTOM_METRIC } from '../../operator/src/custom-metrics/names.ts';
 import { parseLoadCounters } from '../../operator/src/custom-metrics/sample.ts';
-import { metricsUrl } from '../../operator/src/custom-metrics/scrape.ts';
+import { metricsUrl, SharedReads } from '../../operator/src/custom-metrics/scrape.ts';
 import { LoadHistory, loadBetween } from '../../operator/src/custom-metrics/window.ts';
 import { renderCanaryHpa, renderHpa } from '../../operator/src/render/children.ts';
 import { toQuantity } from '../../operator/src/render/hpa-metrics.ts';
@@ -109,9 +116,43 @@ test('paths: discovery, pods/*/<metric> with a selector, a named pod; bad names 
     ].map((r) => (r.kind === 'error' ? r.status : r.kind)),
     [400, 404, 404, 400, 404],
   );
+  const selector = (chars: number) => `${base}/namespaces/ml/pods/*/modelship_concurrency?labelSelector=a=${'x'.repeat(chars - 2)}`;
+  assert.equal((parseRequest(selector(MAX_SELECTOR_CHARS)) as { labelSelector: string }).labelSelector.length, MAX_SELECTOR_CHARS);
+  assert.deepEqual(parseRequest(selector(MAX_SELECTOR_CHARS + 1)), {
+    kind: 'error',
+    status: 400,
+    message: `labelSelector: longer than ${MAX_SELECTOR_CHARS} characters`,
+  });
   const doc = discoveryDocument() as { groupVersion: string; resources: Array<{ name: string; namespaced: boolean }> };
   assert.equal(doc.groupVersion, 'custom.metrics.k8s.io/v1beta2');
   assert.deepEqual(doc.resources.map((r) => r.name).sort(), ['pods/modelship_concurrency', 'pods/modelship_requests_per_second']);
+});
+
+test('the pod LIST asks the API server for runtime pods only, whatever selector the caller sent (requirements are ANDed)', () => {
+  const runtime = 'app.kubernetes.io/managed-by=modelship,app.kubernetes.io/name=modelship-runtime';
+  assert.equal(runtimePodSelector(''), runtime);
+  assert.equal(runtimePodSelector('app.kubernetes.io/instance=iris'), `app.kubernetes.io/instance=iris,${runtime}`);
+  // a selector that tries to reach other pods only narrows the answer (to nothing), never widens it
+  assert.equal(runtimePodSelector('app.kubernetes.io/managed-by!=modelship'), `app.kubernetes.io/managed-by!=modelship,${runtime}`);
+});
+
+test('shared reads: callers asking for a pod while its read runs join that read; the next one after it reads again', async () => {
+  const reads = new SharedReads();
+  let started = 0;
+  let finish = () => {};
+  const read = () => {
+    started++;
+    return new Promise<void>((resolve) => (finish = resolve));
+  };
+  const first = [reads.run('uid-a', read), reads.run('uid-a', read), reads.run('uid-a', read)];
+  assert.equal(started, 1, 'three callers, one read');
+  void reads.run('uid-b', async () => void started++);
+  assert.equal(started, 2, 'another pod is read on its own');
+  finish();
+  await Promise.all(first);
+  void reads.run('uid-a', read);
+  assert.equal(started, 3, 'a finished read is not reused: the history’s cacheMs decides freshness');
+  finish();
 });
 
 test('MetricValueList: one item per pod with its value in milli-units, the window and an RFC 3339 timestamp', () => {

@@ -63,3 +63,19 @@ export async function forEachBounded<T>(items: readonly T[], concurrency: number
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
 }
+
+/**
+ * At most one read per key at a time: a caller asking for a key whose read is under way waits for
+ * that read instead of starting another (HPAs whose selectors overlap, synced at the same moment).
+ */
+export class SharedReads {
+  private readonly running = new Map<string, Promise<void>>();
+
+  run(key: string, read: () => Promise<void>): Promise<void> {
+    const existing = this.running.get(key);
+    if (existing) return existing;
+    const started = read().finally(() => this.running.delete(key));
+    this.running.set(key, started);
+    return started;
+  }
+}
