@@ -15,7 +15,8 @@ import { describeApiError } from '../errors.ts';
 import { discoveryDocument, metricValueList, parseRequest, runtimePodSelector, statusBody, type PodValue } from './api.ts';
 import { AUTH_CONFIGMAP, authenticate, trustFromConfigMap, type FrontProxyTrust } from './auth.ts';
 import { CUSTOM_METRIC, type CustomMetricName } from './names.ts';
-import { forEachBounded, metricsUrl, readPod, SCRAPE_LIMITS, SharedReads, type ScrapeLimits } from './scrape.ts';
+import { forEachBounded } from '../http/bounded.ts';
+import { metricsUrl, readPod, SCRAPE_LIMITS, SharedReads, type ScrapeLimits } from './scrape.ts';
 import { LoadHistory } from './window.ts';
 
 export interface CustomMetricsServerOptions {
