@@ -138,10 +138,9 @@ export class CustomMetricsServer {
       const parsed = parseRequest(req.url ?? '/');
       if (parsed.kind === 'error') return send(res, parsed.status, statusBody(parsed.status, parsed.message));
       if (parsed.kind === 'discovery') return send(res, 200, discoveryDocument());
-      const listed = await this.listPods(parsed.namespace, parsed.labelSelector);
+      const listed = await this.listPods(parsed.namespace, parsed.labelSelector, parsed.pod);
       if ('error' in listed) return send(res, listed.status, statusBody(listed.status, listed.error));
-      const pods = parsed.pod === undefined ? listed.pods : listed.pods.filter((p) => p.metadata?.name === parsed.pod);
-      const values = await this.values(parsed.metric, pods);
+      const values = await this.values(parsed.metric, listed.pods);
       send(res, 200, metricValueList(parsed.metric, values));
     } catch (err) {
       this.o.log.error('custom metrics: request failed', { error: (err as Error).message, path: (req.url ?? '').slice(0, 200) });
@@ -149,13 +148,17 @@ export class CustomMetricsServer {
     }
   }
 
-  /** Runtime pods matching the selector that run and have an IP (others have no load to report). */
-  private async listPods(namespace: string, labelSelector: string): Promise<{ pods: V1Pod[] } | { status: 400 | 503; error: string }> {
+  /** Runtime pods matching the selector (and the name, if one) that run and have an IP (others have no load to report). */
+  private async listPods(
+    namespace: string,
+    labelSelector: string,
+    name: string | undefined,
+  ): Promise<{ pods: V1Pod[] } | { status: 400 | 503; error: string }> {
     try {
       const list = await this.o.core.listNamespacedPod({
         namespace,
         labelSelector: runtimePodSelector(labelSelector),
-        fieldSelector: 'status.phase=Running',
+        fieldSelector: `status.phase=Running${name === undefined ? '' : `,metadata.name=${name}`}`,
       });
       const pods = list.items.filter((p) => !p.metadata?.deletionTimestamp && !!p.status?.podIP);
       return { pods };
