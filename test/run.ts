@@ -272,7 +272,9 @@ async function main(): Promise<number> {
   }
   // before anything is built or run: a machine that cannot run the e2e cluster should learn it
   // now, not after the unit and integration phases and the Kubernetes builds
-  if (phases.includes('e2e') && (await findTests(PHASE_DIRS.e2e, filters)).length > 0) {
+  const planned = new Map(await Promise.all(phases.map(async (p) => [p, await findTests(PHASE_DIRS[p], filters)] as const)));
+  const testsOf = (p: Phase): string[] => planned.get(p) ?? [];
+  if (testsOf('e2e').length > 0) {
     try {
       ensurePrerequisites((line) => process.stderr.write(`${line}\n`));
     } catch (err) {
@@ -281,13 +283,9 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  startGatewayBuildEarly(phases.includes('e2e') ? await findTests(PHASE_DIRS.e2e, filters) : []);
-  startPrometheusBuildEarly([
-    ...(phases.includes('integration') ? await findTests(PHASE_DIRS.integration, filters) : []),
-    ...(phases.includes('e2e') ? await findTests(PHASE_DIRS.e2e, filters) : []),
-  ]);
-  const ociCandidates = await Promise.all(phases.map((p) => findTests(PHASE_DIRS[p], filters)));
-  startOciBuildEarly(ociCandidates.flat());
+  startGatewayBuildEarly(testsOf('e2e'));
+  startPrometheusBuildEarly([...testsOf('integration'), ...testsOf('e2e')]);
+  startOciBuildEarly([...planned.values()].flat());
   let passed = 0;
   let failed = 0;
   let ok = true;

@@ -8,6 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadAll } from 'js-yaml';
 import { cacheRoot, repoRoot } from './binaries.ts';
+import { runCaptured, type CommandResult } from './processes.ts';
 
 export const helmBuildScript = join(repoRoot, 'devcluster/build/helm.sh');
 export const chartDir = join(repoRoot, 'charts/modelship');
@@ -75,47 +76,30 @@ export function resolveHelm(): Promise<string> {
   return resolving;
 }
 
-export interface HelmResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CommandResult as HelmResult } from './processes.ts';
 
 /**
  * Runs helm with private config/cache/data dirs (no repositories or plugins of the user) and no
  * cluster unless `kubeconfig` is given (install, upgrade, uninstall, status).
  */
-export async function runHelm(args: string[], opts: { input?: string; timeoutMs?: number; kubeconfig?: string } = {}): Promise<HelmResult> {
+export async function runHelm(
+  args: string[],
+  opts: { input?: string; timeoutMs?: number; kubeconfig?: string } = {},
+): Promise<CommandResult> {
   const bin = await resolveHelm();
   const scratch = join(cacheRoot(), 'helm-home');
-  return new Promise((res, rej) => {
-    const child = spawn(bin, args, {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      cwd: repoRoot,
-      env: {
-        PATH: process.env.PATH,
-        HELM_CACHE_HOME: join(scratch, 'cache'),
-        HELM_CONFIG_HOME: join(scratch, 'config'),
-        HELM_DATA_HOME: join(scratch, 'data'),
-        // helm template/lint never need a cluster; keep any KUBECONFIG of the caller out of them
-        KUBECONFIG: opts.kubeconfig ?? '/dev/null',
-      },
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      rej(err);
-    });
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      res({ code: code ?? (sig ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
+  return runCaptured(bin, args, {
+    cwd: repoRoot,
+    env: {
+      PATH: process.env.PATH,
+      HELM_CACHE_HOME: join(scratch, 'cache'),
+      HELM_CONFIG_HOME: join(scratch, 'config'),
+      HELM_DATA_HOME: join(scratch, 'data'),
+      // helm template/lint never need a cluster; keep any KUBECONFIG of the caller out of them
+      KUBECONFIG: opts.kubeconfig ?? '/dev/null',
+    },
+    input: opts.input,
+    timeoutMs: opts.timeoutMs,
   });
 }
 

@@ -1,13 +1,9 @@
 // kubectl as a child process (killed on exit), and kubeconfig files for the dev cluster's users.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { runCaptured, type CommandResult } from './processes.ts';
 
-export interface KubectlResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type { CommandResult as KubectlResult } from './processes.ts';
 
 export interface KubectlOptions {
   input?: string;
@@ -17,44 +13,16 @@ export interface KubectlOptions {
   timeoutMs?: number;
 }
 
-const kubectlChildren = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of kubectlChildren) c.kill('SIGKILL');
-});
-
 export function runKubectl(
   kubectlBin: string,
   kubeconfig: string,
   cacheDir: string,
   args: string[],
   opts: { input?: string; timeoutMs?: number } = {},
-): Promise<KubectlResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(kubectlBin, [`--kubeconfig=${kubeconfig}`, ...args], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, KUBECACHEDIR: cacheDir },
-    });
-    kubectlChildren.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => {
-      stderr += `\n(kubectl killed after ${opts.timeoutMs ?? 120_000} ms)`;
-      child.kill('SIGKILL');
-    }, opts.timeoutMs ?? 120_000);
-    child.on('error', (err) => {
-      clearTimeout(timer);
-      kubectlChildren.delete(child);
-      reject(err);
-    });
-    child.on('close', (code, sig) => {
-      clearTimeout(timer);
-      kubectlChildren.delete(child);
-      resolvePromise({ code: code ?? (sig ? 128 : 1), stdout, stderr });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
+): Promise<CommandResult> {
+  return runCaptured(kubectlBin, [`--kubeconfig=${kubeconfig}`, ...args], {
+    env: { ...process.env, KUBECACHEDIR: cacheDir },
+    ...opts,
   });
 }
 

@@ -4,6 +4,7 @@
 // push models into it as OCI artifacts, the way a user would.
 
 import { execFile } from 'node:child_process';
+import bcrypt from 'bcryptjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
@@ -45,22 +46,8 @@ export async function startRegistry(o: RegistryOptions): Promise<OciRegistry> {
   mkdirSync(join(root, 'storage'), { recursive: true });
   let auth = '';
   if (o.user) {
-    // bcrypt (what the registry's htpasswd reads) from Python's crypt (libxcrypt makes $2b$ hashes);
-    // python reads the password from stdin so it never is on a command line
-    const hash = await new Promise<string>((resolve, reject) => {
-      const child = execFile(
-        'python3',
-        [
-          '-W',
-          'ignore',
-          '-c',
-          'import crypt,sys; print(crypt.crypt(sys.stdin.readline().rstrip("\\n"), crypt.mksalt(crypt.METHOD_BLOWFISH)))',
-        ],
-        (err, stdout) =>
-          err ? reject(new Error(`cannot make a bcrypt hash for htpasswd (python3 crypt): ${err.message}`)) : resolve(stdout.trim()),
-      );
-      child.stdin?.end(`${o.user?.password ?? ''}\n`);
-    });
+    // bcrypt, the one htpasswd hash the registry accepts
+    const hash = await bcrypt.hash(o.user.password, 10);
     writeFileSync(join(root, 'htpasswd'), `${o.user.username}:${hash}\n`);
     auth = `auth:\n  htpasswd:\n    realm: modelship-test\n    path: ${join(root, 'htpasswd')}\n`;
   }

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { freePorts } from './ports.ts';
 import { sleep, waitFor } from './wait.ts';
 
@@ -77,6 +77,54 @@ export function spawnStandalone(
 export function assertRunning(proc: Proc): void {
   const c = proc.child;
   if (c && (c.exitCode !== null || c.signalCode !== null)) throw new Error(`${proc.name} exited (${c.exitCode ?? c.signalCode})`);
+}
+
+export interface CommandResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+const capturedChildren = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of capturedChildren) c.kill('SIGKILL');
+});
+
+/**
+ * Runs a short command (kubectl, helm, promtool) to its end with its output captured and `input` on
+ * its stdin; killed after `timeoutMs` (default 120 s) or when this process exits. Rejects only when
+ * it cannot be started; a signal is exit code 128.
+ */
+export function runCaptured(
+  bin: string,
+  args: readonly string[],
+  opts: { cwd?: string | undefined; env?: NodeJS.ProcessEnv; input?: string | undefined; timeoutMs?: number | undefined } = {},
+): Promise<CommandResult> {
+  return new Promise((resolve, reject) => {
+    const timeoutMs = opts.timeoutMs ?? 120_000;
+    const child = spawn(bin, args, { stdio: ['pipe', 'pipe', 'pipe'], cwd: opts.cwd, env: opts.env });
+    capturedChildren.add(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    const timer = setTimeout(() => {
+      stderr += `\n(${basename(bin)} killed after ${timeoutMs} ms)`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      capturedChildren.delete(child);
+      reject(err);
+    });
+    child.on('close', (code, sig) => {
+      clearTimeout(timer);
+      capturedChildren.delete(child);
+      resolve({ code: code ?? (sig ? 128 : 1), stdout, stderr });
+    });
+    child.stdin.on('error', () => {});
+    child.stdin.end(opts.input ?? '');
+  });
 }
 
 /** True while `pid` is running (a zombie counts as gone). */

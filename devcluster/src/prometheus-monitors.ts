@@ -30,18 +30,11 @@ export interface RelabelConfig {
 export interface PodMonitorSpec {
   selector: { matchLabels?: Record<string, string> };
   namespaceSelector?: { any?: boolean; matchNames?: string[] };
-  podMetricsEndpoints: Array<{
-    port: string;
-    path?: string;
-    interval?: string;
-    scrapeTimeout?: string;
-    honorLabels?: boolean;
-    relabelings?: MonitorRelabeling[];
-    metricRelabelings?: MonitorRelabeling[];
-  }>;
+  podMetricsEndpoints: MonitorEndpoint[];
 }
 
-export interface ServiceMonitorEndpoint {
+/** An endpoint of a PodMonitor (podMetricsEndpoints) or a ServiceMonitor (endpoints): the fields read here are the same. */
+export interface MonitorEndpoint {
   port: string;
   path?: string;
   interval?: string;
@@ -121,7 +114,7 @@ export function podMonitorScrapeConfig(
  * host), with a ServiceMonitor endpoint's label handling: honorLabels, relabelings (which set the
  * job) and metricRelabelings. The Service-based target selection has no host equivalent.
  */
-export function staticScrapeConfig(jobName: string, target: string, ep: ServiceMonitorEndpoint): Record<string, unknown> {
+export function staticScrapeConfig(jobName: string, target: string, ep: MonitorEndpoint): Record<string, unknown> {
   return {
     job_name: jobName,
     honor_labels: ep.honorLabels ?? false,

@@ -2,12 +2,11 @@
 // devcluster/build/prometheus.sh (cached, once per machine), Prometheus started on loopback with a
 // generated configuration (its HTTP API is what the tests use), and promtool run as a command.
 
-import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
 import { freePort } from './ports.ts';
-import { assertRunning, spawnStandalone, tail, type Proc } from './processes.ts';
+import { assertRunning, runCaptured, spawnStandalone, tail, type CommandResult, type Proc } from './processes.ts';
 import { waitFor } from './wait.ts';
 
 export const prometheusBuildScript = join(repoRoot, 'devcluster/build/prometheus.sh');
@@ -23,30 +22,10 @@ export async function resolvePrometheus(log: (line: string) => void = () => {}):
   return { prometheus, promtool: join(dirname(prometheus), 'promtool') };
 }
 
-export interface CommandResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs promtool with `args` (in `cwd`, where relative rule files are looked up). */
 export async function runPromtool(args: readonly string[], opts: { cwd?: string; timeoutMs?: number } = {}): Promise<CommandResult> {
   const { promtool } = await resolvePrometheus();
-  const child = spawn(promtool, args, { cwd: opts.cwd ?? repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
-  const code = await new Promise<number>((resolve) => {
-    child.on('error', (err) => {
-      stderr += String(err);
-      resolve(1);
-    });
-    child.on('close', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
-  });
-  clearTimeout(timer);
-  return { code, stdout, stderr };
+  return runCaptured(promtool, args, { cwd: opts.cwd ?? repoRoot, timeoutMs: opts.timeoutMs });
 }
 
 /** One series of an instant query's answer. */

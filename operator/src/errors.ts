@@ -50,6 +50,16 @@ export function isNotFound(err: unknown): boolean {
   return describeApiError(err).status === 404;
 }
 
+/** The object `read` returns, or undefined when the API server answers 404; other errors are thrown. */
+export async function readIfExists<T>(read: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await read();
+  } catch (err) {
+    if (isNotFound(err)) return undefined;
+    throw err;
+  }
+}
+
 export function isConflict(err: unknown): boolean {
   return describeApiError(err).status === 409;
 }

@@ -19,7 +19,7 @@ import {
   podMonitorScrapeConfig,
   staticScrapeConfig,
   type PodMonitorSpec,
-  type ServiceMonitorEndpoint,
+  type MonitorEndpoint,
 } from '@modelship/devcluster/prometheus-monitors';
 import { resolvePrometheus, startPrometheus, type PrometheusServer, type Sample } from '@modelship/devcluster/prometheus';
 import { waitFor } from '@modelship/devcluster/wait';
@@ -89,7 +89,7 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
         },
       });
       const pm = findManifest(ms, 'PodMonitor') as Manifest & { spec: PodMonitorSpec };
-      const sm = findManifest(ms, 'ServiceMonitor') as Manifest & { spec: { endpoints: ServiceMonitorEndpoint[] } };
+      const sm = findManifest(ms, 'ServiceMonitor') as Manifest & { spec: { endpoints: MonitorEndpoint[] } };
       const config = {
         global: { scrape_interval: SCRAPE, evaluation_interval: SCRAPE },
         rule_files: [join(chartDir, 'files/rules.yaml')],

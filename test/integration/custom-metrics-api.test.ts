@@ -273,6 +273,8 @@ describe('custom.metrics.k8s.io served by the operator, through the API server',
       `${BASE}/namespaces/${ns}/pods/*/modelship_concurrency?labelSelector=${encodeURIComponent('app.kubernetes.io/instance=other')}`,
     );
     assert.deepEqual(none.items, []);
+    const otherPod = await raw(`${BASE}/namespaces/${ns}/pods/iris-cm-1/modelship_concurrency`);
+    assert.deepEqual(otherPod.items, [], 'a named pod answers for that pod only');
     const bad = await cp.kubectl(['get', '--raw', `${BASE}/namespaces/${ns}/pods/*/modelship_latency`]);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /NotFound|not found|no metric/i);

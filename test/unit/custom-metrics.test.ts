@@ -5,13 +5,22 @@
  * HPA that spec.autoscaling renders.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
-import { discoveryDocument, metricValueList, milliQuantity, parseRequest } from '../../operator/src/custom-metrics/api.ts';
+import {
+  discoveryDocument,
+  MAX_SELECTOR_CHARS,
+  metricValueList,
+  milliQuantity,
+  parseRequest,
+  runtimePodSelector,
+} from '../../operator/src/custom-metrics/api.ts';
 import { authenticate, trustFromConfigMap, type FrontProxyTrust } from '../../operator/src/custom-metrics/auth.ts';
 import { CUSTOM_METRIC } from '../../operator/src/custom-metrics/names.ts';
 import { parseLoadCounters } from '../../operator/src/custom-metrics/sample.ts';
-import { metricsUrl } from '../../operator/src/custom-metrics/scrape.ts';
+import { metricsUrl, readPod, SharedReads } from '../../operator/src/custom-metrics/scrape.ts';
 import { LoadHistory, loadBetween } from '../../operator/src/custom-metrics/window.ts';
 import { renderCanaryHpa, renderHpa } from '../../operator/src/render/children.ts';
 import { toQuantity } from '../../operator/src/render/hpa-metrics.ts';
@@ -109,9 +118,85 @@ test('paths: discovery, pods/*/<metric> with a selector, a named pod; bad names 
     ].map((r) => (r.kind === 'error' ? r.status : r.kind)),
     [400, 404, 404, 400, 404],
   );
+  const selector = (chars: number) => `${base}/namespaces/ml/pods/*/modelship_concurrency?labelSelector=a=${'x'.repeat(chars - 2)}`;
+  assert.equal((parseRequest(selector(MAX_SELECTOR_CHARS)) as { labelSelector: string }).labelSelector.length, MAX_SELECTOR_CHARS);
+  assert.deepEqual(parseRequest(selector(MAX_SELECTOR_CHARS + 1)), {
+    kind: 'error',
+    status: 400,
+    message: `labelSelector: longer than ${MAX_SELECTOR_CHARS} characters`,
+  });
   const doc = discoveryDocument() as { groupVersion: string; resources: Array<{ name: string; namespaced: boolean }> };
   assert.equal(doc.groupVersion, 'custom.metrics.k8s.io/v1beta2');
   assert.deepEqual(doc.resources.map((r) => r.name).sort(), ['pods/modelship_concurrency', 'pods/modelship_requests_per_second']);
+});
+
+test('the pod LIST asks the API server for runtime pods only, whatever selector the caller sent (requirements are ANDed)', () => {
+  const runtime = 'app.kubernetes.io/managed-by=modelship,app.kubernetes.io/name=modelship-runtime';
+  assert.equal(runtimePodSelector(''), runtime);
+  assert.equal(runtimePodSelector('app.kubernetes.io/instance=iris'), `app.kubernetes.io/instance=iris,${runtime}`);
+  // a selector that tries to reach other pods only narrows the answer (to nothing), never widens it
+  assert.equal(runtimePodSelector('app.kubernetes.io/managed-by!=modelship'), `app.kubernetes.io/managed-by!=modelship,${runtime}`);
+});
+
+test('shared reads: callers asking for a pod while its read runs join that read; the next one after it reads again', async () => {
+  const reads = new SharedReads();
+  let started = 0;
+  let finish = () => {};
+  const read = () => {
+    started++;
+    return new Promise<void>((resolve) => (finish = resolve));
+  };
+  const first = [reads.run('uid-a', read), reads.run('uid-a', read), reads.run('uid-a', read)];
+  assert.equal(started, 1, 'three callers, one read');
+  void reads.run('uid-b', async () => void started++);
+  assert.equal(started, 2, 'another pod is read on its own');
+  finish();
+  await Promise.all(first);
+  void reads.run('uid-a', read);
+  assert.equal(started, 3, 'a finished read is not reused: the history’s cacheMs decides freshness');
+  finish();
+});
+
+test('a hostile pod costs at most the deadline and the byte cap: endless, silent and trickling answers are left out', async () => {
+  const server = createServer((req, res) => {
+    if (req.url === '/endless') {
+      res.writeHead(200);
+      const chunk = Buffer.alloc(16 * 1024, 'a');
+      const pump = () => {
+        while (res.write(chunk));
+      };
+      res.on('drain', pump);
+      pump();
+    } else if (req.url === '/silent') {
+      // never answers
+    } else if (req.url === '/trickle') {
+      res.writeHead(200);
+      res.write('# TYPE modelship_requests_total counter\n');
+    } else if (req.url === '/error') {
+      res.writeHead(500).end('modelship_requests_total 1\n');
+    } else {
+      res.writeHead(200).end('# TYPE modelship_requests_total counter\nmodelship_requests_total{kind="inference"} 7\n');
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const limits = { timeoutMs: 400, maxBodyBytes: 64 * 1024, concurrency: 4 };
+  try {
+    const t0 = performance.now();
+    const [endless, silent, trickle, error, good] = await Promise.all(
+      ['/endless', '/silent', '/trickle', '/error', '/metrics'].map((path) => readPod(`${base}${path}`, limits)),
+    );
+    const elapsed = performance.now() - t0;
+    assert.deepEqual(endless, { ok: false, reason: 'metrics answer larger than 65536 bytes' });
+    assert.deepEqual(silent, { ok: false, reason: 'no complete answer within 400 ms' });
+    assert.deepEqual(trickle, { ok: false, reason: 'no complete answer within 400 ms' });
+    assert.deepEqual(error, { ok: false, reason: 'HTTP 500' });
+    assert.deepEqual(good, { ok: true, counters: { inferenceRequests: 7, inflightSeconds: undefined } });
+    assert.ok(elapsed < 1_500, `read in ${Math.round(elapsed)} ms`);
+  } finally {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
 
 test('MetricValueList: one item per pod with its value in milli-units, the window and an RFC 3339 timestamp', () => {

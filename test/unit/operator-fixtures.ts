@@ -1,5 +1,6 @@
 import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
-import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import type { ModelDeployment, ModelSpec } from '../../operator/src/api/types.generated.ts';
+import type { RolloutInput } from '../../operator/src/rollout/decide.ts';
 import type { RuntimeDefaults } from '../../operator/src/config.ts';
 
 export const RUNTIME_DEFAULTS: RuntimeDefaults = {
@@ -66,5 +67,22 @@ export function pod(init: V1Pod['status'], createdMsAgo = 1000, now = new Date('
   return {
     metadata: { name: 'iris-x', namespace: 'ml', creationTimestamp: new Date(now.getTime() - createdMsAgo) },
     status: init,
+  };
+}
+
+/** A rollout decision's input with nothing deployed yet: `desiredModel` at hash h2, no history; `over` replaces fields. */
+export function rolloutInput(desiredModel: ModelSpec, now: Date, over: Partial<RolloutInput> = {}): RolloutInput {
+  return {
+    desiredModel,
+    desiredHash: 'h2',
+    autoRollback: true,
+    historyLimit: 10,
+    history: [],
+    currentVersion: undefined,
+    deployment: undefined,
+    deployedHash: undefined,
+    failure: undefined,
+    now,
+    ...over,
   };
 }

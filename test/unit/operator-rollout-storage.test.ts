@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { HistoryEntry, ModelSpec } from '../../operator/src/api/types.generated.ts';
 import { decideRollout, modelOf, type RolloutInput } from '../../operator/src/rollout/decide.ts';
-import { deploymentWith } from './operator-fixtures.ts';
+import { deploymentWith, rolloutInput } from './operator-fixtures.ts';
 
 const NOW = new Date('2026-11-30T12:00:00Z');
 const v2: ModelSpec = { version: '2', uri: 'oci://new.example/iris:2', name: 'iris', credentialsSecretRef: { name: 'new-cred' } };
@@ -20,21 +20,7 @@ const v1Entry: HistoryEntry = {
   outcome: 'Succeeded',
 };
 
-function input(over: Partial<RolloutInput>): RolloutInput {
-  return {
-    desiredModel: v2,
-    desiredHash: 'h2',
-    autoRollback: true,
-    historyLimit: 10,
-    history: [],
-    currentVersion: undefined,
-    deployment: undefined,
-    deployedHash: undefined,
-    failure: undefined,
-    now: NOW,
-    ...over,
-  };
-}
+const input = (over: Partial<RolloutInput>): RolloutInput => rolloutInput(v2, NOW, over);
 
 test('a new rollout records the credentials Secret name and plainHTTP, and nothing when they are unset', () => {
   const d = decideRollout(input({ desiredModel: { ...v2, plainHTTP: false }, history: [v1Entry], currentVersion: '1' }));

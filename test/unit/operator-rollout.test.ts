@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { HistoryEntry, ModelSpec } from '../../operator/src/api/types.generated.ts';
 import { decideRollout, rolloutComplete, trimHistory, type RolloutInput } from '../../operator/src/rollout/decide.ts';
 import type { FailureSignal } from '../../operator/src/rollout/signals.ts';
-import { deploymentWith } from './operator-fixtures.ts';
+import { deploymentWith, rolloutInput } from './operator-fixtures.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
 const v = (version: string): ModelSpec => ({ version, uri: `https://m/${version}.onnx`, name: 'iris' });
@@ -21,21 +21,7 @@ const FETCH_FAILED: FailureSignal = {
   since: undefined,
 };
 
-function input(over: Partial<RolloutInput>): RolloutInput {
-  return {
-    desiredModel: v('2'),
-    desiredHash: 'h2',
-    autoRollback: true,
-    historyLimit: 10,
-    history: [],
-    currentVersion: undefined,
-    deployment: undefined,
-    deployedHash: undefined,
-    failure: undefined,
-    now: NOW,
-    ...over,
-  };
-}
+const input = (over: Partial<RolloutInput>): RolloutInput => rolloutInput(v('2'), NOW, over);
 
 test('first deployment starts a Progressing entry and runs the desired template', () => {
   const d = decideRollout(input({ desiredModel: v('1'), desiredHash: 'h1' }));

@@ -11,6 +11,7 @@
 import { type KubeConfig, RequestContext, HttpMethod } from '@kubernetes/client-node';
 import { request, type Dispatcher } from 'undici';
 import { DEFAULT_METRICS_PORT, HTTP_PATH } from '../../../contract/runtime-contract.ts';
+import { forEachBounded, readCapped } from '../http/bounded.ts';
 import { parsePrometheusText } from './prometheus-text.ts';
 import type { MetricsScraper, PodRef, PodSample, ScrapeResult } from './types.ts';
 
@@ -52,18 +53,13 @@ export class PodProxyScraper implements MetricsScraper {
     const takenAtMs = this.opts.now();
     const samples: Record<string, PodSample> = {};
     const failures: string[] = [];
-    let next = 0;
-    const worker = async () => {
-      while (next < pods.length) {
-        const pod = pods[next++] as PodRef;
-        try {
-          samples[pod.uid] = await this.scrapePod(namespace, pod.name);
-        } catch (err) {
-          failures.push(`pod ${pod.name}: ${err instanceof PodScrapeError ? err.message : describe(err)}`);
-        }
+    await forEachBounded(pods, this.opts.concurrency, async (pod) => {
+      try {
+        samples[pod.uid] = await this.scrapePod(namespace, pod.name);
+      } catch (err) {
+        failures.push(`pod ${pod.name}: ${err instanceof PodScrapeError ? err.message : describe(err)}`);
       }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.opts.concurrency, pods.length) }, worker));
+    });
     return { snapshot: { takenAtMs, pods: samples }, failures };
   }
 
@@ -83,6 +79,7 @@ export class PodProxyScraper implements MetricsScraper {
         signal: abort.signal,
       });
       const body = await readCapped(res.body, this.opts.maxBodyBytes, abort);
+      if (!body) throw new PodScrapeError(`the metrics answer is larger than ${this.opts.maxBodyBytes} bytes`);
       if (res.statusCode !== 200) {
         throw new PodScrapeError(`HTTP ${res.statusCode} from the pod proxy: ${statusMessage(body)}`);
       }
@@ -99,22 +96,6 @@ export class PodProxyScraper implements MetricsScraper {
       clearTimeout(timer);
     }
   }
-}
-
-/** Reads a body up to `max` bytes; past that, stops reading, aborts the request and throws. */
-async function readCapped(body: Dispatcher.ResponseData['body'], max: number, abort: AbortController): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      abort.abort();
-      body.destroy();
-      throw new PodScrapeError(`the metrics answer is larger than ${max} bytes`);
-    }
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
 }
 
 /** The message of a Kubernetes Status body, or the start of whatever the body is. */

@@ -2,6 +2,7 @@
  * The custom.metrics.k8s.io/v1beta2 wire format (pure): which request a path asks for, the
  * discovery document, and MetricValueList answers, as k8s.io/metrics/pkg/apis/custom_metrics has them.
  */
+import { LABEL_NAME, MANAGED_BY_SELECTOR, RUNTIME_APP_NAME } from '../api/labels.ts';
 import { CUSTOM_METRIC, CUSTOM_METRICS_GROUP, CUSTOM_METRICS_VERSION, type CustomMetricName } from './names.ts';
 
 export const GROUP_VERSION = `${CUSTOM_METRICS_GROUP}/${CUSTOM_METRICS_VERSION}`;
@@ -11,6 +12,8 @@ const METRIC_NAMES: ReadonlySet<string> = new Set(Object.values(CUSTOM_METRIC));
 /** DNS-1123 label (a namespace) and DNS-1123 subdomain (a pod name). */
 const NAMESPACE = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 const POD_NAME = /^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/;
+/** An HPA sends its scale target's selector, a few labels; anything longer is not one. */
+export const MAX_SELECTOR_CHARS = 4096;
 
 export type ParsedRequest =
   | { kind: 'discovery' }
@@ -42,13 +45,19 @@ export function parseRequest(url: string): ParsedRequest {
   if (!METRIC_NAMES.has(metric)) {
     return { kind: 'error', status: 404, message: `no metric "${truncate(metric)}" for pods; served: ${[...METRIC_NAMES].join(', ')}` };
   }
-  return {
-    kind: 'metric',
-    namespace,
-    pod: pod === '*' ? undefined : pod,
-    metric: metric as CustomMetricName,
-    labelSelector: query.get('labelSelector') ?? '',
-  };
+  const labelSelector = query.get('labelSelector') ?? '';
+  if (labelSelector.length > MAX_SELECTOR_CHARS) {
+    return { kind: 'error', status: 400, message: `labelSelector: longer than ${MAX_SELECTOR_CHARS} characters` };
+  }
+  return { kind: 'metric', namespace, pod: pod === '*' ? undefined : pod, metric: metric as CustomMetricName, labelSelector };
+}
+
+/**
+ * The selector the pod LIST sends: the caller's, narrowed to the runtime's pods, so the API server
+ * returns only those (not every pod of the namespace) whatever the caller asked for.
+ */
+export function runtimePodSelector(requested: string): string {
+  return [requested, MANAGED_BY_SELECTOR, `${LABEL_NAME}=${RUNTIME_APP_NAME}`].filter((s) => s !== '').join(',');
 }
 
 /** The APIResourceList of the group version: one pods/<metric> resource per metric. */

@@ -6,6 +6,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { request } from 'undici';
 import { CONTAINER, HTTP_PATH, INFERENCE_PORT } from '../../../contract/runtime-contract.ts';
+import { readCapped } from '../http/bounded.ts';
 import { parseLoadCounters, type LoadCounters } from './sample.ts';
 
 export interface ScrapeLimits {
@@ -35,18 +36,10 @@ export async function readPod(url: string, limits: ScrapeLimits): Promise<PodRea
   const timer = setTimeout(() => abort.abort(), limits.timeoutMs);
   try {
     const res = await request(url, { method: 'GET', headers: { accept: 'text/plain' }, signal: abort.signal });
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limits.maxBodyBytes) {
-        abort.abort();
-        return { ok: false, reason: `metrics answer larger than ${limits.maxBodyBytes} bytes` };
-      }
-      chunks.push(chunk);
-    }
+    const body = await readCapped(res.body, limits.maxBodyBytes, abort);
+    if (!body) return { ok: false, reason: `metrics answer larger than ${limits.maxBodyBytes} bytes` };
     if (res.statusCode !== 200) return { ok: false, reason: `HTTP ${res.statusCode}` };
-    const counters = parseLoadCounters(Buffer.concat(chunks, size).toString('utf8'));
+    const counters = parseLoadCounters(body.toString('utf8'));
     return counters ? { ok: true, counters } : { ok: false, reason: 'not the runtime metrics' };
   } catch (err) {
     return { ok: false, reason: abort.signal.aborted ? `no complete answer within ${limits.timeoutMs} ms` : (err as Error).message };
@@ -55,11 +48,18 @@ export async function readPod(url: string, limits: ScrapeLimits): Promise<PodRea
   }
 }
 
-/** Runs `fn` over `items` with at most `concurrency` at once. */
-export async function forEachBounded<T>(items: readonly T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+/**
+ * At most one read per key at a time: a caller asking for a key whose read is under way waits for
+ * that read instead of starting another (HPAs whose selectors overlap, synced at the same moment).
+ */
+export class SharedReads {
+  private readonly running = new Map<string, Promise<void>>();
+
+  run(key: string, read: () => Promise<void>): Promise<void> {
+    const existing = this.running.get(key);
+    if (existing) return existing;
+    const started = read().finally(() => this.running.delete(key));
+    this.running.set(key, started);
+    return started;
+  }
 }

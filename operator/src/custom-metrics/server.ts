@@ -1,8 +1,9 @@
 /**
  * The operator's custom.metrics.k8s.io server: an HTTPS listener the API server's aggregation layer
  * proxies to (APIService v1beta2.custom.metrics.k8s.io). For GET .../namespaces/<ns>/pods/*\/<metric>
- * it lists the runtime pods matching the labelSelector, reads each pod's counters (reusing a reading
- * younger than cacheMs, so several callers in one HPA sync cost one scrape) and answers each pod's
+ * it lists the runtime pods matching the labelSelector (the API server filters: only running runtime
+ * pods come back), reads each pod's counters (reusing a reading younger than cacheMs, so several
+ * callers in one HPA sync cost one scrape, and joining a read already under way) and answers each pod's
  * load over the last window (window.ts). A pod that cannot be read or has no window yet is left out.
  */
 import https from 'node:https';
@@ -11,11 +12,11 @@ import type { TLSSocket } from 'node:tls';
 import type { CoreV1Api, V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { describeApiError } from '../errors.ts';
-import { LABEL_MANAGED_BY, LABEL_NAME, MANAGED_BY, RUNTIME_APP_NAME } from '../api/labels.ts';
-import { discoveryDocument, metricValueList, parseRequest, statusBody, type PodValue } from './api.ts';
+import { discoveryDocument, metricValueList, parseRequest, runtimePodSelector, statusBody, type PodValue } from './api.ts';
 import { AUTH_CONFIGMAP, authenticate, trustFromConfigMap, type FrontProxyTrust } from './auth.ts';
 import { CUSTOM_METRIC, type CustomMetricName } from './names.ts';
-import { forEachBounded, metricsUrl, readPod, SCRAPE_LIMITS, type ScrapeLimits } from './scrape.ts';
+import { forEachBounded } from '../http/bounded.ts';
+import { metricsUrl, readPod, SCRAPE_LIMITS, SharedReads, type ScrapeLimits } from './scrape.ts';
 import { LoadHistory } from './window.ts';
 
 export interface CustomMetricsServerOptions {
@@ -39,6 +40,7 @@ export class CustomMetricsServer {
   private readonly o: CustomMetricsServerOptions;
   private readonly limits: ScrapeLimits;
   private readonly history: LoadHistory;
+  private readonly reads = new SharedReads();
   private readonly windowMs: number;
   private readonly now: () => number;
   private server: https.Server | undefined;
@@ -136,10 +138,9 @@ export class CustomMetricsServer {
       const parsed = parseRequest(req.url ?? '/');
       if (parsed.kind === 'error') return send(res, parsed.status, statusBody(parsed.status, parsed.message));
       if (parsed.kind === 'discovery') return send(res, 200, discoveryDocument());
-      const listed = await this.listPods(parsed.namespace, parsed.labelSelector);
+      const listed = await this.listPods(parsed.namespace, parsed.labelSelector, parsed.pod);
       if ('error' in listed) return send(res, listed.status, statusBody(listed.status, listed.error));
-      const pods = parsed.pod === undefined ? listed.pods : listed.pods.filter((p) => p.metadata?.name === parsed.pod);
-      const values = await this.values(parsed.metric, pods);
+      const values = await this.values(parsed.metric, listed.pods);
       send(res, 200, metricValueList(parsed.metric, values));
     } catch (err) {
       this.o.log.error('custom metrics: request failed', { error: (err as Error).message, path: (req.url ?? '').slice(0, 200) });
@@ -147,18 +148,19 @@ export class CustomMetricsServer {
     }
   }
 
-  /** Runtime pods matching the selector that run and have an IP (others have no load to report). */
-  private async listPods(namespace: string, labelSelector: string): Promise<{ pods: V1Pod[] } | { status: 400 | 503; error: string }> {
+  /** Runtime pods matching the selector (and the name, if one) that run and have an IP (others have no load to report). */
+  private async listPods(
+    namespace: string,
+    labelSelector: string,
+    name: string | undefined,
+  ): Promise<{ pods: V1Pod[] } | { status: 400 | 503; error: string }> {
     try {
-      const list = await this.o.core.listNamespacedPod({ namespace, ...(labelSelector ? { labelSelector } : {}) });
-      const pods = list.items.filter(
-        (p) =>
-          p.metadata?.labels?.[LABEL_MANAGED_BY] === MANAGED_BY &&
-          p.metadata?.labels?.[LABEL_NAME] === RUNTIME_APP_NAME &&
-          !p.metadata?.deletionTimestamp &&
-          p.status?.phase === 'Running' &&
-          !!p.status?.podIP,
-      );
+      const list = await this.o.core.listNamespacedPod({
+        namespace,
+        labelSelector: runtimePodSelector(labelSelector),
+        fieldSelector: `status.phase=Running${name === undefined ? '' : `,metadata.name=${name}`}`,
+      });
+      const pods = list.items.filter((p) => !p.metadata?.deletionTimestamp && !!p.status?.podIP);
       return { pods };
     } catch (err) {
       const info = describeApiError(err);
@@ -173,18 +175,7 @@ export class CustomMetricsServer {
       const last = this.history.latest(p.metadata?.uid ?? '');
       return !last || now - last.atMs >= (this.o.cacheMs ?? 2_000);
     });
-    await forEachBounded(stale, this.limits.concurrency, async (pod) => {
-      const url = metricsUrl(pod);
-      if (!url) return;
-      const reading = await readPod(url, this.limits);
-      if (reading.ok) this.history.record(pod.metadata?.uid ?? '', { atMs: this.now(), ...reading.counters });
-      else
-        this.o.log.debug('custom metrics: pod not read', {
-          pod: pod.metadata?.name,
-          namespace: pod.metadata?.namespace,
-          reason: reading.reason,
-        });
-    });
+    await forEachBounded(stale, this.limits.concurrency, (pod) => this.reads.run(pod.metadata?.uid ?? '', () => this.read(pod)));
     this.history.prune(now, Math.max(10 * this.windowMs, 300_000));
     const out: PodValue[] = [];
     for (const pod of pods) {
@@ -201,6 +192,19 @@ export class CustomMetricsServer {
       }
     }
     return out;
+  }
+
+  private async read(pod: V1Pod): Promise<void> {
+    const url = metricsUrl(pod);
+    if (!url) return;
+    const reading = await readPod(url, this.limits);
+    if (reading.ok) this.history.record(pod.metadata?.uid ?? '', { atMs: this.now(), ...reading.counters });
+    else
+      this.o.log.debug('custom metrics: pod not read', {
+        pod: pod.metadata?.name,
+        namespace: pod.metadata?.namespace,
+        reason: reading.reason,
+      });
   }
 }
 

@@ -18,7 +18,7 @@ import {
   type ModelDeployment,
 } from '../api/types.generated.ts';
 import { FIELD_MANAGER } from '../api/labels.ts';
-import { isNotFound } from '../errors.ts';
+import { isNotFound, readIfExists } from '../errors.ts';
 import { serverSideApply, type KubeClients } from '../kube/clients.ts';
 import { firstDifference } from '../kube/diff.ts';
 import type { Logger } from '../log.ts';
@@ -82,15 +82,6 @@ async function setFinalizer(clients: KubeClients, md: ModelDeployment, present: 
   );
 }
 
-async function readOrUndefined<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 async function ensure(clients: KubeClients, md: ModelDeployment, log: Logger): Promise<void> {
   const namespace = md.metadata?.namespace as string;
   const name = md.metadata?.name as string;
@@ -100,7 +91,7 @@ async function ensure(clients: KubeClients, md: ModelDeployment, log: Logger): P
   }
   const sa = renderRuntimeServiceAccount(md);
   if (sa) {
-    const actual = await readOrUndefined(() => clients.core.readNamespacedServiceAccount({ name: sa.metadata?.name as string, namespace }));
+    const actual = await readIfExists(() => clients.core.readNamespacedServiceAccount({ name: sa.metadata?.name as string, namespace }));
     if (!actual || differs(sa, actual)) {
       clients.countWrite('apply', 'serviceaccounts');
       await clients.core.patchNamespacedServiceAccount(
@@ -115,7 +106,7 @@ async function ensure(clients: KubeClients, md: ModelDeployment, log: Logger): P
   }
   const crb = renderAuthDelegatorBinding(md) as V1ClusterRoleBinding;
   const rbac = rbacOf(clients);
-  const actual = await readOrUndefined(() => rbac.readClusterRoleBinding({ name: crb.metadata?.name as string }));
+  const actual = await readIfExists(() => rbac.readClusterRoleBinding({ name: crb.metadata?.name as string }));
   if (!actual || differs(crb, actual)) {
     clients.countWrite('apply', 'clusterrolebindings');
     await rbac.patchClusterRoleBinding(
@@ -131,7 +122,7 @@ async function ensure(clients: KubeClients, md: ModelDeployment, log: Logger): P
 
 async function deleteOwnServiceAccount(clients: KubeClients, namespace: string, mdName: string, log: Logger): Promise<void> {
   const name = runtimeServiceAccountName(mdName);
-  const actual: V1ServiceAccount | undefined = await readOrUndefined(() => clients.core.readNamespacedServiceAccount({ name, namespace }));
+  const actual: V1ServiceAccount | undefined = await readIfExists(() => clients.core.readNamespacedServiceAccount({ name, namespace }));
   const ours = actual?.metadata?.ownerReferences?.some((r) => r.controller && r.kind === MODELDEPLOYMENT_KIND && r.name === mdName);
   if (!actual || !ours) return;
   clients.countWrite('delete', 'serviceaccounts');

@@ -9,7 +9,7 @@
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import type { ModelDeployment } from '../api/types.generated.ts';
-import { isNotFound } from '../errors.ts';
+import { readIfExists } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
 import { DEFAULT_CLIENT_CA_KEY } from '../render/secret-mounts.ts';
 import type { BlockingProblem } from '../status/compute.ts';
@@ -64,30 +64,21 @@ export function checkClientCa(what: string, key: string, obj: FetchedObject | un
   return undefined;
 }
 
-async function orMissing<T>(read: () => Promise<T>): Promise<T | undefined> {
-  try {
-    return await read();
-  } catch (err) {
-    if (isNotFound(err)) return undefined;
-    throw err;
-  }
-}
-
 /** Reads the objects spec.service.tls names and checks them; undefined without spec.service.tls or when all is well. */
 export async function tlsProblem(clients: KubeClients, md: ModelDeployment, now: Date): Promise<BlockingProblem | undefined> {
   const tls = md.spec.service?.tls;
   if (!tls) return undefined;
   const namespace = md.metadata?.namespace as string;
-  const secret = await orMissing(() => clients.core.readNamespacedSecret({ name: tls.secretName, namespace }));
+  const secret = await readIfExists(() => clients.core.readNamespacedSecret({ name: tls.secretName, namespace }));
   const found = checkTlsSecret(tls.secretName, secret && { type: secret.type, data: secret.data ?? {} }, now);
   if (found || !tls.clientCA) return found;
   const key = tls.clientCA.key ?? DEFAULT_CLIENT_CA_KEY;
   if (tls.clientCA.secretName !== undefined) {
     const name = tls.clientCA.secretName;
-    const s = await orMissing(() => clients.core.readNamespacedSecret({ name, namespace }));
+    const s = await readIfExists(() => clients.core.readNamespacedSecret({ name, namespace }));
     return checkClientCa(`Secret "${name}"`, key, s && { type: s.type, data: s.data ?? {} }, true);
   }
   const name = tls.clientCA.configMapName as string;
-  const cm = await orMissing(() => clients.core.readNamespacedConfigMap({ name, namespace }));
+  const cm = await readIfExists(() => clients.core.readNamespacedConfigMap({ name, namespace }));
   return checkClientCa(`ConfigMap "${name}"`, key, cm && { data: cm.data ?? {} }, false);
 }

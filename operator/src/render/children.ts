@@ -234,5 +234,5 @@ export function serviceUrl(md: ModelDeployment, modelName: string): string {
   const scheme = urlScheme(md);
   const defaultPort = scheme === 'https' ? 443 : 80;
   const host = `${md.metadata?.name}.${md.metadata?.namespace}.svc.cluster.local${port === defaultPort ? '' : `:${port}`}`;
-  return `${urlScheme(md)}://${host}/v2/models/${modelName}`;
+  return `${scheme}://${host}/v2/models/${modelName}`;
 }
