@@ -9,12 +9,10 @@
 // Checked: replicas rise under load, fall back to minReplicas after (spec.autoscaling.behavior's
 // scale-down window, not the controller's default), 0 failed requests.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { ApiregistrationV1Api } from '@kubernetes/client-node';
 import { GATEWAY_IP } from '@modelship/devcluster/network';
@@ -24,6 +22,7 @@ import { clients, condition, getMd, type Clients } from '@modelship/devcluster/k
 import { getE2eCluster, type E2eCluster } from './env.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
 import { IRIS_ROW, irisServiceUrl } from './faults.ts';
+import { selfSignedPair } from '../tls/certs.ts';
 
 const SERVICE = 'modelship-custom-metrics';
 const API_SERVICE = 'v1beta2.custom.metrics.k8s.io';
@@ -132,26 +131,7 @@ describe('e2e: autoscaling on concurrency (the operator’s custom.metrics.k8s.i
     registration = c.kc.makeApiClient(ApiregistrationV1Api);
     ns = await restrictedNamespace(c, 'e2e-hpa-conc');
     certDir = await mkdtemp(join(tmpdir(), 'modelship-cm-'));
-    const [cert, key] = [join(certDir, 'tls.crt'), join(certDir, 'tls.key')];
-    await promisify(execFile)('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      `/CN=${SERVICE}`,
-      '-addext',
-      `subjectAltName=DNS:${SERVICE}.kube-system.svc`,
-    ]);
+    const { certFile: cert, keyFile: key } = selfSignedPair(certDir, 'tls', SERVICE, [`DNS:${SERVICE}.kube-system.svc`]);
     op = await startE2eOperator(cluster, ns, {
       args: [
         '--custom-metrics-cert-file',

@@ -162,8 +162,23 @@ describe(
     it('the runtime pods run as <name>-runtime with a mounted token; the operator bound it to system:auth-delegator', async () => {
       const dep = await c.apps.readNamespacedDeployment({ name: 'iris', namespace: ns });
       assert.equal(dep.spec?.template.spec?.serviceAccountName, 'iris-runtime');
+      assert.equal(dep.spec?.template.spec?.automountServiceAccountToken, true);
+      const pods = (await c.core.listNamespacedPod({ namespace: ns, labelSelector: 'app.kubernetes.io/instance=iris' })).items;
+      assert.ok(pods.length > 0, 'no iris pod');
+      for (const pod of pods) {
+        assert.equal(pod.spec?.serviceAccountName, 'iris-runtime', pod.metadata?.name);
+        const serve = pod.spec?.containers.find((x) => x.name === 'serve');
+        assert.ok(
+          serve?.volumeMounts?.some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount'),
+          `${pod.metadata?.name}: no ServiceAccount token mounted in serve`,
+        );
+      }
       const crb = await c.rbac.readClusterRoleBinding({ name: `modelship-runtime:${ns}:iris` });
       assert.equal(crb.roleRef.name, 'system:auth-delegator');
+      assert.deepEqual(
+        crb.subjects?.map((x) => ({ kind: x.kind, name: x.name, namespace: x.namespace })),
+        [{ kind: 'ServiceAccount', name: 'iris-runtime', namespace: ns }],
+      );
     });
 
     it('a caller whose ServiceAccount has the predictor ClusterRole → 200 and the expected outputs', () => {

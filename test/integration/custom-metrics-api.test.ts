@@ -10,19 +10,18 @@
 // certificate of the cluster CA but not the front proxy's name 403; the HPA controller's
 // ServiceAccount may get the metrics by its bootstrap ClusterRole.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { waitFor } from '@modelship/devcluster/wait';
 import { startRuntime, type Runtime } from '../runtime/helpers.ts';
+import { selfSignedPair } from '../tls/certs.ts';
 
 const BASE = '/apis/custom.metrics.k8s.io/v1beta2';
 const SELECTOR = 'app.kubernetes.io/instance=iris-cm';
@@ -97,27 +96,10 @@ describe('custom.metrics.k8s.io served by the operator, through the API server',
     address = ownAddress();
     [cp, rt] = await Promise.all([getTestControlPlane(), startRuntime({ model: 'iris', args: ['--host', address] })]);
     const certDir = cp.dir;
-    const cert = join(certDir, `custom-metrics-${ns}.crt`);
-    const key = join(certDir, `custom-metrics-${ns}.key`);
     // the aggregation layer checks the serving certificate against the APIService's caBundle and <service>.<namespace>.svc
-    await promisify(execFile)('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-      '-days',
-      '1',
-      '-subj',
-      '/CN=modelship-custom-metrics',
-      '-addext',
-      `subjectAltName=DNS:modelship-custom-metrics.${ns}.svc,IP:${address}`,
+    const { certFile: cert, keyFile: key } = selfSignedPair(certDir, `custom-metrics-${ns}`, 'modelship-custom-metrics', [
+      `DNS:modelship-custom-metrics.${ns}.svc`,
+      `IP:${address}`,
     ]);
     await cp.kubectl(['create', 'namespace', ns]);
     op = await startOperator({

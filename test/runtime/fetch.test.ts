@@ -4,7 +4,6 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -15,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { EXIT_MODEL_LOAD_FAILED } from '../../runtime/src/errors.ts';
 import { modelPath, request, spawnRuntime, startRuntime } from './helpers.ts';
+import { selfSignedPair } from '../tls/certs.ts';
 
 const IRIS = readFileSync(modelPath('iris'));
 const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');
@@ -254,30 +254,8 @@ test('fetch follows an http redirect, refuses a redirect loop and a redirect to 
 test('fetch refuses a redirect from https to http (issue 9), follows https to https', async () => {
   // a real TLS server on loopback with a throwaway self-signed certificate the fetch process trusts
   const tls = mkdtempSync(join(dir, 'tls-'));
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-      '-keyout',
-      join(tls, 'key.pem'),
-      '-out',
-      join(tls, 'cert.pem'),
-    ],
-    { stdio: 'ignore' },
-  );
-  const secure = createHttpsServer({ key: readFileSync(join(tls, 'key.pem')), cert: readFileSync(join(tls, 'cert.pem')) }, (req, res) => {
+  const pair = selfSignedPair(tls, 'server', '127.0.0.1', ['IP:127.0.0.1']);
+  const secure = createHttpsServer({ key: pair.key, cert: pair.cert }, (req, res) => {
     if (req.url === '/downgrade/model.onnx') {
       res.writeHead(302, { location: `${base}/downgraded/model.onnx?token=secret` });
       res.end();
@@ -294,7 +272,7 @@ test('fetch refuses a redirect from https to http (issue 9), follows https to ht
   await new Promise<void>((r) => secure.listen(0, '127.0.0.1', r));
   const https = `https://127.0.0.1:${(secure.address() as AddressInfo).port}`;
   try {
-    const env = { NODE_EXTRA_CA_CERTS: join(tls, 'cert.pem'), MODELSHIP_FETCH_RETRIES: '2' };
+    const env = { NODE_EXTRA_CA_CERTS: pair.certFile, MODELSHIP_FETCH_RETRIES: '2' };
     const down = await runFetch(`${https}/downgrade/model.onnx`, env);
     assert.equal(down.code, 1, down.output);
     assert.match(

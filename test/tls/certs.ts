@@ -116,6 +116,26 @@ export class TestCa {
   }
 }
 
+/** A self-signed P-256 certificate valid for a day, written as `<dir>/<name>.crt` and `.key`; `sans` like `DNS:x`, `IP:1.2.3.4`. */
+export function selfSignedPair(dir: string, name: string, cn: string, sans: readonly string[]): KeyPair {
+  const certFile = join(dir, `${name}.crt`);
+  const keyFile = join(dir, `${name}.key`);
+  openssl([
+    'req',
+    '-x509',
+    ...ecKey(keyFile),
+    '-out',
+    certFile,
+    '-days',
+    '1',
+    '-subj',
+    `/CN=${cn}`,
+    '-addext',
+    `subjectAltName=${sans.join(',')}`,
+  ]);
+  return { certFile, keyFile, cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') };
+}
+
 const ecKey = (keyFile: string) => ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile];
 
 function openssl(args: string[]): void {
