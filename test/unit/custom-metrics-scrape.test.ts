@@ -10,7 +10,8 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, test } from 'node:test';
-import { forEachBounded, readPod, SCRAPE_LIMITS, type ScrapeLimits } from '../../operator/src/custom-metrics/scrape.ts';
+import { readPod, SCRAPE_LIMITS, type ScrapeLimits } from '../../operator/src/custom-metrics/scrape.ts';
+import { forEachBounded } from '../../operator/src/http/bounded.ts';
 import { Metrics } from '../../runtime/src/http/metrics.ts';
 
 const limits: ScrapeLimits = { timeoutMs: 400, maxBodyBytes: 64 * 1024, concurrency: 4 };
