@@ -24,6 +24,7 @@ import { resolveTraefik } from '@modelship/devcluster/gateway';
 import { resolveOras, resolveRegistry } from '@modelship/devcluster/oci-registry';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
 import { resolvePrometheus } from '@modelship/devcluster/prometheus';
+import { resolveTorchPython } from './runtime/torch-venv.ts';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
 import { errorMessage } from '@modelship/devcluster/wait';
 
@@ -260,6 +261,18 @@ function startOciBuildEarly(files: readonly string[]): void {
     );
 }
 
+/**
+ * The torch venv of the conversion guide (test/runtime/conversion-guide.test.ts) takes about 2 minutes
+ * and 1.7 GB of downloads the first time: it is made in the background from the start, and the test
+ * then finds it made (or waits for the rest: torch-venv.sh's flock).
+ */
+function startTorchVenvEarly(files: readonly string[]): void {
+  if (!files.some((f) => f.endsWith('conversion-guide.test.ts'))) return;
+  resolveTorchPython((line) => process.stderr.write(`torch venv: ${line}\n`)).catch((err: unknown) =>
+    process.stderr.write(`torch venv: background build failed (the conversion guide's test will say why): ${errorMessage(err)}\n`),
+  );
+}
+
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -286,6 +299,7 @@ async function main(): Promise<number> {
   startGatewayBuildEarly(testsOf('e2e'));
   startPrometheusBuildEarly([...testsOf('integration'), ...testsOf('e2e')]);
   startOciBuildEarly([...planned.values()].flat());
+  startTorchVenvEarly(testsOf('unit'));
   let passed = 0;
   let failed = 0;
   let ok = true;
