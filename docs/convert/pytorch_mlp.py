@@ -40,6 +40,11 @@ for _ in range(50):
     optimiser.step()
 model.eval()
 
+# torch >= 2.5 has a second exporter, dynamo (the default from 2.9; it needs onnxscript): keep the
+# TorchScript exporter, which the call below is written for, in every version
+major_minor = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+exporter = {"dynamo": False} if major_minor >= (2, 5) else {}
+
 buffer = io.BytesIO()
 torch.onnx.export(
     model,
@@ -50,7 +55,7 @@ torch.onnx.export(
     # axis 0 of each is the batch: any size at inference (without this, only batches of 1)
     dynamic_axes={"input": {0: "batch"}, "probabilities": {0: "batch"}, "label": {0: "batch"}},
     opset_version=TARGET_OPSET[""],
-    # torch >= 2.5 also has the dynamo exporter (the default from 2.9, needs onnxscript): add dynamo=False
+    **exporter,
 )
 onx = onnx.load_model_from_string(buffer.getvalue())
 
