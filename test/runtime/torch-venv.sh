@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # usage: torch-venv.sh <venv> <requirements file> <python imports that prove it is complete>
 # Creates the venv of docs/convert/pytorch_mlp.py (torch and its CUDA libraries: about 1.7 GB to
-# download, 3.2 GB on disk, 2 minutes) unless it is already complete, and prints its python last.
+# download, 3.4 GB on disk, 2 to 3 minutes) unless it is already complete, and prints its python last.
 # flock: test/run.ts starts this in the background and the test runs it again; the second waits for
 # the first and then finds the venv made.
 set -euo pipefail
@@ -16,7 +16,7 @@ fi
 rm -rf "$venv".tmp-* # left by a run that was killed (we hold the lock)
 tmp="$venv.tmp-$$"
 trap 'rm -rf "$tmp"' EXIT
-echo "creating $venv (pip install -r $requirements: about 1.7 GB to download, 3.2 GB on disk; once per machine)" >&2
+echo "creating $venv (pip install -r $requirements: about 1.7 GB to download, 3.4 GB on disk; once per machine)" >&2
 start=$SECONDS
 python3 -m venv "$tmp"
 # --no-cache-dir: a copy of the 1.7 GB of wheels in pip's cache would only take disk

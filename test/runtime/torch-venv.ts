@@ -1,6 +1,6 @@
 /**
  * The venv docs/convert/pytorch_mlp.py runs in: docs/convert/requirements-pytorch.txt, apart from the
- * conversion venv because torch's install is large (3.2 GB, about 2 minutes on a cold machine).
+ * conversion venv because torch's install is large (3.4 GB, 140 s to make on a cold machine here).
  * test/run.ts starts making it in the background when the conversion guide's test will run; the
  * test then awaits the same script, which waits for that build (flock) or finds the venv made.
  */
