@@ -304,7 +304,7 @@ export const serveOptions: Option[] = [
     default: '0',
     min: 0,
     max: 256,
-    help: 'inference worker threads; 0 = CPU limit - 1 (at least 1)',
+    help: 'inference worker threads; 0 = CPU limit - 1 (at least 1), fewer when that many copies of the model exceed 128 MiB',
   },
   {
     flag: 'intra-op-threads',

@@ -13,7 +13,7 @@ import type { ServeConfig } from './config.ts';
 import { ConfigError, errorMessage, EXIT_MODEL_LOAD_FAILED, ModelLoadError, WorkerLostError } from './errors.ts';
 import { MemoryBudget } from './execution/budget.ts';
 import { createReclaimer } from './execution/reclaim.ts';
-import { cpuLimit, defaultIntraOpThreads, defaultWorkers } from './execution/cpu.ts';
+import { cpuLimit, defaultIntraOpThreads, defaultPoolShape } from './execution/cpu.ts';
 import { defaultInflightBudget, memoryLimit } from './execution/memory.ts';
 import { WorkerPool } from './execution/pool.ts';
 import { Scheduler } from './execution/scheduler.ts';
@@ -100,15 +100,17 @@ export async function serve(config: ServeConfig, log: Logger): Promise<RunningSe
   const checkKey = kubeAuth ? kubeAuth.check : makeKeyCheck(keyFile?.keys ?? config.apiKey);
 
   const cpus = cpuLimit();
-  const workers = config.workers > 0 ? config.workers : defaultWorkers(cpus);
-  const intraOpThreads = config.intraOpThreads > 0 ? config.intraOpThreads : defaultIntraOpThreads(cpus, workers);
-  const memLimit = memoryLimit();
   let modelBytes = 0;
   try {
     modelBytes = statSync(config.modelPath).size;
   } catch {
     // reported by the model load below
   }
+  const shape = defaultPoolShape(cpus, modelBytes);
+  const workers = config.workers > 0 ? config.workers : shape.workers;
+  const intraOpThreads =
+    config.intraOpThreads > 0 ? config.intraOpThreads : config.workers > 0 ? defaultIntraOpThreads(cpus, workers) : shape.intraOpThreads;
+  const memLimit = memoryLimit();
   const budgetBytes = config.maxInflightBytes > 0 ? config.maxInflightBytes : defaultInflightBudget(memLimit, modelBytes, workers);
   const budget = new MemoryBudget(budgetBytes, metrics.budgetHooks, createReclaimer());
   metrics.setBudgetLimit(budgetBytes);

@@ -53,3 +53,37 @@ export function defaultWorkers(cpus: number): number {
 export function defaultIntraOpThreads(cpus: number, workers: number): number {
   return Math.max(1, Math.floor((Math.floor(cpus) - 1) / Math.max(1, workers)));
 }
+
+/**
+ * Model weights the default pool may hold in total. Every worker's onnxruntime session holds its
+ * own copy of the weights: measured on 2 CPUs with the image's malloc settings, each worker past
+ * the first adds ~1.1x the model file (resnet18, 47 MB: +70 MB; a 100 MB dense model: +115 MB).
+ */
+export const POOL_WEIGHTS_BUDGET_BYTES = 128 * 2 ** 20;
+
+export interface PoolShape {
+  workers: number;
+  intraOpThreads: number;
+}
+
+/**
+ * Default pool for a model file of `modelBytes`: the CPUs left after the HTTP thread, as one
+ * single-threaded worker each while the weight copies fit POOL_WEIGHTS_BUDGET_BYTES (small
+ * models: their operators are too small to split across threads), else as the largest number of
+ * workers that fits the budget and divides those CPUs evenly, each with that share as onnxruntime
+ * intra-op threads (large models: their operators do split, so fewer sessions lose little
+ * throughput, save a copy of the weights per worker dropped and answer a lone request sooner).
+ * At least one worker. --workers and --intra-op-threads override it.
+ */
+export function defaultPoolShape(cpus: number, modelBytes: number): PoolShape {
+  const spare = Math.max(1, Math.floor(cpus) - 1);
+  const fit = Math.max(1, Math.floor(POOL_WEIGHTS_BUDGET_BYTES / Math.max(1, modelBytes)));
+  let workers = 1;
+  for (let w = Math.min(spare, fit); w > 1; w--) {
+    if (spare % w === 0) {
+      workers = w;
+      break;
+    }
+  }
+  return { workers, intraOpThreads: Math.floor(spare / workers) };
+}
