@@ -300,7 +300,9 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
       } else {
         assert.deepEqual(full, [], `${rule.alert}: ${rule.expr} while the operator is up`);
       }
-      if (full.length > 0) fired.push(rule.alert);
+      // the cluster is shared with the other e2e files (a namespace still being deleted can hold a pod that
+      // no longer answers scrapes): only this test's namespace, and the operator's own series, count
+      if (full.some((s) => s.metric.namespace === undefined || s.metric.namespace === ns)) fired.push(rule.alert);
     }
     t.diagnostic(`expressions true in this scenario: ${fired.join(', ')}`);
     // what the scenario provoked: a third of the requests refused, a rolled-back ModelDeployment, a rollout under way
