@@ -748,8 +748,10 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
 
 function s3Settings(v: Map<string, string | undefined>, env: NodeJS.ProcessEnv): S3Settings {
   const endpoint = v.get('s3-endpoint') || undefined;
-  if (endpoint !== undefined && !/^https?:\/\/[^/?#\s]+\/?$/.test(endpoint))
-    throw new ConfigError(`--s3-endpoint (${ENV.s3Endpoint}) must be http(s)://<host>[:<port>], got "${endpoint}"`);
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#@\s]+\/?$/.test(endpoint))
+    throw new ConfigError(
+      `--s3-endpoint (${ENV.s3Endpoint}) must be http(s)://<host>[:<port>] without a path or credentials, got "${endpoint.includes('@') ? '<not shown: it carries credentials>' : endpoint}"`,
+    );
   const pathStyle = v.get('s3-force-path-style') || undefined;
   if (pathStyle !== undefined && pathStyle !== 'true' && pathStyle !== 'false')
     throw new ConfigError(`--s3-force-path-style (${ENV.s3ForcePathStyle}) must be true or false, got "${pathStyle}"`);

@@ -178,6 +178,11 @@ describe('fetch configuration for s3://', () => {
     bad({ MODELSHIP_MODEL_URI: 's3://bucket/' }, /MODELSHIP_MODEL_URI.*no object key/);
     bad({ MODELSHIP_S3_ENDPOINT: 'ftp://x' }, /MODELSHIP_S3_ENDPOINT.*must be http\(s\):\/\/<host>\[:<port>\]/);
     bad({ MODELSHIP_S3_ENDPOINT: 'http://x/path' }, /MODELSHIP_S3_ENDPOINT/);
+    bad({ MODELSHIP_S3_ENDPOINT: 'http://user:pw-7c1@x' }, /MODELSHIP_S3_ENDPOINT.*not shown: it carries credentials/);
+    assert.throws(
+      () => parseFetch([], { ...base, MODELSHIP_MODEL_URI: SHOWN, MODELSHIP_S3_ENDPOINT: 'http://user:pw-7c1@x' }),
+      (e: Error) => !e.message.includes('pw-7c1'),
+    );
     bad({ MODELSHIP_S3_FORCE_PATH_STYLE: 'yes' }, /MODELSHIP_S3_FORCE_PATH_STYLE.*true or false/);
     bad({ MODELSHIP_S3_REGION: 'EU West' }, /MODELSHIP_S3_REGION.*region name/);
   });

@@ -1607,7 +1607,16 @@ export interface RecordedSecretRef {
  * spec.model.s3 of this rollout, when it was set (a rollback pulls with it).
  */
 export interface RecordedS3Storage {
+  /**
+   * spec.model.s3.endpoint of this rollout.
+   */
   endpoint?: string;
+  /**
+   * spec.model.s3.region of this rollout.
+   */
   region?: string;
+  /**
+   * spec.model.s3.forcePathStyle of this rollout.
+   */
   forcePathStyle?: boolean;
 }
