@@ -52,7 +52,7 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
   const bin = await resolveSeaweedfs(log);
   const address = o.address ?? '127.0.0.1';
   // every listener on a port of its own, so parallel runs never collide on SeaweedFS's defaults
-  const [s3, s3Grpc, master, masterGrpc, volume, volumeGrpc, filer, filerGrpc] = await freePorts(8);
+  const [s3, s3Grpc, master, masterGrpc, volume, volumeGrpc, filer, filerGrpc, adminPort, adminGrpc] = await freePorts(10);
   const root = join(o.dir, `seaweedfs-${s3}`);
   mkdirSync(join(root, 'data'), { recursive: true });
   const config = join(root, 's3.json');
@@ -90,6 +90,10 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
     `-s3.localSocket=${join(root, 's3.sock')}`,
     '-webdav=false',
     '-admin.ui=false',
+    // the admin server runs even without its UI (on loopback): its own ports, and no legacy fixed one
+    `-admin.port=${adminPort}`,
+    `-admin.port.grpc=${adminGrpc}`,
+    '-admin.port.legacy=0',
   ];
   const { proc, stop } = spawnStandalone('seaweedfs', bin, args, join(root, 'seaweedfs.log'), { env: { ...process.env, HOME: root } });
   const endpoint = `http://${address}:${s3}`;
