@@ -22,6 +22,7 @@ import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { resolveTraefik } from '@modelship/devcluster/gateway';
 import { resolveOras, resolveRegistry } from '@modelship/devcluster/oci-registry';
+import { resolveSeaweedfs } from '@modelship/devcluster/s3-server';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
 import { resolvePrometheus } from '@modelship/devcluster/prometheus';
 import { resolveTorchPython } from './runtime/torch-venv.ts';
@@ -273,6 +274,14 @@ function startTorchVenvEarly(files: readonly string[]): void {
   );
 }
 
+/** SeaweedFS, the S3-compatible server of the s3:// tests (minutes to build the first time), builds while earlier tests run. */
+function startS3BuildEarly(files: readonly string[]): void {
+  if (!files.some((f) => /(^|\/)(fetch-s3|s3)\.test\.ts$/.test(f))) return;
+  resolveSeaweedfs((line) => process.stderr.write(`seaweedfs: ${line}\n`)).catch((err: unknown) =>
+    process.stderr.write(`seaweedfs: background build failed (the s3 tests will say why): ${errorMessage(err)}\n`),
+  );
+}
+
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -300,6 +309,7 @@ async function main(): Promise<number> {
   startPrometheusBuildEarly([...testsOf('integration'), ...testsOf('e2e')]);
   startOciBuildEarly([...planned.values()].flat());
   startTorchVenvEarly(testsOf('unit'));
+  startS3BuildEarly([...planned.values()].flat());
   let passed = 0;
   let failed = 0;
   let ok = true;
