@@ -5,9 +5,9 @@
  * onnxruntime computed for that row (expected.json), which every server's answer is checked against before
  * it is measured.
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { DEFAULT_LADDER, ensureLadder, type LadderName, TINY_RUNG } from '../ladder.ts';
 
 export interface Tensor {
   name: string;
@@ -30,7 +30,7 @@ export interface BenchModel {
   expected: Tensor[];
 }
 
-export const LADDER_MODELS = ['mlp', 'resnet18'];
+export const LADDER_MODELS: readonly string[] = DEFAULT_LADDER;
 
 /** Row 0 of every output in an expected.json (examples/models/*\/expected.json layout). */
 function firstRows(expectedPath: string): Tensor[] {
@@ -55,29 +55,22 @@ function model(name: string, dir: string, input: Tensor, joblib?: string): Bench
 }
 
 /** The models named (iris, mlp, resnet18), building the ladder models first if they are not cached. */
-export function loadModels(root: string, names: string[], log: (msg: string) => void): BenchModel[] {
-  const unknown = names.filter((n) => n !== 'iris' && !LADDER_MODELS.includes(n));
+export async function loadModels(names: string[], log: (msg: string) => void): Promise<BenchModel[]> {
+  const unknown = names.filter((n) => n !== TINY_RUNG.name && !LADDER_MODELS.includes(n));
   if (unknown.length) throw new Error(`BENCH_MODELS: unknown model(s) ${unknown.join(', ')} (iris, ${LADDER_MODELS.join(', ')})`);
+  const ladder = names.filter((n) => n !== TINY_RUNG.name) as LadderName[];
   const dirs = new Map<string, string>();
-  const ladder = names.filter((n) => n !== 'iris');
   if (ladder.length) {
-    log(`ladder models ${ladder.join(', ')}: examples/ladder/make-ladder.sh (builds them once, then cached)`);
-    const out = execFileSync('bash', [join(root, 'examples', 'ladder', 'make-ladder.sh'), ...ladder], {
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    for (const line of out.trim().split('\n')) {
-      const [n, dir] = line.split(' ');
-      if (n && dir) dirs.set(n, dir);
-    }
+    const t0 = Date.now();
+    for (const l of await ensureLadder(ladder)) dirs.set(l.name, l.dir);
+    log(`ladder models ${ladder.join(', ')} ready in ${((Date.now() - t0) / 1000).toFixed(1)} s (examples/ladder/make-ladder.sh, cached)`);
   }
   return names.map((n) => {
-    if (n === 'iris') {
-      const dir = join(root, 'examples', 'models', 'iris');
-      return model('iris', dir, { name: 'input', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }, join(dir, 'model.joblib'));
+    if (n === TINY_RUNG.name) {
+      const dir = TINY_RUNG.dir;
+      return model(n, dir, { name: 'input', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] }, join(dir, 'model.joblib'));
     }
-    const dir = dirs.get(n);
-    if (!dir) throw new Error(`make-ladder.sh did not report ${n}`);
+    const dir = dirs.get(n) as string;
     const req = JSON.parse(readFileSync(join(dir, 'request.json'), 'utf8')) as { inputs: Tensor[] };
     const input = req.inputs[0];
     if (!input) throw new Error(`${dir}/request.json has no input`);

@@ -71,8 +71,7 @@ const median = (xs: number[]): number => {
 const f0 = (x: number) => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '–');
 const f1 = (x: number) => (Number.isFinite(x) ? (x >= 100 ? f0(x) : x.toFixed(1)) : '–');
 const f2 = (x: number) => (Number.isFinite(x) ? x.toFixed(2) : '–');
-const spread = (xs: number[], f: (x: number) => string) =>
-  xs.length > 1 ? ` (${f(Math.min(...xs))}–${f(Math.max(...xs))})` : '';
+const spread = (xs: number[], f: (x: number) => string) => (xs.length > 1 ? ` (${f(Math.min(...xs))}–${f(Math.max(...xs))})` : '');
 
 /** The targets of issue 12 whose thresholds the tables check. */
 export const TARGETS = { vsPython: 1.5, vsCeilingLarge: 0.85, p99VsRawTinyMs: 1, rssModelFactor: 2 };
@@ -100,7 +99,9 @@ export function modelSection(r: ModelResult, concurrency: number[], runtimeIdleR
   const mb = r.bytes / 1e6;
   lines.push(`### ${r.name} (${mb >= 1 ? mb.toFixed(1) : mb.toFixed(3)} MB model, ${r.duration} s per cell)`);
   lines.push('');
-  lines.push(`| server | ${concurrency.map((c) => `c=${c} req/s (min–max) | p50 | p99 (min–max)`).join(' | ')} | best req/s (c) | RSS idle / peak MiB (processes) |`);
+  lines.push(
+    `| server | ${concurrency.map((c) => `c=${c} req/s (min–max) | p50 | p99 (min–max)`).join(' | ')} | best req/s (c) | RSS idle / peak MiB (processes) |`,
+  );
   lines.push(`|---|${concurrency.map(() => '---:|---:|---:').join('|')}|---:|---:|`);
   for (const p of r.peers) {
     const row = concurrency.map((c) => {
@@ -123,7 +124,8 @@ export function modelSection(r: ModelResult, concurrency: number[], runtimeIdleR
 
   // the compute ceiling: every (threads, batch) cell, medians over rounds
   const loopKeys = new Map<string, LoopCell[]>();
-  for (const round of r.loops) for (const c of round) loopKeys.set(`${c.threads}|${c.batch}`, [...(loopKeys.get(`${c.threads}|${c.batch}`) ?? []), c]);
+  for (const round of r.loops)
+    for (const c of round) loopKeys.set(`${c.threads}|${c.batch}`, [...(loopKeys.get(`${c.threads}|${c.batch}`) ?? []), c]);
   const threads = [...new Set([...loopKeys.values()].map((xs) => (xs[0] as LoopCell).threads))];
   const batches = [...new Set([...loopKeys.values()].map((xs) => (xs[0] as LoopCell).batch))];
   let ceiling = { rows: NaN, threads: 0, batch: 0 };
@@ -151,7 +153,10 @@ export function modelSection(r: ModelResult, concurrency: number[], runtimeIdleR
 
   const has = (kind: PeerInfo['kind']) => r.peers.filter((p) => p.kind === kind);
   const python = has('python').map((p) => ({ p, b: best(p.id) }));
-  const bestPython = python.reduce<(typeof python)[number] | undefined>((a, x) => (a === undefined || x.b.cell.rps > a.b.cell.rps ? x : a), undefined);
+  const bestPython = python.reduce<(typeof python)[number] | undefined>(
+    (a, x) => (a === undefined || x.b.cell.rps > a.b.cell.rps ? x : a),
+    undefined,
+  );
   const raw = has('node')[0];
   const large = r.bytes > 1e6;
   lines.push('| ratio | values | ratio | target | |');
@@ -173,8 +178,13 @@ export function modelSection(r: ModelResult, concurrency: number[], runtimeIdleR
     if (concurrency.includes(1)) {
       const mine = med(rt.id, 1).p99;
       const others = [...python.map((x) => x.p), ...(raw ? [raw] : [])].map((p) => ({ id: p.id, p99: med(p.id, 1).p99 }));
-      const bestOther = others.reduce<{ id: string; p99: number } | undefined>((a, x) => (a === undefined || x.p99 < a.p99 ? x : a), undefined);
-      const pyBest = others.filter((o) => o.id !== raw?.id).reduce<{ id: string; p99: number } | undefined>((a, x) => (a === undefined || x.p99 < a.p99 ? x : a), undefined);
+      const bestOther = others.reduce<{ id: string; p99: number } | undefined>(
+        (a, x) => (a === undefined || x.p99 < a.p99 ? x : a),
+        undefined,
+      );
+      const pyBest = others
+        .filter((o) => o.id !== raw?.id)
+        .reduce<{ id: string; p99: number } | undefined>((a, x) => (a === undefined || x.p99 < a.p99 ? x : a), undefined);
       if (pyBest)
         lines.push(
           `| ${rt.id} p99 at c=1 vs lowest Python peer's (${pyBest.id}) | ${f2(mine)} / ${f2(pyBest.p99)} ms | ${f2(mine - pyBest.p99)} ms | not worse | ${mine <= pyBest.p99 ? 'met' : 'NOT met'} |`,
@@ -189,7 +199,9 @@ export function modelSection(r: ModelResult, concurrency: number[], runtimeIdleR
   }
   if (raw && Number.isFinite(ceiling.rows)) {
     const b = best(raw.id);
-    lines.push(`| raw node:http served rows/s ÷ session.run ceiling | ${f1(b.cell.rps)} / ${f1(ceiling.rows)} rows/s | ${f2(b.cell.rps / ceiling.rows)}× | (info) | |`);
+    lines.push(
+      `| raw node:http served rows/s ÷ session.run ceiling | ${f1(b.cell.rps)} / ${f1(ceiling.rows)} rows/s | ${f2(b.cell.rps / ceiling.rows)}× | (info) | |`,
+    );
   }
   if (large && runtimeIdleRssMiB !== undefined) {
     const limit = (TARGETS.rssModelFactor * r.bytes) / 2 ** 20 + runtimeIdleRssMiB;

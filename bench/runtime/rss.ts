@@ -40,7 +40,7 @@ export function processTree(root: number): number[] {
     .filter((p): p is ProcInfo => p !== undefined);
   const tree = new Set<number>([root]);
   for (const p of all) if (p.pgid === root) tree.add(p.pid);
-  for (let grew = true; grew; ) {
+  for (let grew = true; grew;) {
     grew = false;
     for (const p of all) {
       if (!tree.has(p.pid) && tree.has(p.ppid)) {

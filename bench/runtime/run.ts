@@ -1,17 +1,25 @@
 /**
- * Runtime benchmark: `npm run bench:runtime`. One run on this machine, the same iris model,
- * the same load generator (autocannon, in this process) and the same concurrency levels for:
- *   - the Modelship runtime, batching off and on, and batching on over HTTPS (TLS 1.3, P-256 certificate
- *     made at run time by openssl; keep-alive connections, so the handshake is paid once per connection)
+ * Runtime benchmark: `npm run bench:runtime`. One run on this machine, per model of the ladder (iris, the
+ * tiny rung in examples/models; mlp and resnet18 built once by examples/ladder/make-ladder.sh and cached),
+ * the same load generator (autocannon, in this process), the same request (the model's one-row tensor,
+ * V2 JSON or the server's own format) and the same concurrency levels for:
+ *   - the Modelship runtime: batching off, defaults (batching on), a tuned setting (larger models); on iris
+ *     also with the access log and over HTTPS (TLS 1.3, P-256 certificate made at run time by openssl)
  *   - a raw node:http server doing the same onnxruntime work (raw-server.ts)
- *   - the in-process session.run() batch-1 loop, no HTTP (session-loop.ts)
- *   - Flask + pickled scikit-learn model under gunicorn (one worker per core) and Flask's server
- *   - MLServer + mlserver-sklearn serving the same scikit-learn model over V2
- * Rounds are interleaved (every server once per round, order rotated) and the medians of the
- * rounds are reported. Environment: BENCH_DURATION (s per cell, 5), BENCH_RUNS (3),
- * BENCH_CONCURRENCY (1,8,32,64), MODELSHIP_BENCH_VENV (~/.cache/modelship/bench-venv),
- * BENCH_ONLY (comma-separated server ids, for quick checks).
- * Writes bench/runtime/results/latest.{json,md} and prints the tables.
+ *   - ONNX Runtime Python + FastAPI on uvicorn (ort_fastapi.py), BentoML with adaptive batching
+ *     (bentoml_service.py), Ray Serve with @serve.batch (rayserve_app.py): venv from requirements-onnx.txt
+ *   - iris only: Flask + pickled scikit-learn model under gunicorn and Flask's server, MLServer +
+ *     mlserver-sklearn (venv from requirements.txt)
+ *   - the in-process session.run() loop over batch sizes 1..64 and 1 / all CPUs' intra-op threads, no HTTP
+ *     (session-loop.ts): the compute ceiling
+ * Each server is checked to answer the reference request correctly (the model's expected.json) before it
+ * is measured; RSS is summed over each server's process tree. Rounds are interleaved (every server once
+ * per round, order rotated) and the medians and min–max of the rounds are reported. Environment:
+ * BENCH_MODELS (iris,mlp,resnet18), BENCH_DURATION (s per cell; default 2 / 3 / 5 by model), BENCH_RUNS (3),
+ * BENCH_CONCURRENCY (1,8,32,64), BENCH_ONLY (comma-separated server ids, `session-loop` for the loop),
+ * BENCH_TUNED_ARGS, BENCH_LOOP_DURATION, MODELSHIP_BENCH_VENV (~/.cache/modelship/bench-venv),
+ * MODELSHIP_BENCH_ONNX_VENV (~/.cache/modelship/bench-onnx-venv).
+ * Writes bench/runtime/results/latest.{json,md} and prints the tables and the total time.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -31,6 +39,7 @@ import {
 import { createRequire } from 'node:module';
 import { availableParallelism, cpus, homedir, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '@modelship/devcluster/ports';
 import { DEFAULTS } from '../../contract/runtime-contract.ts';
@@ -48,6 +57,7 @@ interface AutocannonResult {
   duration: number;
 }
 interface AutocannonInstance {
+  stop(): void;
   on(event: 'response', fn: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): void;
 }
 type Autocannon = (opts: Record<string, unknown>, cb: (err: Error | null, result: AutocannonResult) => void) => AutocannonInstance;
@@ -99,22 +109,26 @@ const MODELS = (process.env['BENCH_MODELS'] ?? 'iris,mlp,resnet18').split(',');
 const VENV = process.env['MODELSHIP_BENCH_VENV'] ?? join(homedir(), '.cache', 'modelship', 'bench-venv');
 const ONNX_VENV = process.env['MODELSHIP_BENCH_ONNX_VENV'] ?? join(homedir(), '.cache', 'modelship', 'bench-onnx-venv');
 const CORES = availableParallelism();
-/** seconds per cell: BENCH_DURATION, else 3 s (enough requests for a p99 at c=1 even on resnet18) */
-const durationFor = (_model: string): number => Number(process.env['BENCH_DURATION'] ?? '3');
+/**
+ * seconds per cell (after the ramp to steady state): BENCH_DURATION, else 2 s for iris (thousands of answers
+ * per cell), 3 s for mlp, 5 s for resnet18 (one batched run of 32 images takes a second or more here)
+ */
+const durationFor = (model: string): number => Number(process.env['BENCH_DURATION'] ?? { iris: '2', mlp: '3' }[model] ?? '5');
 /** seconds per (threads, batch) cell of the session.run loop */
 const loopSecondsFor = (model: string): number => Number(process.env['BENCH_LOOP_DURATION'] ?? (model === 'iris' ? '0.3' : '0.5'));
 const LOOP_BATCHES = '1,2,4,8,16,32,64';
 const LOOP_THREADS = [...new Set([1, CORES])].join(',');
 /**
- * This runtime's best tuned setting per model on this machine (2 CPUs), chosen by a sweep of --workers,
- * --intra-op-threads, --max-batch-size and --max-batch-delay-us (see BENCHMARKS.md); BENCH_TUNED_ARGS overrides.
+ * This runtime's tuned setting per model on this machine (2 CPUs), from a short sweep of --workers and
+ * --intra-op-threads (BENCHMARKS.md): for the larger models one worker whose onnxruntime session uses both
+ * CPUs (the main thread's HTTP work per request is small next to a run). iris is HTTP-bound: the defaults
+ * are its tuned setting, so no separate server. BENCH_TUNED_ARGS overrides (every model).
  */
 const TUNED: Record<string, string[]> = {
-  iris: ['--max-batch-size', '64'],
-  mlp: ['--max-batch-size', '64'],
-  resnet18: ['--max-batch-size', '64'],
+  mlp: ['--workers', '1', '--intra-op-threads', String(CORES)],
+  resnet18: ['--workers', '1', '--intra-op-threads', String(CORES)],
 };
-const tunedArgs = (model: string): string[] => process.env['BENCH_TUNED_ARGS']?.split(' ').filter(Boolean) ?? TUNED[model] ?? [];
+const tunedArgs = (model: string): string[] | undefined => process.env['BENCH_TUNED_ARGS']?.split(' ').filter(Boolean) ?? TUNED[model];
 const PYTHON_SKLEARN = ['gunicorn-flask', 'gunicorn-gthread', 'flask-dev', 'mlserver'];
 const PYTHON_ONNX = ['ort-fastapi', 'bentoml', 'rayserve'];
 
@@ -131,7 +145,8 @@ function ensureVenv(venv: string, requirements: string, what: string): void {
   const t0 = Date.now();
   log(`creating Python venv ${venv} (${what} from PyPI, pinned in bench/runtime/${requirements})`);
   mkdirSync(dirname(venv), { recursive: true });
-  if (!existsSync(join(venv, 'bin', 'python'))) execFileSync(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', venv], { stdio: 'inherit' });
+  if (!existsSync(join(venv, 'bin', 'python')))
+    execFileSync(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', venv], { stdio: 'inherit' });
   execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', req], { stdio: 'inherit' });
   writeFileSync(marker, want);
   log(`venv ${venv} ready in ${Math.round((Date.now() - t0) / 1000)} s`);
@@ -241,13 +256,18 @@ async function makePeers(m: BenchModel, shared: Shared): Promise<Peer[]> {
     [],
   );
   const tuned = tunedArgs(m.name);
-  await runtime('runtime-tuned', `Modelship runtime, tuned: \`${tuned.join(' ')}\``, tuned);
+  if (tuned) await runtime('runtime-tuned', `Modelship runtime, tuned: \`${tuned.join(' ')}\``, tuned);
   if (iris) {
     // the access log's cost against runtime-batch-on (same defaults, access log off)
     await runtime('runtime-access-log-on', 'Modelship runtime, defaults, access log on (every request)', ['--access-log', 'on']);
     await runtime('runtime-access-log-1in100', 'Modelship runtime, defaults, access log 1/100', ['--access-log', '1/100']);
     // TLS's cost against runtime-batch-on (same settings, plain HTTP)
-    await runtime('runtime-https', 'Modelship runtime, defaults, HTTPS', ['--tls-cert-file', shared.pair.certFile, '--tls-key-file', shared.pair.keyFile], true);
+    await runtime(
+      'runtime-https',
+      'Modelship runtime, defaults, HTTPS',
+      ['--tls-cert-file', shared.pair.certFile, '--tls-key-file', shared.pair.keyFile],
+      true,
+    );
   }
   {
     const port = await freePort();
@@ -265,10 +285,23 @@ async function makePeers(m: BenchModel, shared: Shared): Promise<Peer[]> {
     });
   }
   if (iris && m.joblib) await addSklearnPeers(peers, m.joblib, m.input.data);
-  const onnxEnv = { MODEL_PATH: m.modelPath, ORT_THREADS: '1' };
+  const onnxEnv = { MODEL_PATH: m.modelPath, ORT_THREADS: '1', PYTHONDONTWRITEBYTECODE: '1' };
   {
     const port = await freePort();
-    const args = ['ort_fastapi:app', '--app-dir', HERE, '--host', '127.0.0.1', '--port', String(port), '--workers', String(CORES), '--log-level', 'warning', '--no-access-log'];
+    const args = [
+      'ort_fastapi:app',
+      '--app-dir',
+      HERE,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      String(CORES),
+      '--log-level',
+      'warning',
+      '--no-access-log',
+    ];
     peers.push({
       id: 'ort-fastapi',
       label: `ONNX Runtime Python + FastAPI, uvicorn (${CORES} workers, 1 intra-op thread each)`,
@@ -338,14 +371,19 @@ async function addSklearnPeers(peers: Peer[], joblib: string, row: number[]): Pr
       url: `http://127.0.0.1:${port}/predict`,
       readyUrl: `http://127.0.0.1:${port}/health`,
       body: flaskBody,
-      start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: joblib }),
+      start: () => spawnPeer(join(VENV, 'bin', 'gunicorn'), args, { MODEL_PATH: joblib, PYTHONDONTWRITEBYTECODE: '1' }),
       check: flaskCheck,
     });
   };
   // gunicorn's default sync worker: one request per connection (Connection: close)
   await gunicorn('gunicorn-flask', `gunicorn (${CORES} sync workers) + Flask + pickle`, []);
   // gthread worker: keeps connections alive
-  await gunicorn('gunicorn-gthread', `gunicorn (${CORES} gthread workers × 4 threads, keep-alive) + Flask + pickle`, ['-k', 'gthread', '--threads', '4']);
+  await gunicorn('gunicorn-gthread', `gunicorn (${CORES} gthread workers × 4 threads, keep-alive) + Flask + pickle`, [
+    '-k',
+    'gthread',
+    '--threads',
+    '4',
+  ]);
   {
     const port = await freePort();
     const args = [join(HERE, 'flask_app.py'), String(port)];
@@ -357,7 +395,7 @@ async function addSklearnPeers(peers: Peer[], joblib: string, row: number[]): Pr
       url: `http://127.0.0.1:${port}/predict`,
       readyUrl: `http://127.0.0.1:${port}/health`,
       body: flaskBody,
-      start: () => spawnPeer(join(VENV, 'bin', 'python'), args, { MODEL_PATH: joblib }),
+      start: () => spawnPeer(join(VENV, 'bin', 'python'), args, { MODEL_PATH: joblib, PYTHONDONTWRITEBYTECODE: '1' }),
       check: flaskCheck,
     });
   }
@@ -372,7 +410,10 @@ async function addSklearnPeers(peers: Peer[], joblib: string, row: number[]): Pr
       join(modelDir, 'model-settings.json'),
       JSON.stringify({ name: 'iris', implementation: 'mlserver_sklearn.SKLearnModel', parameters: { uri: './model.joblib' } }),
     );
-    writeFileSync(join(dir, 'settings.json'), JSON.stringify({ http_port: port, grpc_port: await freePort(), metrics_port: await freePort() }));
+    writeFileSync(
+      join(dir, 'settings.json'),
+      JSON.stringify({ http_port: port, grpc_port: await freePort(), metrics_port: await freePort() }),
+    );
     const body = JSON.stringify({
       inputs: [{ name: 'input-0', shape: [1, 4], datatype: 'FP32', data: row }],
       outputs: [{ name: 'predict' }, { name: 'predict_proba' }],
@@ -412,9 +453,21 @@ async function waitReady(p: Peer): Promise<void> {
   }
 }
 
+/** longest wait for a cell's steady state (every connection answered once) before it is measured anyway */
+const RAMP_CAP_S = 60;
+
+/**
+ * One cell: `connections` keep-alive connections sending the request back to back. The cell is measured
+ * from the moment every connection has had its first answer (steady state: on resnet18 at c=64 the first
+ * answers take seconds, which a fixed window would count as idle time) for `seconds`; req/s and the
+ * latencies are of the 2xx answers completed in that window.
+ */
 function load(p: Peer, connections: number, seconds: number): Promise<Cell> {
   return new Promise((resolve, reject) => {
     const lat: number[] = [];
+    let answered = 0;
+    let from = Infinity;
+    let to = Infinity;
     const inst = autocannon(
       {
         url: p.url,
@@ -422,8 +475,8 @@ function load(p: Peer, connections: number, seconds: number): Promise<Cell> {
         body: p.body,
         headers: { 'content-type': 'application/json' },
         connections,
-        duration: seconds,
-        timeout: 60,
+        duration: RAMP_CAP_S + seconds,
+        timeout: 120,
         ...(p.ca ? { tlsOptions: { ca: p.ca } } : {}),
       },
       (err, res) => {
@@ -431,13 +484,20 @@ function load(p: Peer, connections: number, seconds: number): Promise<Cell> {
           reject(err);
           return;
         }
+        const window = Number.isFinite(from) ? (Math.min(to, performance.now()) - from) / 1000 : seconds;
         lat.sort((a, b) => a - b);
         const q = (x: number) => lat[Math.min(lat.length - 1, Math.floor(x * lat.length))] ?? NaN;
-        resolve({ rps: lat.length / seconds, p50: q(0.5), p99: q(0.99), errors: res.errors + res.timeouts + res.non2xx });
+        resolve({ rps: lat.length / window, p50: q(0.5), p99: q(0.99), errors: res.errors + res.timeouts + res.non2xx });
       },
     );
     inst.on('response', (_c, status, _b, ms) => {
-      if (status === 200) lat.push(ms);
+      const now = performance.now();
+      if (now >= from && now <= to && status === 200) lat.push(ms);
+      if (++answered === connections) {
+        from = now;
+        to = now + seconds * 1000;
+        setTimeout(() => inst.stop(), seconds * 1000);
+      }
     });
   });
 }
@@ -455,10 +515,14 @@ async function drain(p: Peer): Promise<void> {
 }
 
 function sessionLoop(m: BenchModel, requestFile: string): LoopCell[] {
-  const out = execFileSync(NODE, [join(HERE, 'session-loop.ts'), m.modelPath, String(loopSecondsFor(m.name)), requestFile, LOOP_BATCHES, LOOP_THREADS], {
-    cwd: ROOT,
-    encoding: 'utf8',
-  });
+  const out = execFileSync(
+    NODE,
+    [join(HERE, 'session-loop.ts'), m.modelPath, String(loopSecondsFor(m.name)), requestFile, LOOP_BATCHES, LOOP_THREADS],
+    {
+      cwd: ROOT,
+      encoding: 'utf8',
+    },
+  );
   return (JSON.parse(out) as { cells: LoopCell[] }).cells;
 }
 
@@ -540,7 +604,9 @@ async function benchModel(m: BenchModel, shared: Shared, live: Peer[]): Promise<
       if (r.status !== 200 || !p.check(j)) throw new Error(`${m.name}/${p.id} answered ${r.status} ${r.text.slice(0, 300)}`);
       const s = treeRssMiB(p.proc.pid as number);
       rss[p.id] = { idleMiB: s.mib, peakMiB: s.mib, processes: s.processes };
-      log(`${m.name}/${p.id} ready and correct in ${((Date.now() - t0) / 1000).toFixed(1)} s, RSS ${s.mib.toFixed(0)} MiB in ${s.processes} process(es)`);
+      log(
+        `${m.name}/${p.id} ready and correct in ${((Date.now() - t0) / 1000).toFixed(1)} s, RSS ${s.mib.toFixed(0)} MiB in ${s.processes} process(es)`,
+      );
     }
     for (const p of peers) {
       await load(p, 8, 2); // warm-up
@@ -566,15 +632,24 @@ async function benchModel(m: BenchModel, shared: Shared, live: Peer[]): Promise<
   } finally {
     await stopPeers(peers);
   }
-  return { name: m.name, bytes: m.bytes, duration, peers: peers.map(({ id, label, kind, command }) => ({ id, label, kind, command })), cells, rss, loops };
+  return {
+    name: m.name,
+    bytes: m.bytes,
+    duration,
+    peers: peers.map(({ id, label, kind, command }) => ({ id, label, kind, command })),
+    cells,
+    rss,
+    loops,
+  };
 }
 
 async function main(): Promise<void> {
   const t0 = Date.now();
   const wants = (ids: string[]) => !ONLY || ONLY.some((id) => ids.includes(id));
-  if (MODELS.includes('iris') && wants(PYTHON_SKLEARN)) ensureVenv(VENV, 'requirements.txt', 'flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn, tritonclient');
+  if (MODELS.includes('iris') && wants(PYTHON_SKLEARN))
+    ensureVenv(VENV, 'requirements.txt', 'flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn, tritonclient');
   if (wants(PYTHON_ONNX)) ensureVenv(ONNX_VENV, 'requirements-onnx.txt', 'onnxruntime, fastapi, uvicorn, bentoml, ray[serve]');
-  const models = loadModels(ROOT, MODELS, log);
+  const models = await loadModels(MODELS, log);
   const runtimeLogs = mkdtempSync(join(tmpdir(), 'modelship-bench-runtime-'));
   cleanups.push(() => {
     for (const f of readdirSync(runtimeLogs)) if (f.endsWith('.log')) log(`${f}: ${statSync(join(runtimeLogs, f)).size} bytes of stdout`);
