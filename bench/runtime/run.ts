@@ -240,7 +240,12 @@ async function makePeers(m: BenchModel, shared: Shared): Promise<Peer[]> {
       id,
       label,
       kind: 'runtime',
-      command: `node ${args.join(' ').replace(m.modelPath, relModel).replace(String(port), 'P')}`,
+      command: `node ${args
+        .join(' ')
+        .replace(m.modelPath, relModel)
+        .replace(String(port), 'P')
+        .replace(shared.pair.certFile, 'CERT')
+        .replace(shared.pair.keyFile, 'KEY')}`,
       url: `${scheme}://127.0.0.1:${port}/v2/models/${m.name}/infer`,
       readyUrl: `${scheme}://127.0.0.1:${port}/v2/health/ready`,
       body: m.v2Body,
@@ -691,7 +696,7 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'latest.md'), `${md}\n`);
   writeFileSync(
     join(outDir, 'latest.json'),
-    `${JSON.stringify({ date: new Date().toISOString(), cores: CORES, cpu: cpus()[0]?.model, node: process.version, runs: RUNS, concurrency: CONCURRENCY, loadAverages, models: results }, null, 1)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), cores: CORES, cpu: cpus()[0]?.model, node: process.version, runs: RUNS, concurrency: CONCURRENCY, loadAverages, totalSeconds: (Date.now() - t0) / 1000, models: results }, null, 1)}\n`,
   );
   try {
     // keep the committed results in the repository's format
