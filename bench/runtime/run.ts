@@ -136,8 +136,17 @@ function log(msg: string): void {
   process.stderr.write(`[bench] ${msg}\n`);
 }
 
+/** Runs a command to its end (output to this process's stderr); rejects on a non-zero exit. */
+function run(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+    p.on('error', reject);
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
 /** A venv outside the repository from a pinned requirements file, rebuilt when the file changes. */
-function ensureVenv(venv: string, requirements: string, what: string): void {
+async function ensureVenv(venv: string, requirements: string, what: string): Promise<void> {
   const req = join(HERE, requirements);
   const want = createHash('sha256').update(readFileSync(req)).digest('hex');
   const marker = join(venv, '.modelship-requirements.sha256');
@@ -145,9 +154,8 @@ function ensureVenv(venv: string, requirements: string, what: string): void {
   const t0 = Date.now();
   log(`creating Python venv ${venv} (${what} from PyPI, pinned in bench/runtime/${requirements})`);
   mkdirSync(dirname(venv), { recursive: true });
-  if (!existsSync(join(venv, 'bin', 'python')))
-    execFileSync(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', venv], { stdio: 'inherit' });
-  execFileSync(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', req], { stdio: 'inherit' });
+  if (!existsSync(join(venv, 'bin', 'python'))) await run(process.env['PYTHON'] ?? 'python3', ['-m', 'venv', venv]);
+  await run(join(venv, 'bin', 'pip'), ['install', '--quiet', '--disable-pip-version-check', '-r', req]);
   writeFileSync(marker, want);
   log(`venv ${venv} ready in ${Math.round((Date.now() - t0) / 1000)} s`);
 }
@@ -651,10 +659,14 @@ async function benchModel(m: BenchModel, shared: Shared, live: Peer[]): Promise<
 async function main(): Promise<void> {
   const t0 = Date.now();
   const wants = (ids: string[]) => !ONLY || ONLY.some((id) => ids.includes(id));
-  if (MODELS.includes('iris') && wants(PYTHON_SKLEARN))
-    ensureVenv(VENV, 'requirements.txt', 'flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn, tritonclient');
-  if (wants(PYTHON_ONNX)) ensureVenv(ONNX_VENV, 'requirements-onnx.txt', 'onnxruntime, fastapi, uvicorn, bentoml, ray[serve]');
-  const models = await loadModels(MODELS, log);
+  // first use: both venvs and the ladder models are built side by side (minutes each, mostly downloads)
+  const [models] = await Promise.all([
+    loadModels(MODELS, log),
+    MODELS.includes('iris') && wants(PYTHON_SKLEARN)
+      ? ensureVenv(VENV, 'requirements.txt', 'flask, gunicorn, mlserver, mlserver-sklearn, scikit-learn, tritonclient')
+      : undefined,
+    wants(PYTHON_ONNX) ? ensureVenv(ONNX_VENV, 'requirements-onnx.txt', 'onnxruntime, fastapi, uvicorn, bentoml, ray[serve]') : undefined,
+  ]);
   const runtimeLogs = mkdtempSync(join(tmpdir(), 'modelship-bench-runtime-'));
   cleanups.push(() => {
     for (const f of readdirSync(runtimeLogs)) if (f.endsWith('.log')) log(`${f}: ${statSync(join(runtimeLogs, f)).size} bytes of stdout`);
