@@ -3,7 +3,8 @@
 // oci://<registry>/models/iris:1 with a kubernetes.io/dockerconfigjson Secret goes Ready and serves
 // iris. Version 2 with a Secret holding a wrong password, then version 3 naming a Secret that does
 // not exist: each fails as FetchFailed with one clear reason and is rolled back while version 1
-// keeps serving under load (0 failed requests). No credential appears in the Deployment, the
+// keeps serving under load; version 4, pinned by the manifest digest, then rolls out (0 failed
+// requests throughout). No credential appears in the Deployment, the
 // ModelDeployment, the namespace's events, the operator's logs or the fetch container's log.
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -35,6 +36,7 @@ describe('e2e: a model from an OCI registry (oci://)', { timeout: 600_000 }, () 
   let load: Load | undefined;
   let dir = '';
   let uri = '';
+  let digest = '';
 
   before(async () => {
     cluster = await getE2eCluster();
@@ -50,7 +52,7 @@ describe('e2e: a model from an OCI registry (oci://)', { timeout: 600_000 }, () 
     ]);
     mkdirSync(join(dir, 'push'));
     copyFileSync(join(repoRoot, 'examples/models/iris/model.onnx'), join(dir, 'push', 'model.onnx'));
-    await orasPush({
+    digest = await orasPush({
       oras,
       dir,
       reference: `${registry.host}/models/iris:1`,
@@ -132,7 +134,19 @@ describe('e2e: a model from an OCI registry (oci://)', { timeout: 600_000 }, () 
     );
   });
 
-  it('version 1 kept serving (0 failed requests), and no credential is in the Deployment, the MD, events or logs', async (t) => {
+  it('version 4, pinned by its manifest digest, rolls out under load', async (t) => {
+    const started = Date.now();
+    const pinned = `oci://${registry!.host}/models/iris@${digest}`;
+    await patchMd(c, ns, 'iris', { spec: { model: { version: '4', uri: pinned, credentialsSecretRef: { name: 'regcred' } } } });
+    const md = await settledOn(c, ns, 'iris', '4');
+    t.diagnostic(`version 4 (${pinned}) settled in ${seconds(Date.now() - started)}`);
+    assert.equal(md.status?.currentVersion, '4');
+    assert.equal(md.status?.history?.[0]?.uri, pinned);
+    const pods = await modelPods(c, ns, 'iris');
+    assert.match(containerLog(pods[0]!, 'fetch'), /model fetched/);
+  });
+
+  it('versions 1 and 4 kept serving (0 failed requests), and no credential is in the Deployment, the MD, events or logs', async (t) => {
     const result = await load!.stop();
     load = undefined;
     t.diagnostic(describeLoad(result));
