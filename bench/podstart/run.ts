@@ -1,0 +1,263 @@
+/**
+ * Pod start → Ready benchmark: `npm run bench:podstart` (not part of `npm test`). On the e2e dev
+ * cluster (a fresh one, or the one MODELSHIP_TEST_CLUSTER_DIR names; run it under
+ * `flock /tmp/e2e.lock`: one cluster per machine), for each model source in sources.ts: publish a
+ * generated dense ONNX model of BENCH_PODSTART_MB (100) megabytes there, apply a ModelDeployment
+ * with 1 replica and measure the first pod (apply → pod created → model fetched → runtime ready →
+ * pod Ready, and the ModelDeployment's Ready), check one prediction against numpy's answer, then
+ * scale to 2 and measure the second pod of the same version, counting the downloads the source's
+ * server answered (is anything cached between pods?). BENCH_PODSTART_REPS (3) repetitions, sources
+ * interleaved within each; medians. BENCH_PODSTART_SOURCES (comma list) picks sources.
+ * Writes bench/podstart/results/latest.json and latest.md, prints the table.
+ *
+ * Times are this process's clock when its pod watch saw each event (ms), except "fetched" and
+ * "runtime ready", the timestamps of the fetch container's `model fetched` and the runtime's `ready`
+ * log lines (same host, same clock). The readiness probe runs every 2 s, so "runtime ready → pod
+ * Ready" is 0–2 s of probe period. The runtime image is on the node (pull policy Never): no image pull.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { V1Pod } from '@kubernetes/client-node';
+import { clients, condition, createMd, deleteMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
+import { waitFor } from '@modelship/devcluster/wait';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { getE2eCluster, type E2eCluster } from '../../test/e2e/env.ts';
+import { containerLog } from '../../test/e2e/faults.ts';
+import { post } from '../../test/e2e/http.ts';
+import { restrictedNamespace, startE2eOperator } from '../../test/e2e/iris.ts';
+import { denseModel, irisModel, type BenchModel } from './model.ts';
+import { watchPods, type PodTimeline, type PodTimes } from './pod-timeline.ts';
+import { SOURCES, type PreparedSource, type Source } from './sources.ts';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const num = (name: string, fallback: number): number => {
+  const v = Number(process.env[name] ?? fallback);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number`);
+  return v;
+};
+const REPS = num('BENCH_PODSTART_REPS', 3);
+const MB = num('BENCH_PODSTART_MB', 100);
+const PICKED = process.env['BENCH_PODSTART_SOURCES']?.split(',').map((s) => s.trim());
+const READY_TIMEOUT_MS = 300_000;
+const TOLERANCE = 1e-4;
+
+const log = (line: string): void => void process.stderr.write(`[podstart] ${line}\n`);
+
+/** Milliseconds between the phases of one pod's start. */
+export interface PodStart {
+  pod: string;
+  /** apply (first pod) or the scale patch (second pod) → the pod object exists */
+  toCreated: number;
+  createdToFetched: number;
+  fetchedToRuntimeReady: number;
+  runtimeReadyToPodReady: number;
+  createdToPodReady: number;
+  /** apply or scale → pod Ready */
+  toPodReady: number;
+  /** full model downloads the source's server answered for this pod */
+  downloads: number;
+}
+
+export interface Repetition {
+  source: string;
+  model: string;
+  modelBytes: number;
+  rep: number;
+  first: PodStart;
+  /** apply → the ModelDeployment's Ready condition True (polled every 100 ms) */
+  applyToMdReady: number;
+  second: PodStart;
+}
+
+/** When the container logged the JSON line whose message is `message` (its winston timestamp). */
+function loggedAt(pod: V1Pod, container: string, message: string): number {
+  for (const line of containerLog(pod, container).split('\n')) {
+    const json = line.slice(line.indexOf('{'));
+    if (!json.startsWith('{')) continue;
+    try {
+      const entry = JSON.parse(json) as { message?: string; timestamp?: string };
+      if (entry.message === message && entry.timestamp) return Date.parse(entry.timestamp);
+    } catch {
+      // a partial or non-JSON line
+    }
+  }
+  throw new Error(`${container} of ${pod.metadata?.name} logged no "${message}"`);
+}
+
+function podStart(t: PodTimes, since: number, downloads: number): PodStart {
+  const fetched = loggedAt(t.pod, 'fetch', 'model fetched');
+  const runtimeReady = loggedAt(t.pod, 'serve', 'ready');
+  const ready = t.ready as number;
+  return {
+    pod: t.name,
+    toCreated: t.created - since,
+    createdToFetched: fetched - t.created,
+    fetchedToRuntimeReady: runtimeReady - fetched,
+    runtimeReadyToPodReady: ready - runtimeReady,
+    createdToPodReady: ready - t.created,
+    toPodReady: ready - since,
+    downloads,
+  };
+}
+
+async function readyPod(timeline: PodTimeline, name: string, skip: ReadonlySet<string>, what: string): Promise<PodTimes> {
+  return waitFor(
+    () => {
+      const t = timeline.of(name).find((p) => !skip.has(p.name));
+      return Promise.resolve(t?.ready !== undefined ? t : undefined);
+    },
+    { timeoutMs: READY_TIMEOUT_MS, intervalMs: 50, description: what },
+  );
+}
+
+/** One prediction through the Service equals the model's expected outputs. */
+async function checkPrediction(c: Clients, ns: string, name: string, model: BenchModel): Promise<void> {
+  const svc = await c.core.readNamespacedService({ name, namespace: ns });
+  const url = `http://${svc.spec?.clusterIP}/v2/models/${name}/infer`;
+  const reply = await waitFor(
+    async () => {
+      const r = await post(url, { inputs: model.expected.inputs }, undefined, 10_000);
+      return r.status === 200 ? r : undefined;
+    },
+    { timeoutMs: 60_000, intervalMs: 200, description: `a prediction from ${name}` },
+  );
+  const outputs = (JSON.parse(reply.body) as { outputs: { name: string; data: unknown[] }[] }).outputs;
+  for (const want of model.expected.outputs) {
+    const got = outputs.find((o) => o.name === want.name)?.data.map(Number);
+    const bad = want.data.findIndex((w, i) => !(Math.abs((got?.[i] ?? NaN) - w) <= TOLERANCE));
+    if (!got || got.length !== want.data.length || bad >= 0)
+      throw new Error(`${name}: output ${want.name} is ${JSON.stringify(got)}, expected ${JSON.stringify(want.data)}`);
+  }
+}
+
+async function measure(
+  c: Clients,
+  ns: string,
+  timeline: PodTimeline,
+  source: Source,
+  prepared: PreparedSource,
+  model: BenchModel,
+  rep: number,
+): Promise<Repetition> {
+  const name = `${source.name}-${rep}`;
+  const before = prepared.downloads();
+  const applied = Date.now();
+  await createMd(c, ns, name, { model: { version: '1', ...prepared.model }, replicas: 1 });
+  const mdReady = waitFor(async () => (condition(await getMd(c, ns, name), 'Ready')?.status === 'True' ? Date.now() : undefined), {
+    timeoutMs: READY_TIMEOUT_MS,
+    intervalMs: 100,
+    description: `${name} Ready`,
+  });
+  const firstPod = await readyPod(timeline, name, new Set(), `the first pod of ${name} Ready`);
+  const applyToMdReady = (await mdReady) - applied;
+  await checkPrediction(c, ns, name, model);
+  const afterFirst = prepared.downloads();
+  const scaled = Date.now();
+  await patchMd(c, ns, name, { spec: { replicas: 2 } });
+  const secondPod = await readyPod(timeline, name, new Set([firstPod.name]), `the second pod of ${name} Ready`);
+  const afterSecond = prepared.downloads();
+  const result: Repetition = {
+    source: source.name,
+    model: model.label,
+    modelBytes: model.bytes,
+    rep,
+    first: podStart(firstPod, applied, afterFirst - before),
+    applyToMdReady,
+    second: podStart(secondPod, scaled, afterSecond - afterFirst),
+  };
+  await deleteMd(c, ns, name);
+  // the next start gets the node to itself
+  await waitFor(
+    async () => (await c.core.listNamespacedPod({ namespace: ns, labelSelector: `app.kubernetes.io/instance=${name}` })).items.length === 0,
+    { timeoutMs: 180_000, intervalMs: 500, description: `the pods of ${name} gone` },
+  );
+  return result;
+}
+
+// ---- summary -----------------------------------------------------------------------------------
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+const sec = (ms: number): string => (ms / 1000).toFixed(1);
+const cell = (xs: number[]): string =>
+  xs.length > 1 ? `${sec(median(xs))} (${sec(Math.min(...xs))}–${sec(Math.max(...xs))})` : sec(xs[0] ?? NaN);
+
+export function summaryTable(reps: readonly Repetition[]): string {
+  const rows = [
+    '| source | model | 1st pod: apply → Ready | apply → pod created | created → fetched | fetched → runtime ready | runtime ready → pod Ready | apply → MD Ready | 2nd pod: scale → Ready | 2nd: created → fetched | downloads (1st / 2nd pod) |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const source of [...new Set(reps.map((r) => r.source))]) {
+    const rs = reps.filter((r) => r.source === source);
+    const col = (f: (r: Repetition) => number) => cell(rs.map(f));
+    const downloads = (f: (r: Repetition) => number) => [...new Set(rs.map(f))].join('/');
+    rows.push(
+      `| ${source} | ${rs[0]!.model} (${(rs[0]!.modelBytes / 1e6).toFixed(rs[0]!.modelBytes < 1e6 ? 3 : 1)} MB) | ${col((r) => r.first.toPodReady)} | ${col((r) => r.first.toCreated)} | ${col((r) => r.first.createdToFetched)} | ${col((r) => r.first.fetchedToRuntimeReady)} | ${col((r) => r.first.runtimeReadyToPodReady)} | ${col((r) => r.applyToMdReady)} | ${col((r) => r.second.toPodReady)} | ${col((r) => r.second.createdToFetched)} | ${downloads((r) => r.first.downloads)} / ${downloads((r) => r.second.downloads)} |`,
+    );
+  }
+  return `${rows.join('\n')}\n\nSeconds, median (min–max) of ${Math.max(...reps.map((r) => r.rep))} repetitions.`;
+}
+
+// ---- main --------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const sources = SOURCES.filter((s) => !PICKED || PICKED.includes(s.name));
+  if (sources.length === 0)
+    throw new Error(`BENCH_PODSTART_SOURCES=${PICKED?.join(',')} names none of ${SOURCES.map((s) => s.name).join(', ')}`);
+  const models = { big: denseModel(MB, log), tiny: irisModel() };
+  log(`model: ${models.big.path} (${models.big.bytes} bytes)`);
+  const startedAt = new Date().toISOString();
+  const load = loadavg();
+  const dir = mkdtempSync(join(tmpdir(), 'modelship-bench-podstart-'));
+  let cluster: E2eCluster | undefined;
+  let c: Clients | undefined;
+  let ns = '';
+  let op: OperatorProcess | undefined;
+  let timeline: PodTimeline | undefined;
+  const prepared = new Map<string, PreparedSource>();
+  const reps: Repetition[] = [];
+  try {
+    const clusterStart = Date.now();
+    cluster = await getE2eCluster();
+    log(`cluster up in ${sec(Date.now() - clusterStart)} s`);
+    c = clients();
+    ns = await restrictedNamespace(c, 'bench-podstart');
+    op = await startE2eOperator(cluster, ns);
+    timeline = await watchPods(c.kc, ns, log);
+    for (const s of sources) prepared.set(s.name, await s.prepare(models[s.model], { dir, log }));
+    for (let rep = 1; rep <= REPS; rep++) {
+      for (const s of sources) {
+        const r = await measure(c, ns, timeline, s, prepared.get(s.name)!, models[s.model], rep);
+        log(
+          `${s.name} #${rep}: 1st pod apply → Ready ${sec(r.first.toPodReady)} s (fetch ${sec(r.first.createdToFetched)} s after creation), ` +
+            `2nd pod scale → Ready ${sec(r.second.toPodReady)} s, downloads ${r.first.downloads}/${r.second.downloads}`,
+        );
+        reps.push(r);
+      }
+    }
+  } finally {
+    timeline?.stop();
+    for (const p of prepared.values()) await p.stop().catch(() => {});
+    await op?.stop().catch(() => {});
+    if (c && ns) await c.core.deleteNamespace({ name: ns }).catch(() => {});
+    await cluster?.stop().catch(() => {});
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const table = summaryTable(reps);
+  const results = join(HERE, 'results');
+  mkdirSync(results, { recursive: true });
+  const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavgAtStart: load };
+  writeFileSync(
+    join(results, 'latest.json'),
+    `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine, reps: REPS, modelMb: MB, repetitions: reps }, null, 2)}\n`,
+  );
+  writeFileSync(join(results, 'latest.md'), `# Pod start → Ready (${startedAt})\n\n${table}\n`);
+  process.stdout.write(`${table}\n`);
+}
+
+await main();
