@@ -29,7 +29,9 @@ import { post } from '../../test/e2e/http.ts';
 import { restrictedNamespace, startE2eOperator } from '../../test/e2e/iris.ts';
 import { denseModel, irisModel, type BenchModel } from './model.ts';
 import { watchPods, type PodTimeline, type PodTimes } from './pod-timeline.ts';
+import { loggedAtIn } from './log-times.ts';
 import { SOURCES, type PreparedSource, type Source } from './sources.ts';
+import { sec, summaryTable, type PodStart, type Repetition } from './summary.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const num = (name: string, fallback: number): number => {
@@ -45,45 +47,11 @@ const TOLERANCE = 1e-4;
 
 const log = (line: string): void => void process.stderr.write(`[podstart] ${line}\n`);
 
-/** Milliseconds between the phases of one pod's start. */
-export interface PodStart {
-  pod: string;
-  /** apply (first pod) or the scale patch (second pod) → the pod object exists */
-  toCreated: number;
-  createdToFetched: number;
-  fetchedToRuntimeReady: number;
-  runtimeReadyToPodReady: number;
-  createdToPodReady: number;
-  /** apply or scale → pod Ready */
-  toPodReady: number;
-  /** full model downloads the source's server answered for this pod */
-  downloads: number;
-}
-
-export interface Repetition {
-  source: string;
-  model: string;
-  modelBytes: number;
-  rep: number;
-  first: PodStart;
-  /** apply → the ModelDeployment's Ready condition True (polled every 100 ms) */
-  applyToMdReady: number;
-  second: PodStart;
-}
-
-/** When the container logged the JSON line whose message is `message` (its winston timestamp). */
+/** When `container` of `pod` logged `message` (read from the node's container log). */
 function loggedAt(pod: V1Pod, container: string, message: string): number {
-  for (const line of containerLog(pod, container).split('\n')) {
-    const json = line.slice(line.indexOf('{'));
-    if (!json.startsWith('{')) continue;
-    try {
-      const entry = JSON.parse(json) as { message?: string; timestamp?: string };
-      if (entry.message === message && entry.timestamp) return Date.parse(entry.timestamp);
-    } catch {
-      // a partial or non-JSON line
-    }
-  }
-  throw new Error(`${container} of ${pod.metadata?.name} logged no "${message}"`);
+  const at = loggedAtIn(containerLog(pod, container), message);
+  if (at === undefined) throw new Error(`${container} of ${pod.metadata?.name} logged no "${message}"`);
+  return at;
 }
 
 function podStart(t: PodTimes, since: number, downloads: number): PodStart {
@@ -174,33 +142,6 @@ async function measure(
     { timeoutMs: 180_000, intervalMs: 500, description: `the pods of ${name} gone` },
   );
   return result;
-}
-
-// ---- summary -----------------------------------------------------------------------------------
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-const sec = (ms: number): string => (ms / 1000).toFixed(1);
-const cell = (xs: number[]): string =>
-  xs.length > 1 ? `${sec(median(xs))} (${sec(Math.min(...xs))}–${sec(Math.max(...xs))})` : sec(xs[0] ?? NaN);
-
-export function summaryTable(reps: readonly Repetition[]): string {
-  const rows = [
-    '| source | model | 1st pod: apply → Ready | apply → pod created | created → fetched | fetched → runtime ready | runtime ready → pod Ready | apply → MD Ready | 2nd pod: scale → Ready | 2nd: created → fetched | downloads (1st / 2nd pod) |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
-  ];
-  for (const source of [...new Set(reps.map((r) => r.source))]) {
-    const rs = reps.filter((r) => r.source === source);
-    const col = (f: (r: Repetition) => number) => cell(rs.map(f));
-    const downloads = (f: (r: Repetition) => number) => [...new Set(rs.map(f))].join('/');
-    rows.push(
-      `| ${source} | ${rs[0]!.model} (${(rs[0]!.modelBytes / 1e6).toFixed(rs[0]!.modelBytes < 1e6 ? 3 : 1)} MB) | ${col((r) => r.first.toPodReady)} | ${col((r) => r.first.toCreated)} | ${col((r) => r.first.createdToFetched)} | ${col((r) => r.first.fetchedToRuntimeReady)} | ${col((r) => r.first.runtimeReadyToPodReady)} | ${col((r) => r.applyToMdReady)} | ${col((r) => r.second.toPodReady)} | ${col((r) => r.second.createdToFetched)} | ${downloads((r) => r.first.downloads)} / ${downloads((r) => r.second.downloads)} |`,
-    );
-  }
-  return `${rows.join('\n')}\n\nSeconds, median (min–max) of ${Math.max(...reps.map((r) => r.rep))} repetitions.`;
 }
 
 // ---- main --------------------------------------------------------------------------------------
