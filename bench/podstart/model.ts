@@ -1,15 +1,12 @@
 /**
- * The benchmark's model: a dense ONNX model of about `mb` megabytes with random weights
- * (make-model.py), generated once per machine under ${MODELSHIP_CACHE_DIR:-~/.cache/modelship}
- * with the conversion guide's pinned venv (docs/convert/requirements.txt has onnx and numpy).
+ * The benchmark's models: the ladder's `big` rung (bench/ladder.ts: a ~100 MB dense network with
+ * seeded weights and onnxruntime-computed expected outputs, generated once per machine) and iris,
+ * the tiny rung, for the baseline.
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { createReadStream, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { repoRoot } from '@modelship/devcluster/binaries';
-import { provisionVenv, requirements } from '../../test/runtime/python-clients.ts';
+import { ensureLadder, TINY_RUNG, type LadderModel } from '../ladder.ts';
 
 export interface Tensor {
   name: string;
@@ -27,35 +24,28 @@ export interface BenchModel {
   expected: { inputs: Tensor[]; outputs: Tensor[] };
 }
 
-function load(label: string, dir: string): BenchModel {
-  const path = join(dir, 'model.onnx');
+async function sha256Of(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function load(rung: LadderModel): Promise<BenchModel> {
+  const path = join(rung.dir, 'model.onnx');
   return {
-    label,
+    label: rung.name,
     path,
     bytes: statSync(path).size,
-    sha256: readFileSync(`${path}.sha256`, 'utf8').split(/\s/)[0]!,
-    expected: JSON.parse(readFileSync(join(dir, 'expected.json'), 'utf8')) as BenchModel['expected'],
+    sha256: await sha256Of(path),
+    expected: JSON.parse(readFileSync(join(rung.dir, 'expected.json'), 'utf8')) as BenchModel['expected'],
   };
 }
 
-/** The generated dense model of about `mb` × 10^6 bytes (generated on first use, ~10 s). */
-export function denseModel(mb: number, log: (line: string) => void): BenchModel {
-  const cache = process.env['MODELSHIP_CACHE_DIR'] ?? join(homedir(), '.cache', 'modelship');
-  const dir = join(cache, `podstart-dense-${mb}mb-seed7`);
-  if (!existsSync(join(dir, 'expected.json'))) {
-    const pins = requirements(join(repoRoot, 'docs', 'convert', 'requirements.txt'));
-    // the same venv name as the conversion guide's test: one venv per machine for both
-    const tag = createHash('sha256').update(pins.join('\n')).digest('hex').slice(0, 8);
-    const python = provisionVenv(`convert-venv-${tag}`, pins, 'import sklearn, skl2onnx, onnxmltools, xgboost, pandas');
-    log(`generating a ${mb} MB dense model in ${dir}`);
-    execFileSync(python, [join(repoRoot, 'bench', 'podstart', 'make-model.py'), '--out', dir, '--mb', String(mb)], {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    });
-  }
-  return load(`dense ${mb} MB`, dir);
+/** The ladder's `big` rung (built on first use: a venv from PyPI and about a minute). */
+export async function bigModel(): Promise<BenchModel> {
+  const [big] = await ensureLadder(['big']);
+  return load(big!);
 }
 
-/** examples/models/iris: a 1 KB model, the baseline for what pod start costs without a big download. */
-export function irisModel(): BenchModel {
-  return load('iris (tiny)', join(repoRoot, 'examples', 'models', 'iris'));
-}
+/** examples/models/iris: 506 bytes, the baseline for what a pod start costs without a download to speak of. */
+export const irisModel = (): Promise<BenchModel> => load(TINY_RUNG);

@@ -37,7 +37,7 @@ test('summaryTable: one row per source, median (min–max) seconds, downloads pe
   });
   const rep = (source: string, rep: number, ms: number): Repetition => ({
     source,
-    model: 'dense 100 MB',
+    model: 'big',
     modelBytes: 99_924_431,
     rep,
     first: pod(ms, 1),
@@ -54,7 +54,7 @@ test('summaryTable: one row per source, median (min–max) seconds, downloads pe
   ]);
   const rows = table.split('\n').filter((l) => l.startsWith('| http') || l.startsWith('| oci'));
   assert.equal(rows.length, 2);
-  assert.match(rows[0]!, /^\| http \| dense 100 MB \(99\.9 MB\) \| 11\.0 \(10\.0–14\.0\) \| 0\.1 \(0\.1–0\.1\) \|/);
+  assert.match(rows[0]!, /^\| http \| big \(99\.9 MB\) \| 11\.0 \(10\.0–14\.0\) \| 0\.1 \(0\.1–0\.1\) \|/);
   assert.match(rows[1]!, /^\| oci \| .* \| 21\.0 \(20\.0–22\.0\) \|/);
   assert.match(rows[0]!, /\| 1 \/ 1 \|$/);
   assert.match(table, /median \(min–max\) of 3 repetitions/);
