@@ -171,7 +171,10 @@ async function main(): Promise<void> {
     ns = await restrictedNamespace(c, 'bench-podstart');
     op = await startE2eOperator(cluster, ns);
     timeline = await watchPods(c.kc, ns, log);
-    for (const s of sources) prepared.set(s.name, await s.prepare(models[s.model], { dir, log }));
+    const createSecret = async (name: string, stringData: Record<string, string>): Promise<void> => {
+      await c!.core.createNamespacedSecret({ namespace: ns, body: { metadata: { name }, type: 'Opaque', stringData } });
+    };
+    for (const s of sources) prepared.set(s.name, await s.prepare(models[s.model], { dir, createSecret, log }));
     for (let rep = 1; rep <= REPS; rep++) {
       for (const s of sources) {
         const r = await measure(c, ns, timeline, s, prepared.get(s.name)!, models[s.model], rep);

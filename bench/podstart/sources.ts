@@ -14,13 +14,15 @@ import type { BenchModel } from './model.ts';
 export interface SourceContext {
   /** scratch directory for the source's server state */
   dir: string;
+  /** creates an Opaque Secret in the benchmark's namespace (for a source's credentials) */
+  createSecret(name: string, stringData: Record<string, string>): Promise<void>;
   log: (line: string) => void;
 }
 
 export interface PreparedSource {
   /** spec.model without version (uri, sha256 and the source's own fields) */
   model: Record<string, unknown>;
-  /** full model downloads the server has answered so far */
+  /** full model downloads the server has answered so far (NaN: the server does not tell) */
   downloads(): number;
   stop(): Promise<void>;
 }

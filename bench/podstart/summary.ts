@@ -44,7 +44,7 @@ export function summaryTable(reps: readonly Repetition[]): string {
   for (const source of [...new Set(reps.map((r) => r.source))]) {
     const rs = reps.filter((r) => r.source === source);
     const col = (f: (r: Repetition) => number) => cell(rs.map(f));
-    const downloads = (f: (r: Repetition) => number) => [...new Set(rs.map(f))].join(',');
+    const downloads = (f: (r: Repetition) => number) => [...new Set(rs.map((r) => (Number.isNaN(f(r)) ? 'n/a' : String(f(r)))))].join(',');
     rows.push(
       `| ${source} | ${rs[0]!.model} (${size(rs[0]!.modelBytes)}) | ${col((r) => r.first.toPodReady)} | ${col((r) => r.first.toCreated)} | ${col((r) => r.first.createdToFetched)} | ${col((r) => r.first.fetchedToRuntimeReady)} | ${col((r) => r.first.runtimeReadyToPodReady)} | ${col((r) => r.applyToMdReady)} | ${col((r) => r.second.toPodReady)} | ${col((r) => r.second.createdToFetched)} | ${col((r) => r.second.createdToPodReady)} | ${downloads((r) => r.first.downloads)} / ${downloads((r) => r.second.downloads)} |`,
     );

@@ -59,3 +59,18 @@ test('summaryTable: one row per source, median (min–max) seconds, downloads pe
   assert.match(rows[0]!, /\| 1 \/ 1 \|$/);
   assert.match(table, /median \(min–max\) of 3 repetitions/);
 });
+
+test('summaryTable: a source whose server does not count downloads shows n/a', () => {
+  const pod: PodStart = {
+    pod: 'p',
+    toCreated: 1,
+    createdToFetched: 1,
+    fetchedToRuntimeReady: 1,
+    runtimeReadyToPodReady: 1,
+    createdToPodReady: 1,
+    toPodReady: 1,
+    downloads: NaN,
+  };
+  const table = summaryTable([{ source: 's3', model: 'big', modelBytes: 2e6, rep: 1, first: pod, applyToMdReady: 1, second: pod }]);
+  assert.match(table, /^\| s3 \| big \(2\.0 MB\) \| 0\.0 \|.*\| n\/a \/ n\/a \|$/m);
+});
