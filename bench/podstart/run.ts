@@ -8,7 +8,7 @@
  * scale to 2 and measure the second pod of the same version, counting the downloads the source's
  * server answered (is anything cached between pods?). BENCH_PODSTART_REPS (3) repetitions, sources
  * interleaved within each; medians. BENCH_PODSTART_SOURCES (comma list) picks sources.
- * Writes bench/podstart/results/latest.json and latest.md, prints the table.
+ * Writes bench/podstart/results/latest.json and latest.md (BENCH_PODSTART_OUT names another stem), prints the table.
  *
  * Times are this process's clock when its pod watch saw each event (ms), except "fetched" and
  * "runtime ready", the timestamps of the fetch container's `model fetched` and the runtime's `ready`
@@ -40,6 +40,9 @@ const num = (name: string, fallback: number): number => {
   return v;
 };
 const REPS = num('BENCH_PODSTART_REPS', 3);
+/** results/<OUT>.json and .md: a partial run (one source) can keep the full run's files */
+const OUT = process.env['BENCH_PODSTART_OUT'] ?? 'latest';
+if (!/^[\w.-]+$/.test(OUT)) throw new Error('BENCH_PODSTART_OUT must be a file name stem (letters, digits, ".", "-", "_")');
 const PICKED = process.env['BENCH_PODSTART_SOURCES']?.split(',').map((s) => s.trim());
 const READY_TIMEOUT_MS = 300_000;
 /** of the largest expected output's magnitude (onnxruntime's answers differ from Python's by ~1e-8) */
@@ -198,10 +201,10 @@ async function main(): Promise<void> {
   mkdirSync(results, { recursive: true });
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model, loadavgAtStart: load };
   writeFileSync(
-    join(results, 'latest.json'),
+    join(results, `${OUT}.json`),
     `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine, reps: REPS, repetitions: reps }, null, 2)}\n`,
   );
-  writeFileSync(join(results, 'latest.md'), `# Pod start → Ready (${startedAt})\n\n${table}\n`);
+  writeFileSync(join(results, `${OUT}.md`), `# Pod start → Ready (${startedAt})\n\n${table}\n`);
   process.stdout.write(`${table}\n`);
 }
 
