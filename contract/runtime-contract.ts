@@ -79,6 +79,14 @@ export const ENV = {
   registryAuthFile: 'MODELSHIP_REGISTRY_AUTH_FILE',
   /** oci://: "true" talks plain http to the registry (spec.model.plainHTTP) */
   ociPlainHttp: 'MODELSHIP_OCI_PLAIN_HTTP',
+  /** s3://: the S3 API endpoint URL of an S3-compatible store (spec.model.s3.endpoint); unset = AWS */
+  s3Endpoint: 'MODELSHIP_S3_ENDPOINT',
+  /** s3://: the region (spec.model.s3.region); unset = AWS_REGION, else us-east-1 */
+  s3Region: 'MODELSHIP_S3_REGION',
+  /** s3://: "true"/"false" path-style addressing (spec.model.s3.forcePathStyle); unset = true with an endpoint */
+  s3ForcePathStyle: 'MODELSHIP_S3_FORCE_PATH_STYLE',
+  /** s3://: directory of the mounted credentials Secret (S3_CREDENTIAL_KEYS files); unset = the pod's identity */
+  s3CredentialsDir: 'MODELSHIP_S3_CREDENTIALS_DIR',
 } as const;
 
 /**
@@ -181,6 +189,12 @@ export const MOUNTED_FILE_POLL_MS = 1000;
 export const MODEL_CREDENTIALS_DIR = '/var/run/modelship/model-credentials';
 /** The key of a kubernetes.io/dockerconfigjson Secret (oci:// registry credentials). */
 export const DOCKER_CONFIG_KEY = '.dockerconfigjson';
+/** The keys of an s3:// credentials Secret (the AWS names; the session token is optional). */
+export const S3_CREDENTIAL_KEYS = {
+  accessKeyId: 'AWS_ACCESS_KEY_ID',
+  secretAccessKey: 'AWS_SECRET_ACCESS_KEY',
+  sessionToken: 'AWS_SESSION_TOKEN',
+} as const;
 /** Kubernetes' default terminationMessagePath: the runtime writes its failure message there. */
 export const TERMINATION_LOG_PATH = '/dev/termination-log';
 

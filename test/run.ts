@@ -22,6 +22,7 @@ import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { resolveTraefik } from '@modelship/devcluster/gateway';
 import { resolveOras, resolveRegistry } from '@modelship/devcluster/oci-registry';
+import { resolveSeaweedfs } from '@modelship/devcluster/s3-server';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
 import { resolvePrometheus } from '@modelship/devcluster/prometheus';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
@@ -260,6 +261,14 @@ function startOciBuildEarly(files: readonly string[]): void {
     );
 }
 
+/** SeaweedFS, the S3-compatible server of the s3:// tests (minutes to build the first time), builds while earlier tests run. */
+function startS3BuildEarly(files: readonly string[]): void {
+  if (!files.some((f) => /(^|\/)(fetch-s3|s3)\.test\.ts$/.test(f))) return;
+  resolveSeaweedfs((line) => process.stderr.write(`seaweedfs: ${line}\n`)).catch((err: unknown) =>
+    process.stderr.write(`seaweedfs: background build failed (the s3 tests will say why): ${errorMessage(err)}\n`),
+  );
+}
+
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -286,6 +295,7 @@ async function main(): Promise<number> {
   startGatewayBuildEarly(testsOf('e2e'));
   startPrometheusBuildEarly([...testsOf('integration'), ...testsOf('e2e')]);
   startOciBuildEarly([...planned.values()].flat());
+  startS3BuildEarly([...planned.values()].flat());
   let passed = 0;
   let failed = 0;
   let ok = true;

@@ -20,6 +20,7 @@ import {
   type RuntimeCommand,
 } from '../../contract/runtime-contract.ts';
 import { parseOciReference } from '../../contract/oci-reference.ts';
+import { parseS3Uri } from '../../contract/s3-uri.ts';
 import { ConfigError } from './errors.ts';
 
 export interface ServeConfig {
@@ -106,8 +107,21 @@ export interface FetchConfig {
   registryAuthFile: string | undefined;
   /** oci://: plain http to the registry instead of https */
   ociPlainHttp: boolean;
+  /** s3:// */
+  s3: S3Settings;
   terminationLogPath: string;
   logLevel: string;
+}
+
+export interface S3Settings {
+  /** the S3 API endpoint of an S3-compatible store (undefined: AWS's own, from the region) */
+  endpoint: string | undefined;
+  /** undefined: the SDK's us-east-1 default in fetch/s3.ts */
+  region: string | undefined;
+  /** undefined: path style exactly when an endpoint is given */
+  forcePathStyle: boolean | undefined;
+  /** the mounted credentials Secret (undefined: the SDK's default chain, i.e. the pod's identity) */
+  credentialsDir: string | undefined;
 }
 
 export type Config = ServeConfig | FetchConfig;
@@ -489,7 +503,7 @@ export const fetchOptions: Option[] = [
     env: ENV.modelUri,
     kind: 'string',
     required: true,
-    help: 'http(s)://, file://, pvc://<claim>/<path> or oci://<registry>/<repository>(:<tag>|@sha256:<digest>)',
+    help: 'http(s)://, file://, pvc://<claim>/<path>, oci://<registry>/<repository>(:<tag>|@sha256:<digest>) or s3://<bucket>/<key>',
   },
   { flag: 'model-path', env: ENV.modelPath, kind: 'string', required: true, help: 'destination file (written atomically)' },
   { flag: 'model-sha256', env: ENV.modelSha256, kind: 'string', help: 'expected sha256 (64 hex)' },
@@ -529,6 +543,20 @@ export const fetchOptions: Option[] = [
     help: 'oci://: docker config.json with the registry credentials (default: anonymous)',
   },
   { flag: 'oci-plain-http', env: ENV.ociPlainHttp, kind: 'string', default: 'false', help: 'oci://: true = plain http to the registry' },
+  { flag: 's3-endpoint', env: ENV.s3Endpoint, kind: 'string', help: 's3://: endpoint URL of an S3-compatible store (default: AWS)' },
+  { flag: 's3-region', env: ENV.s3Region, kind: 'string', help: 's3://: region (default: AWS_REGION, else us-east-1)' },
+  {
+    flag: 's3-force-path-style',
+    env: ENV.s3ForcePathStyle,
+    kind: 'string',
+    help: 's3://: true = path-style addressing (default: true with --s3-endpoint)',
+  },
+  {
+    flag: 's3-credentials-dir',
+    env: ENV.s3CredentialsDir,
+    kind: 'string',
+    help: 's3://: directory with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY files (default: the SDK chain)',
+  },
   terminationLog,
   ...common,
 ];
@@ -685,8 +713,14 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
   const v = readOptions(fetchOptions, args, env);
   const i = (f: string) => int(v, fetchOptions, f);
   const uri = str(v, 'model-uri');
-  if (!/^(https?|file|pvc|oci):\/\//.test(uri))
-    throw new ConfigError(`--model-uri (${ENV.modelUri}) must start with http://, https://, file://, pvc:// or oci://, got "${uri}"`);
+  if (!/^(https?|file|pvc|oci|s3):\/\//.test(uri))
+    throw new ConfigError(
+      `--model-uri (${ENV.modelUri}) must start with http://, https://, file://, pvc://, oci:// or s3://, got "${uri}"`,
+    );
+  if (uri.startsWith('s3://')) {
+    const loc = parseS3Uri(uri);
+    if ('error' in loc) throw new ConfigError(`--model-uri (${ENV.modelUri}): ${loc.error}`);
+  }
   if (uri.startsWith('oci://')) {
     const ref = parseOciReference(uri);
     if ('error' in ref) throw new ConfigError(`--model-uri (${ENV.modelUri}): ${ref.error}`);
@@ -706,8 +740,29 @@ export function parseFetch(args: string[], env: NodeJS.ProcessEnv): FetchConfig 
     pvcRoot: str(v, 'pvc-root'),
     registryAuthFile: v.get('registry-auth-file'),
     ociPlainHttp: plain === 'true',
+    s3: s3Settings(v, env),
     terminationLogPath: str(v, 'termination-log'),
     logLevel: str(v, 'log-level'),
+  };
+}
+
+function s3Settings(v: Map<string, string | undefined>, env: NodeJS.ProcessEnv): S3Settings {
+  const endpoint = v.get('s3-endpoint') || undefined;
+  if (endpoint !== undefined && !/^https?:\/\/[^/?#@\s]+\/?$/.test(endpoint))
+    throw new ConfigError(
+      `--s3-endpoint (${ENV.s3Endpoint}) must be http(s)://<host>[:<port>] without a path or credentials, got "${endpoint.includes('@') ? '<not shown: it carries credentials>' : endpoint}"`,
+    );
+  const pathStyle = v.get('s3-force-path-style') || undefined;
+  if (pathStyle !== undefined && pathStyle !== 'true' && pathStyle !== 'false')
+    throw new ConfigError(`--s3-force-path-style (${ENV.s3ForcePathStyle}) must be true or false, got "${pathStyle}"`);
+  const region = v.get('s3-region') || env['AWS_REGION'] || env['AWS_DEFAULT_REGION'] || undefined;
+  if (region !== undefined && !/^[a-z0-9-]{1,64}$/.test(region))
+    throw new ConfigError(`--s3-region (${ENV.s3Region}) must be a region name such as eu-west-1, got "${region}"`);
+  return {
+    endpoint,
+    region,
+    forcePathStyle: pathStyle === undefined ? undefined : pathStyle === 'true',
+    credentialsDir: v.get('s3-credentials-dir') || undefined,
   };
 }
 

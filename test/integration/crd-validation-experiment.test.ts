@@ -49,7 +49,7 @@ const BAD_EXPERIMENT: { what: string; spec: Record<string, unknown>; expect: str
   },
   {
     what: 'a uri with an unknown scheme',
-    spec: withExperiment({ model: { ...expModel, uri: 's3://bucket/iris.onnx' }, weight: 20 }),
+    spec: withExperiment({ model: { ...expModel, uri: 'gs://bucket/iris.onnx' }, weight: 20 }),
     expect: ['spec.experiment.model.uri', 'uri must start with one of the schemes'],
   },
   {

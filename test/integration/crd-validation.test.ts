@@ -23,7 +23,7 @@ const BAD_INPUTS: { what: string; name?: string; spec: Record<string, unknown>; 
     spec: { model: { version: '1', uri: 'ftp://models.example.com/iris.onnx' } },
     expect: [
       'spec.model.uri: Invalid value: "ftp://models.example.com/iris.onnx"',
-      'uri must start with one of the schemes http://, https://, file://, pvc:// or oci://',
+      'uri must start with one of the schemes http://, https://, file://, pvc://, oci:// or s3://',
     ],
   },
   {

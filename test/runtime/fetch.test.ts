@@ -171,7 +171,7 @@ test('fetch copies file:// and fails clearly on a missing file', async () => {
 test('fetch rejects bad configuration with exit code 2', async () => {
   const r = await runFetch('ftp://example/model.onnx');
   assert.equal(r.code, 2);
-  assert.match(r.output, /must start with http:\/\/, https:\/\/, file:\/\/, pvc:\/\/ or oci:\/\//);
+  assert.match(r.output, /must start with http:\/\/, https:\/\/, file:\/\/, pvc:\/\/, oci:\/\/ or s3:\/\//);
   const s = await runFetch(`${base}/iris/model.onnx`, { MODELSHIP_MODEL_SHA256: 'xyz' });
   assert.equal(s.code, 2);
   assert.match(s.output, /must be 64 hex characters/);

@@ -67,7 +67,10 @@ test('fetch: env contract, scheme allow-list', () => {
   assert.equal(c.modelPath, '/models/model.onnx');
   assert.equal(c.modelSha256, 'f'.repeat(64));
   assert.equal(c.retries, 3);
-  assert.throws(() => parseFetch([], { MODELSHIP_MODEL_URI: 's3://b/k', MODELSHIP_MODEL_PATH: '/m' }), /must start with http:\/\//);
+  assert.throws(
+    () => parseFetch([], { MODELSHIP_MODEL_URI: 'gs://b/k', MODELSHIP_MODEL_PATH: '/m' }),
+    /must start with http:\/\/, https:\/\/, file:\/\/, pvc:\/\/, oci:\/\/ or s3:\/\//,
+  );
   assert.throws(() => parseFetch([], { MODELSHIP_MODEL_PATH: '/m' }), /--model-uri \(or MODELSHIP_MODEL_URI\) is required/);
   assert.equal(parseConfig(['fetch', '--model-uri', 'pvc://claim/a/b.onnx', '--model-path', '/m'], {}).command, 'fetch');
 });

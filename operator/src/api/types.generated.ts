@@ -170,7 +170,8 @@ export interface ModelSpec {
    * https:// (an absolute URL with a host), file:///<path> (a file in a volume mounted into the
    * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace), or
    * oci://<registry>/<repository>:<tag> or @sha256:<digest> (an OCI artifact pushed with oras,
-   * whose one ONNX layer is the model; a digest pins it). At most 2048 characters.
+   * whose one ONNX layer is the model; a digest pins it), or s3://<bucket>/<key> (an object in S3
+   * or an S3-compatible store, see s3). At most 2048 characters.
    */
   uri: string;
   /**
@@ -183,8 +184,10 @@ export interface ModelSpec {
    * A Secret in the same namespace with the credentials of the model's storage, mounted read-only
    * into the fetch init container only (never into the serving container, never copied into env,
    * status or events). For oci:// a Secret of type kubernetes.io/dockerconfigjson (key
-   * .dockerconfigjson), as made by kubectl create secret docker-registry. A missing Secret or key
-   * fails the fetch (FetchFailed) and the rollout is rolled back.
+   * .dockerconfigjson), as made by kubectl create secret docker-registry. For s3:// an Opaque
+   * Secret with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (optionally
+   * AWS_SESSION_TOKEN). A missing Secret or key fails the fetch (FetchFailed) and the rollout is
+   * rolled back.
    */
   credentialsSecretRef?: SecretRef;
   /**
@@ -192,6 +195,13 @@ export interface ModelSpec {
    * (like oras push --plain-http). Credentials are then sent in clear text. Default false: https.
    */
   plainHTTP?: boolean;
+  /**
+   * s3:// only: how the S3 API is reached. Credentials come from credentialsSecretRef (a Secret
+   * with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, optionally AWS_SESSION_TOKEN), or
+   * without it from the pod's identity (the AWS SDK's default chain: IRSA web identity, EKS pod
+   * identity, container credentials), e.g. through spec.pod's service account.
+   */
+  s3?: S3StorageSpec;
   /**
    * File format of the model. Only onnx is supported for now.
    *
@@ -204,14 +214,39 @@ export interface ModelSpec {
  * A Secret in the same namespace with the credentials of the model's storage, mounted read-only
  * into the fetch init container only (never into the serving container, never copied into env,
  * status or events). For oci:// a Secret of type kubernetes.io/dockerconfigjson (key
- * .dockerconfigjson), as made by kubectl create secret docker-registry. A missing Secret or key
- * fails the fetch (FetchFailed) and the rollout is rolled back.
+ * .dockerconfigjson), as made by kubectl create secret docker-registry. For s3:// an Opaque Secret
+ * with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (optionally AWS_SESSION_TOKEN). A
+ * missing Secret or key fails the fetch (FetchFailed) and the rollout is rolled back.
  */
 export interface SecretRef {
   /**
    * Name of the Secret.
    */
   name: string;
+}
+
+/**
+ * s3:// only: how the S3 API is reached. Credentials come from credentialsSecretRef (a Secret with
+ * the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, optionally AWS_SESSION_TOKEN), or without
+ * it from the pod's identity (the AWS SDK's default chain: IRSA web identity, EKS pod identity,
+ * container credentials), e.g. through spec.pod's service account.
+ */
+export interface S3StorageSpec {
+  /**
+   * The S3 API endpoint of an S3-compatible store (MinIO, SeaweedFS, Ceph RGW, R2 ...),
+   * http(s)://<host>[:<port>] without a path. Default: AWS S3 in the region.
+   */
+  endpoint?: string;
+  /**
+   * The bucket's region, e.g. eu-west-1. Default: the pod's AWS_REGION, else us-east-1 (what most
+   * S3-compatible stores expect).
+   */
+  region?: string;
+  /**
+   * Address the bucket in the path (<endpoint>/<bucket>/<key>) instead of the host name
+   * (<bucket>.<endpoint>). Default: true when endpoint is set, false for AWS.
+   */
+  forcePathStyle?: boolean;
 }
 
 /**
@@ -1169,7 +1204,8 @@ export interface ExperimentModelSpec {
    * https:// (an absolute URL with a host), file:///<path> (a file in a volume mounted into the
    * pod), or pvc://<claim>/<path> (a file on a PersistentVolumeClaim in the same namespace), or
    * oci://<registry>/<repository>:<tag> or @sha256:<digest> (an OCI artifact pushed with oras,
-   * whose one ONNX layer is the model; a digest pins it). At most 2048 characters.
+   * whose one ONNX layer is the model; a digest pins it), or s3://<bucket>/<key> (an object in S3
+   * or an S3-compatible store, see s3). At most 2048 characters.
    */
   uri: string;
   /**
@@ -1182,8 +1218,10 @@ export interface ExperimentModelSpec {
    * A Secret in the same namespace with the credentials of the model's storage, mounted read-only
    * into the fetch init container only (never into the serving container, never copied into env,
    * status or events). For oci:// a Secret of type kubernetes.io/dockerconfigjson (key
-   * .dockerconfigjson), as made by kubectl create secret docker-registry. A missing Secret or key
-   * fails the fetch (FetchFailed) and the rollout is rolled back.
+   * .dockerconfigjson), as made by kubectl create secret docker-registry. For s3:// an Opaque
+   * Secret with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (optionally
+   * AWS_SESSION_TOKEN). A missing Secret or key fails the fetch (FetchFailed) and the rollout is
+   * rolled back.
    */
   credentialsSecretRef?: SecretRef;
   /**
@@ -1191,6 +1229,13 @@ export interface ExperimentModelSpec {
    * (like oras push --plain-http). Credentials are then sent in clear text. Default false: https.
    */
   plainHTTP?: boolean;
+  /**
+   * s3:// only: how the S3 API is reached. Credentials come from credentialsSecretRef (a Secret
+   * with the keys AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, optionally AWS_SESSION_TOKEN), or
+   * without it from the pod's identity (the AWS SDK's default chain: IRSA web identity, EKS pod
+   * identity, container credentials), e.g. through spec.pod's service account.
+   */
+  s3?: S3StorageSpec;
 }
 
 /**
@@ -1515,6 +1560,10 @@ export interface HistoryEntry {
    */
   plainHTTP?: boolean;
   /**
+   * spec.model.s3 of this rollout, when it was set (a rollback pulls with it).
+   */
+  s3?: RecordedS3Storage;
+  /**
    * Hash of the rendered pod template, so the operator can tell rollouts apart and re-apply
    * exactly this template on a rollback.
    */
@@ -1552,4 +1601,22 @@ export interface RecordedSecretRef {
    * Name of the Secret.
    */
   name: string;
+}
+
+/**
+ * spec.model.s3 of this rollout, when it was set (a rollback pulls with it).
+ */
+export interface RecordedS3Storage {
+  /**
+   * spec.model.s3.endpoint of this rollout.
+   */
+  endpoint?: string;
+  /**
+   * spec.model.s3.region of this rollout.
+   */
+  region?: string;
+  /**
+   * spec.model.s3.forcePathStyle of this rollout.
+   */
+  forcePathStyle?: boolean;
 }

@@ -31,10 +31,12 @@ export function parseExperiment(md: ModelDeployment, defaults: RuntimeDefaults):
     // the experiment's own storage credentials, not the main model's
     credentialsSecretRef: e.model.credentialsSecretRef,
     plainHTTP: e.model.plainHTTP,
+    s3: e.model.s3,
   };
   if (model.sha256 === undefined) delete model.sha256;
   if (model.credentialsSecretRef === undefined) delete model.credentialsSecretRef;
   if (model.plainHTTP === undefined) delete model.plainHTTP;
+  if (model.s3 === undefined) delete model.s3;
   const template = renderPodTemplate(md, model, defaults);
   return {
     settings: { version: e.model.version, weight: e.weight, intervalMs: parseAnalysisConfig(md.spec.rollout?.canary?.analysis).intervalMs },

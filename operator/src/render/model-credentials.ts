@@ -4,7 +4,7 @@ import type { ModelSpec } from '../api/types.generated.ts';
 
 export const MODEL_CREDENTIALS_VOLUME = 'model-credentials';
 
-/** What the fetch init container (and only it) gets for spec.model.credentialsSecretRef and plainHTTP. */
+/** What the fetch init container (and only it) gets for spec.model.credentialsSecretRef, plainHTTP and s3. */
 export interface ModelCredentials {
   volumes: V1Volume[];
   /** for the fetch init container only: the serving container never sees the Secret */
@@ -19,16 +19,26 @@ export interface ModelCredentials {
  * optional: a missing Secret does not leave the pod waiting in Init (which would only fail at the
  * progress deadline) but makes `fetch` fail at once with the missing file named, so the rollout
  * fails as FetchFailed and is rolled back. Nothing is added when the fields are unset, so a spec
- * without them renders the same pod as before they existed (no rollout).
+ * without them renders the same pod as before they existed (no rollout). For s3:// the runtime
+ * reads the Secret's AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY files from the directory; without a
+ * Secret it uses the pod's identity (the AWS SDK's default chain).
  */
-export function modelCredentials(model: Pick<ModelSpec, 'uri' | 'credentialsSecretRef' | 'plainHTTP'>): ModelCredentials {
+export function modelCredentials(model: Pick<ModelSpec, 'uri' | 'credentialsSecretRef' | 'plainHTTP' | 's3'>): ModelCredentials {
   const oci = model.uri.startsWith('oci://');
+  const s3 = model.uri.startsWith('s3://');
   const out: ModelCredentials = { volumes: [], fetchMounts: [], fetchEnv: [] };
   if (oci && model.plainHTTP === true) out.fetchEnv.push({ name: ENV.ociPlainHttp, value: 'true' });
+  if (s3 && model.s3) {
+    const { endpoint, region, forcePathStyle } = model.s3;
+    if (endpoint !== undefined) out.fetchEnv.push({ name: ENV.s3Endpoint, value: endpoint });
+    if (region !== undefined) out.fetchEnv.push({ name: ENV.s3Region, value: region });
+    if (forcePathStyle !== undefined) out.fetchEnv.push({ name: ENV.s3ForcePathStyle, value: String(forcePathStyle) });
+  }
   const ref = model.credentialsSecretRef;
   if (!ref) return out;
   out.volumes.push({ name: MODEL_CREDENTIALS_VOLUME, secret: { secretName: ref.name, defaultMode: 0o440, optional: true } });
   out.fetchMounts.push({ name: MODEL_CREDENTIALS_VOLUME, mountPath: MODEL_CREDENTIALS_DIR, readOnly: true });
   if (oci) out.fetchEnv.push({ name: ENV.registryAuthFile, value: `${MODEL_CREDENTIALS_DIR}/${DOCKER_CONFIG_KEY}` });
+  if (s3) out.fetchEnv.push({ name: ENV.s3CredentialsDir, value: MODEL_CREDENTIALS_DIR });
   return out;
 }

@@ -1,8 +1,8 @@
 /**
- * `fetch`: download (http/https, oci://) or copy (file://, pvc://) the model to --model-path with a
+ * `fetch`: download (http/https, oci://, s3://) or copy (file://, pvc://) the model to --model-path with a
  * per-attempt timeout, retries with exponential backoff, a size limit and sha256 verification.
  * Written to a temporary file beside the destination, fsynced, then renamed (atomic).
- * Each URI scheme lives in its own module (http.ts, file.ts, pvc.ts, oci.ts).
+ * Each URI scheme lives in its own module (http.ts, file.ts, pvc.ts, oci.ts, s3.ts).
  */
 import { createHash } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import { fetchFile } from './file.ts';
 import { fetchHttp, isHttpUri } from './http.ts';
 import { fetchOci, isOciUri } from './oci.ts';
 import { fetchPvc, isPvcUri } from './pvc.ts';
+import { fetchS3, isS3Uri } from './s3.ts';
 import { redactUri, type Sink } from './sink.ts';
 
 /** One attempt: the model into `tmp` (fsynced); its sha256. */
@@ -31,6 +32,7 @@ async function once(cfg: FetchConfig, tmp: string): Promise<string> {
   try {
     if (isHttpUri(cfg.modelUri)) await fetchHttp(cfg, sink);
     else if (isOciUri(cfg.modelUri)) await fetchOci(cfg, sink);
+    else if (isS3Uri(cfg.modelUri)) await fetchS3(cfg, sink);
     else if (isPvcUri(cfg.modelUri)) await fetchPvc(cfg.modelUri, cfg.pvcRoot, cfg.maxBytes, sink);
     else await fetchFile(cfg.modelUri, cfg.maxBytes, sink);
     await fh.sync();
