@@ -2,13 +2,14 @@
  * Where the benchmark's pods fetch the model from: one entry per source. Each puts the model
  * where its server serves it to pods (on the node's bridge gateway, as the e2e tests do) and
  * counts the full downloads its server answered, which tells whether a second pod of the same
- * version fetched the model again.
+ * version fetched the model again (SeaweedFS does not tell: there every pod's fetch log says so).
  */
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { startModelServer } from '@modelship/devcluster/model-server';
 import { orasPush, resolveOras, startRegistry } from '@modelship/devcluster/oci-registry';
+import { startS3Server, type S3Identity } from '@modelship/devcluster/s3-server';
 import type { BenchModel } from './model.ts';
 
 export interface SourceContext {
@@ -82,9 +83,46 @@ const oci: Source = {
   },
 };
 
+/** s3:// from SeaweedFS's S3 gateway on the node (signed requests), uploaded with the AWS SDK, read with an Opaque credentials Secret (as s3.test.ts does). */
+const s3: Source = {
+  name: 's3',
+  model: 'big',
+  async prepare(model, ctx) {
+    const admin: S3Identity = {
+      name: 'admin',
+      accessKeyId: 'BENCHADMINKEY1',
+      secretAccessKey: 'bench-admin-secret-5c1e',
+      actions: ['Admin', 'Read', 'Write', 'List'],
+    };
+    const reader: S3Identity = {
+      name: 'reader',
+      accessKeyId: 'BENCHREADERK1',
+      secretAccessKey: 'bench-reader-secret-8d2f',
+      actions: ['Read:models', 'List:models'],
+    };
+    const server = await startS3Server({ dir: join(ctx.dir, 's3'), address: GATEWAY_IP, identities: [admin, reader], log: ctx.log });
+    await server.createBucket('models');
+    await server.putObject('models', 'big/1/model.onnx', readFileSync(model.path));
+    await ctx.createSecret('s3cred', { AWS_ACCESS_KEY_ID: reader.accessKeyId, AWS_SECRET_ACCESS_KEY: reader.secretAccessKey });
+    ctx.log(`s3: uploaded s3://models/big/1/model.onnx to ${server.endpoint}`);
+    return {
+      model: {
+        uri: 's3://models/big/1/model.onnx',
+        sha256: model.sha256,
+        s3: { endpoint: server.endpoint },
+        credentialsSecretRef: { name: 's3cred' },
+      },
+      // SeaweedFS logs no per-request line: each pod's fetch log ("model fetched", sha256 verified) shows its download
+      downloads: () => NaN,
+      stop: () => server.stop(),
+    };
+  },
+};
+
 export const SOURCES: readonly Source[] = [
   // the baseline: what a pod start costs without a download to speak of (iris, 506 bytes)
   httpSource('http-tiny', 'tiny'),
   httpSource('http', 'big'),
   oci,
+  s3,
 ];
