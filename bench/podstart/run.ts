@@ -31,7 +31,7 @@ import { bigModel, irisModel, type BenchModel } from './model.ts';
 import { watchPods, type PodTimeline, type PodTimes } from './pod-timeline.ts';
 import { loggedAtIn } from './log-times.ts';
 import { SOURCES, type PreparedSource, type Source } from './sources.ts';
-import { sec, summaryTable, type PodStart, type Repetition } from './summary.ts';
+import { resultsMarkdown, sec, summaryTable, type PodStart, type Repetition } from './summary.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const num = (name: string, fallback: number): number => {
@@ -204,7 +204,7 @@ async function main(): Promise<void> {
     join(results, `${OUT}.json`),
     `${JSON.stringify({ startedAt, finishedAt: new Date().toISOString(), machine, reps: REPS, repetitions: reps }, null, 2)}\n`,
   );
-  writeFileSync(join(results, `${OUT}.md`), `# Pod start → Ready (${startedAt})\n\n${table}\n`);
+  writeFileSync(join(results, `${OUT}.md`), resultsMarkdown(startedAt, reps));
   process.stdout.write(`${table}\n`);
 }
 
