@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { startModelServer } from '@modelship/devcluster/model-server';
 import { orasPush, resolveOras, startRegistry } from '@modelship/devcluster/oci-registry';
-import { startS3Server, type S3Identity } from '@modelship/devcluster/s3-server';
+import { adminAndReader, startS3Server } from '@modelship/devcluster/s3-server';
 import type { BenchModel } from './model.ts';
 
 export interface SourceContext {
@@ -88,18 +88,7 @@ const s3: Source = {
   name: 's3',
   model: 'big',
   async prepare(model, ctx) {
-    const admin: S3Identity = {
-      name: 'admin',
-      accessKeyId: 'BENCHADMINKEY1',
-      secretAccessKey: 'bench-admin-secret-5c1e',
-      actions: ['Admin', 'Read', 'Write', 'List'],
-    };
-    const reader: S3Identity = {
-      name: 'reader',
-      accessKeyId: 'BENCHREADERK1',
-      secretAccessKey: 'bench-reader-secret-8d2f',
-      actions: ['Read:models', 'List:models'],
-    };
+    const { admin, reader } = adminAndReader('models');
     const server = await startS3Server({ dir: join(ctx.dir, 's3'), address: GATEWAY_IP, identities: [admin, reader], log: ctx.log });
     await server.createBucket('models');
     await server.putObject('models', 'big/1/model.onnx', readFileSync(model.path));

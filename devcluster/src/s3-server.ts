@@ -5,6 +5,7 @@
 // the S3 API with the AWS SDK, the way a user would upload a model.
 
 import { CreateBucketCommand, ListBucketsCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, runBuildScript } from './binaries.ts';
@@ -22,6 +23,20 @@ export interface S3Identity {
   secretAccessKey: string;
   /** SeaweedFS actions: "Admin", "Read", "Write", "List", optionally scoped ("Read:bucket") */
   actions: string[];
+}
+
+/**
+ * What every user of this server starts it with: an admin that creates the bucket and uploads, and a
+ * reader of that one bucket (the model's credentials). Fresh random keys each call, so a test can look
+ * for the secrets in logs and outputs without ever matching a constant that sits elsewhere.
+ */
+export function adminAndReader(bucket: string): { admin: S3Identity; reader: S3Identity } {
+  const key = () => randomBytes(8).toString('hex').toUpperCase();
+  const secret = () => randomBytes(18).toString('base64url');
+  return {
+    admin: { name: 'admin', accessKeyId: key(), secretAccessKey: secret(), actions: ['Admin', 'Read', 'Write', 'List'] },
+    reader: { name: 'reader', accessKeyId: key(), secretAccessKey: secret(), actions: [`Read:${bucket}`, `List:${bucket}`] },
+  };
 }
 
 export interface S3ServerOptions {

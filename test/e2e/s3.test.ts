@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { GATEWAY_IP } from '@modelship/devcluster/network';
-import { startS3Server, type S3Identity, type S3Server } from '@modelship/devcluster/s3-server';
+import { adminAndReader, startS3Server, type S3Server } from '@modelship/devcluster/s3-server';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
@@ -24,18 +24,7 @@ import { post } from './http.ts';
 import { assertIrisOutputs, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
 import type { Load } from './load.ts';
 
-const ADMIN: S3Identity = {
-  name: 'admin',
-  accessKeyId: 'E2EADMINKEY1',
-  secretAccessKey: 'e2e-admin-secret-0b9a71',
-  actions: ['Admin', 'Read', 'Write', 'List'],
-};
-const READER: S3Identity = {
-  name: 'reader',
-  accessKeyId: 'E2EREADERKY1',
-  secretAccessKey: 'e2e-reader-secret-6f20c4',
-  actions: ['Read:models', 'List:models'],
-};
+const { admin: ADMIN, reader: READER } = adminAndReader('models');
 const WRONG_SECRET = 'e2e-wrong-secret-93ad5e';
 const IRIS = readFileSync(join(repoRoot, 'examples/models/iris/model.onnx'));
 const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');

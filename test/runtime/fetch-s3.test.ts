@@ -13,23 +13,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startS3Server, type S3Identity, type S3Server } from '@modelship/devcluster/s3-server';
+import { adminAndReader, startS3Server, type S3Server } from '@modelship/devcluster/s3-server';
 import { assertClose, expected, modelPath, post, spawnRuntime, startRuntime } from './helpers.ts';
 
 const IRIS = readFileSync(modelPath('iris'));
 const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');
-const ADMIN: S3Identity = {
-  name: 'admin',
-  accessKeyId: 'ADMINKEY0001',
-  secretAccessKey: 'admin-secret-5c2e-not-in-logs',
-  actions: ['Admin', 'Read', 'Write', 'List'],
-};
-const READER: S3Identity = {
-  name: 'reader',
-  accessKeyId: 'READERKEY001',
-  secretAccessKey: 'reader-secret-81fa-not-in-logs',
-  actions: ['Read:models', 'List:models'],
-};
+const { admin: ADMIN, reader: READER } = adminAndReader('models');
 const WRONG_SECRET = 'wrong-secret-d4e7-not-in-logs';
 const SECRETS = [ADMIN.secretAccessKey, READER.secretAccessKey, WRONG_SECRET];
 let dir = '';
