@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import ort from 'onnxruntime-node';
+import type { LoopCell } from './report.ts';
 
 const [modelPath, secondsArg, requestPath, batchesArg, threadsArg] = process.argv.slice(2);
 if (!modelPath) throw new Error('usage: session-loop.ts <model.onnx> <seconds> [request.json] [batches] [threads]');
@@ -19,15 +20,6 @@ const input: { name: string; shape: number[]; data: number[] } = requestPath
   : { name: 'input', shape: [1, 4], data: [5.1, 3.5, 1.4, 0.2] };
 const batches = (batchesArg || '1').split(',').map(Number);
 const threads = (threadsArg || '1').split(',').map(Number);
-
-interface LoopCell {
-  threads: number;
-  batch: number;
-  rowsPerSec: number;
-  runsPerSec: number;
-  p50Ms: number;
-  p99Ms: number;
-}
 
 function feedsFor(batch: number): Record<string, ort.Tensor> {
   const row = Float32Array.from(input.data);
