@@ -33,9 +33,10 @@ async function main(): Promise<number> {
       await fetchModel(config, log);
       return EXIT_CODE.ok;
     } catch (err) {
-      const message = `fetch failed: ${errorMessage(err)}`;
-      log.error(message);
+      const message = errorMessage(err);
+      log.error(`fetch failed: ${message}`);
       try {
+        // the reader (the operator's FetchFailed signal, kubectl describe) already says it was the fetch
         writeFileSync(config.terminationLogPath, `${message}\n`);
       } catch {
         // not in Kubernetes
