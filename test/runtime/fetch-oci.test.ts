@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { orasPush, resolveOras, startRegistry, type OciRegistry } from '@modelship/devcluster/oci-registry';
-import { assertClose, expected, modelPath, post, spawnRuntime, startRuntime } from './helpers.ts';
+import { assertServesIris, modelPath, spawnRuntime } from './helpers.ts';
 
 const IRIS = readFileSync(modelPath('iris'));
 const USER = { username: 'puller', password: 'pw-6f1c2a9e-not-in-logs' };
@@ -85,16 +85,7 @@ describe('anonymous registry', () => {
     const r = await runFetch(`oci://${open?.host}/models/iris:v1`);
     assert.equal(r.code, 0, r.output);
     assert.deepEqual(readFileSync(r.dest), IRIS);
-    const rt = await startRuntime({ modelPath: r.dest });
-    try {
-      const exp = expected('iris');
-      const res = await post(`${rt.url}/v2/models/iris/infer`, { inputs: exp.inputs });
-      assert.equal(res.status, 200, res.text);
-      const outs = res.json()['outputs'] as { name: string; data: number[] }[];
-      for (const want of exp.outputs) assertClose(outs.find((o) => o.name === want.name)?.data ?? [], want.data, 1e-5, want.name);
-    } finally {
-      await rt.stop();
-    }
+    await assertServesIris(r.dest);
   });
 
   test('by digest (and tag@digest): the manifest pinned by oras push is pulled and verified', async () => {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { adminAndReader, startS3Server, type S3Server } from '@modelship/devcluster/s3-server';
-import { assertClose, expected, modelPath, post, spawnRuntime, startRuntime } from './helpers.ts';
+import { assertServesIris, modelPath, spawnRuntime } from './helpers.ts';
 
 const IRIS = readFileSync(modelPath('iris'));
 const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');
@@ -87,16 +87,7 @@ describe('s3:// from SeaweedFS with signed requests', () => {
     assert.equal(r.code, 0, r.output);
     assert.deepEqual(readFileSync(r.dest), IRIS);
     assert.match(r.output, /"message":"model fetched".*"verified":true/);
-    const rt = await startRuntime({ modelPath: r.dest });
-    try {
-      const exp = expected('iris');
-      const res = await post(`${rt.url}/v2/models/iris/infer`, { inputs: exp.inputs });
-      assert.equal(res.status, 200, res.text);
-      const outs = res.json()['outputs'] as { name: string; data: number[] }[];
-      for (const want of exp.outputs) assertClose(outs.find((o) => o.name === want.name)?.data ?? [], want.data, 1e-5, want.name);
-    } finally {
-      await rt.stop();
-    }
+    await assertServesIris(r.dest);
   });
 
   test("the SDK's default chain (keys in the environment, as IRSA/pod identity would provide them) works without a Secret", async () => {

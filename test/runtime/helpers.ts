@@ -2,6 +2,7 @@
  * Test helpers: start the real runtime process (`node runtime/src/main.ts serve ...`) on
  * 127.0.0.1 with a free port, wait for its "ready" log line, talk to it, stop it.
  */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -192,4 +193,18 @@ export function irisBinary(rows: number): { body: Buffer; headers: Record<string
 export function metric(text: string, name: string): number {
   const m = new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
   return m ? Number(m[1]) : NaN;
+}
+
+/** Serve the model file with the real runtime and check iris's expected outputs (a fetched model is the right one). */
+export async function assertServesIris(modelPath: string): Promise<void> {
+  const rt = await startRuntime({ modelPath });
+  try {
+    const exp = expected('iris');
+    const res = await post(`${rt.url}/v2/models/iris/infer`, { inputs: exp.inputs });
+    assert.equal(res.status, 200, res.text);
+    const outs = res.json()['outputs'] as { name: string; data: number[] }[];
+    for (const want of exp.outputs) assertClose(outs.find((o) => o.name === want.name)?.data ?? [], want.data, 1e-5, want.name);
+  } finally {
+    await rt.stop();
+  }
 }
