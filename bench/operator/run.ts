@@ -44,6 +44,8 @@ const { values: argv } = parseArgs({
     runs: { type: 'string', default: process.env.BENCH_RUNS ?? '3' },
     'steady-seconds': { type: 'string', default: process.env.BENCH_STEADY_SECONDS ?? '60' },
     settings: { type: 'string', default: process.env.BENCH_SETTINGS ?? 'uncapped,chart' },
+    /** Write a V8 CPU profile of each operator process here (read it in Chrome DevTools or speedscope). */
+    'profile-dir': { type: 'string' },
   },
 });
 const MDS = Number(argv.mds);
@@ -214,6 +216,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       kubeconfig: operatorKubeconfig,
       args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
       env: settings.env,
+      ...(argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
     });
     try {
       await new Promise((r) => setTimeout(r, 2_000));

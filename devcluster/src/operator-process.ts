@@ -30,6 +30,8 @@ export async function startOperator(opts: {
   identity?: string;
   args?: string[];
   env?: Record<string, string>;
+  /** Node flags Node refuses in NODE_OPTIONS, e.g. `--cpu-prof` (bench:operator --profile-dir). */
+  nodeArgs?: string[];
   /** Run with this kubeconfig (e.g. a user with only the chart's RBAC) instead of $KUBECONFIG. */
   kubeconfig?: string;
 }): Promise<OperatorProcess> {
@@ -39,6 +41,7 @@ export async function startOperator(opts: {
   const child = spawn(
     process.execPath,
     [
+      ...(opts.nodeArgs ?? []),
       MAIN,
       ...scope,
       ...kubeconfig,

@@ -6,7 +6,8 @@ import type { ModelDeployment, ModelDeploymentStatus } from '../../operator/src/
 import type { KubeClients } from '../../operator/src/kube/clients.ts';
 import { silentLogger } from '../../operator/src/log.ts';
 import { OperatorMetrics } from '../../operator/src/metrics.ts';
-import type { Cache } from '../../operator/src/reconcile/observe.ts';
+import type { Cache, PodsByInstance } from '../../operator/src/reconcile/observe.ts';
+import { LABEL_INSTANCE } from '../../operator/src/api/labels.ts';
 import type { ReconcilerDeps } from '../../operator/src/controller/reconciler.ts';
 import { CHILD_KINDS } from '../../operator/src/controller/child-kinds.ts';
 import { RUNTIME_DEFAULTS } from './operator-fixtures.ts';
@@ -26,6 +27,13 @@ export class FakeCache<T extends KubernetesObject> implements Cache<T> {
     const i = this.objects.findIndex((o) => o.metadata?.name === obj.metadata?.name && o.metadata?.namespace === obj.metadata?.namespace);
     if (i >= 0) this.objects[i] = obj;
     else this.objects.push(obj);
+  }
+}
+
+/** The Pod cache as the reconciler reads it: one ModelDeployment's pods by its instance label. */
+export class FakePods extends FakeCache<V1Pod> implements PodsByInstance {
+  ofInstance(namespace: string, modelDeploymentName: string): readonly V1Pod[] {
+    return this.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === modelDeploymentName);
   }
 }
 
@@ -116,7 +124,7 @@ export interface FakeWorld {
   events: FakeEvents;
   mds: FakeCache<ModelDeployment>;
   children: Map<string, FakeCache<KubernetesObject>>;
-  pods: FakeCache<V1Pod>;
+  pods: FakePods;
   metrics: OperatorMetrics;
   deps(now?: Date): ReconcilerDeps;
 }
@@ -126,7 +134,7 @@ export function fakeWorld(): FakeWorld {
   const events = new FakeEvents();
   const mds = new FakeCache<ModelDeployment>();
   const children = new Map(CHILD_KINDS.map((k) => [k.kind, new FakeCache<KubernetesObject>()]));
-  const pods = new FakeCache<V1Pod>();
+  const pods = new FakePods();
   const metrics = new OperatorMetrics();
   return {
     clients,

@@ -12,6 +12,7 @@ import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { CHILD_KINDS, collectionPath, informedKinds } from './child-kinds.ts';
 import { ResilientInformer } from './informer.ts';
+import { LabelIndex } from './label-index.ts';
 import { OptionalApiInformer } from './optional-informer.ts';
 import { controllerOf } from './ownership.ts';
 import { registerModelDeploymentGauges } from '../modeldeployment-metrics.ts';
@@ -122,6 +123,8 @@ export class Controller {
       ),
     };
 
+    const podsByInstance = new LabelIndex<V1Pod>(LABEL_INSTANCE);
+    this.informers.pods.onChange(podsByInstance.onChange);
     this.informers.modelDeployments.onChange((md) => this.enqueue(`${md.metadata?.namespace}/${md.metadata?.name}`));
     for (const inf of this.allChildInformers()) {
       inf.onChange((obj) => {
@@ -137,7 +140,7 @@ export class Controller {
       clients,
       modelDeployments: this.informers.modelDeployments,
       children: this.informers.children,
-      pods: this.informers.pods,
+      pods: { ofInstance: (namespace, name) => podsByInstance.of(namespace, name) },
       events: this.events,
       runtimeDefaults: cfg.runtime,
       metrics,

@@ -1,4 +1,4 @@
-import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Deployment } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../api/types.generated.ts';
 import type { RuntimeDefaults } from '../config.ts';
 import type { KubeClients } from '../kube/clients.ts';
@@ -9,7 +9,7 @@ import { act, applyErrorPolicy, type ActOutcome } from '../reconcile/act.ts';
 import { syncRuntimeAccess } from '../reconcile/runtime-access.ts';
 import type { BlockingProblem } from '../status/compute.ts';
 import { decide } from '../reconcile/decide.ts';
-import { observe, type Cache, type Facts } from '../reconcile/observe.ts';
+import { observe, type Cache, type Facts, type PodsByInstance } from '../reconcile/observe.ts';
 import { CanaryAnalyzer } from '../reconcile/analyze.ts';
 import { ExperimentAnalyzer } from '../reconcile/analyze-experiment.ts';
 import type { MetricsScraper } from '../analysis/types.ts';
@@ -19,14 +19,14 @@ import { WrittenStatuses } from '../reconcile/written-status.ts';
 import { DEFAULT_THRESHOLDS, type SignalThresholds } from '../rollout/signals.ts';
 import { CHILD_KINDS, type ChildKind } from './child-kinds.ts';
 
-export type { Cache } from '../reconcile/observe.ts';
+export type { Cache, PodsByInstance } from '../reconcile/observe.ts';
 
 export interface ReconcilerDeps {
   clients: KubeClients;
   modelDeployments: Cache<ModelDeployment>;
   /** The cache of each child kind, by kind (every entry of `childKinds`). */
   children: ReadonlyMap<string, Cache<KubernetesObject>>;
-  pods: Cache<V1Pod>;
+  pods: PodsByInstance;
   /** CHILD_KINDS unless a test says otherwise. */
   childKinds?: readonly ChildKind[];
   events: Pick<EventRecorder, 'record'>;

@@ -1,6 +1,5 @@
 import type { KubernetesObject, V1Deployment, V1PodTemplateSpec, V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus, ModelSpec } from '../api/types.generated.ts';
-import { LABEL_INSTANCE } from '../api/labels.ts';
 import type { RuntimeDefaults } from '../config.ts';
 import { ResourceConflictError, isNotFound } from '../errors.ts';
 import type { KubeClients } from '../kube/clients.ts';
@@ -23,12 +22,17 @@ export interface Cache<T> {
   list(namespace?: string): readonly T[];
 }
 
+/** The runtime pods of one ModelDeployment (every revision and track), from the Pod cache. */
+export interface PodsByInstance {
+  ofInstance(namespace: string, modelDeploymentName: string): readonly V1Pod[];
+}
+
 export interface ObserveDeps {
   clients: KubeClients;
   modelDeployments: Cache<ModelDeployment>;
   /** The cache of each child kind, by kind (every entry of `childKinds`). */
   children: ReadonlyMap<string, Cache<KubernetesObject>>;
-  pods: Cache<V1Pod>;
+  pods: PodsByInstance;
   childKinds: readonly ChildKind[];
   runtimeDefaults: RuntimeDefaults;
   /** The status this operator wrote and the cache has not delivered yet (WrittenStatuses), if any. */
@@ -127,7 +131,7 @@ export async function observe(deps: ObserveDeps, key: string, now: Date): Promis
   const blocking =
     invalid ?? (await tlsProblem(deps.clients, md, now)) ?? (await findConflict(deps, md, wanted, existing, conflictOnRecord(status)));
 
-  const pods = deps.pods.list(namespace).filter((p) => p.metadata?.labels?.[LABEL_INSTANCE] === name);
+  const pods = deps.pods.ofInstance(namespace, name);
   return {
     md,
     name,
