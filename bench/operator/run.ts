@@ -11,7 +11,9 @@
  *   4. the operator's resident memory (VmRSS) and V8 heap idle (caches empty: what import and
  *      start-up cost), after each step, and at the end;
  *   5. the yardstick: a minimal client (direct-client.ts) server-side applies the same children
- *      into another namespace with the operator's concurrency; create time ÷ its time is the ratio.
+ *      into another namespace with the operator's concurrency; create time ÷ its time is the ratio;
+ *      the paired rounds also time a same-writes client (same-writes-client.ts: the operator's
+ *      writes without its watches and reconciles), which splits the ratio in two.
  * --settings: `uncapped` runs the operator as `node operator/src/main.ts`; `chart` applies what the
  * chart renders for the operator container (its NODE_OPTIONS and other Node/malloc environment,
  * with the heap percentage turned into MiB of the chart's memory limit: no cgroup here).
@@ -36,6 +38,7 @@ import { chartOperatorSettings, type OperatorSettings } from './chart-settings.t
 import { cpuBetween, sampleCpu, type CpuSample } from './cpu.ts';
 import { formatBreakdown, histogramBetween, reconcileHistogram, requestBreakdown } from './breakdown.ts';
 import { applyChildrenDirectly } from './direct-client.ts';
+import { writeAsTheOperatorDoes } from './same-writes-client.ts';
 import { watchReconciled } from './reconciled-watch.ts';
 
 const { values: argv } = parseArgs({
@@ -66,10 +69,13 @@ const PAIRED_NS = 'direct-paired';
 /**
  * Paired rounds: the load of a shared machine changes within minutes, so the ratio of two phases
  * run one after the other swings by 2x between runs. Here another --mds ModelDeployments are
- * created in PAIRED_ROUNDS chunks, each chunk's children applied by the minimal client just
- * before or after (alternating) the operator's chunk: both see the same load, round by round.
+ * created in PAIRED_ROUNDS chunks, each chunk's children applied by the minimal client, and the
+ * chunk written by the same-writes client, just before or after the operator's chunk (the order
+ * rotates: each comes first, second and third in two rounds): all see the same load, round by round.
  */
 const PAIRED_ROUNDS = 6;
+/** Where the same-writes client (same-writes-client.ts) creates its ModelDeployments and writes as the operator does. */
+const SAME_WRITES_NS = 'same-writes';
 /** Where the staged minimal client (each model's children as the operator writes them) applies its copies. */
 const STAGED_NS = 'direct-staged';
 const RUNTIME_IMAGE = 'modelship/runtime:test';
@@ -95,7 +101,12 @@ interface RunResult {
   /** The bench creating the same ModelDeployments where no operator watches: seconds and CPU seconds per process */
   unwatched: { seconds: number; cpu: CpuSample };
   /** Paired rounds: the operator's and the minimal client's summed times, and per round */
-  paired: { operatorSeconds: number; directSeconds: number; rounds: Array<{ operator: number; direct: number; load: number }> };
+  paired: {
+    operatorSeconds: number;
+    directSeconds: number;
+    sameWritesSeconds: number;
+    rounds: Array<{ operator: number; direct: number; sameWrites: number; load: number }>;
+  };
   /** 1-minute load average when each phase ended */
   load: { create: number; direct: number };
   versionChangeSeconds: number;
@@ -210,6 +221,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
     await c.core.createNamespace({ body: { metadata: { name: STAGED_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: PAIRED_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: UNWATCHED_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: SAME_WRITES_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
     const op = await startOperator({
       namespace: NS,
@@ -330,6 +342,10 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
         `${tag}: the same ${MDS} ModelDeployments created where no operator watches: ${unwatched.seconds.toFixed(1)} s; CPU seconds ${JSON.stringify(unwatched.cpu)}`,
       );
 
+      // The status the operator wrote for its first ModelDeployment: the same-writes client applies one like it.
+      const firstName = mdName(0);
+      const first = (await c.custom.getNamespacedCustomObject({ ...MD, namespace: NS, name: firstName })) as ModelDeployment;
+      const statusLike = { name: firstName, status: first.status ?? {} };
       const rounds: RunResult['paired']['rounds'] = [];
       const pairedMark = await auditMark(cp.auditLogPath);
       const pairedHistogram0 = await reconcileHistogram(op.metric);
@@ -354,10 +370,27 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
               concurrency: cfg.concurrency,
             })
           ).seconds;
-        const round =
-          r % 2 === 0
-            ? { direct: await directChunk(), operator: await operatorChunk() }
-            : { operator: await operatorChunk(), direct: await directChunk() };
+        const sameWritesChunk = async () =>
+          (
+            await writeAsTheOperatorDoes({
+              kubeconfig: operatorKubeconfig,
+              modelDeployments: indices.map((i) => modelDeployment(i, '1', SAME_WRITES_NS)),
+              runtimeDefaults: cfg.runtime,
+              concurrency: cfg.concurrency,
+              statusLike,
+            })
+          ).seconds;
+        // Each of the three first, second and third in two of the six rounds.
+        const phases = [
+          ['direct', directChunk],
+          ['operator', operatorChunk],
+          ['sameWrites', sameWritesChunk],
+        ] as const;
+        const round = { operator: 0, direct: 0, sameWrites: 0 };
+        for (let k = 0; k < phases.length; k++) {
+          const [name, run] = phases[(r + k) % phases.length]!;
+          round[name] = await run();
+        }
         rounds.push({ ...round, load: loadavg()[0]! });
       }
       all.stop();
@@ -365,6 +398,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       for (const [who, ns] of [
         ['operator', NS],
         ['minimal client', PAIRED_NS],
+        ['same-writes client', SAME_WRITES_NS],
       ] as const)
         say(
           `${tag}: paired rounds, ${who} requests: ${formatBreakdown(
@@ -378,10 +412,11 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       const paired = {
         operatorSeconds: rounds.reduce((a, x) => a + x.operator, 0),
         directSeconds: rounds.reduce((a, x) => a + x.direct, 0),
+        sameWritesSeconds: rounds.reduce((a, x) => a + x.sameWrites, 0),
         rounds,
       };
       say(
-        `${tag}: paired rounds (operator / minimal client s, load): ${rounds.map((x) => `${x.operator.toFixed(1)}/${x.direct.toFixed(1)} (${x.load.toFixed(1)})`).join(', ')}; sums ${paired.operatorSeconds.toFixed(1)} / ${paired.directSeconds.toFixed(1)} = ${(paired.operatorSeconds / paired.directSeconds).toFixed(2)}`,
+        `${tag}: paired rounds (operator / minimal client / same-writes client s, load): ${rounds.map((x) => `${x.operator.toFixed(1)}/${x.direct.toFixed(1)}/${x.sameWrites.toFixed(1)} (${x.load.toFixed(1)})`).join(', ')}; sums ${paired.operatorSeconds.toFixed(1)} / ${paired.directSeconds.toFixed(1)} = ${(paired.operatorSeconds / paired.directSeconds).toFixed(2)}; operator ÷ same-writes ${(paired.operatorSeconds / paired.sameWritesSeconds).toFixed(2)}`,
       );
       return {
         createSeconds,
@@ -445,6 +480,9 @@ for (const settings of settingsList) {
     pairedOperatorSeconds: pick((r) => r.paired.operatorSeconds),
     pairedDirectSeconds: pick((r) => r.paired.directSeconds),
     pairedRatio: pick((r) => r.paired.operatorSeconds / r.paired.directSeconds),
+    pairedSameWritesSeconds: pick((r) => r.paired.sameWritesSeconds),
+    pairedSameWritesRatio: pick((r) => r.paired.operatorSeconds / r.paired.sameWritesSeconds),
+    sameWritesOverDirect: pick((r) => r.paired.sameWritesSeconds / r.paired.directSeconds),
     pairedRounds: results.map((r) => r.paired.rounds),
     stagedRatio: pick((r) => r.createSeconds / r.stagedSeconds),
     cpuCreate: Object.fromEntries(Object.keys(results[0]!.cpu.create).map((k) => [k, pick((r) => r.cpu.create[k] ?? 0)])),
@@ -472,6 +510,9 @@ for (const settings of settingsList) {
 | ratio operator ÷ staged minimal client | ${fmt(summary.stagedRatio, 2)} |
 | paired rounds (another ${MDS} in ${PAIRED_ROUNDS} chunks, operator and minimal client alternating): operator / minimal client, summed | ${fmt(summary.pairedOperatorSeconds)} s / ${fmt(summary.pairedDirectSeconds)} s |
 | **ratio operator ÷ minimal client, paired rounds** | ${fmt(summary.pairedRatio, 2)} |
+| same-writes client (the operator's writes — the ModelDeployment, its children, status and Event — with no watches or reconciles), summed over the same rounds | ${fmt(summary.pairedSameWritesSeconds)} s |
+| ratio same-writes client ÷ minimal client (what the operator's job writes besides the children) | ${fmt(summary.sameWritesOverDirect, 2)} |
+| **ratio operator ÷ same-writes client** (what the operator costs on top of its writes) | ${fmt(summary.pairedSameWritesRatio, 2)} |
 | CPU seconds while the operator created: ${Object.keys(summary.cpuCreate).join(' / ')} | ${Object.values(summary.cpuCreate)
     .map((p) => p.median.toFixed(1))
     .join(' / ')} |
