@@ -20,12 +20,8 @@ import { join, relative } from 'node:path';
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
-import { resolveTraefik } from '@modelship/devcluster/gateway';
-import { resolveOras, resolveRegistry } from '@modelship/devcluster/oci-registry';
-import { resolveSeaweedfs } from '@modelship/devcluster/s3-server';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
-import { resolvePrometheus } from '@modelship/devcluster/prometheus';
-import { resolveTorchPython } from './runtime/torch-venv.ts';
+import { startBuildsEarly } from './early-builds.ts';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
 import { errorMessage } from '@modelship/devcluster/wait';
 
@@ -226,62 +222,6 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
   }
 }
 
-/**
- * Traefik (the Gateway of test/e2e/canary-gateway.test.ts) is the largest one-time build (about 8
- * CPU-minutes): when that test will run, its build starts now, in the background, so it overlaps the
- * earlier phases instead of adding to the e2e phase; the test then finds it built (traefik.sh's flock).
- */
-function startGatewayBuildEarly(e2eFiles: readonly string[]): void {
-  if (!e2eFiles.some((f) => f.endsWith('canary-gateway.test.ts'))) return;
-  resolveTraefik((line) => process.stderr.write(`traefik: ${line}\n`)).catch((err: unknown) =>
-    process.stderr.write(`traefik: background build failed (the gateway test will say why): ${errorMessage(err)}\n`),
-  );
-}
-
-/**
- * Prometheus and promtool (test/integration/prometheus-rules.test.ts, test/e2e/observability.test.ts)
- * take minutes to build the first time: when either test will run, the build starts now, in the
- * background, like the gateway's; the tests then find it built (prometheus.sh's flock).
- */
-function startPrometheusBuildEarly(files: readonly string[]): void {
-  if (!files.some((f) => f.endsWith('prometheus-rules.test.ts') || f.endsWith('observability.test.ts'))) return;
-  resolvePrometheus((line) => process.stderr.write(`prometheus: ${line}\n`)).catch((err: unknown) =>
-    process.stderr.write(`prometheus: background build failed (the tests that need it will say why): ${errorMessage(err)}\n`),
-  );
-}
-
-/** The OCI registry and the ORAS CLI (minutes to build the first time) build while earlier tests run. */
-function startOciBuildEarly(files: readonly string[]): void {
-  if (!files.some((f) => /(^|\/)(fetch-oci|oci)\.test\.ts$/.test(f))) return;
-  for (const [name, resolve] of [
-    ['registry', resolveRegistry],
-    ['oras', resolveOras],
-  ] as const)
-    resolve((line) => process.stderr.write(`${name}: ${line}\n`)).catch((err: unknown) =>
-      process.stderr.write(`${name}: background build failed (the oci tests will say why): ${errorMessage(err)}\n`),
-    );
-}
-
-/**
- * The torch venv of the conversion guide (test/runtime/conversion-guide.test.ts) takes about 2 minutes
- * and 1.7 GB of downloads the first time: it is made in the background from the start, and the test
- * then finds it made (or waits for the rest: torch-venv.sh's flock).
- */
-function startTorchVenvEarly(files: readonly string[]): void {
-  if (!files.some((f) => f.endsWith('conversion-guide.test.ts'))) return;
-  resolveTorchPython((line) => process.stderr.write(`torch venv: ${line}\n`)).catch((err: unknown) =>
-    process.stderr.write(`torch venv: background build failed (the conversion guide's test will say why): ${errorMessage(err)}\n`),
-  );
-}
-
-/** SeaweedFS, the S3-compatible server of the s3:// tests (minutes to build the first time), builds while earlier tests run. */
-function startS3BuildEarly(files: readonly string[]): void {
-  if (!files.some((f) => /(^|\/)(fetch-s3|s3)\.test\.ts$/.test(f))) return;
-  resolveSeaweedfs((line) => process.stderr.write(`seaweedfs: ${line}\n`)).catch((err: unknown) =>
-    process.stderr.write(`seaweedfs: background build failed (the s3 tests will say why): ${errorMessage(err)}\n`),
-  );
-}
-
 async function main(): Promise<number> {
   const [first, ...rest] = process.argv.slice(2);
   let phases: Phase[];
@@ -305,11 +245,7 @@ async function main(): Promise<number> {
       return 1;
     }
   }
-  startGatewayBuildEarly(testsOf('e2e'));
-  startPrometheusBuildEarly([...testsOf('integration'), ...testsOf('e2e')]);
-  startOciBuildEarly([...planned.values()].flat());
-  startTorchVenvEarly(testsOf('unit'));
-  startS3BuildEarly([...planned.values()].flat());
+  startBuildsEarly({ unit: testsOf('unit'), integration: testsOf('integration'), e2e: testsOf('e2e') });
   let passed = 0;
   let failed = 0;
   let ok = true;

@@ -68,7 +68,12 @@ export async function writeAsTheOperatorDoes(opts: {
     await Promise.all(children.filter((c) => c.kind.kind !== 'Deployment').map(apply));
     for (const c of children.filter((c) => c.kind.kind === 'Deployment')) await apply(c);
     await clients.applyStatus(md, renamedStatus(opts.statusLike, md.metadata?.name as string));
-    await events.record(md, 'Normal', 'RolloutStarted', `rolling out version ${md.spec.model.version}; created ${children.map((c) => c.kind.kind).join(', ')}`);
+    await events.record(
+      md,
+      'Normal',
+      'RolloutStarted',
+      `rolling out version ${md.spec.model.version}; created ${children.map((c) => c.kind.kind).join(', ')}`,
+    );
     requests += children.length + 2;
   };
 

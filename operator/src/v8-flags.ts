@@ -11,6 +11,6 @@
  */
 import { setFlagsFromString } from 'node:v8';
 
-export const OPERATOR_V8_FLAGS = (process.env.X_V8_FLAGS !== undefined ? process.env.X_V8_FLAGS.split(' ').filter(Boolean) : ['--optimize-for-size']) as readonly string[];
+export const OPERATOR_V8_FLAGS = ['--optimize-for-size'] as const;
 
 for (const flag of OPERATOR_V8_FLAGS) setFlagsFromString(flag);

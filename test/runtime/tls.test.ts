@@ -171,7 +171,11 @@ describe('mTLS', () => {
     assert.equal(r.status, 401);
     assert.match(r.json()['error'] as string, /client certificate is required/);
     // The log line comes through the runtime's stdout pipe, which a loaded machine may deliver after the response.
-    await until('refusal logged', () => rt.logs.some((l) => l.message === 'client certificate refused' && l['reason'] === 'no certificate'), 5000);
+    await until(
+      'refusal logged',
+      () => rt.logs.some((l) => l.message === 'client certificate refused' && l['reason'] === 'no certificate'),
+      5000,
+    );
     for (const path of ['/v2/health/live', '/v2/health/ready'])
       assert.equal((await httpsCall(`${https(rt)}${path}`, { ca: ca.ca.cert })).status, 200, path);
     assert.equal((await httpsCall(`${https(rt)}/v2/models/iris`, { ca: ca.ca.cert })).status, 401);
