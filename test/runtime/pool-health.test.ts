@@ -119,7 +119,18 @@ test('a run still going long after its timeout (stuck) makes /v2/health/live 503
       ready = await request(`${rt.url}/v2/health/ready`);
     }
     assert.equal(ready.status, 200, ready.text);
-    assert.equal((await request(`${rt.url}/v2/models/iris/infer`, irisBinary(2))).status, 200);
+    // serving again; as in the test above, a 2-row run can exceed the 20 ms run timeout on a heavily
+    // loaded machine (seen once at load ~18): that is a 504 and one more replacement, so allow a few
+    let extraTimeouts = 0;
+    for (let attempt = 0; ; attempt++) {
+      const served = await request(`${rt.url}/v2/models/iris/infer`, irisBinary(2));
+      if (served.status === 200) break;
+      assert.equal(served.status, 504, served.text.slice(0, 300));
+      assert.ok(attempt < 5, 'a 2-row request timed out 5 times in a row');
+      extraTimeouts++;
+      await waitReady(rt.url);
+    }
+    if (extraTimeouts > 0) t.diagnostic(`${extraTimeouts} extra run timeout(s) of a 2-row request under load`);
   } finally {
     assert.equal(await rt.stop(), 0);
   }
