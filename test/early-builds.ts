@@ -36,11 +36,12 @@ interface Build {
 
 const named = (files: readonly string[], pattern: RegExp) => files.some((f) => pattern.test(f));
 const all = (p: PlannedTests) => [...p.unit, ...p.integration, ...p.e2e];
+const OCI_TESTS = /(^|\/)(fetch-oci|oci)\.test\.ts$/;
 
 /** Used by the unit and integration phases (and later ones). */
 const FIRST_WAVE: readonly Build[] = [
-  { name: 'registry', wanted: (p) => named(all(p), /(^|\/)(fetch-oci|oci)\.test\.ts$/), start: resolveRegistry },
-  { name: 'oras', wanted: (p) => named(all(p), /(^|\/)(fetch-oci|oci)\.test\.ts$/), start: resolveOras },
+  { name: 'registry', wanted: (p) => named(all(p), OCI_TESTS), start: resolveRegistry },
+  { name: 'oras', wanted: (p) => named(all(p), OCI_TESTS), start: resolveOras },
   { name: 'seaweedfs', wanted: (p) => named(all(p), /(^|\/)(fetch-s3|s3)\.test\.ts$/), start: resolveSeaweedfs },
   // 1.7 GB of downloads: network, not CPU
   { name: 'torch venv', wanted: (p) => named(p.unit, /conversion-guide\.test\.ts$/), start: resolveTorchPython },
@@ -60,6 +61,12 @@ const SECOND_WAVE: readonly Build[] = [
   { name: 'metrics-server', wanted: (p) => p.e2e.length > 0, start: resolveMetricsServer },
   { name: 'traefik', wanted: (p) => named(p.e2e, /canary-gateway\.test\.ts$/), start: resolveTraefik },
 ];
+
+/** The builds the planned tests need, by wave (names as logged). */
+export function buildsFor(planned: PlannedTests): { first: string[]; second: string[] } {
+  const names = (wave: readonly Build[]) => wave.filter((b) => b.wanted(planned)).map((b) => b.name);
+  return { first: names(FIRST_WAVE), second: names(SECOND_WAVE) };
+}
 
 function startWave(builds: readonly Build[], planned: PlannedTests): Promise<unknown> {
   return Promise.allSettled(

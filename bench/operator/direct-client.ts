@@ -9,10 +9,25 @@
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import type { RuntimeDefaults } from '../../operator/src/config.ts';
-import { CHILD_KINDS, applyChild } from '../../operator/src/controller/child-kinds.ts';
+import { CHILD_KINDS, applyChild, type ChildKind } from '../../operator/src/controller/child-kinds.ts';
+import { stagesOf } from '../../operator/src/reconcile/act.ts';
 import { KubeClients, loadKubeConfig } from '../../operator/src/kube/clients.ts';
 import { OperatorMetrics } from '../../operator/src/metrics.ts';
 import { renderPodTemplate, servedModelName } from '../../operator/src/render/pod-template.ts';
+
+export interface RenderedChild {
+  kind: ChildKind;
+  obj: KubernetesObject;
+}
+
+/** A ModelDeployment's children as the operator renders them for a new ModelDeployment (its own render functions, CHILD_KINDS order). */
+export function renderChildren(md: ModelDeployment, runtimeDefaults: RuntimeDefaults): RenderedChild[] {
+  const template = renderPodTemplate(md, { ...md.spec.model, name: servedModelName(md) }, runtimeDefaults);
+  return CHILD_KINDS.flatMap((kind) => {
+    const obj = kind.render(md, { template, metricsPort: runtimeDefaults.metricsPort });
+    return obj ? [{ kind, obj: obj as KubernetesObject }] : [];
+  });
+}
 
 export async function applyChildrenDirectly(opts: {
   kubeconfig: string;
@@ -26,27 +41,23 @@ export async function applyChildrenDirectly(opts: {
   staged?: boolean;
 }): Promise<{ seconds: number; objects: number }> {
   const clients = new KubeClients(loadKubeConfig(opts.kubeconfig), new OperatorMetrics());
-  const work = opts.modelDeployments.map((md) => {
-    const template = renderPodTemplate(md, { ...md.spec.model, name: servedModelName(md) }, opts.runtimeDefaults);
-    return CHILD_KINDS.flatMap((kind) => {
-      const obj = kind.render(md, { template, metricsPort: opts.runtimeDefaults.metricsPort });
-      if (!obj) return [];
+  const work = opts.modelDeployments.map((md) =>
+    renderChildren(md, opts.runtimeDefaults).map(({ kind, obj }) => {
       const { ownerReferences: _owner, ...metadata } = obj.metadata ?? {};
-      return [{ kind, obj: { ...obj, metadata } as KubernetesObject }];
-    });
-  });
+      return { kind, obj: { ...obj, metadata } as KubernetesObject };
+    }),
+  );
   const t0 = performance.now();
   let next = 0;
-  type Child = (typeof work)[number][number];
-  const apply = ({ kind, obj }: Child) => applyChild(clients, kind, obj);
-  const startsPods = (c: Child) => c.kind.kind === 'Deployment';
-  const applyModel = async (children: Child[]) => {
+  const apply = ({ kind, obj }: RenderedChild) => applyChild(clients, kind, obj);
+  const applyModel = async (children: RenderedChild[]) => {
     if (!opts.staged) {
       for (const child of children) await apply(child);
       return;
     }
-    await Promise.all(children.filter((c) => !startsPods(c)).map(apply));
-    for (const child of children.filter(startsPods)) await apply(child);
+    const { concurrent, ordered } = stagesOf(children);
+    await Promise.all(concurrent.map(apply));
+    for (const child of ordered) await apply(child);
   };
   // One worker per reconcile slot of the operator.
   await Promise.all(

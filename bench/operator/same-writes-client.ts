@@ -10,16 +10,16 @@
  * operator's job writes (the ModelDeployment, its status, its Event) and what the operator itself
  * costs on top (its watches, caches and reconciles).
  */
-import type { KubernetesObject } from '@kubernetes/client-node';
 import type { ModelDeployment, ModelDeploymentStatus } from '../../operator/src/api/types.generated.ts';
 import { MODELDEPLOYMENT_GROUP, MODELDEPLOYMENT_PLURAL, MODELDEPLOYMENT_VERSION } from '../../operator/src/api/types.generated.ts';
 import type { RuntimeDefaults } from '../../operator/src/config.ts';
-import { CHILD_KINDS, applyChild } from '../../operator/src/controller/child-kinds.ts';
+import { applyChild } from '../../operator/src/controller/child-kinds.ts';
+import { stagesOf } from '../../operator/src/reconcile/act.ts';
 import { KubeClients, loadKubeConfig } from '../../operator/src/kube/clients.ts';
 import { EventRecorder } from '../../operator/src/kube/events.ts';
 import { silentLogger } from '../../operator/src/log.ts';
 import { OperatorMetrics } from '../../operator/src/metrics.ts';
-import { renderPodTemplate, servedModelName } from '../../operator/src/render/pod-template.ts';
+import { renderChildren, type RenderedChild } from './direct-client.ts';
 
 /** How many ModelDeployment creates the bench keeps in flight (run.ts's IN_FLIGHT). */
 const CREATES_IN_FLIGHT = 16;
@@ -31,12 +31,11 @@ export async function writeAsTheOperatorDoes(opts: {
   concurrency: number;
   /** A status the operator wrote for a new ModelDeployment; applied to each with its name-bound fields renamed. */
   statusLike: { name: string; status: ModelDeploymentStatus };
-}): Promise<{ seconds: number; requests: number }> {
+}): Promise<{ seconds: number }> {
   const clients = new KubeClients(loadKubeConfig(opts.kubeconfig), new OperatorMetrics());
   const events = new EventRecorder(clients, silentLogger(), 'bench-same-writes');
   const created: ModelDeployment[] = [];
   const waiting: Array<() => void> = [];
-  let requests = 0;
   const t0 = performance.now();
 
   let nextCreate = 0;
@@ -51,7 +50,6 @@ export async function writeAsTheOperatorDoes(opts: {
           namespace: md.metadata?.namespace as string,
           body: md,
         })) as ModelDeployment;
-        requests++;
         created.push(stored);
         for (const wake of waiting.splice(0)) wake();
       }
@@ -59,14 +57,11 @@ export async function writeAsTheOperatorDoes(opts: {
   );
 
   const writeOne = async (md: ModelDeployment) => {
-    const template = renderPodTemplate(md, { ...md.spec.model, name: servedModelName(md) }, opts.runtimeDefaults);
-    const children = CHILD_KINDS.flatMap((kind) => {
-      const obj = kind.render(md, { template, metricsPort: opts.runtimeDefaults.metricsPort });
-      return obj ? [{ kind, obj: obj as KubernetesObject }] : [];
-    });
-    const apply = ({ kind, obj }: (typeof children)[number]) => applyChild(clients, kind, obj, { onlyIfAbsent: true });
-    await Promise.all(children.filter((c) => c.kind.kind !== 'Deployment').map(apply));
-    for (const c of children.filter((c) => c.kind.kind === 'Deployment')) await apply(c);
+    const children = renderChildren(md, opts.runtimeDefaults);
+    const apply = ({ kind, obj }: RenderedChild) => applyChild(clients, kind, obj, { onlyIfAbsent: true });
+    const { concurrent, ordered } = stagesOf(children);
+    await Promise.all(concurrent.map(apply));
+    for (const child of ordered) await apply(child);
     await clients.applyStatus(md, renamedStatus(opts.statusLike, md.metadata?.name as string));
     await events.record(
       md,
@@ -74,7 +69,6 @@ export async function writeAsTheOperatorDoes(opts: {
       'RolloutStarted',
       `rolling out version ${md.spec.model.version}; created ${children.map((c) => c.kind.kind).join(', ')}`,
     );
-    requests += children.length + 2;
   };
 
   let nextWrite = 0;
@@ -91,7 +85,7 @@ export async function writeAsTheOperatorDoes(opts: {
     }),
   ]);
   await events.drain();
-  return { seconds: (performance.now() - t0) / 1000, requests };
+  return { seconds: (performance.now() - t0) / 1000 };
 }
 
 /** The status with every occurrence of the model's name (selector, URL, messages) replaced by another's. */

@@ -66,7 +66,7 @@ const SCHEMA_REFUSAL = /^failed to create typed patch object/;
  * NetworkPolicy, ...). The HPA controller first looks at a new HPA one sync period (15 s by
  * default) after it appears, so an HPA created just before its Deployment finds it there.
  */
-const startsPods = (step: ChildStep) => step.kind.kind === 'Deployment';
+const startsPods = (step: { kind: ChildKind }) => step.kind.kind === 'Deployment';
 
 /**
  * The steps in two stages: every child that starts no pods, written concurrently (none depends on
@@ -74,7 +74,7 @@ const startsPods = (step: ChildStep) => step.kind.kind === 'Deployment';
  * stops the reconcile before any Deployment is created or changed: pods never start for a
  * ModelDeployment that is blocked.
  */
-export function stagesOf(steps: readonly ChildStep[]): { concurrent: ChildStep[]; ordered: ChildStep[] } {
+export function stagesOf<S extends { kind: ChildKind }>(steps: readonly S[]): { concurrent: S[]; ordered: S[] } {
   return { concurrent: steps.filter((s) => !startsPods(s)), ordered: steps.filter(startsPods) };
 }
 
