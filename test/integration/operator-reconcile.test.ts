@@ -347,10 +347,14 @@ describe('operator reconcile against a real API server', () => {
     const mark = await auditMark();
     const before = await op.metric('modelship_api_writes_total');
     const reconcilesBefore = await op.metric('modelship_reconcile_total');
-    await sleep(60_000);
+    // a little over the 60 s safety re-check of a pending rollout, so the window holds at least one
+    await sleep(65_000);
     const after = await op.metric('modelship_api_writes_total');
     const reconcilesAfter = await op.metric('modelship_reconcile_total');
-    assert.ok(reconcilesAfter - reconcilesBefore >= 3, 'the operator kept reconciling (a rollout is pending, so it re-checks every 10 s)');
+    assert.ok(
+      reconcilesAfter - reconcilesBefore >= 1,
+      'the operator kept reconciling (a rollout is pending, so it re-checks at least every 60 s)',
+    );
     assert.equal(
       after - before,
       0,

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { KubernetesObject, V1Deployment, V1Pod } from '@kubernetes/client-node';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import { ANNOTATION_TEMPLATE_HASH } from '../../operator/src/api/labels.ts';
 import { CHILD_KINDS } from '../../operator/src/controller/child-kinds.ts';
 import { Reconciler } from '../../operator/src/controller/reconciler.ts';
 import { silentLogger } from '../../operator/src/log.ts';
@@ -296,7 +297,7 @@ describe('Reconciler on fake caches', () => {
     const w = world();
     const r = new Reconciler(w.deps());
     const first = await r.reconcile(KEY);
-    assert.deepEqual(first, { requeueAfterMs: 10_000 }, 'rollout in progress: look again');
+    assert.deepEqual(first, { requeueAfterMs: 60_000 }, 'rollout in progress: look again');
     assert.deepEqual(w.clients.writes, [
       'apply services',
       'apply poddisruptionbudgets',
@@ -319,6 +320,36 @@ describe('Reconciler on fake caches', () => {
     settle(w);
     assert.deepEqual(await r.reconcile(KEY), {});
     assert.deepEqual(w.clients.writes, [], 'steady state: no writes');
+  });
+
+  test('a rollout whose new pod waits on an image pull is looked at again when the pull reaches its limit, not on a fixed beat', async () => {
+    const w = world();
+    const r = new Reconciler(w.deps(NOW));
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 60_000 }, 'nothing due: only the safety net');
+    settle(w, { deploymentComplete: false });
+    const desiredHash = (await observeIn(w))?.desiredHash ?? assert.fail('no facts');
+    w.pods.put({
+      metadata: {
+        name: 'iris-a',
+        namespace: 'ml',
+        labels: { 'app.kubernetes.io/instance': 'iris' },
+        annotations: { [ANNOTATION_TEMPLATE_HASH]: desiredHash },
+        creationTimestamp: new Date(NOW.getTime() - 45_000),
+      },
+      status: {
+        containerStatuses: [
+          {
+            name: 'serve',
+            image: 'rt:bad',
+            imageID: '',
+            ready: false,
+            restartCount: 0,
+            state: { waiting: { reason: 'ImagePullBackOff' } },
+          },
+        ],
+      },
+    });
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 15_000 }, 'the 60 s image-pull limit is 15 s away');
   });
 
   test('a child created outside a rollout start (deleted by hand, recreated): a Created Event naming it, no RolloutStarted', async () => {
@@ -458,7 +489,7 @@ describe('Reconciler on fake caches', () => {
     });
     w.clients.answers.set('readNamespacedService', () => ({ metadata: { name: 'iris', namespace: 'ml', ownerReferences: owned() } }));
     const r = new Reconciler(w.deps());
-    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 10_000 });
+    assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 60_000 });
     assert.deepEqual(
       w.clients.applied().map((o) => `${o.kind} ${o.metadata?.resourceVersion}`),
       ['Service 1', 'PodDisruptionBudget 1', 'Service undefined', 'Deployment 1'],

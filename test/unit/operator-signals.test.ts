@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { detectFailure, MODEL_LOAD_FAILED_EXIT_CODE } from '../../operator/src/rollout/signals.ts';
+import { detectFailure, MODEL_LOAD_FAILED_EXIT_CODE, nextSignalDueMs } from '../../operator/src/rollout/signals.ts';
 import { deploymentWith, pod } from './operator-fixtures.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
@@ -80,27 +80,48 @@ test('serve exiting with the model-load exit code is a ModelLoadFailed signal at
   assert.equal(detectFailure(undefined, [serve(137, 'state')], NOW), undefined);
 });
 
+/** A pod `ageMs` old whose serve container waits with `reason`. */
+const pulling = (ageMs: number, reason: string) =>
+  pod(
+    {
+      containerStatuses: [
+        {
+          name: 'serve',
+          image: 'rt:bad',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason, message: 'not found' } },
+        },
+      ],
+    },
+    ageMs,
+    NOW,
+  );
+
 test('image pull failure counts only after the threshold; an invalid image name at once', () => {
-  const pulling = (ageMs: number, reason: string) =>
-    pod(
-      {
-        containerStatuses: [
-          {
-            name: 'serve',
-            image: 'rt:bad',
-            imageID: '',
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason, message: 'not found' } },
-          },
-        ],
-      },
-      ageMs,
-      NOW,
-    );
   assert.equal(detectFailure(undefined, [pulling(10_000, 'ImagePullBackOff')], NOW), undefined);
   assert.equal(detectFailure(undefined, [pulling(61_000, 'ImagePullBackOff')], NOW)?.reason, 'ImagePullFailed');
   assert.equal(detectFailure(undefined, [pulling(1_000, 'InvalidImageName')], NOW)?.reason, 'ImagePullFailed');
+});
+
+test('nextSignalDueMs: when the first failing image pull reaches its limit; nothing due when no pod waits on a pull', () => {
+  assert.equal(nextSignalDueMs([pulling(10_000, 'ImagePullBackOff')], NOW), 50_000);
+  assert.equal(nextSignalDueMs([pulling(10_000, 'ErrImagePull'), pulling(45_000, 'ImagePullBackOff')], NOW), 15_000);
+  assert.equal(nextSignalDueMs([pulling(90_000, 'ImagePullBackOff')], NOW), 0, 'already due');
+  assert.equal(nextSignalDueMs([pulling(10_000, 'ImagePullBackOff')], NOW, { crashLoopRestarts: 3, imagePullFailureMs: 20_000 }), 10_000);
+  const fetchPulling = pod(
+    {
+      initContainerStatuses: [
+        { name: 'fetch', image: 'rt:bad', imageID: '', ready: false, restartCount: 0, state: { waiting: { reason: 'ErrImagePull' } } },
+      ],
+    },
+    30_000,
+    NOW,
+  );
+  assert.equal(nextSignalDueMs([fetchPulling], NOW), 30_000, 'the fetch init container pulls the same image');
+  assert.equal(nextSignalDueMs([pulling(10_000, 'PodInitializing'), pulling(10_000, 'InvalidImageName')], NOW), undefined);
+  assert.equal(nextSignalDueMs([], NOW), undefined);
 });
 
 test('ProgressDeadlineExceeded on an up-to-date Deployment is a signal; on a stale observation it is not', () => {

@@ -43,8 +43,15 @@ export interface ReconcileResult {
   requeueAfterMs?: number;
 }
 
-/** While a rollout runs, look again this often so time-based failure signals are noticed. */
-const PROGRESS_RECHECK_MS = 10_000;
+/**
+ * While a rollout runs, look again at least this often. The failure signals arrive as Pod and
+ * Deployment events, and the one that comes with time alone (an image pull past its limit) is
+ * requeued for when it is due (`Plan.signalDueInMs`), so this is only a safety net. It was 10 s:
+ * at 1,000 pending rollouts that was 100 reconciles a second that found nothing new.
+ */
+const PROGRESS_RECHECK_MS = 60_000;
+/** A signal due now is looked at after this, not in a busy loop on a clock that disagrees with the pod's. */
+const MIN_SIGNAL_RECHECK_MS = 1_000;
 /** Objects we do not own are not watched; look again for the conflict to clear. */
 const CONFLICT_RECHECK_MS = 30_000;
 
@@ -156,7 +163,10 @@ export class Reconciler {
 
   private requeue(plan: ReturnType<typeof decide>, next: { updatingVersion?: string | undefined }): ReconcileResult {
     if (plan.canary) return plan.canary.requeueAfterMs === undefined ? {} : { requeueAfterMs: plan.canary.requeueAfterMs };
-    if (next.updatingVersion !== undefined) return { requeueAfterMs: PROGRESS_RECHECK_MS };
+    if (next.updatingVersion !== undefined) {
+      const due = plan.signalDueInMs === undefined ? PROGRESS_RECHECK_MS : Math.max(MIN_SIGNAL_RECHECK_MS, plan.signalDueInMs);
+      return { requeueAfterMs: Math.min(PROGRESS_RECHECK_MS, due) };
+    }
     return {};
   }
 

@@ -7,7 +7,7 @@ import { isControlledBy } from '../controller/ownership.ts';
 import { renderPodTemplate, templateHashOf } from '../render/pod-template.ts';
 import { decideCanary, type CanaryDecision, type CanarySettings, type TrackFacts } from '../rollout/canary.ts';
 import { decideRollout, lastSucceeded, modelOf, type RolloutDecision } from '../rollout/decide.ts';
-import { detectFailure, type SignalThresholds } from '../rollout/signals.ts';
+import { detectFailure, nextSignalDueMs, type SignalThresholds } from '../rollout/signals.ts';
 import { canaryHpaBounds } from '../rollout/canary-capacity.ts';
 import type { Facts } from './observe.ts';
 import { trackFacts } from './track-facts.ts';
@@ -26,6 +26,8 @@ export interface Plan {
   canary?: CanaryDecision | undefined;
   /** The A/B experiment's decision; undefined only while a name conflict blocks everything. */
   experiment?: ExperimentDecision | undefined;
+  /** When a failure signal can next appear without an event (an image pull reaching its limit). */
+  signalDueInMs?: number | undefined;
   /** In CHILD_KINDS order; a step whose object already matches is still listed (act compares). */
   steps: ChildStep[];
 }
@@ -59,7 +61,12 @@ export function decide(f: Facts, opts: DecideOptions): Plan {
   const template =
     rollout.template.kind === 'desired' ? f.desiredTemplate : renderPodTemplate(md, rollout.template.model, opts.runtimeDefaults);
   const exp = planExperiment(f, { template, metricsPort: opts.runtimeDefaults.metricsPort }, opts.thresholds);
-  return { rollout, experiment: exp.decision, steps: childSteps(f, opts.kinds, exp.ctx) };
+  return {
+    rollout,
+    experiment: exp.decision,
+    signalDueInMs: nextSignalDueMs(podsOfDesired, f.now, opts.thresholds),
+    steps: childSteps(f, opts.kinds, exp.ctx),
+  };
 }
 
 /** Each kind rendered with `ctx`: applied when rendered, deleted when not (and ours). */

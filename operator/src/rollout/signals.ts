@@ -84,6 +84,29 @@ function crashLoop(status: V1ContainerStatus, t: SignalThresholds): FailureSigna
   };
 }
 
+/**
+ * Milliseconds until a signal can appear with no event to announce it: every other signal is a
+ * change to a Pod or the Deployment, which wakes the reconcile, but an image pull turns into a
+ * failure only when it has kept failing for `imagePullFailureMs`. Undefined when no pod is waiting
+ * on a pull, so nothing is due.
+ */
+export function nextSignalDueMs(
+  podsOfRevision: readonly V1Pod[],
+  now: Date,
+  thresholds: SignalThresholds = DEFAULT_THRESHOLDS,
+): number | undefined {
+  let due: number | undefined;
+  for (const pod of podsOfRevision) {
+    const created = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp) : undefined;
+    if (!created) continue;
+    const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+    if (!statuses.some((s) => IMAGE_PULL_REASONS.has(s.state?.waiting?.reason ?? ''))) continue;
+    const inMs = Math.max(0, created.getTime() + thresholds.imagePullFailureMs - now.getTime());
+    due = due === undefined ? inMs : Math.min(due, inMs);
+  }
+  return due;
+}
+
 /** Hard failure signals on the pods of one pod-template revision, plus the Deployment's own deadline. */
 export function detectFailure(
   deployment: V1Deployment | undefined,
