@@ -3,10 +3,13 @@
  * started in the background when `npm test` starts, so they overlap the tests before the one that
  * needs them instead of adding to the run; each test then finds its server built, or waits for
  * the rest of the build (every build script takes a flock, and skips what is already built).
- * Two waves, in the order the phases need them: what the unit and integration phases use first,
- * then what only the e2e phase uses. Starting everything at once on a 2-core machine made the
- * unit phase wait ~20 minutes for SeaweedFS while Traefik and Prometheus took half the CPU, and
- * the Kubernetes binaries were built only when the integration phase began.
+ * Three waves, in the order the phases need them: what the unit and integration phases use first,
+ * then what the e2e cluster needs to start, then Traefik, which only the last e2e file uses.
+ * Starting everything at once on a 2-core machine made the unit phase wait ~20 minutes for
+ * SeaweedFS while Traefik and Prometheus took half the CPU, and the Kubernetes binaries were built
+ * only when the integration phase began.
+ * The test files that wait for a build run after the rest of their phase (`inBatches`), so a cold
+ * machine runs its other tests while the builds go on.
  * A failed build is reported here and again by the test that needs it.
  */
 import { resolveBinaries } from '@modelship/devcluster/binaries';
@@ -29,49 +32,70 @@ export interface PlannedTests {
 
 interface Build {
   name: string;
-  /** Whether a planned test needs it. */
-  wanted(planned: PlannedTests): boolean;
+  /** The test files that wait for it, when only some do (they run last in their phase). */
+  waiters?: RegExp;
+  /** Whether a planned test needs it (by default: a planned file matches `waiters`). */
+  wanted?(planned: PlannedTests): boolean;
   start(log: (line: string) => void): Promise<unknown>;
 }
 
-const named = (files: readonly string[], pattern: RegExp) => files.some((f) => pattern.test(f));
 const all = (p: PlannedTests) => [...p.unit, ...p.integration, ...p.e2e];
 const OCI_TESTS = /(^|\/)(fetch-oci|oci)\.test\.ts$/;
 
 /** Used by the unit and integration phases (and later ones). */
 const FIRST_WAVE: readonly Build[] = [
-  { name: 'registry', wanted: (p) => named(all(p), OCI_TESTS), start: resolveRegistry },
-  { name: 'oras', wanted: (p) => named(all(p), OCI_TESTS), start: resolveOras },
-  { name: 'seaweedfs', wanted: (p) => named(all(p), /(^|\/)(fetch-s3|s3)\.test\.ts$/), start: resolveSeaweedfs },
+  { name: 'registry', waiters: OCI_TESTS, start: resolveRegistry },
+  { name: 'oras', waiters: OCI_TESTS, start: resolveOras },
+  { name: 'seaweedfs', waiters: /(^|\/)(fetch-s3|s3)\.test\.ts$/, start: resolveSeaweedfs },
   // 1.7 GB of downloads: network, not CPU
-  { name: 'torch venv', wanted: (p) => named(p.unit, /conversion-guide\.test\.ts$/), start: resolveTorchPython },
+  { name: 'torch venv', waiters: /(^|\/)runtime\/conversion-guide\.test\.ts$/, start: resolveTorchPython },
   { name: 'helm', wanted: (p) => all(p).length > 0, start: () => resolveHelm() },
   { name: 'kubernetes', wanted: (p) => p.integration.length + p.e2e.length > 0, start: () => resolveBinaries(COMPONENTS) },
   {
     name: 'prometheus',
-    wanted: (p) => named(all(p), /(prometheus-rules|observability)\.test\.ts$/),
+    waiters: /(^|\/)(integration\/prometheus-rules|e2e\/observability)\.test\.ts$/,
     start: resolvePrometheus,
   },
 ];
 
-/** Used only by the e2e phase: built once the first wave is done. */
+/** What the e2e cluster needs to start: built once the first wave is done. */
 const SECOND_WAVE: readonly Build[] = [
   { name: 'kubernetes node', wanted: (p) => p.e2e.length > 0, start: () => resolveBinaries(['kube-scheduler', 'kubelet', 'kube-proxy']) },
   { name: 'coredns', wanted: (p) => p.e2e.length > 0, start: resolveCoreDns },
   { name: 'metrics-server', wanted: (p) => p.e2e.length > 0, start: resolveMetricsServer },
-  { name: 'traefik', wanted: (p) => named(p.e2e, /canary-gateway\.test\.ts$/), start: resolveTraefik },
 ];
 
+/** Used by one e2e file, which runs last: built while the e2e phase runs the others. */
+const THIRD_WAVE: readonly Build[] = [{ name: 'traefik', waiters: /(^|\/)e2e\/canary-gateway\.test\.ts$/, start: resolveTraefik }];
+
+const WAVES = [FIRST_WAVE, SECOND_WAVE, THIRD_WAVE] as const;
+
+const isWanted = (b: Build, p: PlannedTests): boolean => (b.wanted ? b.wanted(p) : all(p).some((f) => b.waiters?.test(f) ?? false));
+
 /** The builds the planned tests need, by wave (names as logged). */
-export function buildsFor(planned: PlannedTests): { first: string[]; second: string[] } {
-  const names = (wave: readonly Build[]) => wave.filter((b) => b.wanted(planned)).map((b) => b.name);
-  return { first: names(FIRST_WAVE), second: names(SECOND_WAVE) };
+export function buildsFor(planned: PlannedTests): { first: string[]; second: string[]; third: string[] } {
+  const [first, second, third] = WAVES.map((wave) => wave.filter((b) => isWanted(b, planned)).map((b) => b.name));
+  return { first: first!, second: second!, third: third! };
+}
+
+/**
+ * One phase's test files as batches to run one after another: first the files that wait for no
+ * build, then those that wait for a build of the first wave, then the second, then the third.
+ * node --test sorts the files it is given, so each batch is its own node --test. Before, the unit
+ * phase sat at test/runtime/conversion-guide.test.ts (sorted early; it waits for the PyTorch
+ * venv), then at fetch-oci and fetch-s3, while its ~900 other tests waited behind them.
+ */
+export function inBatches(files: readonly string[]): string[][] {
+  const waveOf = (file: string): number => WAVES.findIndex((wave) => wave.some((b) => b.waiters?.test(file) ?? false));
+  const batches: string[][] = [[], [], [], []];
+  for (const file of files) batches[waveOf(file) + 1]!.push(file);
+  return batches.filter((b) => b.length > 0);
 }
 
 function startWave(builds: readonly Build[], planned: PlannedTests): Promise<unknown> {
   return Promise.allSettled(
     builds
-      .filter((b) => b.wanted(planned))
+      .filter((b) => isWanted(b, planned))
       .map((b) => {
         const log = (line: string) => process.stderr.write(`${b.name}: ${line}\n`);
         return b
@@ -83,5 +107,7 @@ function startWave(builds: readonly Build[], planned: PlannedTests): Promise<unk
 
 /** Starts the builds in the background and returns at once. */
 export function startBuildsEarly(planned: PlannedTests): void {
-  void startWave(FIRST_WAVE, planned).then(() => startWave(SECOND_WAVE, planned));
+  void startWave(FIRST_WAVE, planned)
+    .then(() => startWave(SECOND_WAVE, planned))
+    .then(() => startWave(THIRD_WAVE, planned));
 }

@@ -21,7 +21,7 @@ import { repoRoot } from '@modelship/devcluster/binaries';
 import { startCluster, type Cluster } from '@modelship/devcluster/cluster';
 import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { ensurePrerequisites } from '@modelship/devcluster/prerequisites';
-import { startBuildsEarly } from './early-builds.ts';
+import { inBatches, startBuildsEarly } from './early-builds.ts';
 import { combinedLine, formatSummary, parseTapSummary, sumSummaries, type TapSummary } from './summary.ts';
 import { errorMessage } from '@modelship/devcluster/wait';
 
@@ -202,12 +202,20 @@ async function runPhase(phase: Phase, filters: string[]): Promise<PhaseResult> {
     extra.push('--test-concurrency=1');
   }
   try {
-    const { code, summary } = await runNodeTest(files, extra, env);
-    const passed = summary?.pass ?? 0;
-    let failed = (summary?.fail ?? 0) + (summary?.cancelled ?? 0);
-    // a crash outside any test (or a missing report) must not read as "0 failed"
-    if (code !== 0 && failed === 0) failed = 1;
-    return summary ? { passed, failed, ok: code === 0, summary } : { passed, failed, ok: code === 0 };
+    let passed = 0;
+    let failed = 0;
+    let ok = true;
+    const summaries: TapSummary[] = [];
+    for (const batch of inBatches(files)) {
+      const { code, summary } = await runNodeTest(batch, extra, env);
+      const batchFailed = (summary?.fail ?? 0) + (summary?.cancelled ?? 0);
+      passed += summary?.pass ?? 0;
+      // a crash outside any test (or a missing report) must not read as "0 failed"
+      failed += code !== 0 && batchFailed === 0 ? 1 : batchFailed;
+      ok &&= code === 0;
+      if (summary) summaries.push(summary);
+    }
+    return summaries.length > 0 ? { passed, failed, ok, summary: sumSummaries(summaries) } : { passed, failed, ok };
   } finally {
     if (controlPlane) {
       const cp = controlPlane;
