@@ -70,6 +70,26 @@ export function pod(init: V1Pod['status'], createdMsAgo = 1000, now = new Date('
   };
 }
 
+/** A pod `createdMsAgo` old whose serve container waits with `reason` (an image pull, for instance). */
+export function waitingPod(reason: string, createdMsAgo: number, now: Date): V1Pod {
+  return pod(
+    {
+      containerStatuses: [
+        {
+          name: 'serve',
+          image: 'rt:bad',
+          imageID: '',
+          ready: false,
+          restartCount: 0,
+          state: { waiting: { reason, message: 'not found' } },
+        },
+      ],
+    },
+    createdMsAgo,
+    now,
+  );
+}
+
 /** A rollout decision's input with nothing deployed yet: `desiredModel` at hash h2, no history; `over` replaces fields. */
 export function rolloutInput(desiredModel: ModelSpec, now: Date, over: Partial<RolloutInput> = {}): RolloutInput {
   return {

@@ -13,7 +13,7 @@ import { decide } from '../../operator/src/reconcile/decide.ts';
 import { observe } from '../../operator/src/reconcile/observe.ts';
 import { buildStatus, createdList, report } from '../../operator/src/reconcile/report.ts';
 import { DEFAULT_THRESHOLDS } from '../../operator/src/rollout/signals.ts';
-import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
+import { RUNTIME_DEFAULTS, modelDeployment, waitingPod } from './operator-fixtures.ts';
 import { FakeClients, apiError, fakeWorld, settle, type FakeWorld } from './operator-reconcile-fakes.ts';
 
 const KEY = 'ml/iris';
@@ -328,27 +328,13 @@ describe('Reconciler on fake caches', () => {
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 60_000 }, 'nothing due: only the safety net');
     settle(w, { deploymentComplete: false });
     const desiredHash = (await observeIn(w))?.desiredHash ?? assert.fail('no facts');
-    w.pods.put({
-      metadata: {
-        name: 'iris-a',
-        namespace: 'ml',
-        labels: { 'app.kubernetes.io/instance': 'iris' },
-        annotations: { [ANNOTATION_TEMPLATE_HASH]: desiredHash },
-        creationTimestamp: new Date(NOW.getTime() - 45_000),
-      },
-      status: {
-        containerStatuses: [
-          {
-            name: 'serve',
-            image: 'rt:bad',
-            imageID: '',
-            ready: false,
-            restartCount: 0,
-            state: { waiting: { reason: 'ImagePullBackOff' } },
-          },
-        ],
-      },
-    });
+    const pulling = waitingPod('ImagePullBackOff', 45_000, NOW);
+    pulling.metadata = {
+      ...pulling.metadata,
+      labels: { 'app.kubernetes.io/instance': 'iris' },
+      annotations: { [ANNOTATION_TEMPLATE_HASH]: desiredHash },
+    };
+    w.pods.put(pulling);
     assert.deepEqual(await r.reconcile(KEY), { requeueAfterMs: 15_000 }, 'the 60 s image-pull limit is 15 s away');
   });
 

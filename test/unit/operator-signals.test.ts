@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { detectFailure, MODEL_LOAD_FAILED_EXIT_CODE, nextSignalDueMs } from '../../operator/src/rollout/signals.ts';
-import { deploymentWith, pod } from './operator-fixtures.ts';
+import { deploymentWith, pod, waitingPod } from './operator-fixtures.ts';
 
 const NOW = new Date('2026-11-23T12:00:00Z');
 
@@ -80,24 +80,7 @@ test('serve exiting with the model-load exit code is a ModelLoadFailed signal at
   assert.equal(detectFailure(undefined, [serve(137, 'state')], NOW), undefined);
 });
 
-/** A pod `ageMs` old whose serve container waits with `reason`. */
-const pulling = (ageMs: number, reason: string) =>
-  pod(
-    {
-      containerStatuses: [
-        {
-          name: 'serve',
-          image: 'rt:bad',
-          imageID: '',
-          ready: false,
-          restartCount: 0,
-          state: { waiting: { reason, message: 'not found' } },
-        },
-      ],
-    },
-    ageMs,
-    NOW,
-  );
+const pulling = (ageMs: number, reason: string) => waitingPod(reason, ageMs, NOW);
 
 test('image pull failure counts only after the threshold; an invalid image name at once', () => {
   assert.equal(detectFailure(undefined, [pulling(10_000, 'ImagePullBackOff')], NOW), undefined);
