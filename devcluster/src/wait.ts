@@ -50,13 +50,14 @@ export async function waitFor<T>(
     } finally {
       clearTimeout(timer);
     }
+    if (Date.now() < deadline) await sleep(Math.max(0, Math.min(intervalMs, deadline - Date.now())));
+    // no attempt starts at the deadline: it could only be cut off, and hide the last real answer
     if (Date.now() >= deadline) {
       const why = lastError === undefined ? '' : `; last error: ${errorMessage(lastError)}`;
       throw new Error(`timed out after ${Date.now() - started} ms (${attempts} attempts) waiting for ${opts.description}${why}`, {
         cause: lastError,
       });
     }
-    await sleep(Math.max(0, Math.min(intervalMs, deadline - Date.now())));
   }
 }
 

@@ -21,6 +21,9 @@ import {
   type PodMonitorSpec,
   type MonitorEndpoint,
 } from '@modelship/devcluster/prometheus-monitors';
+import { repoRoot } from '@modelship/devcluster/binaries';
+import { startModelServer, type ModelServer } from '@modelship/devcluster/model-server';
+import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { resolvePrometheus, startPrometheus, type PrometheusServer, type Sample } from '@modelship/devcluster/prometheus';
 import { waitFor } from '@modelship/devcluster/wait';
 import { getE2eCluster, type E2eCluster } from './env.ts';
@@ -40,6 +43,11 @@ import {
 
 const SCRAPE = '2s';
 const BAD_SHA = 'ab'.repeat(32);
+/**
+ * Version 2's model is sent at this rate (iris is 506 bytes: ~10 s), so its rollout lasts several
+ * scrapes before the checksum fails it; unthrottled it once ended between two scrapes (CI, stop 22).
+ */
+const SLOW_BYTES_PER_SECOND = 50;
 const GOOD = { inputs: [{ name: 'input', datatype: 'FP32', shape: [1, 4], data: [6.3, 3.3, 6.0, 2.5] }] };
 const BAD = { inputs: [{ name: 'no-such-input', datatype: 'FP32', shape: [1, 4], data: [6.3, 3.3, 6.0, 2.5] }] };
 
@@ -62,6 +70,7 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
   let load: Load | undefined;
   let metadataTimer: NodeJS.Timeout | undefined;
   let dir: string | undefined;
+  let slowModels: ModelServer | undefined;
   /** ModelshipRolloutStuck's series exist only while a rollout is under way: sampled then. */
   let duringRollout: { time: number } | undefined;
 
@@ -108,6 +117,7 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
     clearInterval(metadataTimer);
     await load?.stop();
     await prom?.stop();
+    await slowModels?.close();
     await op?.stop();
     await c?.core.deleteNamespace({ name: ns }).catch(() => {});
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -175,7 +185,12 @@ describe('e2e: dashboard and alert queries against a real Prometheus scraping th
     metadataTimer = setInterval(() => void fetch(metadataUrl, { signal: AbortSignal.timeout(2_000) }).catch(() => {}), 500);
     await new Promise((r) => setTimeout(r, 15_000));
 
-    await patchMd(c, ns, 'iris', { spec: { model: { version: '2', sha256: BAD_SHA } } });
+    slowModels = await startModelServer({
+      root: join(repoRoot, 'examples/models'),
+      host: GATEWAY_IP,
+      bytesPerSecond: SLOW_BYTES_PER_SECOND,
+    });
+    await patchMd(c, ns, 'iris', { spec: { model: { version: '2', uri: `${slowModels.url}/iris/model.onnx`, sha256: BAD_SHA } } });
     // while version 2 rolls out, the operator reports it as updating
     await waitFor(
       async () => {

@@ -38,4 +38,19 @@ describe('waitFor', () => {
     );
     assert.ok(Date.now() - started < 1_000);
   });
+
+  it('starts no attempt at the deadline, so the last real error is the one reported', async () => {
+    let attempts = 0;
+    await assert.rejects(
+      waitFor(
+        async () => {
+          attempts++;
+          await new Promise((r) => setTimeout(r, 20));
+          throw new Error(`still 404 (attempt ${attempts})`);
+        },
+        { timeoutMs: 100, intervalMs: 40, description: 'the widget' },
+      ),
+      (err: Error) => /still 404/.test(err.message) && !/still running/.test(err.message),
+    );
+  });
 });
