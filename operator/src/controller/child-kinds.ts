@@ -22,7 +22,7 @@ import {
   renderService,
   type NetworkPolicyManifest,
 } from '../render/children.ts';
-import { canonicalJson } from '../render/hash.ts';
+import { sameJson } from '../render/hash.ts';
 import { EXPERIMENT_SUFFIX, renderExperimentDeployment, renderVariantService, routesDifference } from '../render/experiment.ts';
 import { experimentSelectorLabels } from '../api/labels.ts';
 import { renderCanaryTrackService, renderHttpRoute, type HTTPRouteManifest } from '../render/http-route.ts';
@@ -331,8 +331,7 @@ const networkPolicies: ChildKind<NetworkPolicyManifest> = {
    * render) widens access, so its spec must equal ours, not merely contain it. Apply replaces the
    * lists (they are atomic), so a write makes them equal again.
    */
-  difference: (desired, actual) =>
-    canonicalJson(desired.spec) === canonicalJson(actual.spec) ? containsDesired(desired, actual) : '.spec',
+  difference: (desired, actual) => (sameJson(desired.spec, actual.spec) ? containsDesired(desired, actual) : '.spec'),
   lean: (n) => leanChild(n, { keepStatus: false, ownedFieldPaths: [] }),
   api: (c) => ({
     // Listed through the generic API (raw JSON): the typed list renames `from` to `_from`.

@@ -5,7 +5,7 @@ import type { EventRecorder } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { OperatorMetrics } from '../metrics.ts';
 import { serviceUrl } from '../render/children.ts';
-import { canonicalJson } from '../render/hash.ts';
+import { sameJson } from '../render/hash.ts';
 import type { CanaryEvent } from '../rollout/canary.ts';
 import type { RolloutEvent } from '../rollout/decide.ts';
 import type { ExperimentEvent } from '../rollout/experiment.ts';
@@ -73,7 +73,7 @@ function optional<K extends string>(key: K, value: string | undefined): { [P in 
 }
 
 export function sameStatus(a: ModelDeploymentStatus, b: ModelDeploymentStatus): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  return sameJson(a, b);
 }
 
 /** Writes the status when it changed, then the Events and metrics of what happened. */
