@@ -14,6 +14,8 @@
  *      into another namespace with the operator's concurrency; create time ÷ its time is the ratio;
  *      the paired rounds also time a same-writes client (same-writes-client.ts: the operator's
  *      writes without its watches and reconciles), which splits the ratio in two.
+ *   6. an operator started on N ModelDeployments that already exist (catch-up.ts): its time to
+ *      create every child and status, with no user's create inside it, ÷ the minimal client's.
  * --settings: `uncapped` runs the operator as `node operator/src/main.ts`; `chart` applies what the
  * chart renders for the operator container (its NODE_OPTIONS and other Node/malloc environment,
  * with the heap percentage turned into MiB of the chart's memory limit: no cgroup here).
@@ -40,6 +42,7 @@ import { formatBreakdown, histogramBetween, reconcileHistogram, requestBreakdown
 import { applyChildrenDirectly } from './direct-client.ts';
 import { writeAsTheOperatorDoes } from './same-writes-client.ts';
 import { watchReconciled } from './reconciled-watch.ts';
+import { timeCatchUp, type CatchUp } from './catch-up.ts';
 
 const { values: argv } = parseArgs({
   options: {
@@ -78,6 +81,9 @@ const PAIRED_ROUNDS = 6;
 const SAME_WRITES_NS = 'same-writes';
 /** Where the staged minimal client (each model's children as the operator writes them) applies its copies. */
 const STAGED_NS = 'direct-staged';
+/** Where ModelDeployments wait for an operator started after them (catch-up.ts), and where the minimal client applies their children. */
+const CATCH_UP_NS = 'catch-up';
+const CATCH_UP_DIRECT_NS = 'direct-catch-up';
 const RUNTIME_IMAGE = 'modelship/runtime:test';
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -107,6 +113,8 @@ interface RunResult {
     sameWritesSeconds: number;
     rounds: Array<{ operator: number; direct: number; sameWrites: number; load: number }>;
   };
+  /** An operator started on N existing ModelDeployments, against the minimal client (catch-up.ts) */
+  catchUp: CatchUp & { load: number };
   /** 1-minute load average when each phase ended */
   load: { create: number; direct: number };
   versionChangeSeconds: number;
@@ -222,14 +230,18 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
     await c.core.createNamespace({ body: { metadata: { name: PAIRED_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: UNWATCHED_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: SAME_WRITES_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_DIRECT_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
-    const op = await startOperator({
-      namespace: NS,
-      kubeconfig: operatorKubeconfig,
-      args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
-      env: settings.env,
-      ...(argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
-    });
+    const operatorOn = (namespace: string, profile: boolean) =>
+      startOperator({
+        namespace,
+        kubeconfig: operatorKubeconfig,
+        args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
+        env: settings.env,
+        ...(profile && argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
+      });
+    const op = await operatorOn(NS, true);
     try {
       await new Promise((r) => setTimeout(r, 2_000));
       const idle = await memoryOf(op);
@@ -418,8 +430,29 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       say(
         `${tag}: paired rounds (operator / minimal client / same-writes client s, load): ${rounds.map((x) => `${x.operator.toFixed(1)}/${x.direct.toFixed(1)}/${x.sameWrites.toFixed(1)} (${x.load.toFixed(1)})`).join(', ')}; sums ${paired.operatorSeconds.toFixed(1)} / ${paired.directSeconds.toFixed(1)} = ${(paired.operatorSeconds / paired.directSeconds).toFixed(2)}; operator ÷ same-writes ${(paired.operatorSeconds / paired.sameWritesSeconds).toFixed(2)}`,
       );
+
+      // The first operator's part is measured: stop it, so the catch-up runs on a machine without it.
+      await op.stop();
+      const catchUp = await timeCatchUp({
+        kc: c.kc,
+        kubeconfig: operatorKubeconfig,
+        namespace: CATCH_UP_NS,
+        directNamespace: CATCH_UP_DIRECT_NS,
+        count: MDS,
+        modelDeployment: (i, namespace) => modelDeployment(i, '1', namespace),
+        createAll: (mds) =>
+          inBatches(mds.length, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: CATCH_UP_NS, body: mds[i]! })),
+        startOperator: (namespace) => operatorOn(namespace, false),
+        runtimeDefaults: cfg.runtime,
+        concurrency: cfg.concurrency,
+      });
+      const catchUpLoad = loadavg()[0]!;
+      say(
+        `${tag}: an operator started on ${MDS} existing ModelDeployments: every child and status in ${catchUp.operatorSeconds.toFixed(1)} s (its start ${catchUp.startSeconds.toFixed(1)} s); minimal client ${catchUp.directHalves.map((x) => x.toFixed(1)).join(' + ')} s; ratio ${(catchUp.operatorSeconds / catchUp.directSeconds).toFixed(2)}, load ${catchUpLoad.toFixed(1)}`,
+      );
       return {
         createSeconds,
+        catchUp: { ...catchUp, load: catchUpLoad },
         directSeconds: direct.seconds,
         stagedSeconds: staged.seconds,
         unwatched,
@@ -485,6 +518,11 @@ for (const settings of settingsList) {
     sameWritesOverDirect: pick((r) => r.paired.sameWritesSeconds / r.paired.directSeconds),
     pairedRounds: results.map((r) => r.paired.rounds),
     stagedRatio: pick((r) => r.createSeconds / r.stagedSeconds),
+    catchUpOperatorSeconds: pick((r) => r.catchUp.operatorSeconds),
+    catchUpStartSeconds: pick((r) => r.catchUp.startSeconds),
+    catchUpDirectSeconds: pick((r) => r.catchUp.directSeconds),
+    catchUpRatio: pick((r) => r.catchUp.operatorSeconds / r.catchUp.directSeconds),
+    catchUpLoad: pick((r) => r.catchUp.load),
     cpuCreate: Object.fromEntries(Object.keys(results[0]!.cpu.create).map((k) => [k, pick((r) => r.cpu.create[k] ?? 0)])),
     cpuDirect: Object.fromEntries(Object.keys(results[0]!.cpu.direct).map((k) => [k, pick((r) => r.cpu.direct[k] ?? 0)])),
     loadAverage: { create: pick((r) => r.load.create), direct: pick((r) => r.load.direct) },
@@ -513,6 +551,9 @@ for (const settings of settingsList) {
 | same-writes client (the operator's writes — the ModelDeployment, its children, status and Event — with no watches or reconciles), summed over the same rounds | ${fmt(summary.pairedSameWritesSeconds)} s |
 | ratio same-writes client ÷ minimal client (what the operator's job writes besides the children) | ${fmt(summary.sameWritesOverDirect, 2)} |
 | **ratio operator ÷ same-writes client** (what the operator costs on top of its writes) | ${fmt(summary.pairedSameWritesRatio, 2)} |
+| an operator started on ${MDS} existing ModelDeployments (created where none watched): its start → every child and status in place (of which Node start and imports) | ${fmt(summary.catchUpOperatorSeconds)} s (${fmt(summary.catchUpStartSeconds)} s) |
+| minimal client, the same children, half just before and half just after | ${fmt(summary.catchUpDirectSeconds)} s |
+| **ratio operator ÷ minimal client, operator started on existing ModelDeployments** (no user's creates in its time; load ${fmt(summary.catchUpLoad)}) | ${fmt(summary.catchUpRatio, 2)} |
 | CPU seconds while the operator created: ${Object.keys(summary.cpuCreate).join(' / ')} | ${Object.values(summary.cpuCreate)
     .map((p) => p.median.toFixed(1))
     .join(' / ')} |

@@ -1,0 +1,72 @@
+/**
+ * The operator's own time to create every child, with no user's create inside it: N
+ * ModelDeployments are created in a namespace no operator watches, then an operator process is
+ * started on that namespace, and the time from its start until every one has its children and a
+ * status for its generation is set against the minimal client's time for the same children. The
+ * minimal client applies half just before and half just after, so load that drifts on a shared
+ * machine weighs on both sides alike. It is what an operator does when it is installed, or comes
+ * back, on a namespace with N ModelDeployments; the paired rounds (run.ts) instead time the user's
+ * creates and the operator's work together.
+ */
+import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
+import type { RuntimeDefaults } from '../../operator/src/config.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { applyChildrenDirectly } from './direct-client.ts';
+import { watchReconciled } from './reconciled-watch.ts';
+
+export interface CatchUp {
+  /** From the operator's spawn until every ModelDeployment has its children and status */
+  operatorSeconds: number;
+  /** Of which: from spawn until its ops endpoint listened (Node start and imports) */
+  startSeconds: number;
+  /** The minimal client's two halves, summed */
+  directSeconds: number;
+  directHalves: [number, number];
+}
+
+export async function timeCatchUp(opts: {
+  kc: KubeConfig;
+  kubeconfig: string;
+  /** Where the ModelDeployments are created, then the operator started (empty, watched by nobody yet) */
+  namespace: string;
+  /** Where the minimal client applies the same children */
+  directNamespace: string;
+  count: number;
+  modelDeployment: (i: number, namespace: string) => ModelDeployment;
+  /** Creates them all (the bench's client, as many in flight as it keeps) */
+  createAll: (mds: readonly ModelDeployment[]) => Promise<void>;
+  startOperator: (namespace: string) => Promise<OperatorProcess>;
+  runtimeDefaults: RuntimeDefaults;
+  concurrency: number;
+}): Promise<CatchUp> {
+  const mds = Array.from({ length: opts.count }, (_, i) => opts.modelDeployment(i, opts.namespace));
+  await opts.createAll(mds);
+  const direct = (from: number, to: number) =>
+    applyChildrenDirectly({
+      kubeconfig: opts.kubeconfig,
+      modelDeployments: Array.from({ length: to - from }, (_, k) => opts.modelDeployment(from + k, opts.directNamespace)),
+      runtimeDefaults: opts.runtimeDefaults,
+      concurrency: opts.concurrency,
+    });
+  const half = Math.floor(opts.count / 2);
+  const before = await direct(0, half);
+
+  const reconciled = await watchReconciled(opts.kc, `/apis/modelship.dev/v1alpha1/namespaces/${opts.namespace}/modeldeployments`);
+  const t0 = performance.now();
+  const op = await opts.startOperator(opts.namespace);
+  const startSeconds = (performance.now() - t0) / 1000;
+  try {
+    await Promise.race([
+      reconciled.reached(opts.count),
+      new Promise((_, reject) => setTimeout(() => reject(new Error('catch-up timed out')), 1_800_000).unref()),
+    ]);
+  } finally {
+    reconciled.stop();
+  }
+  const operatorSeconds = (performance.now() - t0) / 1000;
+  await op.stop();
+
+  const after = await direct(half, opts.count);
+  return { operatorSeconds, startSeconds, directSeconds: before.seconds + after.seconds, directHalves: [before.seconds, after.seconds] };
+}
