@@ -14,7 +14,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startControlPlane } from '@modelship/devcluster/controlplane';
-import { expected, ROOT, startRuntime, type Runtime } from '../../test/runtime/helpers.ts';
+import { expected, ROOT, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 interface AutocannonResult {
   requests: { total: number };

@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startRuntime, type Runtime } from '../runtime/helpers.ts';
+import { startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 import { prefixProxy } from '../runtime/prefix-proxy.ts';
 
 const SCREENSHOT = process.argv[2] ?? '/tmp/docsui-iris.png';

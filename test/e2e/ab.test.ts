@@ -18,9 +18,9 @@ import { repoRoot } from '@modelship/devcluster/binaries';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { describeLoad, irisServiceUrl, modelPods, settledOn, startIrisLoad } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { LoadResult } from './load.ts';
 
 const RATE = 50;

@@ -19,10 +19,10 @@ import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, getMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import { IRIS_ROW, irisServiceUrl } from './faults.ts';
-import { selfSignedPair } from '../tls/certs.ts';
+import { selfSignedPair } from '@modelship/devcluster/test-ca';
 
 const SERVICE = 'modelship-custom-metrics';
 const API_SERVICE = 'v1beta2.custom.metrics.k8s.io';

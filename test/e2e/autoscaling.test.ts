@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, getMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import { irisServiceUrl } from './faults.ts';
 import { startLoad } from './load.ts';
 

@@ -16,9 +16,9 @@ import { sleep, waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { RATE, canaryIris, startCanaryLoad } from './canary-iris.ts';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { irisServiceUrl } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load } from './load.ts';
 
 const STABLE_REPLICAS = 2;

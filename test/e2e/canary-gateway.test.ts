@@ -17,9 +17,9 @@ import { clients, condition, createMd, getMd, patchMd, type Clients } from '@mod
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
 import type { HTTPRouteManifest } from '../../operator/src/render/http-route.ts';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { IRIS_ROW, describeLoad, settledOn, startIrisLoad } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 const RATE = 50;
 const STEP_PAUSE_S = 40;

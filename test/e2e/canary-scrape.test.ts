@@ -11,9 +11,9 @@ import { shareConnections } from '../../operator/src/kube/clients.ts';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, kubeConfig, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { irisServiceUrl } from './faults.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 describe('e2e: pod-proxy metrics scraper', { timeout: 400_000 }, () => {
   let cluster: E2eCluster;

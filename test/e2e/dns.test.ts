@@ -10,9 +10,16 @@ import { waitFor } from '@modelship/devcluster/wait';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { irisServiceUrl } from './faults.ts';
-import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
+import {
+  assertIrisOutputs,
+  createAndWaitReady,
+  exampleIris,
+  expected,
+  restrictedNamespace,
+  startE2eOperator,
+} from '@modelship/devcluster/iris';
 
 /** Prints /etc/resolv.conf, then one JSON line per URL: the answer to a V2 infer POST, or the error code. */
 const CLIENT_SCRIPT = `(async () => {

@@ -9,9 +9,9 @@ import { restartApiserver } from '@modelship/devcluster/kube-apiserver';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
-import { restrictedNamespace, startE2eOperator } from './iris.ts';
+import { restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load } from './load.ts';
 
 /** How long the API server stays down: longer than a watch reconnect's first backoff steps. */

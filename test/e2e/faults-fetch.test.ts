@@ -15,9 +15,10 @@ import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { containerLog, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
-import { restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { containerLog } from '@modelship/devcluster/container-log';
+import { describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
+import { restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load } from './load.ts';
 
 const MODEL_BYTES = 32 * 1024 * 1024;

@@ -8,9 +8,9 @@ import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { checkIrisBinaryAnswer, irisBinaryBody, irisServiceUrl, modelPods, postBinary, seconds, type BinaryReply } from './faults.ts';
-import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 const ROWS = 1_000_000; // 16,000,000 bytes of FP32 input
 const CONCURRENT = 40; // 640 MB of bodies at once against a 512 MiB container

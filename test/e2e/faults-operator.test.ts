@@ -10,9 +10,9 @@ import { after, before, describe, it } from 'node:test';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { assertHistoryUnique, describeLoad, modelPods, seconds, settledOn, irisUnderLoad } from './faults.ts';
-import { restrictedNamespace, startE2eOperator } from './iris.ts';
+import { restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load } from './load.ts';
 
 // short Lease timings so the failover is quick to observe (defaults 15s / 10s / 2s)

@@ -13,9 +13,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { containerLog } from '@modelship/devcluster/container-log';
 import {
-  containerLog,
   describeLoad,
   exitWorkerThread,
   hostContainer,
@@ -26,8 +26,8 @@ import {
   squeezeMemory,
   irisUnderLoad,
 } from './faults.ts';
-import { post } from './http.ts';
-import { restrictedNamespace, startE2eOperator } from './iris.ts';
+import { post } from '@modelship/devcluster/http-post';
+import { restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load, LoadResult } from './load.ts';
 
 const RUNTIME_PORT = 8080;

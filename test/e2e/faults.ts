@@ -12,8 +12,8 @@ import type { ModelDeployment } from '../../operator/src/api/types.generated.ts'
 import { CGROUP_ROOT, KUBEPODS } from '@modelship/devcluster/node';
 import { waitFor } from '@modelship/devcluster/wait';
 import { condition, createMd, getMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { post } from './http.ts';
-import { exampleIris } from './iris.ts';
+import { post } from '@modelship/devcluster/http-post';
+import { exampleIris } from '@modelship/devcluster/iris';
 import { startLoad, type Load, type LoadResult } from './load.ts';
 
 export const IRIS_ROW = [6.3, 3.3, 6.0, 2.5];
@@ -157,18 +157,6 @@ export function hostContainer(pod: V1Pod, container: string): HostContainer {
   const pids = readFileSync(join(memoryCgroup, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
   if (pids.length === 0) throw new Error(`no process in ${memoryCgroup}`);
   return { containerId, memoryCgroup, pids };
-}
-
-/**
- * What the current run of `container` logged, read where kubelet links it on the node
- * (/var/log/containers): synchronous and independent of the API server, which one fault test
- * restarts (`kubectl logs` works too, see kubectl-debug.test.ts).
- */
-export function containerLog(pod: V1Pod, container: string): string {
-  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
-  const id = statuses.find((s) => s.name === container)?.containerID?.replace(/^containerd:\/\//, '');
-  if (!id) throw new Error(`container ${container} of ${pod.metadata?.name} has no ID`);
-  return readFileSync(`/var/log/containers/${pod.metadata?.name}_${pod.metadata?.namespace}_${container}-${id}.log`, 'utf8');
 }
 
 /** Caps the container's memory (cgroup v1 memory.limit_in_bytes) at its current usage + `headroomBytes`. */

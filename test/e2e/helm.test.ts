@@ -13,9 +13,9 @@ import { chartDir, runHelm } from '@modelship/devcluster/helm';
 import { splitImageRef } from '@modelship/devcluster/images';
 import { waitFor } from '@modelship/devcluster/wait';
 import { clients, condition, exists, getMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { post } from './http.ts';
-import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { post } from '@modelship/devcluster/http-post';
+import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace } from '@modelship/devcluster/iris';
 
 const RELEASE = 'modelship';
 

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { repoRoot } from '@modelship/devcluster/binaries';
 import { attachControlPlane } from '@modelship/devcluster/controlplane';
 import { clients, condition, deleteMd, exists, waitForMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { curl, post } from './http.ts';
-import { assertIrisOutputs, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { curl, post } from '@modelship/devcluster/http-post';
+import { assertIrisOutputs, expected, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 describe('e2e: examples/iris on a real node', { timeout: 600_000 }, () => {
   let cluster: E2eCluster;

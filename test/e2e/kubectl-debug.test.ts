@@ -8,8 +8,8 @@ import { after, before, describe, it } from 'node:test';
 import { attachControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 const INFERENCE_PORT = 8080;
 

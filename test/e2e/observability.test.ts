@@ -26,9 +26,9 @@ import { startModelServer, type ModelServer } from '@modelship/devcluster/model-
 import { GATEWAY_IP } from '@modelship/devcluster/network';
 import { resolvePrometheus, startPrometheus, type PrometheusServer, type Sample } from '@modelship/devcluster/prometheus';
 import { waitFor } from '@modelship/devcluster/wait';
-import { getE2eCluster, type E2eCluster } from './env.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { irisServiceUrl } from './faults.ts';
-import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import { startLoad, type Load } from './load.ts';
 import {
   alertParts,

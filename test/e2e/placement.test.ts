@@ -10,8 +10,8 @@ import { PatchStrategy, PolicyV1Api, setHeaderOptions, type V1Pod } from '@kuber
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, createMd, deleteMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 const KEY = 'e2e.modelship.dev/knobs';
 const VALUE = Math.random().toString(36).slice(2, 8);

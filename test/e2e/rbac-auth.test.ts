@@ -10,9 +10,16 @@ import { waitFor } from '@modelship/devcluster/wait';
 import { renderChart, resolveHelm } from '@modelship/devcluster/helm';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { post } from './http.ts';
-import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { post } from '@modelship/devcluster/http-post';
+import {
+  assertIrisOutputs,
+  createAndWaitReady,
+  exampleIris,
+  expected,
+  restrictedNamespace,
+  startE2eOperator,
+} from '@modelship/devcluster/iris';
 
 /** One JSON line per token file (or none): the answer to a V2 infer POST with it. */
 const CLIENT_SCRIPT = `(async () => {

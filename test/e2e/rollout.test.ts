@@ -13,8 +13,8 @@ import { repoRoot } from '@modelship/devcluster/binaries';
 import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { exampleIris, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import { irisServiceUrl } from './faults.ts';
 import { startLoad, type Load } from './load.ts';
 

@@ -18,10 +18,11 @@ import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { repoRoot } from '@modelship/devcluster/binaries';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { containerLog, describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
-import { post } from './http.ts';
-import { assertIrisOutputs, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { containerLog } from '@modelship/devcluster/container-log';
+import { describeLoad, irisServiceUrl, modelPods, seconds, settledOn, startIrisLoad } from './faults.ts';
+import { post } from '@modelship/devcluster/http-post';
+import { assertIrisOutputs, expected, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load } from './load.ts';
 
 const { admin: ADMIN, reader: READER } = adminAndReader('models');

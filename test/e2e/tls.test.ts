@@ -13,11 +13,18 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, getMd, patchMd, waitForMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { TestCa, type KeyPair } from '../tls/certs.ts';
-import { httpsCall, type TlsClientOptions } from '../tls/client.ts';
-import { getE2eCluster, type E2eCluster } from './env.ts';
-import { curl } from './http.ts';
-import { assertIrisOutputs, createAndWaitReady, exampleIris, expected, restrictedNamespace, startE2eOperator } from './iris.ts';
+import { TestCa, type KeyPair } from '@modelship/devcluster/test-ca';
+import { httpsCall, type TlsClientOptions } from '@modelship/devcluster/https-call';
+import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
+import { curl } from '@modelship/devcluster/http-post';
+import {
+  assertIrisOutputs,
+  createAndWaitReady,
+  exampleIris,
+  expected,
+  restrictedNamespace,
+  startE2eOperator,
+} from '@modelship/devcluster/iris';
 import { startLoad } from './load.ts';
 
 const NAME = 'secure';

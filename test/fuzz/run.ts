@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { ROOT } from '../runtime/helpers.ts';
+import { ROOT } from '@modelship/devcluster/runtime-process';
 
 const MIN_REQUESTS = 10_000;
 

@@ -20,8 +20,8 @@ import { after, before, describe, it } from 'node:test';
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
 import { waitFor } from '@modelship/devcluster/wait';
-import { startRuntime, type Runtime } from '../runtime/helpers.ts';
-import { selfSignedPair } from '../tls/certs.ts';
+import { startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
+import { selfSignedPair } from '@modelship/devcluster/test-ca';
 
 const BASE = '/apis/custom.metrics.k8s.io/v1beta2';
 const SELECTOR = 'app.kubernetes.io/instance=iris-cm';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { waitFor } from '@modelship/devcluster/wait';
-import { ROOT, startRuntime, type Runtime } from '../runtime/helpers.ts';
+import { ROOT, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 /** This machine's first non-loopback IPv4 address. */
 function ownAddress(): string {

@@ -19,7 +19,7 @@ import {
   type Clients,
 } from '@modelship/devcluster/kube-clients';
 import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
-import { TestCa } from '../tls/certs.ts';
+import { TestCa } from '@modelship/devcluster/test-ca';
 
 const MODEL = { version: '1', uri: 'https://models.example.com/iris/1/model.onnx' };
 const b64 = (s: string) => Buffer.from(s).toString('base64');

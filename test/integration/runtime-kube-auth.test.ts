@@ -17,7 +17,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { getTestControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { renderChart } from '@modelship/devcluster/helm';
 import { SERVICE_ACCOUNT_ISSUER } from '@modelship/devcluster/kube-apiserver';
-import { expected, post, request, startRuntime, type Runtime } from '../runtime/helpers.ts';
+import { expected, post, request, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 import { startFaultProxy, type FaultProxy } from './fault-proxy.ts';
 
 const AUDIENCE = 'modelship.dev';

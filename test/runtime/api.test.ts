@@ -5,7 +5,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { binaryRequest, decodeBinaryResponse } from './binary.ts';
-import { assertClose, expected, post, request, startRuntime, type ExpectedTensor, type Runtime } from './helpers.ts';
+import {
+  assertClose,
+  expected,
+  post,
+  request,
+  startRuntime,
+  type ExpectedTensor,
+  type Runtime,
+} from '@modelship/devcluster/runtime-process';
 
 const MODELS = ['iris', 'regressor', 'two-inputs', 'fixed-shape'];
 

@@ -1,7 +1,7 @@
 /** API key on (env MODELSHIP_API_KEY): inference and metadata need it; health and metrics stay open. */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { modelPath, post, request, spawnRuntime, startRuntime, type Runtime } from './helpers.ts';
+import { modelPath, post, request, spawnRuntime, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 const KEY = 's3cret-key-value';
 let rt: Runtime;

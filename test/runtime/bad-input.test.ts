@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { binaryRequest, tensorBytes } from './binary.ts';
-import { post, request, startRuntime, type Reply, type Runtime } from './helpers.ts';
+import { post, request, startRuntime, type Reply, type Runtime } from '@modelship/devcluster/runtime-process';
 
 let iris: Runtime;
 let two: Runtime;

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { post, request, startRuntime, type Runtime } from './helpers.ts';
+import { post, request, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 let off: Runtime;
 let on: Runtime;

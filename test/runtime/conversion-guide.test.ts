@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { post, request, ROOT, startRuntime, type Expected } from './helpers.ts';
+import { post, request, ROOT, startRuntime, type Expected } from '@modelship/devcluster/runtime-process';
 import { provisionVenv, requirements } from './python-clients.ts';
 import { resolveTorchPython } from './torch-venv.ts';
 

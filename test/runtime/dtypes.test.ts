@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { binaryRequest, decodeBinaryResponse } from './binary.ts';
-import { expected, post, request, startRuntime, type Runtime } from './helpers.ts';
+import { expected, post, request, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 interface T {
   name: string;

@@ -14,7 +14,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { modelPath, spawnRuntime } from './helpers.ts';
+import { modelPath, spawnRuntime } from '@modelship/devcluster/runtime-process';
 
 let server: Server;
 let storage: Server;

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { orasPush, resolveOras, startRegistry, type OciRegistry } from '@modelship/devcluster/oci-registry';
-import { assertServesIris, modelPath, spawnRuntime } from './helpers.ts';
+import { assertServesIris, modelPath, spawnRuntime } from '@modelship/devcluster/runtime-process';
 
 const IRIS = readFileSync(modelPath('iris'));
 const USER = { username: 'puller', password: 'pw-6f1c2a9e-not-in-logs' };

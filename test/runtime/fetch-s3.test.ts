@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { adminAndReader, startS3Server, type S3Server } from '@modelship/devcluster/s3-server';
-import { assertServesIris, modelPath, spawnRuntime } from './helpers.ts';
+import { assertServesIris, modelPath, spawnRuntime } from '@modelship/devcluster/runtime-process';
 
 const IRIS = readFileSync(modelPath('iris'));
 const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');

@@ -13,8 +13,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { EXIT_MODEL_LOAD_FAILED } from '../../runtime/src/errors.ts';
-import { modelPath, request, spawnRuntime, startRuntime } from './helpers.ts';
-import { selfSignedPair } from '../tls/certs.ts';
+import { modelPath, request, spawnRuntime, startRuntime } from '@modelship/devcluster/runtime-process';
+import { selfSignedPair } from '@modelship/devcluster/test-ca';
 
 const IRIS = readFileSync(modelPath('iris'));
 const IRIS_SHA = createHash('sha256').update(IRIS).digest('hex');

@@ -12,7 +12,7 @@ import { judgeWindow } from '../../operator/src/analysis/judge.ts';
 import { parsePrometheusText } from '../../operator/src/analysis/prometheus-text.ts';
 import type { TrackSnapshot, TrackWindow } from '../../operator/src/analysis/types.ts';
 import { histogramQuantile, windowBetween } from '../../operator/src/analysis/window.ts';
-import { assertClose, expected, metric, post, request, startRuntime, type Runtime } from './helpers.ts';
+import { assertClose, expected, metric, post, request, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 interface FlakyExpected {
   failing_inputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;

@@ -30,7 +30,7 @@ import {
   type RawReply,
   type RawRequest,
 } from './fuzz.ts';
-import { startRuntime, type Runtime } from './helpers.ts';
+import { startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 const RUNS = fuzzCount('FUZZ_BINARY_RUNS', 150);
 const SEED = fuzzCount('FUZZ_SEED', 20261129);

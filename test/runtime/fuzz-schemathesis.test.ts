@@ -22,7 +22,7 @@ import {
   runSchemathesis,
   sampleRss,
 } from './fuzz.ts';
-import { startRuntime } from './helpers.ts';
+import { startRuntime } from '@modelship/devcluster/runtime-process';
 
 const EXAMPLES = fuzzCount('FUZZ_SCHEMATHESIS_EXAMPLES', 4);
 const PHASES = process.env['FUZZ_SCHEMATHESIS_PHASES'] ?? 'examples,coverage,fuzzing';

@@ -12,7 +12,7 @@ import { appendFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFi
 import { Agent, request as httpRequest } from 'node:http';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT } from './helpers.ts';
+import { ROOT } from '@modelship/devcluster/runtime-process';
 
 export const FUZZ_DIR = join(ROOT, 'test', 'fuzz');
 const REQUIREMENTS = join(FUZZ_DIR, 'requirements.txt');

@@ -10,8 +10,8 @@ import { writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { TestCa } from '../tls/certs.ts';
-import { startRuntime, type Runtime } from './helpers.ts';
+import { TestCa } from '@modelship/devcluster/test-ca';
+import { startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 let ca: TestCa;
 let rt: Runtime;

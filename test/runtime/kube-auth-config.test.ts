@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { modelPath, spawnRuntime } from './helpers.ts';
+import { modelPath, spawnRuntime } from '@modelship/devcluster/runtime-process';
 
 const dir = mkdtempSync(join(tmpdir(), 'modelship-kauth-cfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { ensureLadder, type LadderModel } from '../../bench/ladder.ts';
-import { post, request, startRuntime, type Expected, type ExpectedTensor, type Runtime } from './helpers.ts';
+import { post, request, startRuntime, type Expected, type ExpectedTensor, type Runtime } from '@modelship/devcluster/runtime-process';
 
 const TOLERANCE = 1e-4;
 let models: LadderModel[] = [];

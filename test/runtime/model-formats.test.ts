@@ -10,7 +10,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { EXIT_MODEL_LOAD_FAILED } from '../../runtime/src/errors.ts';
-import { assertClose, expected, post, request, ROOT, spawnRuntime, startRuntime, type Runtime } from './helpers.ts';
+import {
+  assertClose,
+  expected,
+  post,
+  request,
+  ROOT,
+  spawnRuntime,
+  startRuntime,
+  type Runtime,
+} from '@modelship/devcluster/runtime-process';
 
 const ZIPMAP = expected('iris-zipmap');
 const CLASSES = ['setosa', 'versicolor', 'virginica'];

@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { ENV, formatVersionRoutes, PIN_HEADER } from '../../contract/runtime-contract.ts';
 import { parsePrometheusText } from '../../operator/src/analysis/prometheus-text.ts';
-import { expected, post, request, startRuntime, type LogLine, type Runtime } from './helpers.ts';
+import { expected, post, request, startRuntime, type LogLine, type Runtime } from '@modelship/devcluster/runtime-process';
 
 interface FlakyExpected {
   failing_inputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;

@@ -12,7 +12,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { post, request, ROOT, startRuntime, type Runtime } from './helpers.ts';
+import { post, request, ROOT, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 import { prefixProxy } from './prefix-proxy.ts';
 
 interface Tensor {

@@ -12,7 +12,7 @@ import { createServer, Socket, type Server } from 'node:net';
 import { after, before, test } from 'node:test';
 import { ENV, formatVersionRoutes, PIN_HEADER } from '../../contract/runtime-contract.ts';
 import { parsePrometheusText } from '../../operator/src/analysis/prometheus-text.ts';
-import { metric, post, request, spawnRuntime, startRuntime, type Reply, type Runtime } from './helpers.ts';
+import { metric, post, request, spawnRuntime, startRuntime, type Reply, type Runtime } from '@modelship/devcluster/runtime-process';
 
 const MAX_BODY = 4096;
 const TIMEOUT_MS = 1500;

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { irisBinary, metric, request, startRuntime } from './helpers.ts';
+import { irisBinary, metric, request, startRuntime } from '@modelship/devcluster/runtime-process';
 
 async function waitReady(url: string): Promise<void> {
   const deadline = Date.now() + 15_000;

@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { assertClose, expected, ROOT, startRuntime, type Runtime } from './helpers.ts';
+import { assertClose, expected, ROOT, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 import { provisionPython } from './python-clients.ts';
 
 const IRIS = expected('iris');

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { test } from 'node:test';
-import { irisBinary, metric, request, startRuntime, type Reply, type Runtime } from './helpers.ts';
+import { irisBinary, metric, request, startRuntime, type Reply, type Runtime } from '@modelship/devcluster/runtime-process';
 
 async function metricsOf(rt: Runtime, url = `${rt.url}/metrics`): Promise<string> {
   const r = await request(url);

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, test } from 'node:test';
-import { post, request, startRuntime, type Runtime } from './helpers.ts';
+import { post, request, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 const BODY = { inputs: [{ name: 'input', shape: [1, 4], datatype: 'FP32', data: [5.1, 3.5, 1.4, 0.2] }] };
 

@@ -8,10 +8,10 @@ import assert from 'node:assert/strict';
 import { Agent } from 'node:https';
 import { after, before, describe, test } from 'node:test';
 import { X509Certificate } from 'node:crypto';
-import { TestCa, type KeyPair } from '../tls/certs.ts';
-import { httpsCall } from '../tls/client.ts';
+import { TestCa, type KeyPair } from '@modelship/devcluster/test-ca';
+import { httpsCall } from '@modelship/devcluster/https-call';
 import { SecretVolume } from '../tls/secret-volume.ts';
-import { expected, spawnRuntime, startRuntime, type Runtime } from './helpers.ts';
+import { expected, spawnRuntime, startRuntime, type Runtime } from '@modelship/devcluster/runtime-process';
 
 const iris = expected('iris');
 const body = JSON.stringify({ inputs: iris.inputs });

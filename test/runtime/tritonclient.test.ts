@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { ROOT, startRuntime } from './helpers.ts';
+import { ROOT, startRuntime } from '@modelship/devcluster/runtime-process';
 import { provisionPython } from './python-clients.ts';
 
 let python = '';

@@ -6,7 +6,7 @@ import { renderService, serviceUrl } from '../../operator/src/render/children.ts
 import { versionRoutes } from '../../operator/src/render/experiment.ts';
 import { renderPodTemplate, templateHashOf } from '../../operator/src/render/pod-template.ts';
 import { checkClientCa, checkTlsSecret, TLS_PROBLEM_REASON } from '../../operator/src/reconcile/tls-secret.ts';
-import { TestCa } from '../tls/certs.ts';
+import { TestCa } from '@modelship/devcluster/test-ca';
 import { RUNTIME_DEFAULTS, modelDeployment } from './operator-fixtures.ts';
 
 const env = (c: { env?: { name: string; value?: string }[] } | undefined, name: string) => c?.env?.find((e) => e.name === name)?.value;

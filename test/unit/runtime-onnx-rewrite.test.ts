@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { bytesField, decodeFields, encodeFields, WIRE, WireError, type Field } from '../../runtime/src/onnx/protobuf-wire.ts';
 import { rewriteZipMap } from '../../runtime/src/onnx/zipmap.ts';
 import { fileMentions, foreignFormat, prepareModelFile, SCAN_CHUNK } from '../../runtime/src/onnx/model-file.ts';
-import { ROOT } from '../runtime/helpers.ts';
+import { ROOT } from '@modelship/devcluster/runtime-process';
 
 const MODELS = join(ROOT, 'examples', 'models');
 const model = (name: string): Buffer => readFileSync(join(MODELS, name, 'model.onnx'));

@@ -14,7 +14,7 @@ import type { Tensor } from '../../runtime/src/tensor/datatypes.ts';
 import { HttpError, WorkerLostError } from '../../runtime/src/errors.ts';
 import { respawnDelayMs, WorkerPool } from '../../runtime/src/execution/pool.ts';
 import { Scheduler } from '../../runtime/src/execution/scheduler.ts';
-import { modelPath } from '../runtime/helpers.ts';
+import { modelPath } from '@modelship/devcluster/runtime-process';
 
 interface Captured {
   message: string;

@@ -1,7 +1,7 @@
 // The e2e cluster for a test file: the one `npm run e2e` started (MODELSHIP_TEST_CLUSTER_DIR), or a
 // fresh one when a file runs alone (`node --test test/e2e/x.test.ts`). Sets KUBECONFIG for clients().
-import { startCluster, type ClusterInfo } from '@modelship/devcluster/cluster';
-import { readSessionState } from '@modelship/devcluster/processes';
+import { startCluster, type ClusterInfo } from './cluster.ts';
+import { readSessionState } from './processes.ts';
 
 export interface E2eCluster {
   kubeconfigPath: string;

@@ -4,11 +4,11 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { load as loadYaml } from 'js-yaml';
-import { repoRoot } from '@modelship/devcluster/binaries';
+import { repoRoot } from './binaries.ts';
 import type { ModelDeployment } from '../../operator/src/api/types.generated.ts';
-import { condition, createMd, waitForMd, type Clients } from '@modelship/devcluster/kube-clients';
-import { startOperator, type OperatorProcess } from '@modelship/devcluster/operator-process';
-import type { E2eCluster } from './env.ts';
+import { condition, createMd, waitForMd, type Clients } from './kube-clients.ts';
+import { startOperator, type OperatorProcess } from './operator-process.ts';
+import type { E2eCluster } from './e2e-cluster.ts';
 
 export const expected = JSON.parse(readFileSync(join(repoRoot, 'examples/models/iris/expected.json'), 'utf8')) as {
   inputs: Array<{ name: string; datatype: string; shape: number[]; data: number[] }>;
