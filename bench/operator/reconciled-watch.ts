@@ -12,8 +12,11 @@ interface Watched {
 }
 
 export interface ReconciledWatch {
-  /** Resolves when `count` ModelDeployments have a status for their generation; the watch is started again whenever the server ends it. */
-  reached(count: number): Promise<void>;
+  /**
+   * Resolves when `count` ModelDeployments have a status for their generation; the watch is started
+   * again whenever the server ends it. With `timeoutMs`, rejects once that has passed.
+   */
+  reached(count: number, timeoutMs?: number): Promise<void>;
   stop(): void;
 }
 
@@ -56,10 +59,22 @@ export async function watchReconciled(kc: KubeConfig, path: string): Promise<Rec
   };
   await start();
   return {
-    reached(count) {
+    reached(count, timeoutMs) {
       goal = count;
-      return new Promise<void>((resolve) => {
-        settle = { resolve };
+      return new Promise<void>((resolve, reject) => {
+        const timer =
+          timeoutMs === undefined
+            ? undefined
+            : setTimeout(
+                () => reject(new Error(`${reconciled.size} of ${count} ModelDeployments reconciled after ${timeoutMs} ms`)),
+                timeoutMs,
+              );
+        settle = {
+          resolve: () => {
+            clearTimeout(timer);
+            resolve();
+          },
+        };
         check();
       });
     },

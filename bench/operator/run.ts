@@ -258,10 +258,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
       await inBatches(MDS, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: NS, body: modelDeployment(i, '1') }));
       // Every status is written after its children, so the watch tells when all are in place; one
       // check of the children confirms it (and polls, should a child be missing).
-      await Promise.race([
-        reconciled.reached(MDS),
-        new Promise((_, reject) => setTimeout(() => reject(new Error('create timed out')), 1_800_000).unref()),
-      ]);
+      await reconciled.reached(MDS, 1_800_000);
       let tEnd = Date.now();
       const cpuCreate = cpuBetween(cpu0, sampleCpu(pids));
       const loadCreate = loadavg()[0]!;

@@ -21,7 +21,8 @@ import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, getMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
-import { IRIS_ROW, irisServiceUrl } from './faults.ts';
+import { IRIS_ROW } from '@modelship/devcluster/iris-binary';
+import { irisServiceUrl } from './faults.ts';
 import { selfSignedPair } from '@modelship/devcluster/test-ca';
 
 const SERVICE = 'modelship-custom-metrics';

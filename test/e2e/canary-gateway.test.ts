@@ -18,7 +18,8 @@ import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { sleep, waitFor } from '@modelship/devcluster/wait';
 import type { HTTPRouteManifest } from '../../operator/src/render/http-route.ts';
 import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
-import { IRIS_ROW, describeLoad, settledOn, startIrisLoad } from './faults.ts';
+import { IRIS_ROW } from '@modelship/devcluster/iris-binary';
+import { describeLoad, settledOn, startIrisLoad } from './faults.ts';
 import { exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 const RATE = 50;

@@ -9,7 +9,8 @@ import { waitFor } from '@modelship/devcluster/wait';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
-import { checkIrisBinaryAnswer, irisBinaryBody, irisServiceUrl, modelPods, postBinary, seconds, type BinaryReply } from './faults.ts';
+import { checkIrisBinaryAnswer, irisBinaryBody, postBinary, type BinaryReply } from '@modelship/devcluster/iris-binary';
+import { irisServiceUrl, modelPods, seconds } from './faults.ts';
 import { createAndWaitReady, exampleIris, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 
 const ROWS = 1_000_000; // 16,000,000 bytes of FP32 input

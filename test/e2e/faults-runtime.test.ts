@@ -15,17 +15,8 @@ import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { containerLog } from '@modelship/devcluster/container-log';
-import {
-  describeLoad,
-  exitWorkerThread,
-  hostContainer,
-  irisBinaryBody,
-  modelPods,
-  postBinary,
-  seconds,
-  squeezeMemory,
-  irisUnderLoad,
-} from './faults.ts';
+import { irisBinaryBody, postBinary } from '@modelship/devcluster/iris-binary';
+import { describeLoad, exitWorkerThread, hostContainer, modelPods, seconds, squeezeMemory, irisUnderLoad } from './faults.ts';
 import { post } from '@modelship/devcluster/http-post';
 import { restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
 import type { Load, LoadResult } from './load.ts';

@@ -11,7 +11,8 @@ import type { OperatorProcess } from '@modelship/devcluster/operator-process';
 import { clients, condition, createMd, getMd, patchMd, waitForMd, type Clients } from '@modelship/devcluster/kube-clients';
 import { getE2eCluster, type E2eCluster } from '@modelship/devcluster/e2e-cluster';
 import { assertIrisOutputs, exampleIris, expected, restrictedNamespace, startE2eOperator } from '@modelship/devcluster/iris';
-import { IRIS_LABEL, IRIS_ROW, settledOn } from './faults.ts';
+import { IRIS_LABEL, IRIS_ROW } from '@modelship/devcluster/iris-binary';
+import { settledOn } from './faults.ts';
 import { assertOneLineError, installPlugin, show, type Plugin } from '../integration/kubectl-plugin-run.ts';
 
 const BAD_SHA = 'ab'.repeat(32);

@@ -2,7 +2,7 @@
 // the memory cgroup's peak and current usage after each round. Used by run.sh.
 // usage: node flood.ts <port> <concurrent> <rounds> <cgroup dir>
 import { readFileSync } from 'node:fs';
-import { irisBinaryBody, postBinary } from '../../../test/e2e/faults.ts';
+import { irisBinaryBody, postBinary } from '@modelship/devcluster/iris-binary';
 
 const [port, concurrent, rounds] = process.argv.slice(2, 5).map(Number);
 const cgroup = process.argv[5] ?? '/sys/fs/cgroup/memory/modelship-memory-retention';
