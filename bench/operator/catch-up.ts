@@ -62,18 +62,17 @@ export async function timeCatchUp(opts: {
     `/apis/${MODELDEPLOYMENT_GROUP}/${MODELDEPLOYMENT_VERSION}/namespaces/${opts.namespace}/${MODELDEPLOYMENT_PLURAL}`,
   );
   const t0 = performance.now();
-  let startSeconds = 0;
-  let operatorSeconds = 0;
   let op: OperatorProcess | undefined;
-  try {
+  const timed = async () => {
     op = await opts.startOperator(opts.namespace);
-    startSeconds = (performance.now() - t0) / 1000;
+    const startSeconds = (performance.now() - t0) / 1000;
     await reconciled.reached(opts.count, 1_800_000);
-    operatorSeconds = (performance.now() - t0) / 1000;
-  } finally {
+    return { startSeconds, operatorSeconds: (performance.now() - t0) / 1000 };
+  };
+  const { startSeconds, operatorSeconds } = await timed().finally(async () => {
     reconciled.stop();
     await op?.stop();
-  }
+  });
 
   const after = await direct(half, opts.count);
   return { operatorSeconds, startSeconds, directSeconds: before.seconds + after.seconds, directHalves: [before.seconds, after.seconds] };
