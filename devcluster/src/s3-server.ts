@@ -83,6 +83,8 @@ export async function startS3Server(o: S3ServerOptions): Promise<S3Server> {
     { mode: 0o600 },
   );
   const args = [
+    // glog: to stderr (seaweedfs.log) only; by default it also leaves files in /tmp
+    '-logtostderr',
     'mini',
     `-dir=${join(root, 'data')}`,
     `-ip=${address}`,
