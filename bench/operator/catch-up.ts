@@ -44,6 +44,8 @@ export async function timeCatchUp(opts: {
   startOperator: (namespace: string) => Promise<OperatorProcess>;
   runtimeDefaults: RuntimeDefaults;
   concurrency: number;
+  /** Called with the operator once every child and status is in place, before it is stopped (outside the timed part) */
+  whenReached?: (op: OperatorProcess) => Promise<void>;
 }): Promise<CatchUp> {
   const mds = Array.from({ length: opts.count }, (_, i) => opts.modelDeployment(i, opts.namespace));
   await opts.createAll(mds);
@@ -67,7 +69,9 @@ export async function timeCatchUp(opts: {
     op = await opts.startOperator(opts.namespace);
     const startSeconds = (performance.now() - t0) / 1000;
     await reconciled.reached(opts.count, 1_800_000);
-    return { startSeconds, operatorSeconds: (performance.now() - t0) / 1000 };
+    const operatorSeconds = (performance.now() - t0) / 1000;
+    await opts.whenReached?.(op);
+    return { startSeconds, operatorSeconds };
   };
   const { startSeconds, operatorSeconds } = await timed().finally(async () => {
     reconciled.stop();

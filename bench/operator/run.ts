@@ -16,6 +16,9 @@
  *      writes without its watches and reconciles), which splits the ratio in two.
  *   6. an operator started on N ModelDeployments that already exist (catch-up.ts): its time to
  *      create every child and status, with no user's create inside it, ÷ the minimal client's.
+ * --catch-up-only: step 6 alone, each run on a fresh control plane, the settings interleaved run by
+ * run (uncapped 1, chart 1, uncapped 2, …) so the machine's drift weighs on both; a run takes a few
+ * minutes at 1,000 instead of ~13, so more runs fit.
  * --settings: `uncapped` runs the operator as `node operator/src/main.ts`; `chart` applies what the
  * chart renders for the operator container (its NODE_OPTIONS and other Node/malloc environment,
  * with the heap percentage turned into MiB of the chart's memory limit: no cgroup here).
@@ -50,6 +53,7 @@ const { values: argv } = parseArgs({
     runs: { type: 'string', default: process.env.BENCH_RUNS ?? '3' },
     'steady-seconds': { type: 'string', default: process.env.BENCH_STEADY_SECONDS ?? '60' },
     settings: { type: 'string', default: process.env.BENCH_SETTINGS ?? 'uncapped,chart' },
+    'catch-up-only': { type: 'boolean', default: false },
     /** Write a V8 CPU profile of each operator process here (read it in Chrome DevTools or speedscope). */
     'profile-dir': { type: 'string' },
   },
@@ -58,6 +62,7 @@ const MDS = Number(argv.mds);
 const RUNS = Number(argv.runs);
 const STEADY_SECONDS = Number(argv['steady-seconds']);
 const SETTINGS = argv.settings.split(',').map((s) => s.trim());
+const CATCH_UP_ONLY = argv['catch-up-only'] ?? false;
 for (const s of SETTINGS) if (s !== 'uncapped' && s !== 'chart') throw new Error(`--settings: unknown "${s}" (uncapped, chart)`);
 if (!(MDS > 0 && RUNS > 0 && STEADY_SECONDS > 0)) throw new Error('--mds, --runs and --steady-seconds must be positive numbers');
 const IN_FLIGHT = 16;
@@ -470,15 +475,77 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
   }
 }
 
+interface CatchUpRun {
+  catchUp: CatchUp;
+  /** 1-minute load average at the end of the phase */
+  load: number;
+  /** The operator's memory once every child and status was in place */
+  memory: Memory;
+}
+
+/** Step 6 alone (--catch-up-only), on a fresh control plane. */
+async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: OperatorConfig): Promise<CatchUpRun> {
+  const tag = `${settings.name} catch-up run ${run}`;
+  const cp = await startControlPlane({ crdDir: join(repoRoot, 'crds'), log: (l) => say(`${tag}: ${l}`) });
+  try {
+    process.env.KUBECONFIG = cp.kubeconfigPath;
+    const c = clients();
+    shareConnections(c.kc);
+    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_DIRECT_NS } } });
+    const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
+    let memory: Memory | undefined;
+    const catchUp = await timeCatchUp({
+      kc: c.kc,
+      kubeconfig: operatorKubeconfig,
+      namespace: CATCH_UP_NS,
+      directNamespace: CATCH_UP_DIRECT_NS,
+      count: MDS,
+      modelDeployment: (i, namespace) => modelDeployment(i, '1', namespace),
+      createAll: (mds) =>
+        inBatches(mds.length, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: CATCH_UP_NS, body: mds[i]! })),
+      startOperator: (namespace) =>
+        startOperator({
+          namespace,
+          kubeconfig: operatorKubeconfig,
+          args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
+          env: settings.env,
+        }),
+      runtimeDefaults: cfg.runtime,
+      concurrency: cfg.concurrency,
+      whenReached: async (op) => {
+        memory = await memoryOf(op);
+      },
+    });
+    const load = loadavg()[0]!;
+    say(
+      `${tag}: every child and status in ${catchUp.operatorSeconds.toFixed(1)} s (its start ${catchUp.startSeconds.toFixed(1)} s); minimal client ${catchUp.directHalves.map((x) => x.toFixed(1)).join(' + ')} s; ratio ${(catchUp.operatorSeconds / catchUp.directSeconds).toFixed(2)}, load ${load.toFixed(1)}; ${fmtMemory(memory!)}`,
+    );
+    return { catchUp, load, memory: memory! };
+  } finally {
+    await cp.stop();
+  }
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+function writeResults(stem: string, results: unknown[], tables: string): void {
+  const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
+  const date = new Date().toISOString();
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, `${stem}.json`), `${JSON.stringify({ date, machine, modelDeployments: MDS, runs: RUNS, results }, null, 2)}\n`);
+  writeFileSync(join(out, `${stem}.md`), `${tables}\nMachine: ${machine}; ${date}\n`);
+}
+
 // The operator's own defaults (concurrency, runtime defaults), as the bench starts it.
-const cfg = parseConfig(['--runtime-image', RUNTIME_IMAGE], {});
-if (cfg === 'help') throw new Error('unreachable');
+const parsed = parseConfig(['--runtime-image', RUNTIME_IMAGE], {});
+if (parsed === 'help') throw new Error('unreachable');
+const cfg: OperatorConfig = parsed;
 const settingsList: OperatorSettings[] = [];
 for (const name of SETTINGS)
   settingsList.push(
@@ -486,57 +553,92 @@ for (const name of SETTINGS)
   );
 
 type Picked = { median: number; runs: number[] };
-const sections: Array<{ settings: OperatorSettings; summary: Record<string, unknown>; table: string }> = [];
-for (const settings of settingsList) {
-  say(`settings ${settings.name}: ${settings.describe}`);
-  const results: RunResult[] = [];
-  for (let run = 1; run <= RUNS; run++) results.push(await oneRun(run, settings, cfg));
-  const pick = (f: (r: RunResult) => number): Picked => ({ median: median(results.map(f)), runs: results.map(f) });
-  const mem = (f: (m: RunResult['memory']) => Memory) => ({
-    rssMiB: pick((r) => f(r.memory).rssMiB),
-    heapUsedMiB: pick((r) => f(r.memory).heapUsedMiB),
-    heapTotalMiB: pick((r) => f(r.memory).heapTotalMiB),
-    externalMiB: pick((r) => f(r.memory).externalMiB),
+
+async function catchUpOnly(): Promise<void> {
+  const byName = new Map<string, CatchUpRun[]>(settingsList.map((x) => [x.name, []]));
+  for (let run = 1; run <= RUNS; run++)
+    for (const settings of settingsList) byName.get(settings.name)!.push(await catchUpOnlyRun(run, settings, cfg));
+  const summaries = settingsList.map((settings) => {
+    const results = byName.get(settings.name)!;
+    const pick = (f: (r: CatchUpRun) => number): Picked => ({ median: median(results.map(f)), runs: results.map(f) });
+    return {
+      settings: settings.name,
+      operatorEnv: settings.env,
+      catchUpOperatorSeconds: pick((r) => r.catchUp.operatorSeconds),
+      catchUpStartSeconds: pick((r) => r.catchUp.startSeconds),
+      catchUpDirectSeconds: pick((r) => r.catchUp.directSeconds),
+      catchUpRatio: pick((r) => r.catchUp.operatorSeconds / r.catchUp.directSeconds),
+      catchUpLoad: pick((r) => r.load),
+      rssMiB: pick((r) => r.memory.rssMiB),
+      heapUsedMiB: pick((r) => r.memory.heapUsedMiB),
+    };
   });
-  const summary = {
-    settings: settings.name,
-    operatorEnv: settings.env,
-    createAndReconcileSeconds: pick((r) => r.createSeconds),
-    directClientSeconds: pick((r) => r.directSeconds),
-    createRatio: pick((r) => r.createSeconds / r.directSeconds),
-    stagedClientSeconds: pick((r) => r.stagedSeconds),
-    unwatchedCreateSeconds: pick((r) => r.unwatched.seconds),
-    cpuUnwatched: Object.fromEntries(Object.keys(results[0]!.unwatched.cpu).map((k) => [k, pick((r) => r.unwatched.cpu[k] ?? 0)])),
-    pairedOperatorSeconds: pick((r) => r.paired.operatorSeconds),
-    pairedDirectSeconds: pick((r) => r.paired.directSeconds),
-    pairedRatio: pick((r) => r.paired.operatorSeconds / r.paired.directSeconds),
-    pairedSameWritesSeconds: pick((r) => r.paired.sameWritesSeconds),
-    pairedSameWritesRatio: pick((r) => r.paired.operatorSeconds / r.paired.sameWritesSeconds),
-    sameWritesOverDirect: pick((r) => r.paired.sameWritesSeconds / r.paired.directSeconds),
-    pairedRounds: results.map((r) => r.paired.rounds),
-    stagedRatio: pick((r) => r.createSeconds / r.stagedSeconds),
-    catchUpOperatorSeconds: pick((r) => r.catchUp.operatorSeconds),
-    catchUpStartSeconds: pick((r) => r.catchUp.startSeconds),
-    catchUpDirectSeconds: pick((r) => r.catchUp.directSeconds),
-    catchUpRatio: pick((r) => r.catchUp.operatorSeconds / r.catchUp.directSeconds),
-    catchUpLoad: pick((r) => r.catchUp.load),
-    cpuCreate: Object.fromEntries(Object.keys(results[0]!.cpu.create).map((k) => [k, pick((r) => r.cpu.create[k] ?? 0)])),
-    cpuDirect: Object.fromEntries(Object.keys(results[0]!.cpu.direct).map((k) => [k, pick((r) => r.cpu.direct[k] ?? 0)])),
-    loadAverage: { create: pick((r) => r.load.create), direct: pick((r) => r.load.direct) },
-    writesPerModel: pick((r) => r.writesPerModel),
-    versionChangeSeconds: pick((r) => r.versionChangeSeconds),
-    steadyWritesPerMinute: pick((r) => r.steadyWritesPerMinute),
-    steadyReconcilesPerMinute: pick((r) => r.steadyReconcilesPerMinute),
-    memory: {
-      idle: mem((m) => m.idle),
-      afterCreate: mem((m) => m.afterCreate),
-      afterVersionChange: mem((m) => m.afterVersionChange),
-      end: mem((m) => m.end),
-    },
-  };
   const fmt = (p: Picked, digits = 1) => `${p.median.toFixed(digits)} (runs: ${p.runs.map((x) => x.toFixed(digits)).join(', ')})`;
-  const m = summary.memory;
-  const table = `| ${MDS} ModelDeployments, operator ${settings.name} (${settings.describe}), ${RUNS} runs, medians | value |
+  const table = `| ${MDS} ModelDeployments, an operator started on them (catch-up only, fresh control plane per run), ${RUNS} runs interleaved, medians | ${summaries.map((x) => x.settings).join(' | ')} |
+|---|${summaries.map(() => '---|').join('')}
+| **ratio operator ÷ minimal client** | ${summaries.map((x) => fmt(x.catchUpRatio, 2)).join(' | ')} |
+| operator: its spawn → every child and status in place, s | ${summaries.map((x) => fmt(x.catchUpOperatorSeconds)).join(' | ')} |
+| … of which its start (spawn → ops endpoint listening), s | ${summaries.map((x) => fmt(x.catchUpStartSeconds)).join(' | ')} |
+| minimal client, the same children (half before, half after), s | ${summaries.map((x) => fmt(x.catchUpDirectSeconds)).join(' | ')} |
+| operator RSS / V8 heap used when all were in place, MiB | ${summaries.map((x) => `${fmt(x.rssMiB)} / ${x.heapUsedMiB.median.toFixed(1)}`).join(' | ')} |
+| load average (1 min) at the end | ${summaries.map((x) => fmt(x.catchUpLoad)).join(' | ')} |
+`;
+  process.stdout.write(`\n${table}`);
+  writeResults(`latest-${MDS}-${SETTINGS.join('-')}-catch-up`, summaries, table);
+}
+
+async function fullRuns(): Promise<void> {
+  const sections: Array<{ settings: OperatorSettings; summary: Record<string, unknown>; table: string }> = [];
+  for (const settings of settingsList) {
+    say(`settings ${settings.name}: ${settings.describe}`);
+    const results: RunResult[] = [];
+    for (let run = 1; run <= RUNS; run++) results.push(await oneRun(run, settings, cfg));
+    const pick = (f: (r: RunResult) => number): Picked => ({ median: median(results.map(f)), runs: results.map(f) });
+    const mem = (f: (m: RunResult['memory']) => Memory) => ({
+      rssMiB: pick((r) => f(r.memory).rssMiB),
+      heapUsedMiB: pick((r) => f(r.memory).heapUsedMiB),
+      heapTotalMiB: pick((r) => f(r.memory).heapTotalMiB),
+      externalMiB: pick((r) => f(r.memory).externalMiB),
+    });
+    const summary = {
+      settings: settings.name,
+      operatorEnv: settings.env,
+      createAndReconcileSeconds: pick((r) => r.createSeconds),
+      directClientSeconds: pick((r) => r.directSeconds),
+      createRatio: pick((r) => r.createSeconds / r.directSeconds),
+      stagedClientSeconds: pick((r) => r.stagedSeconds),
+      unwatchedCreateSeconds: pick((r) => r.unwatched.seconds),
+      cpuUnwatched: Object.fromEntries(Object.keys(results[0]!.unwatched.cpu).map((k) => [k, pick((r) => r.unwatched.cpu[k] ?? 0)])),
+      pairedOperatorSeconds: pick((r) => r.paired.operatorSeconds),
+      pairedDirectSeconds: pick((r) => r.paired.directSeconds),
+      pairedRatio: pick((r) => r.paired.operatorSeconds / r.paired.directSeconds),
+      pairedSameWritesSeconds: pick((r) => r.paired.sameWritesSeconds),
+      pairedSameWritesRatio: pick((r) => r.paired.operatorSeconds / r.paired.sameWritesSeconds),
+      sameWritesOverDirect: pick((r) => r.paired.sameWritesSeconds / r.paired.directSeconds),
+      pairedRounds: results.map((r) => r.paired.rounds),
+      stagedRatio: pick((r) => r.createSeconds / r.stagedSeconds),
+      catchUpOperatorSeconds: pick((r) => r.catchUp.operatorSeconds),
+      catchUpStartSeconds: pick((r) => r.catchUp.startSeconds),
+      catchUpDirectSeconds: pick((r) => r.catchUp.directSeconds),
+      catchUpRatio: pick((r) => r.catchUp.operatorSeconds / r.catchUp.directSeconds),
+      catchUpLoad: pick((r) => r.catchUp.load),
+      cpuCreate: Object.fromEntries(Object.keys(results[0]!.cpu.create).map((k) => [k, pick((r) => r.cpu.create[k] ?? 0)])),
+      cpuDirect: Object.fromEntries(Object.keys(results[0]!.cpu.direct).map((k) => [k, pick((r) => r.cpu.direct[k] ?? 0)])),
+      loadAverage: { create: pick((r) => r.load.create), direct: pick((r) => r.load.direct) },
+      writesPerModel: pick((r) => r.writesPerModel),
+      versionChangeSeconds: pick((r) => r.versionChangeSeconds),
+      steadyWritesPerMinute: pick((r) => r.steadyWritesPerMinute),
+      steadyReconcilesPerMinute: pick((r) => r.steadyReconcilesPerMinute),
+      memory: {
+        idle: mem((m) => m.idle),
+        afterCreate: mem((m) => m.afterCreate),
+        afterVersionChange: mem((m) => m.afterVersionChange),
+        end: mem((m) => m.end),
+      },
+    };
+    const fmt = (p: Picked, digits = 1) => `${p.median.toFixed(digits)} (runs: ${p.runs.map((x) => x.toFixed(digits)).join(', ')})`;
+    const m = summary.memory;
+    const table = `| ${MDS} ModelDeployments, operator ${settings.name} (${settings.describe}), ${RUNS} runs, medians | value |
 |---|---|
 | create all → every Deployment, Service, HPA and status in place | ${fmt(summary.createAndReconcileSeconds)} s |
 | minimal client: server-side apply of the same children, concurrency ${cfg.concurrency} | ${fmt(summary.directClientSeconds)} s |
@@ -552,16 +654,16 @@ for (const settings of settingsList) {
 | minimal client, the same children, half just before and half just after | ${fmt(summary.catchUpDirectSeconds)} s |
 | **ratio operator ÷ minimal client, operator started on existing ModelDeployments** (no user's creates in its time; load ${fmt(summary.catchUpLoad)}) | ${fmt(summary.catchUpRatio, 2)} |
 | CPU seconds while the operator created: ${Object.keys(summary.cpuCreate).join(' / ')} | ${Object.values(summary.cpuCreate)
-    .map((p) => p.median.toFixed(1))
-    .join(' / ')} |
+      .map((p) => p.median.toFixed(1))
+      .join(' / ')} |
 | CPU seconds while the minimal client applied: ${Object.keys(summary.cpuDirect).join(' / ')} | ${Object.values(summary.cpuDirect)
-    .map((p) => p.median.toFixed(1))
-    .join(' / ')} |
+      .map((p) => p.median.toFixed(1))
+      .join(' / ')} |
 | the bench creating the same ModelDeployments where no operator watches (16 in flight): time; CPU seconds ${Object.keys(summary.cpuUnwatched).join(' / ')} | ${fmt(summary.unwatchedCreateSeconds)} s; ${Object.values(
-    summary.cpuUnwatched,
-  )
-    .map((p) => p.median.toFixed(1))
-    .join(' / ')} |
+      summary.cpuUnwatched,
+    )
+      .map((p) => p.median.toFixed(1))
+      .join(' / ')} |
 | load average (1 min) at the end of the operator's create / of the minimal client | ${fmt(summary.loadAverage.create)} / ${fmt(summary.loadAverage.direct)} |
 | operator writes per ModelDeployment while creating (minimal client: one per child) | ${fmt(summary.writesPerModel, 2)} |
 | version change on all → every Deployment on the new version | ${fmt(summary.versionChangeSeconds)} s |
@@ -572,17 +674,15 @@ for (const settings of settingsList) {
 | V8 heap used / reserved, idle → end (MiB) | ${m.idle.heapUsedMiB.median} / ${m.idle.heapTotalMiB.median} → ${m.end.heapUsedMiB.median} / ${m.end.heapTotalMiB.median} |
 | external memory (buffers, external strings), idle → end (MiB) | ${m.idle.externalMiB.median} → ${m.end.externalMiB.median} |
 `;
-  sections.push({ settings, summary, table });
-  process.stdout.write(`\n${table}`);
+    sections.push({ settings, summary, table });
+    process.stdout.write(`\n${table}`);
+  }
+
+  writeResults(
+    `latest-${MDS}-${SETTINGS.join('-')}`,
+    sections.map((s) => s.summary),
+    sections.map((s) => s.table).join('\n'),
+  );
 }
 
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
-const date = new Date().toISOString();
-const out = join(dirname(fileURLToPath(import.meta.url)), 'results');
-mkdirSync(out, { recursive: true });
-const stem = `latest-${MDS}-${SETTINGS.join('-')}`;
-writeFileSync(
-  join(out, `${stem}.json`),
-  `${JSON.stringify({ date, machine, modelDeployments: MDS, runs: RUNS, results: sections.map((s) => s.summary) }, null, 2)}\n`,
-);
-writeFileSync(join(out, `${stem}.md`), `${sections.map((s) => s.table).join('\n')}\nMachine: ${machine}; ${date}\n`);
+await (CATCH_UP_ONLY ? catchUpOnly() : fullRuns());
