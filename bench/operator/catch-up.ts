@@ -13,11 +13,14 @@ import {
   MODELDEPLOYMENT_PLURAL,
   MODELDEPLOYMENT_VERSION,
   type ModelDeployment,
+  type ModelDeploymentStatus,
 } from '../../operator/src/api/types.generated.ts';
 import type { RuntimeDefaults } from '../../operator/src/config.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
+import { cpuBetween, cpuSecondsOf, type CpuSample } from './cpu.ts';
 import { applyChildrenDirectly } from './direct-client.ts';
+import { writeAsTheOperatorDoes } from './same-writes-client.ts';
 import { watchReconciled } from './reconciled-watch.ts';
 
 export interface CatchUp {
@@ -28,6 +31,10 @@ export interface CatchUp {
   /** The minimal client's two halves, summed */
   directSeconds: number;
   directHalves: [number, number];
+  /** The same-writes client (its children, status and Event for ModelDeployments that exist), two halves summed, when asked for */
+  sameWritesSeconds?: number;
+  /** CPU seconds per process (cpuOf's, and the operator's) during the operator's part and during the minimal client's two halves */
+  cpu?: { operator: CpuSample; direct: CpuSample };
 }
 
 export async function timeCatchUp(opts: {
@@ -39,16 +46,29 @@ export async function timeCatchUp(opts: {
   directNamespace: string;
   count: number;
   modelDeployment: (i: number, namespace: string) => ModelDeployment;
-  /** Creates them all (the bench's client, as many in flight as it keeps) */
-  createAll: (mds: readonly ModelDeployment[]) => Promise<void>;
+  /** Creates them all, each in its own namespace (the bench's client, as many in flight as it keeps); answers them as stored */
+  createAll: (mds: readonly ModelDeployment[]) => Promise<ModelDeployment[]>;
   startOperator: (namespace: string) => Promise<OperatorProcess>;
   runtimeDefaults: RuntimeDefaults;
   concurrency: number;
   /** Called with the operator once every child and status is in place, before it is stopped (outside the timed part) */
   whenReached?: (op: OperatorProcess) => Promise<void>;
+  /** CPU seconds so far of the processes to account (control plane, bench) */
+  cpuOf?: () => CpuSample;
+  /**
+   * Also time the same-writes client (same-writes-client.ts: the operator's writes for ModelDeployments
+   * that exist, without its watches and reconciles) on as many ModelDeployments created unwatched in
+   * this namespace. It runs after the operator (it copies the status the operator wrote for its
+   * first) and before the minimal client's second half.
+   */
+  sameWrites?: { namespace: string; statusLike: (operatorNamespace: string) => Promise<{ name: string; status: ModelDeploymentStatus }> };
 }): Promise<CatchUp> {
   const mds = Array.from({ length: opts.count }, (_, i) => opts.modelDeployment(i, opts.namespace));
   await opts.createAll(mds);
+  const sameWritesNs = opts.sameWrites?.namespace;
+  const sameWritesMds = sameWritesNs
+    ? await opts.createAll(Array.from({ length: opts.count }, (_, i) => opts.modelDeployment(i, sameWritesNs)))
+    : [];
   const direct = (from: number, to: number) =>
     applyChildrenDirectly({
       kubeconfig: opts.kubeconfig,
@@ -57,7 +77,9 @@ export async function timeCatchUp(opts: {
       concurrency: opts.concurrency,
     });
   const half = Math.floor(opts.count / 2);
+  const cpu0 = opts.cpuOf?.();
   const before = await direct(0, half);
+  const cpu1 = opts.cpuOf?.();
 
   const reconciled = await watchReconciled(
     opts.kc,
@@ -70,14 +92,44 @@ export async function timeCatchUp(opts: {
     const startSeconds = (performance.now() - t0) / 1000;
     await reconciled.reached(opts.count, 1_800_000);
     const operatorSeconds = (performance.now() - t0) / 1000;
+    const cpu2 = opts.cpuOf?.();
+    const operatorCpu = cpu2 && { ...cpu2, operator: cpuSecondsOf(op.pid) };
     await opts.whenReached?.(op);
-    return { startSeconds, operatorSeconds };
+    return { startSeconds, operatorSeconds, operatorCpu };
   };
-  const { startSeconds, operatorSeconds } = await timed().finally(async () => {
+  const { startSeconds, operatorSeconds, operatorCpu } = await timed().finally(async () => {
     reconciled.stop();
     await op?.stop();
   });
 
+  let sameWritesSeconds: number | undefined;
+  if (opts.sameWrites) {
+    const written = await writeAsTheOperatorDoes({
+      kubeconfig: opts.kubeconfig,
+      modelDeployments: sameWritesMds,
+      runtimeDefaults: opts.runtimeDefaults,
+      concurrency: opts.concurrency,
+      statusLike: await opts.sameWrites.statusLike(opts.namespace),
+      existing: true,
+    });
+    sameWritesSeconds = written.seconds;
+  }
+  const cpu3 = opts.cpuOf?.();
   const after = await direct(half, opts.count);
-  return { operatorSeconds, startSeconds, directSeconds: before.seconds + after.seconds, directHalves: [before.seconds, after.seconds] };
+  const cpu4 = opts.cpuOf?.();
+  const cpu =
+    cpu0 && cpu1 && cpu3 && cpu4 && operatorCpu
+      ? {
+          operator: cpuBetween({ ...cpu1, operator: 0 }, operatorCpu),
+          direct: cpuBetween(cpu0, Object.fromEntries(Object.keys(cpu4).map((k) => [k, cpu4[k]! - cpu3[k]! + cpu1[k]!]))),
+        }
+      : undefined;
+  return {
+    operatorSeconds,
+    startSeconds,
+    directSeconds: before.seconds + after.seconds,
+    directHalves: [before.seconds, after.seconds],
+    ...(sameWritesSeconds !== undefined ? { sameWritesSeconds } : {}),
+    ...(cpu ? { cpu } : {}),
+  };
 }

@@ -89,6 +89,7 @@ const STAGED_NS = 'direct-staged';
 /** Where ModelDeployments wait for an operator started after them (catch-up.ts), and where the minimal client applies their children. */
 const CATCH_UP_NS = 'catch-up';
 const CATCH_UP_DIRECT_NS = 'direct-catch-up';
+const SAME_WRITES_CATCH_UP_NS = 'same-writes-catch-up';
 const RUNTIME_IMAGE = 'modelship/runtime:test';
 const say = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
@@ -195,6 +196,16 @@ function modelDeployment(i: number, version: string, namespace = NS): ModelDeplo
 }
 
 const MD = { group: 'modelship.dev', version: 'v1alpha1', plural: 'modeldeployments' };
+
+/** Creates each in its own namespace, IN_FLIGHT at a time; answers them as stored. */
+async function createEach(c: Clients, mds: readonly ModelDeployment[]): Promise<ModelDeployment[]> {
+  const stored: ModelDeployment[] = [];
+  await inBatches(mds.length, async (i) => {
+    const md = mds[i]!;
+    stored[i] = (await c.custom.createNamespacedCustomObject({ ...MD, namespace: md.metadata!.namespace!, body: md })) as ModelDeployment;
+  });
+  return stored;
+}
 
 async function countReconciled(c: Clients): Promise<number> {
   const list = (await c.custom.listNamespacedCustomObject({ ...MD, namespace: NS })) as {
@@ -442,8 +453,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
         directNamespace: CATCH_UP_DIRECT_NS,
         count: MDS,
         modelDeployment: (i, namespace) => modelDeployment(i, '1', namespace),
-        createAll: (mds) =>
-          inBatches(mds.length, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: CATCH_UP_NS, body: mds[i]! })),
+        createAll: (mds) => createEach(c, mds),
         startOperator: (namespace) => operatorOn(namespace, false),
         runtimeDefaults: cfg.runtime,
         concurrency: cfg.concurrency,
@@ -483,6 +493,18 @@ interface CatchUpRun {
   memory: Memory;
 }
 
+const CPU_KEYS = ['etcd', 'apiserver', 'controllerManager', 'operator', 'bench'] as const;
+
+/** The median CPU seconds of each process over the runs. */
+function cpuPicks(samples: CpuSample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of CPU_KEYS) {
+    const xs = samples.flatMap((s) => (s[k] === undefined ? [] : [s[k]]));
+    if (xs.length) out[k] = median(xs);
+  }
+  return out;
+}
+
 /** Step 6 alone (--catch-up-only), on a fresh control plane. */
 async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: OperatorConfig): Promise<CatchUpRun> {
   const tag = `${settings.name} catch-up run ${run}`;
@@ -493,6 +515,7 @@ async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: Oper
     shareConnections(c.kc);
     await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_NS } } });
     await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_DIRECT_NS } } });
+    await c.core.createNamespace({ body: { metadata: { name: SAME_WRITES_CATCH_UP_NS } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
     let memory: Memory | undefined;
     const catchUp = await timeCatchUp({
@@ -502,24 +525,38 @@ async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: Oper
       directNamespace: CATCH_UP_DIRECT_NS,
       count: MDS,
       modelDeployment: (i, namespace) => modelDeployment(i, '1', namespace),
-      createAll: (mds) =>
-        inBatches(mds.length, (i) => c.custom.createNamespacedCustomObject({ ...MD, namespace: CATCH_UP_NS, body: mds[i]! })),
+      createAll: (mds) => createEach(c, mds),
+      sameWrites: {
+        namespace: SAME_WRITES_CATCH_UP_NS,
+        statusLike: async (namespace) => {
+          const first = (await c.custom.getNamespacedCustomObject({ ...MD, namespace, name: mdName(0) })) as ModelDeployment;
+          return { name: mdName(0), status: first.status ?? {} };
+        },
+      },
       startOperator: (namespace) =>
         startOperator({
           namespace,
           kubeconfig: operatorKubeconfig,
           args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
           env: settings.env,
+          ...(argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
         }),
       runtimeDefaults: cfg.runtime,
       concurrency: cfg.concurrency,
       whenReached: async (op) => {
         memory = await memoryOf(op);
       },
+      cpuOf: () => {
+        const [etcd, apiserver, controllerManager] = cp.pids;
+        return sampleCpu({ etcd: etcd!, apiserver: apiserver!, controllerManager: controllerManager!, bench: process.pid });
+      },
     });
     const load = loadavg()[0]!;
     say(
-      `${tag}: every child and status in ${catchUp.operatorSeconds.toFixed(1)} s (its start ${catchUp.startSeconds.toFixed(1)} s); minimal client ${catchUp.directHalves.map((x) => x.toFixed(1)).join(' + ')} s; ratio ${(catchUp.operatorSeconds / catchUp.directSeconds).toFixed(2)}, load ${load.toFixed(1)}; ${fmtMemory(memory!)}`,
+      `${tag}: CPU seconds, operator's part: ${JSON.stringify(catchUp.cpu?.operator)}; minimal client's halves: ${JSON.stringify(catchUp.cpu?.direct)}`,
+    );
+    say(
+      `${tag}: every child and status in ${catchUp.operatorSeconds.toFixed(1)} s (its start ${catchUp.startSeconds.toFixed(1)} s); minimal client ${catchUp.directHalves.map((x) => x.toFixed(1)).join(' + ')} s; ratio ${(catchUp.operatorSeconds / catchUp.directSeconds).toFixed(2)}; same-writes client ${catchUp.sameWritesSeconds?.toFixed(1)} s; load ${load.toFixed(1)}; ${fmtMemory(memory!)}`,
     );
     return { catchUp, load, memory: memory! };
   } finally {
@@ -568,6 +605,11 @@ async function catchUpOnly(): Promise<void> {
       catchUpStartSeconds: pick((r) => r.catchUp.startSeconds),
       catchUpDirectSeconds: pick((r) => r.catchUp.directSeconds),
       catchUpRatio: pick((r) => r.catchUp.operatorSeconds / r.catchUp.directSeconds),
+      sameWritesSeconds: pick((r) => r.catchUp.sameWritesSeconds ?? NaN),
+      sameWritesOverDirect: pick((r) => (r.catchUp.sameWritesSeconds ?? NaN) / r.catchUp.directSeconds),
+      operatorOverSameWrites: pick((r) => r.catchUp.operatorSeconds / (r.catchUp.sameWritesSeconds ?? NaN)),
+      cpuOperatorPart: cpuPicks(results.map((r) => r.catchUp.cpu?.operator ?? {})),
+      cpuDirectPart: cpuPicks(results.map((r) => r.catchUp.cpu?.direct ?? {})),
       catchUpLoad: pick((r) => r.load),
       rssMiB: pick((r) => r.memory.rssMiB),
       heapUsedMiB: pick((r) => r.memory.heapUsedMiB),
@@ -580,6 +622,11 @@ async function catchUpOnly(): Promise<void> {
 | operator: its spawn → every child and status in place, s | ${summaries.map((x) => fmt(x.catchUpOperatorSeconds)).join(' | ')} |
 | … of which its start (spawn → ops endpoint listening), s | ${summaries.map((x) => fmt(x.catchUpStartSeconds)).join(' | ')} |
 | minimal client, the same children (half before, half after), s | ${summaries.map((x) => fmt(x.catchUpDirectSeconds)).join(' | ')} |
+| same-writes client (the operator's writes for as many existing ModelDeployments: children, status, Event; after the operator), s | ${summaries.map((x) => fmt(x.sameWritesSeconds)).join(' | ')} |
+| ratio same-writes client ÷ minimal client (what the job writes besides the children) | ${summaries.map((x) => fmt(x.sameWritesOverDirect, 2)).join(' | ')} |
+| ratio operator ÷ same-writes client (what the operator costs on top of its writes) | ${summaries.map((x) => fmt(x.operatorOverSameWrites, 2)).join(' | ')} |
+| CPU s, operator's part: ${CPU_KEYS.join(' / ')} | ${summaries.map((x) => CPU_KEYS.map((k) => x.cpuOperatorPart[k]?.toFixed(1) ?? '–').join(' / ')).join(' | ')} |
+| CPU s, minimal client's halves: ${CPU_KEYS.join(' / ')} | ${summaries.map((x) => CPU_KEYS.map((k) => x.cpuDirectPart[k]?.toFixed(1) ?? '–').join(' / ')).join(' | ')} |
 | operator RSS / V8 heap used when all were in place, MiB | ${summaries.map((x) => `${fmt(x.rssMiB)} / ${x.heapUsedMiB.median.toFixed(1)}`).join(' | ')} |
 | load average (1 min) at the end | ${summaries.map((x) => fmt(x.catchUpLoad)).join(' | ')} |
 `;
