@@ -19,6 +19,8 @@
  * --catch-up-only: step 6 alone, each run on a fresh control plane, the settings interleaved run by
  * run (uncapped 1, chart 1, uncapped 2, …) so the machine's drift weighs on both; a run takes a few
  * minutes at 1,000 instead of ~13, so more runs fit.
+ * --node-options "<flags>": added to the operator's NODE_OPTIONS in every setting (trying V8
+ * settings: a 16 MiB semi-space, for one, left the operator's CPU where it was: BENCHMARKS.md).
  * --settings: `uncapped` runs the operator as `node operator/src/main.ts`; `chart` applies what the
  * chart renders for the operator container (its NODE_OPTIONS and other Node/malloc environment,
  * with the heap percentage turned into MiB of the chart's memory limit: no cgroup here).
@@ -54,6 +56,8 @@ const { values: argv } = parseArgs({
     'steady-seconds': { type: 'string', default: process.env.BENCH_STEADY_SECONDS ?? '60' },
     settings: { type: 'string', default: process.env.BENCH_SETTINGS ?? 'uncapped,chart' },
     'catch-up-only': { type: 'boolean', default: false },
+    /** Added to the operator's NODE_OPTIONS in every setting, e.g. "--max-semi-space-size=8". */
+    'node-options': { type: 'string' },
     /** Write a V8 CPU profile of each operator process here (read it in Chrome DevTools or speedscope). */
     'profile-dir': { type: 'string' },
   },
@@ -570,6 +574,13 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/** Appends Node options (--node-options, for trying V8 settings) to a setting's NODE_OPTIONS. */
+function withNodeOptions(settings: OperatorSettings, extra: string | undefined): OperatorSettings {
+  if (!extra) return settings;
+  const nodeOptions = [settings.env.NODE_OPTIONS, extra].filter(Boolean).join(' ');
+  return { ...settings, env: { ...settings.env, NODE_OPTIONS: nodeOptions }, describe: `${settings.describe}; plus NODE_OPTIONS ${extra}` };
+}
+
 function writeResults(stem: string, results: unknown[], tables: string): void {
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}`;
   const date = new Date().toISOString();
@@ -586,7 +597,10 @@ const cfg: OperatorConfig = parsed;
 const settingsList: OperatorSettings[] = [];
 for (const name of SETTINGS)
   settingsList.push(
-    name === 'chart' ? await chartOperatorSettings() : { name: 'uncapped', env: {}, describe: 'no NODE_OPTIONS, no memory limit' },
+    withNodeOptions(
+      name === 'chart' ? await chartOperatorSettings() : { name: 'uncapped', env: {}, describe: 'no NODE_OPTIONS, no memory limit' },
+      argv['node-options'],
+    ),
   );
 
 type Picked = { median: number; runs: number[] };
