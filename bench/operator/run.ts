@@ -37,7 +37,7 @@ import { parseConfig, type OperatorConfig } from '../../operator/src/config.ts';
 import { shareConnections } from '../../operator/src/kube/clients.ts';
 import { auditMark, readAuditEvents, writesBy } from '@modelship/devcluster/audit';
 import { repoRoot } from '@modelship/devcluster/binaries';
-import { startControlPlane } from '@modelship/devcluster/controlplane';
+import { startControlPlane, type ControlPlane } from '@modelship/devcluster/controlplane';
 import { waitFor } from '@modelship/devcluster/wait';
 import { startOperator } from '@modelship/devcluster/operator-process';
 import { clients, patchMd, type Clients } from '@modelship/devcluster/kube-clients';
@@ -234,8 +234,12 @@ async function countOnVersion(c: Clients, version: string): Promise<number> {
   ).length;
 }
 
-async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConfig): Promise<RunResult> {
-  const tag = `${settings.name} run ${run}`;
+/** A fresh control plane with these namespaces, the bench's clients on it and a kubeconfig for the operator's user; stopped afterwards. */
+async function onFreshControlPlane<T>(
+  tag: string,
+  namespaces: readonly string[],
+  fn: (env: { cp: ControlPlane; c: Clients; operatorKubeconfig: string }) => Promise<T>,
+): Promise<T> {
   const cp = await startControlPlane({ crdDir: join(repoRoot, 'crds'), log: (l) => say(`${tag}: ${l}`) });
   try {
     process.env.KUBECONFIG = cp.kubeconfigPath;
@@ -244,24 +248,43 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
     // the operator and the minimal client have: client-node would otherwise open a new TLS
     // connection per request, work for the API server that neither of them causes.
     shareConnections(c.kc);
-    await c.core.createNamespace({ body: { metadata: { name: NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: DIRECT_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: STAGED_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: PAIRED_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: UNWATCHED_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: SAME_WRITES_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_DIRECT_NS } } });
+    for (const name of namespaces) await c.core.createNamespace({ body: { metadata: { name } } });
     const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
-    const operatorOn = (namespace: string, profile: boolean) =>
-      startOperator({
-        namespace,
-        kubeconfig: operatorKubeconfig,
-        args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
-        env: settings.env,
-        ...(profile && argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
-      });
-    const op = await operatorOn(NS, true);
+    return await fn({ cp, c, operatorKubeconfig });
+  } finally {
+    await cp.stop();
+  }
+}
+
+/** The operator process on one namespace, with a setting's environment; a V8 CPU profile when asked (--profile-dir). */
+const operatorOn = (settings: OperatorSettings, kubeconfig: string, namespace: string, profile: boolean) =>
+  startOperator({
+    namespace,
+    kubeconfig,
+    args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
+    env: settings.env,
+    ...(profile && argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
+  });
+
+/** The catch-up phase on CATCH_UP_NS, the minimal client on CATCH_UP_DIRECT_NS (catch-up.ts). */
+const catchUpOptions = (c: Clients, operatorKubeconfig: string, settings: OperatorSettings, cfg: OperatorConfig, profile: boolean) => ({
+  kc: c.kc,
+  kubeconfig: operatorKubeconfig,
+  namespace: CATCH_UP_NS,
+  directNamespace: CATCH_UP_DIRECT_NS,
+  count: MDS,
+  modelDeployment: (i: number, namespace: string) => modelDeployment(i, '1', namespace),
+  createAll: (mds: readonly ModelDeployment[]) => createEach(c, mds),
+  startOperator: (namespace: string) => operatorOn(settings, operatorKubeconfig, namespace, profile),
+  runtimeDefaults: cfg.runtime,
+  concurrency: cfg.concurrency,
+});
+
+async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConfig): Promise<RunResult> {
+  const tag = `${settings.name} run ${run}`;
+  const namespaces = [NS, DIRECT_NS, STAGED_NS, PAIRED_NS, UNWATCHED_NS, SAME_WRITES_NS, CATCH_UP_NS, CATCH_UP_DIRECT_NS];
+  return onFreshControlPlane(tag, namespaces, async ({ cp, c, operatorKubeconfig }) => {
+    const op = await operatorOn(settings, operatorKubeconfig, NS, true);
     try {
       await new Promise((r) => setTimeout(r, 2_000));
       const idle = await memoryOf(op);
@@ -450,18 +473,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
 
       // The first operator's part is measured: stop it, so the catch-up runs on a machine without it.
       await op.stop();
-      const catchUp = await timeCatchUp({
-        kc: c.kc,
-        kubeconfig: operatorKubeconfig,
-        namespace: CATCH_UP_NS,
-        directNamespace: CATCH_UP_DIRECT_NS,
-        count: MDS,
-        modelDeployment: (i, namespace) => modelDeployment(i, '1', namespace),
-        createAll: (mds) => createEach(c, mds),
-        startOperator: (namespace) => operatorOn(namespace, false),
-        runtimeDefaults: cfg.runtime,
-        concurrency: cfg.concurrency,
-      });
+      const catchUp = await timeCatchUp(catchUpOptions(c, operatorKubeconfig, settings, cfg, false));
       const catchUpLoad = loadavg()[0]!;
       say(
         `${tag}: an operator started on ${MDS} existing ModelDeployments: every child and status in ${catchUp.operatorSeconds.toFixed(1)} s (its start ${catchUp.startSeconds.toFixed(1)} s); minimal client ${catchUp.directHalves.map((x) => x.toFixed(1)).join(' + ')} s; ratio ${(catchUp.operatorSeconds / catchUp.directSeconds).toFixed(2)}, load ${catchUpLoad.toFixed(1)}`,
@@ -484,9 +496,7 @@ async function oneRun(run: number, settings: OperatorSettings, cfg: OperatorConf
     } finally {
       await op.stop();
     }
-  } finally {
-    await cp.stop();
-  }
+  });
 }
 
 interface CatchUpRun {
@@ -512,24 +522,10 @@ function cpuPicks(samples: CpuSample[]): Record<string, number> {
 /** Step 6 alone (--catch-up-only), on a fresh control plane. */
 async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: OperatorConfig): Promise<CatchUpRun> {
   const tag = `${settings.name} catch-up run ${run}`;
-  const cp = await startControlPlane({ crdDir: join(repoRoot, 'crds'), log: (l) => say(`${tag}: ${l}`) });
-  try {
-    process.env.KUBECONFIG = cp.kubeconfigPath;
-    const c = clients();
-    shareConnections(c.kc);
-    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: CATCH_UP_DIRECT_NS } } });
-    await c.core.createNamespace({ body: { metadata: { name: SAME_WRITES_CATCH_UP_NS } } });
-    const operatorKubeconfig = await cp.writeKubeconfigFor(OPERATOR_USER, ['system:masters']);
+  return onFreshControlPlane(tag, [CATCH_UP_NS, CATCH_UP_DIRECT_NS, SAME_WRITES_CATCH_UP_NS], async ({ cp, c, operatorKubeconfig }) => {
     let memory: Memory | undefined;
     const catchUp = await timeCatchUp({
-      kc: c.kc,
-      kubeconfig: operatorKubeconfig,
-      namespace: CATCH_UP_NS,
-      directNamespace: CATCH_UP_DIRECT_NS,
-      count: MDS,
-      modelDeployment: (i, namespace) => modelDeployment(i, '1', namespace),
-      createAll: (mds) => createEach(c, mds),
+      ...catchUpOptions(c, operatorKubeconfig, settings, cfg, true),
       sameWrites: {
         namespace: SAME_WRITES_CATCH_UP_NS,
         statusLike: async (namespace) => {
@@ -537,16 +533,6 @@ async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: Oper
           return { name: mdName(0), status: first.status ?? {} };
         },
       },
-      startOperator: (namespace) =>
-        startOperator({
-          namespace,
-          kubeconfig: operatorKubeconfig,
-          args: ['--log-level', 'info', '--runtime-image', RUNTIME_IMAGE],
-          env: settings.env,
-          ...(argv['profile-dir'] ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${argv['profile-dir']}`] } : {}),
-        }),
-      runtimeDefaults: cfg.runtime,
-      concurrency: cfg.concurrency,
       whenReached: async (op) => {
         memory = await memoryOf(op);
       },
@@ -563,9 +549,7 @@ async function catchUpOnlyRun(run: number, settings: OperatorSettings, cfg: Oper
       `${tag}: every child and status in ${catchUp.operatorSeconds.toFixed(1)} s (its start ${catchUp.startSeconds.toFixed(1)} s); minimal client ${catchUp.directHalves.map((x) => x.toFixed(1)).join(' + ')} s; ratio ${(catchUp.operatorSeconds / catchUp.directSeconds).toFixed(2)}; same-writes client ${catchUp.sameWritesSeconds?.toFixed(1)} s; load ${load.toFixed(1)}; ${fmtMemory(memory!)}`,
     );
     return { catchUp, load, memory: memory! };
-  } finally {
-    await cp.stop();
-  }
+  });
 }
 
 function median(xs: number[]): number {
