@@ -18,7 +18,7 @@ import {
 import type { RuntimeDefaults } from '../../operator/src/config.ts';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { OperatorProcess } from '@modelship/devcluster/operator-process';
-import { cpuBetween, cpuSecondsOf, type CpuSample } from './cpu.ts';
+import { cpuBetween, cpuSecondsOf, cpuSum, type CpuSample } from './cpu.ts';
 import { applyChildrenDirectly } from './direct-client.ts';
 import { writeAsTheOperatorDoes } from './same-writes-client.ts';
 import { watchReconciled } from './reconciled-watch.ts';
@@ -121,7 +121,7 @@ export async function timeCatchUp(opts: {
     cpu0 && cpu1 && cpu3 && cpu4 && operatorCpu
       ? {
           operator: cpuBetween({ ...cpu1, operator: 0 }, operatorCpu),
-          direct: cpuBetween(cpu0, Object.fromEntries(Object.keys(cpu4).map((k) => [k, cpu4[k]! - cpu3[k]! + cpu1[k]!]))),
+          direct: cpuSum(cpuBetween(cpu0, cpu1), cpuBetween(cpu3, cpu4)),
         }
       : undefined;
   return {

@@ -36,3 +36,10 @@ function selfSeconds(): number {
 export function cpuBetween(before: CpuSample, after: CpuSample): CpuSample {
   return Object.fromEntries(Object.keys(after).map((k) => [k, Math.round(((after[k] ?? 0) - (before[k] ?? 0)) * 10) / 10]));
 }
+
+/** Two phases' CPU seconds added, process by process. */
+export function cpuSum(a: CpuSample, b: CpuSample): CpuSample {
+  return Object.fromEntries(
+    [...new Set([...Object.keys(a), ...Object.keys(b)])].map((k) => [k, Math.round(((a[k] ?? 0) + (b[k] ?? 0)) * 10) / 10]),
+  );
+}
